@@ -1,0 +1,1 @@
+"""Core contracts: the layers, the pipeline configuration and the record models."""

@@ -1,0 +1,150 @@
+"""The medallion layers and the configuration every pipeline run starts from.
+
+Where a layer lives on disk is a policy, so :class:`PipelineConfig` does not
+decide it: every path method asks the plugin manager
+(``jobforge_resolve_layer_path`` and friends), and the bundled DAMA layout
+plugin answers last, so an installed plugin can move any layer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobforge.hooks.host import PluginHost
+
+DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
+DEFAULT_DATA_ROOT = Path("data")
+
+
+class Layer(StrEnum):
+    """The four medallion layers, in the order data moves through them."""
+
+    STAGED = "staged"
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+
+    @property
+    def position(self) -> int:
+        """0 for staged up to 3 for gold."""
+        return list(Layer).index(self)
+
+    def next(self) -> Layer | None:
+        """The layer data is promoted to from this one, or ``None`` after gold."""
+        members = list(Layer)
+        index = members.index(self)
+        return members[index + 1] if index + 1 < len(members) else None
+
+    def previous(self) -> Layer | None:
+        """The layer this one is fed from, or ``None`` for staged."""
+        members = list(Layer)
+        index = members.index(self)
+        return members[index - 1] if index > 0 else None
+
+
+class PipelineConfig:
+    """Where the data lives and which plugins a run uses.
+
+    ``data_root`` defaults to ``$JOBFORGE_DATA_ROOT`` or ``data``. ``plugins``
+    are plugin objects (modules or instances) registered after the bundled and
+    installed ones, so they win. ``disable_plugins`` and ``load_plugins`` add
+    to ``$JOBFORGE_DISABLE_PLUGINS`` / ``$JOBFORGE_LOAD_PLUGINS``.
+
+    The plugin manager is built on first use and belongs to this object: two
+    configs never share one.
+    """
+
+    def __init__(
+        self,
+        data_root: str | os.PathLike[str] | None = None,
+        *,
+        plugins: Sequence[object] = (),
+        disable_plugins: Iterable[str] = (),
+        load_plugins: Iterable[str] | None = None,
+        entry_points: bool = True,
+    ) -> None:
+        if data_root is None:
+            data_root = os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+        self.data_root = Path(data_root)
+        self.explicit_plugins: tuple[object, ...] = tuple(plugins)
+        self.disable_plugins: tuple[str, ...] = tuple(disable_plugins)
+        self.load_plugins: tuple[str, ...] | None = (
+            None if load_plugins is None else tuple(load_plugins)
+        )
+        self.entry_points = entry_points
+        self._host: PluginHost | None = None
+
+    def __repr__(self) -> str:
+        return f"PipelineConfig(data_root={str(self.data_root)!r})"
+
+    @property
+    def plugins(self) -> PluginHost:
+        """The typed facade over this config's plugin manager (built on first use)."""
+        if self._host is None:
+            from jobforge.hooks.host import build_host
+
+            self._host = build_host(self)
+        return self._host
+
+    # -- layers -------------------------------------------------------------
+    def layer_path(self, layer: Layer | str) -> Path:
+        """The directory of ``layer``, as the layout plugins resolve it."""
+        return self.plugins.resolve_layer_path(self, Layer(layer))
+
+    def staged_path(self) -> Path:
+        return self.layer_path(Layer.STAGED)
+
+    def bronze_path(self) -> Path:
+        return self.layer_path(Layer.BRONZE)
+
+    def silver_path(self) -> Path:
+        return self.layer_path(Layer.SILVER)
+
+    def gold_path(self) -> Path:
+        return self.layer_path(Layer.GOLD)
+
+    def quarantine_path(self) -> Path:
+        return self.plugins.resolve_quarantine_path(self)
+
+    # -- catalog ------------------------------------------------------------
+    def catalog_path(self) -> Path:
+        return self.plugins.resolve_catalog_path(self)
+
+    def catalog_tables_path(self) -> Path:
+        return self.catalog_path() / "tables"
+
+    def catalog_lineage_path(self) -> Path:
+        return self.catalog_path() / "lineage"
+
+    def catalog_glossary_path(self) -> Path:
+        return self.catalog_path() / "glossary"
+
+    def catalog_schemas_path(self) -> Path:
+        return self.catalog_path() / "schemas"
+
+    def locks_path(self) -> Path:
+        """Lock files of running pipelines (not data, not catalog)."""
+        return self.data_root / ".locks"
+
+    def layout_paths(self) -> list[Path]:
+        """Every directory of the layout, layers first, then quarantine and catalog."""
+        return [
+            *(self.layer_path(layer) for layer in Layer),
+            self.quarantine_path(),
+            self.catalog_tables_path(),
+            self.catalog_lineage_path(),
+            self.catalog_glossary_path(),
+            self.catalog_schemas_path(),
+        ]
+
+    def ensure_layout(self) -> list[Path]:
+        """Create every directory of the layout (idempotent) and return them."""
+        paths = self.layout_paths()
+        for path in paths:
+            path.mkdir(parents=True, exist_ok=True)
+        return paths

@@ -1,0 +1,333 @@
+"""The record models of jobforge: provenance, lineage and DAMA-DMBOK metadata.
+
+Every datetime is timezone-aware UTC: a naive datetime is refused (an audit
+record must not guess a time zone) and an aware one in another zone is
+normalised to UTC. JSON uses ISO-8601 with the offset, and every model
+round-trips: ``Model.model_validate_json(m.model_dump_json()) == m``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    model_validator,
+)
+
+Classification = Literal["public", "internal", "confidential", "restricted"]
+"""Information classification of a table, least to most protected."""
+
+CLASSIFICATIONS: tuple[str, ...] = get_args(Classification)
+
+PiiClassification = Literal["none", "quasi_identifier", "direct_identifier", "sensitive"]
+"""PII vocabulary of a column.
+
+- ``none``: holds no personal information.
+- ``quasi_identifier``: identifies a person only combined with other data
+  (postal code, birth date, job title in a small unit).
+- ``direct_identifier``: identifies a person alone (name, e-mail, SIN).
+- ``sensitive``: personal information of a special category (health, salary
+  of a named person, ethnicity, union membership).
+"""
+
+PII_CLASSIFICATIONS: tuple[str, ...] = get_args(PiiClassification)
+
+LayerName = Literal["staged", "bronze", "silver", "gold"]
+TransitionStatus = Literal["success", "partial", "failed"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _check_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError(f"expected a UUID, got {value!r}") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware datetime, stored in UTC."""
+
+UuidStr = Annotated[str, AfterValidator(_check_uuid)]
+"""A UUID in its canonical lower-case text form."""
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the only clock jobforge records use)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new random UUID as text (batch, transition and run ids)."""
+    return str(uuid.uuid4())
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProvenanceColumns(BaseModel):
+    """The provenance columns on every row of every layer.
+
+    The column names start with ``_`` (``_source_file``...), which Pydantic
+    does not allow as field names: the attributes have plain names and the
+    underscore names are the aliases used on input and in every serialized form.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_by_alias=True, validate_by_name=True, serialize_by_alias=True
+    )
+
+    source_file: str = Field(alias="_source_file", min_length=1)
+    ingested_at: UtcDatetime = Field(alias="_ingested_at")
+    batch_id: UuidStr = Field(alias="_batch_id")
+    layer: LayerName = Field(alias="_layer")
+
+    @classmethod
+    def column_names(cls) -> list[str]:
+        """The four column names as they appear in DataFrames."""
+        return list(PROVENANCE_COLUMNS)
+
+
+PROVENANCE_COLUMNS: tuple[str, ...] = ("_source_file", "_ingested_at", "_batch_id", "_layer")
+"""The four provenance column names of :class:`ProvenanceColumns`, in order."""
+
+
+class LayerTransitionLog(_Record):
+    """One promotion of one batch of a table from a layer to the next."""
+
+    transition_id: UuidStr
+    batch_id: str = Field(min_length=1)
+    source_layer: Literal["staged", "bronze", "silver"]
+    target_layer: Literal["bronze", "silver", "gold"]
+    source_files: list[str]
+    target_file: str
+    row_count_in: NonNegativeInt
+    row_count_out: NonNegativeInt
+    transforms_applied: list[str]
+    started_at: UtcDatetime
+    completed_at: UtcDatetime
+    status: TransitionStatus
+    errors: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> LayerTransitionLog:
+        if self.completed_at < self.started_at:
+            raise ValueError("completed_at: must not be before started_at")
+        if self.status == "failed" and not self.errors:
+            raise ValueError("errors: a failed transition must say what went wrong")
+        return self
+
+
+class ColumnMetadata(_Record):
+    """DAMA-DMBOK metadata of one column."""
+
+    name: str = Field(min_length=1)
+    data_type: str
+    nullable: bool
+    description: str = ""
+    glossary_term_id: str | None = None
+    source_columns: list[str] = Field(default_factory=list)
+    pii_classification: PiiClassification | None = None
+    example_values: list[str] = Field(default_factory=list)
+
+
+class TableMetadata(_Record):
+    """DAMA-DMBOK metadata of one table in one layer."""
+
+    table_name: str = Field(min_length=1)
+    layer: LayerName
+    domain: str
+    file_path: str
+    row_count: NonNegativeInt
+    column_count: NonNegativeInt
+    file_size_bytes: NonNegativeInt
+    schema_version: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    description: str = ""
+    business_purpose: str = ""
+    data_owner: str = ""
+    data_steward: str | None = None
+    upstream_tables: list[str] = Field(default_factory=list)
+    downstream_tables: list[str] = Field(default_factory=list)
+    transform_script: str | None = None
+    retention_days: NonNegativeInt | None = None
+    classification: Classification = "internal"
+    columns: list[ColumnMetadata] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> TableMetadata:
+        if self.columns and self.column_count != len(self.columns):
+            raise ValueError(
+                f"column_count: {self.column_count} disagrees with the "
+                f"{len(self.columns)} columns described"
+            )
+        if self.updated_at < self.created_at:
+            raise ValueError("updated_at: must not be before created_at")
+        return self
+
+    @property
+    def key(self) -> str:
+        """``layer.table``: how the catalog names this entry."""
+        return f"{self.layer}.{self.table_name}"
+
+
+class RowLedger(_Record):
+    """Where every row of a transition went. It must balance:
+    ``rows_in == rows_out + rows_quarantined + rows_deduplicated + rows_filtered``
+    (minus ``rows_generated``, which only a gold join can have).
+    """
+
+    rows_in: NonNegativeInt
+    rows_out: NonNegativeInt
+    rows_quarantined: NonNegativeInt = 0
+    rows_deduplicated: NonNegativeInt = 0
+    rows_filtered: NonNegativeInt = 0
+    rows_generated: NonNegativeInt = 0
+    """Gold only: rows a join produced beyond its input rows."""
+    rows_warned: NonNegativeInt = 0
+    """Rows kept although a ``warn`` rule failed on them (not a part of the sum)."""
+
+    @property
+    def accounted(self) -> int:
+        return (
+            self.rows_out
+            + self.rows_quarantined
+            + self.rows_deduplicated
+            + self.rows_filtered
+            - self.rows_generated
+        )
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.accounted
+
+    def imbalance_message(self) -> str:
+        return (
+            f"row ledger does not balance: rows_in={self.rows_in} but "
+            f"out={self.rows_out} + quarantined={self.rows_quarantined} + "
+            f"deduplicated={self.rows_deduplicated} + filtered={self.rows_filtered} "
+            f"= {self.accounted}"
+        )
+
+
+class TransitionRecord(LayerTransitionLog):
+    """A :class:`LayerTransitionLog` with the table and its row ledger.
+
+    This is what the engine writes to the lineage catalog; the original log
+    fields keep their meaning.
+    """
+
+    record_type: Literal["transition"] = "transition"
+    table_name: str
+    domain: str = ""
+    ledger: RowLedger
+    quarantine_file: str | None = None
+    input_tables: list[str] = Field(default_factory=list)
+    rule_counts: dict[str, int] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+    @model_validator(mode="after")
+    def _check_ledger(self) -> TransitionRecord:
+        if self.status != "failed":
+            if not self.ledger.balanced:
+                raise ValueError(f"ledger: {self.ledger.imbalance_message()}")
+            if self.ledger.rows_in != self.row_count_in or (
+                self.ledger.rows_out != self.row_count_out
+            ):
+                raise ValueError("ledger: disagrees with row_count_in/row_count_out")
+        return self
+
+
+class IngestionRecord(_Record):
+    """A source file read into the staged layer: the start of every lineage chain.
+
+    Ingestion is not a transition between layers, so it has its own record.
+    """
+
+    record_type: Literal["ingestion"] = "ingestion"
+    ingestion_id: UuidStr
+    batch_id: UuidStr
+    table_name: str
+    domain: str = ""
+    source_file: str
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_size_bytes: NonNegativeInt
+    source_format: str
+    reader: str
+    target_layer: Literal["staged"] = "staged"
+    target_file: str
+    row_count_in: NonNegativeInt
+    row_count_out: NonNegativeInt
+    rows_quarantined: NonNegativeInt = 0
+    """Records the reader could not split into the header's fields (ragged CSV
+    records, bad NDJSON lines): kept in quarantine, not in staged."""
+    header_mapping: dict[str, str] = Field(default_factory=dict)
+    reader_details: dict[str, Any] = Field(default_factory=dict)
+    started_at: UtcDatetime
+    completed_at: UtcDatetime
+    status: TransitionStatus
+    errors: list[str] | None = None
+    seconds: float = 0.0
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> IngestionRecord:
+        if self.completed_at < self.started_at:
+            raise ValueError("completed_at: must not be before started_at")
+        if self.status == "failed" and not self.errors:
+            raise ValueError("errors: a failed ingestion must say what went wrong")
+        if self.status != "failed" and (
+            self.row_count_in != self.row_count_out + self.rows_quarantined
+        ):
+            raise ValueError(
+                "row_count_out: every source record must be in staged or in quarantine"
+            )
+        return self
+
+
+LineageRecord = TransitionRecord | IngestionRecord
+
+CATALOG_MODELS: tuple[type[BaseModel], ...] = (
+    ProvenanceColumns,
+    LayerTransitionLog,
+    ColumnMetadata,
+    TableMetadata,
+    RowLedger,
+    TransitionRecord,
+    IngestionRecord,
+)
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of each catalog model, by model name."""
+    return {
+        model.__name__: model.model_json_schema(mode="serialization", by_alias=True)
+        for model in CATALOG_MODELS
+    }
+
+
+def write_json_schemas(directory: str | Path) -> list[Path]:
+    """Write ``<Model>.schema.json`` for every catalog model into ``directory``."""
+    from jobforge.storage.atomic import atomic_write_text
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in json_schemas().items():
+        path = target / f"{name}.schema.json"
+        atomic_write_text(path, json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written

@@ -1,0 +1,1 @@
+"""Writing data safely: atomic files, table versions, locks and name validation."""

@@ -1,0 +1,134 @@
+"""Atomic file writes: write to a hidden temporary name in the same directory,
+flush it to disk, then rename it into place.
+
+A crash at any moment leaves either the previous file or the new one under the
+final name, never a half-written file. Temporary files are named
+``.jobforge-tmp-<32 hex>-<final name>.tmp``: they start with :data:`TEMP_PREFIX`
+and end with :data:`TEMP_SUFFIX`, so no reader's ``*.parquet`` or ``*.json``
+pattern ever matches one (``pathlib`` globs *do* match dot-files, so the
+suffix is what hides them). The next run on a table removes the temporaries
+its interrupted predecessor left (:func:`remove_stale_temporaries`,
+:func:`remove_stale_temporaries_of`), under the table's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".jobforge-tmp-"
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}[0-9a-f]{{32}}-(?P<final>.+){re.escape(TEMP_SUFFIX)}$")
+
+
+def temporary_path_for(path: Path) -> Path:
+    """A unique hidden name beside ``path``, on the same file system."""
+    return path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}{TEMP_SUFFIX}")
+
+
+def final_name_of(temporary: Path) -> str | None:
+    """The final file name a temporary file was written for (``None``: not a temporary)."""
+    match = _TEMP_NAME.match(temporary.name)
+    return match.group("final") if match else None
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` atomically.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    ``os.replace`` replaces a symbolic link planted under the final name
+    instead of writing through it.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path_for(final)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, final)
+        _fsync_directory(final.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:
+    """Call ``writer(tmp_path)`` and move what it wrote to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
+    """Delete every temporary file below ``root`` (recursively) left by an
+    interrupted run.
+
+    Call it only while holding the lock of the table that owns ``root``, or when
+    no run is active. Symbolic links are not followed. Returns how many files
+    were removed.
+    """
+    removed = 0
+    base = Path(root)
+    if not base.is_dir() or base.is_symlink():
+        return 0
+    for directory, dirs, files in os.walk(base):
+        dirs[:] = [d for d in dirs if not (Path(directory) / d).is_symlink()]
+        for name in files:
+            if name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    (Path(directory) / name).unlink()
+                    removed += 1
+    return removed
+
+
+def remove_stale_temporaries_of(directory: str | os.PathLike[str], final_name: str) -> int:
+    """Delete the temporaries of the one file ``directory/final_name``.
+
+    For folders shared by several tables (``catalog/tables/<layer>/``): only the
+    temporaries written for this final name go, so a run never removes the
+    in-flight file of a run on another table.
+    """
+    removed = 0
+    base = Path(directory)
+    if not base.is_dir() or base.is_symlink():
+        return 0
+    for tmp in base.glob(f"{TEMP_PREFIX}*"):
+        if final_name_of(tmp) == final_name:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                tmp.unlink()
+                removed += 1
+    return removed

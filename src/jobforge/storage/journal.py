@@ -1,0 +1,95 @@
+"""The per-table journal: what the transition running on a table is about to do.
+
+A transition is published in steps (data files renamed into place, then the
+``_current.json`` switch, then its lineage record and catalog entry). A process
+killed between two steps leaves the journal behind, and the next run that takes
+the table's lock finishes or undoes the work
+(:mod:`jobforge.engine.recovery`):
+
+- the pointer names the journal's record (the switch happened): the lineage
+  record and the catalog entry kept in the journal are written;
+- otherwise nothing was published: the files the journal lists are removed
+  (no pointer ever named them) and the failed record kept in the journal is
+  written, saying the run was interrupted.
+
+The journal lives beside the lock, ``<locks>/<table>.journal``, not in a data
+or catalog folder, and is written atomically. Its records are kept as plain
+JSON: this module does not know the record models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.names import validate_name
+from jobforge.storage.versions import CurrentVersion
+
+Phase = Literal["running", "publishing", "switching"]
+"""``running``: nothing renamed yet; ``publishing``: data files are being renamed
+into place; ``switching``: the files are in place and the pointer is switched next."""
+
+
+class Journal(BaseModel):
+    table: str
+    layer: str
+    """The layer the transition writes (``staged`` for an ingestion)."""
+    record_id: str
+    """The id of the record the pointer will name (``record_id``) once switched."""
+    phase: Phase
+    failed: dict[str, Any]
+    """The failed lineage record to write if the transition never published."""
+    record: dict[str, Any] | None = None
+    """The lineage record to write if it did."""
+    metadata: dict[str, Any] | None = None
+    """The catalog entry to write if it did."""
+    files: list[str] = Field(default_factory=list)
+    """Absolute final paths of the files this transition renames into place."""
+
+    def published(self, current: CurrentVersion | None) -> bool:
+        """Whether the pointer switch happened (the pointer names this record)."""
+        return current is not None and current.record_id == self.record_id
+
+
+def journal_path(locks_dir: Path, table: str) -> Path:
+    return locks_dir / f"{validate_name(table)}.journal"
+
+
+def write_journal(locks_dir: Path, journal: Journal) -> None:
+    atomic_write_text(journal_path(locks_dir, journal.table), journal.model_dump_json() + "\n")
+
+
+def read_journal(locks_dir: Path, table: str) -> Journal | None:
+    try:
+        text = journal_path(locks_dir, table).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Journal.model_validate_json(text)
+
+
+def clear_journal(locks_dir: Path, table: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(journal_path(locks_dir, table))
+
+
+def discard_unpublished(journal: Journal, current: CurrentVersion | None, table_dir: Path) -> int:
+    """Remove the files of a transition that never switched the pointer.
+
+    A file the current pointer lists is kept (it cannot be one of them, as new
+    publications get fresh names; this is a second guard). Returns how many
+    files were removed.
+    """
+    listed = {os.path.abspath(p) for p in current.files(table_dir)} if current else set()
+    removed = 0
+    for name in journal.files:
+        if os.path.abspath(name) in listed:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+            removed += 1
+    return removed

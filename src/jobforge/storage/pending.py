@@ -1,0 +1,73 @@
+"""A set of files written under temporary names and published together.
+
+Writers ask :meth:`PendingFiles.temp_for` for the temporary path of each final
+file, write it, and the owner calls :meth:`PendingFiles.commit`, which flushes
+every file and renames it into place. If anything fails before the commit,
+:meth:`PendingFiles.abort` removes the temporaries: nothing half-written is
+ever visible under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from jobforge.storage.atomic import _fsync_directory, _fsync_file, temporary_path_for
+
+
+class PendingFiles:
+    def __init__(self) -> None:
+        self._pending: dict[Path, Path] = {}
+        self._optional: set[Path] = set()
+
+    def temp_for(self, final: Path, *, drop_if_empty: bool = False) -> Path:
+        """The temporary path to write ``final`` to.
+
+        ``drop_if_empty``: a parquet file with no rows is not published, and a
+        file already under the final name is removed (used for quarantine and
+        duplicate files, which exist only when they hold rows).
+        """
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temporary_path_for(final)
+        self._pending[final] = tmp
+        if drop_if_empty:
+            self._optional.add(final)
+        return tmp
+
+    def row_count(self, final: Path) -> int:
+        """Rows of a written (still temporary) parquet file, from its footer."""
+        tmp = self._pending.get(final)
+        if tmp is None or not tmp.exists():
+            return 0
+        return pq.read_metadata(tmp).num_rows
+
+    def commit(self) -> list[Path]:
+        """Publish every written file; return the published final paths."""
+        published = []
+        for final, tmp in self._pending.items():
+            if not tmp.exists():
+                continue
+            if final in self._optional and pq.read_metadata(tmp).num_rows == 0:
+                tmp.unlink()
+                # An earlier derivation of the same file (a batch promoted again)
+                # must not outlive this one: no rows now means no file.
+                with contextlib.suppress(FileNotFoundError):
+                    final.unlink()
+                continue
+            _fsync_file(tmp)
+            os.replace(tmp, final)
+            published.append(final)
+        for directory in {p.parent for p in published}:
+            _fsync_directory(directory)
+        self._pending.clear()
+        return published
+
+    def abort(self) -> None:
+        """Remove every temporary file; publish nothing."""
+        for tmp in self._pending.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self._pending.clear()

@@ -1,0 +1,138 @@
+"""Table versions: batch-partitioned files and an atomically switched "current" pointer.
+
+Each table of each layer is a folder::
+
+    <layer>/<table>/batch=<id>.parquet     one file per batch (kept)
+    <layer>/<table>/_current.json          which files make the current version
+
+Readers read only the files the pointer lists. A new version is published by
+writing its data files first and then replacing ``_current.json`` atomically,
+so a reader sees the previous version or the new one, never a mix.
+
+Modes: ``replace`` (the new batch is the whole current version) and
+``append`` (the new batch is added to the files of the previous version).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from jobforge.pipeline.models import UtcDatetime
+from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.names import validate_name
+
+WriteMode = Literal["replace", "append"]
+POINTER_NAME = "_current.json"
+
+
+class BatchEntry(BaseModel):
+    """One batch file of a table version."""
+
+    batch_id: str
+    file: str
+    """File name inside the table folder."""
+    rows: int
+    source_sha256: str | None = None
+    source_file: str | None = None
+    ingested_at: UtcDatetime | None = None
+
+
+class CurrentVersion(BaseModel):
+    """The content of ``_current.json``."""
+
+    table: str
+    layer: str
+    version: int
+    updated_at: UtcDatetime
+    mode: WriteMode
+    batches: list[BatchEntry] = Field(default_factory=list)
+    record_id: str | None = None
+    """The lineage record (transition or ingestion) that published this version."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def row_count(self) -> int:
+        return sum(b.rows for b in self.batches)
+
+    def files(self, table_dir: Path) -> list[Path]:
+        return [table_dir / b.file for b in self.batches]
+
+
+def table_dir(layer_dir: Path, table: str) -> Path:
+    return layer_dir / validate_name(table)
+
+
+def batch_file_name(batch_id: str, suffix: str = "") -> str:
+    """``batch=<id>[suffix].parquet``."""
+    validate_name(batch_id, "batch id")
+    return f"batch={batch_id}{suffix}.parquet"
+
+
+def new_batch_file_name(batch_id: str, version: int, folders: Sequence[Path]) -> str:
+    """A data file name for a new publication of ``batch_id`` that is free in
+    every folder of ``folders`` (the table folder, its quarantine folders).
+
+    ``batch=<id>.parquet`` the first time; a batch published again (a replay,
+    or every ``jobforge run`` after the first, which re-promotes the same
+    staged batch) gets ``batch=<id>-v<version>.parquet``. A file a pointer may
+    list is never overwritten: readers that read the previous pointer keep
+    reading the previous bytes, and a crash between writing the files and
+    switching the pointer cannot change the previous version.
+    """
+    candidates = [batch_file_name(batch_id), batch_file_name(batch_id, f"-v{version}")]
+    for name in candidates:
+        if not any((folder / name).exists() or (folder / name).is_symlink() for folder in folders):
+            return name
+    return batch_file_name(batch_id, f"-v{version}-{uuid.uuid4().hex[:8]}")
+
+
+def read_current(layer_dir: Path, table: str) -> CurrentVersion | None:
+    """The current version of ``table`` in ``layer_dir``, or ``None`` if never published."""
+    pointer = table_dir(layer_dir, table) / POINTER_NAME
+    try:
+        text = pointer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return CurrentVersion.model_validate(json.loads(text))
+
+
+def publish(
+    layer_dir: Path,
+    table: str,
+    layer: str,
+    new: list[BatchEntry],
+    *,
+    mode: WriteMode,
+    updated_at: Any,
+    record_id: str | None,
+    previous: CurrentVersion | None,
+) -> CurrentVersion:
+    """Switch the current version of ``table`` atomically and return it."""
+    kept = list(previous.batches) if (previous and mode == "append") else []
+    replaced = {b.batch_id for b in new}
+    batches = [b for b in kept if b.batch_id not in replaced] + new
+    version = CurrentVersion(
+        table=table,
+        layer=layer,
+        version=(previous.version + 1) if previous else 1,
+        updated_at=updated_at,
+        mode=mode,
+        batches=batches,
+        record_id=record_id,
+    )
+    pointer = table_dir(layer_dir, table) / POINTER_NAME
+    atomic_write_text(pointer, version.model_dump_json(indent=2) + "\n")
+    return version
+
+
+def list_tables(layer_dir: Path) -> list[str]:
+    """Tables that have a current version in ``layer_dir``, sorted."""
+    if not layer_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in layer_dir.glob(f"*/{POINTER_NAME}"))
