@@ -1,0 +1,12 @@
+"""The bundled execution engine: polars lazy plans with streaming sinks (trylast)."""
+
+from __future__ import annotations
+
+from jobforge import hookimpl
+from jobforge.engine.executor import Executor
+from jobforge.engine.polars_executor import PolarsExecutor
+
+
+@hookimpl(trylast=True)
+def jobforge_executor() -> Executor:
+    return PolarsExecutor()

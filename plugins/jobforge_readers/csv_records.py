@@ -1,0 +1,234 @@
+"""CSV records as Python's ``csv`` module reads them: the reference for staged.
+
+jobforge's promise for delimited text is: staged holds, cell for cell, what
+``csv.reader(f, delimiter=..., quotechar=..., strict=True)`` reads from the
+file opened with ``newline=""`` (the header is its first record). Two readers
+keep that promise:
+
+- polars' CSV scanner, fast and streaming, used only when
+  :func:`check_records` says the file has nothing polars reads differently;
+- :func:`read_records`, the ``csv`` module itself, for every other file. It
+  keeps records with the wrong number of fields apart for quarantine.
+
+A blank line (no characters between two line ends) is not a record: it is
+skipped, as ``csv.DictReader`` skips it, and counted in the reader details.
+Records are numbered from 1 after the header (blank lines not counted): that
+number is ``_source_row`` in both readers (polars is only used on files with
+no blank line).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import polars as pl
+
+from jobforge.errors import SourceError
+
+FIELD_LIMIT = 2**31 - 1
+"""Python's ``csv`` refuses fields over 128 KiB by default; jobforge reads any."""
+
+RAGGED_RULE = "ragged_record"
+"""``rule_id`` of a record whose field count differs from the header's."""
+
+_BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How records are split: one delimiter character, and a quote character or
+    ``None`` for no quoting at all (every quote is ordinary text)."""
+
+    delimiter: str
+    quote: str | None
+
+    def reader(self, lines: Iterator[str]) -> Iterator[list[str]]:
+        csv.field_size_limit(FIELD_LIMIT)
+        if self.quote is None:
+            return csv.reader(lines, delimiter=self.delimiter, quoting=csv.QUOTE_NONE, strict=True)
+        return csv.reader(lines, delimiter=self.delimiter, quotechar=self.quote, strict=True)
+
+
+@dataclass
+class RecordCheck:
+    """What one pass of the ``csv`` module found in a file."""
+
+    header: list[str]
+    records: int = 0
+    """Records after the header, blank lines not counted."""
+    blank_lines: int = 0
+    odd_records: int = 0
+    """Records whose number of fields differs from the header's."""
+    polars_differs: list[str] = field(default_factory=list)
+    """Why polars' scanner would not read this file exactly as ``csv`` does
+    (empty: it may be used)."""
+
+    @property
+    def polars_safe(self) -> bool:
+        return not self.polars_differs
+
+
+class _Lines:
+    """The file's lines with their line ends (``newline=""``), checked on the way:
+    a NUL character refuses the file; a line that ends in a lone ``\\r`` is noted
+    (polars does not end records there)."""
+
+    def __init__(self, path: Path, handle: TextIO) -> None:
+        self.path = path
+        self.handle = handle
+        self.number = 0
+        self.lone_cr = False
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.handle:
+            self.number += 1
+            if "\x00" in line:
+                raise SourceError(
+                    f"{self.path}: line {self.number} contains a NUL character (binary data, "
+                    "or text in another encoding such as UTF-16? set the reader option encoding)"
+                )
+            if line[-1:] == "\r":
+                self.lone_cr = True
+            yield line
+
+
+def _records(path: Path, dialect: Dialect, lines: _Lines) -> Iterator[tuple[int, list[str]]]:
+    """``(first line, fields)`` of every record, header included; ``csv`` errors
+    become one-line :class:`SourceError` naming the record's first line."""
+    reader = dialect.reader(iter(lines))
+    while True:
+        start = lines.number + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            hint = " (a quoted field is never closed)" if "end of data" in str(exc) else ""
+            raise SourceError(
+                f"{path}: malformed CSV in the record starting on line {start}: {exc}{hint}"
+            ) from None
+        yield start, fields
+
+
+def _open(path: Path) -> TextIO:
+    # utf-8-sig: a UTF-8 byte order mark is not part of the first header name,
+    # and a quoted first name after it stays a quoted name.
+    return path.open("r", encoding="utf-8-sig", newline="")
+
+
+def _header(path: Path, records: Iterator[tuple[int, list[str]]]) -> list[str]:
+    first = next(records, None)
+    if first is None:
+        raise SourceError(f"{path}: the file is empty (expected a header row)")
+    header = first[1]
+    if not header:
+        raise SourceError(f"{path}: line 1 is blank (expected a header row)")
+    if not any(name.strip() for name in header):
+        raise SourceError(
+            f"{path}: the header row has no column names ({len(header)} empty or blank names)"
+        )
+    return header
+
+
+def check_records(path: Path, dialect: Dialect) -> RecordCheck:
+    """One pass of the ``csv`` module over ``path`` (UTF-8): the header, the
+    number of records, odd records, and whether polars may read the file.
+
+    This function alone decides between the fast polars path and
+    :func:`read_records`; a faster implementation must give the same answers
+    (the fidelity tests compare both paths with the ``csv`` module).
+    ``UnicodeDecodeError`` is left to the caller, which knows the real encoding.
+    """
+    with _open(path) as handle:
+        lines = _Lines(path, handle)
+        records = _records(path, dialect, lines)
+        check = RecordCheck(header=_header(path, records))
+        width = len(check.header)
+        quote = dialect.quote
+        quote_in_value = False
+        count = 1
+        for _, fields in records:
+            count += 1
+            if not fields:
+                check.blank_lines += 1
+                continue
+            check.records += 1
+            if len(fields) != width:
+                check.odd_records += 1
+            elif quote is not None and not quote_in_value:
+                quote_in_value = quote in "".join(fields)
+        if quote is not None and not quote_in_value:
+            quote_in_value = quote in "".join(check.header)
+    differs = check.polars_differs
+    if check.odd_records:
+        differs.append(f"{check.odd_records} record(s) with the wrong number of fields")
+    if check.blank_lines:
+        differs.append(f"{check.blank_lines} blank line(s)")
+    if lines.lone_cr:
+        differs.append("a line ending in a lone carriage return")
+    if lines.number != count:
+        differs.append("a quoted field spanning lines")
+    if quote_in_value:
+        differs.append("a value containing the quote character")
+    return check
+
+
+def read_records(path: Path, dialect: Dialect) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Read ``path`` (UTF-8) with the ``csv`` module: ``(records, rejected, raw
+    header)``. ``records`` has ``_source_row`` then one text column per header
+    name (positional names ``0``, ``1``... that the caller renames);
+    ``rejected`` has ``_source_row``, ``rule_id``, ``message`` and ``row`` (the
+    record's fields as a JSON array)."""
+    chunks: list[pl.DataFrame] = []
+    rejected: list[tuple[int, str, str]] = []
+    with _open(path) as handle:
+        lines = _Lines(path, handle)
+        records = _records(path, dialect, lines)
+        header = _header(path, records)
+        width = len(header)
+        names = [str(i) for i in range(width)]
+        rows: list[int] = []
+        columns: list[list[str]] = [[] for _ in range(width)]
+        number = 0
+        for line, fields in records:
+            if not fields:
+                continue
+            number += 1
+            if len(fields) != width:
+                rejected.append(
+                    (
+                        number,
+                        f"record on line {line}: expected {width} fields, found {len(fields)}",
+                        json.dumps(fields, ensure_ascii=False),
+                    )
+                )
+                continue
+            rows.append(number)
+            for column, value in zip(columns, fields, strict=True):
+                column.append(value)
+            if len(rows) >= _BATCH_ROWS:
+                chunks.append(_chunk(rows, names, columns))
+                rows, columns = [], [[] for _ in range(width)]
+        chunks.append(_chunk(rows, names, columns))
+    frame = pl.concat(chunks, rechunk=False)
+    rejects = pl.DataFrame(
+        {
+            "_source_row": pl.Series([r[0] for r in rejected], dtype=pl.Int64),
+            "rule_id": pl.Series([RAGGED_RULE] * len(rejected), dtype=pl.String),
+            "message": pl.Series([r[1] for r in rejected], dtype=pl.String),
+            "row": pl.Series([r[2] for r in rejected], dtype=pl.String),
+        }
+    )
+    return frame, rejects, header
+
+
+def _chunk(rows: list[int], names: list[str], columns: list[list[str]]) -> pl.DataFrame:
+    data = {"_source_row": pl.Series(rows, dtype=pl.Int64)}
+    for name, values in zip(names, columns, strict=True):
+        data[name] = pl.Series(values, dtype=pl.String)
+    return pl.DataFrame(data)

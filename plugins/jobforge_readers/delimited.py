@@ -1,0 +1,135 @@
+"""CSV and TSV, every value read as text, cell for cell as Python's ``csv``
+module reads it (see :mod:`jobforge_readers.csv_records` and docs/sources.md).
+
+Options: ``delimiter`` (``,`` for csv, tab for tsv), ``quote`` (``"``; an
+empty string turns quoting off), ``encoding`` (``utf-8``, the default, with or
+without a byte order mark; any codec Python knows, such as ``cp1252``,
+``latin-1`` or ``utf-16``, which is transcoded to UTF-8 first).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from jobforge.errors import SourceError
+from jobforge.sources.base import ReadResult
+from jobforge.sources.headers import normalise_headers, refuse_reserved
+from jobforge_readers._sniff import (
+    canonical_encoding,
+    decode_error,
+    refuse_binary,
+    refuse_utf16_as_utf8,
+)
+from jobforge_readers.csv_records import Dialect, check_records, read_records
+
+_OPTIONS = ("delimiter", "quote", "encoding")
+_FORBIDDEN = {"\n", "\r"}
+
+
+class DelimitedReader:
+    format = "csv"
+
+    def __init__(
+        self, path: Path, options: Mapping[str, Any], *, default_delimiter: str = ","
+    ) -> None:
+        # Options are checked by read(), so that a bad option is refused like a
+        # bad file (the engine treats errors of read() as refusals).
+        self.path = path
+        self.options = dict(options)
+        self.default_delimiter = default_delimiter
+        delimiter = str(options.get("delimiter", default_delimiter))
+        self.format = "tsv" if delimiter in ("\t", "\\t") else "csv"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def _configure(self) -> None:
+        path, options = self.path, self.options
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise SourceError(
+                f"{path}: unknown csv option(s) {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(_OPTIONS)}"
+            )
+        delimiter = str(options.get("delimiter", self.default_delimiter))
+        if delimiter == "\\t":
+            delimiter = "\t"
+        quote = options.get("quote", '"')
+        quote = None if quote in (None, "") else str(quote)
+        if len(delimiter) != 1 or delimiter in _FORBIDDEN:
+            raise SourceError(f"{path}: delimiter must be one character, not a line end")
+        if quote is not None and (len(quote) != 1 or quote in _FORBIDDEN or quote == delimiter):
+            raise SourceError(
+                f"{path}: quote must be one character other than the delimiter "
+                "(or empty for no quoting)"
+            )
+        self.dialect = Dialect(delimiter=delimiter, quote=quote)
+        self.encoding = canonical_encoding(path, str(options.get("encoding", "utf-8")))
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _utf8_path(self) -> Path:
+        """The file itself if it is UTF-8, else a UTF-8 copy in a temporary folder
+        (removed by :meth:`close`)."""
+        if self.encoding in ("utf-8", "utf-8-sig"):
+            return self.path
+        self._tmp = tempfile.TemporaryDirectory(prefix="jobforge-transcode-")
+        target = Path(self._tmp.name) / "source.csv"
+        with (
+            self.path.open("r", encoding=self.encoding, newline="") as src,
+            target.open("w", encoding="utf-8", newline="") as dst,
+        ):
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        return target
+
+    def read(self) -> ReadResult:
+        self._configure()
+        refuse_binary(self.path, self.format)
+        refuse_utf16_as_utf8(self.path, self.encoding)
+        try:
+            path = self._utf8_path()
+            check = check_records(path, self.dialect)
+        except UnicodeDecodeError:
+            raise decode_error(self.path, self.encoding) from None
+        names, mapping = normalise_headers(check.header)
+        refuse_reserved(self.path, names)
+        details: dict[str, Any] = {
+            "delimiter": self.dialect.delimiter,
+            "quote": self.dialect.quote,
+            "encoding": self.encoding,
+            "blank_lines": check.blank_lines,
+            "reader": "polars" if check.polars_safe else "csv",
+        }
+        if check.polars_safe:
+            frame = pl.scan_csv(
+                path,
+                has_header=True,
+                new_columns=names,
+                separator=self.dialect.delimiter,
+                quote_char=self.dialect.quote,
+                infer_schema=False,
+                empty_string_is_null=False,
+                raise_if_empty=False,
+                row_index_name="_source_row",
+                row_index_offset=1,
+            )
+            return ReadResult(
+                frame=frame, header_mapping=mapping, details=details, records=check.records
+            )
+        details["polars_differs"] = check.polars_differs
+        records, rejected, _ = read_records(path, self.dialect)
+        records.columns = ["_source_row", *names]
+        return ReadResult(
+            frame=records.lazy(),
+            rejected=rejected.lazy() if rejected.height else None,
+            header_mapping=mapping,
+            details=details,
+            records=check.records,
+        )

@@ -1,0 +1,1 @@
+"""The plugin system: markers, hook specifications, the manager factory and a typed facade."""

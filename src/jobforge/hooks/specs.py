@@ -1,0 +1,170 @@
+"""The hook specifications: the contract between jobforge and its plugins.
+
+Every hook name starts with ``jobforge_``. Pluggy passes arguments by name, so
+an implementation may accept only the arguments it uses (``def
+jobforge_write_lineage(record): ...`` is fine). Arguments that may be added in
+later releases get a default in the spec, so old implementations keep working.
+
+Call order: pluggy calls the most recently registered implementation first.
+jobforge registers bundled plugins, then installed entry points (sorted by
+name), then plugins passed explicitly, so explicit > installed > bundled; the
+bundled defaults are also marked ``trylast``. ``jobforge plugins --hook NAME``
+shows the order.
+
+Each hook is documented in ``docs/plugins.md`` with its exact signature; a
+meta-test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobforge.hooks.markers import hookspec
+
+if TYPE_CHECKING:
+    from jobforge.catalog.profile import TableProfile
+    from jobforge.engine.events import TransitionEvent
+    from jobforge.engine.executor import Executor
+    from jobforge.pipeline.config import Layer, PipelineConfig
+    from jobforge.pipeline.models import ColumnMetadata, LineageRecord, TableMetadata
+    from jobforge.sources.base import SourceReader, SourceSpec
+
+
+# -- layout ------------------------------------------------------------------
+@hookspec(firstresult=True)
+def jobforge_resolve_layer_path(config: PipelineConfig, layer: Layer) -> Path | None:
+    """Return the directory that holds ``layer``'s tables, or ``None`` to pass.
+
+    First non-``None`` result wins. Bundled default (``dama``, trylast):
+    ``config.data_root / layer.value``.
+    """
+
+
+@hookspec(firstresult=True)
+def jobforge_resolve_quarantine_path(config: PipelineConfig) -> Path | None:
+    """Return the directory of rejected rows, or ``None`` to pass.
+
+    First non-``None`` result wins. Bundled default (``dama``, trylast):
+    ``config.data_root / "quarantine"``.
+    """
+
+
+@hookspec(firstresult=True)
+def jobforge_resolve_catalog_path(config: PipelineConfig) -> Path | None:
+    """Return the catalog directory (``tables/``, ``lineage/``, ``glossary/``,
+    ``schemas/`` live below it), or ``None`` to pass.
+
+    First non-``None`` result wins. Bundled default (``dama``, trylast):
+    ``config.data_root / "catalog"``.
+    """
+
+
+# -- sources -----------------------------------------------------------------
+@hookspec(firstresult=True)
+def jobforge_source_reader(source: SourceSpec, config: PipelineConfig) -> SourceReader | None:
+    """Claim a source file: return a :class:`~jobforge.sources.base.SourceReader`
+    that scans it lazily, or ``None`` if this plugin does not read it.
+
+    ``source`` holds the path, the declared ``format`` (or ``None`` to decide
+    by suffix) and the reader options. First claim wins. Bundled readers
+    (``readers``, trylast): csv, tsv, xlsx, json, ndjson/jsonl, parquet.
+    """
+
+
+@hookspec
+def jobforge_source_formats() -> list[str]:
+    """Return the format names this plugin can read.
+
+    All results are concatenated; the list is shown when no reader claims a
+    file ("supported formats: ...").
+    """
+
+
+# -- execution -----------------------------------------------------------------
+@hookspec(firstresult=True)
+def jobforge_executor(config: PipelineConfig) -> Executor | None:
+    """Return the execution engine that runs the layer steps, or ``None``.
+
+    First result wins. Bundled default (``polars``, trylast): the polars
+    streaming executor.
+    """
+
+
+# -- metadata enrichment -----------------------------------------------------
+@hookspec
+def jobforge_enrich_table_metadata(
+    metadata: TableMetadata,
+    profile: TableProfile,
+    config: PipelineConfig,
+) -> Mapping[str, Any] | None:
+    """Return field updates for a table's metadata, or ``None``.
+
+    Called for every table entry the engine writes, after the technical
+    metadata and the table's declaration are filled in. Every plugin
+    contributes; the updates are merged in call order (a later plugin sees the
+    earlier updates and wins on the same field) and the model is validated
+    again: an invalid value is reported naming the plugin and the field.
+    ``profile`` holds schema, counts and a few sample values, never the data.
+    Bundled default (``catalog-json``, trylast): fills an empty description
+    with a generated one.
+    """
+
+
+@hookspec
+def jobforge_enrich_column_metadata(
+    column: ColumnMetadata,
+    table: TableMetadata,
+    profile: TableProfile,
+    config: PipelineConfig,
+) -> Mapping[str, Any] | None:
+    """Return field updates for one column's metadata, or ``None``.
+
+    Merged like :func:`jobforge_enrich_table_metadata`. Bundled default
+    (``catalog-json``, trylast): describes provenance columns and sets their
+    PII class to ``none`` when nothing else did.
+    """
+
+
+# -- catalog writers -----------------------------------------------------------
+@hookspec
+def jobforge_write_table_metadata(metadata: TableMetadata, config: PipelineConfig) -> None:
+    """Persist a table's metadata. Every writer runs (fan-out).
+
+    Bundled default (``catalog-json``): ``catalog/tables/<layer>/<table>.json``.
+    """
+
+
+@hookspec
+def jobforge_write_lineage(record: LineageRecord, config: PipelineConfig) -> None:
+    """Persist a lineage record (an ingestion or a layer transition, including
+    failed ones). Every writer runs (fan-out).
+
+    Bundled default (``catalog-json``): ``catalog/lineage/<table>/<time>-<id>.json``.
+    """
+
+
+# -- lifecycle -----------------------------------------------------------------
+@hookspec
+def jobforge_before_transition(event: TransitionEvent) -> None:
+    """Called before a table moves into a layer (ingestion included).
+
+    Observers only: a hook must not start another transition. Raising stops
+    the step, which is then recorded as failed.
+    """
+
+
+@hookspec
+def jobforge_after_transition(event: TransitionEvent, record: LineageRecord) -> None:
+    """Called after a transition was published, with its lineage record."""
+
+
+@hookspec
+def jobforge_transition_failed(event: TransitionEvent, error: BaseException) -> None:
+    """Called when a transition failed, after its failed record was written."""
+
+
+@hookspec
+def jobforge_rows_quarantined(event: TransitionEvent, count: int, path: Path) -> None:
+    """Called when a transition sent ``count`` rows to the quarantine file ``path``."""
