@@ -1,0 +1,1 @@
+"""The DAMA-DMBOK catalog: table and column metadata, glossary and lineage."""

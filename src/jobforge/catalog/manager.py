@@ -1,0 +1,429 @@
+"""The catalog as a data steward and an auditor use it.
+
+:class:`CatalogManager` reads (and saves) the JSON catalog of one
+:class:`~jobforge.pipeline.config.PipelineConfig`:
+
+- table metadata, one entry per layer and table (``catalog/tables/<layer>/<table>.json``),
+  listed by layer and domain, with the history of its schema versions;
+- the business glossary;
+- lineage: every record of a batch, the full upstream chain of a table down to
+  its source files (with their sha256), and the tables a source file fed.
+
+Every file read is validated; one that does not validate raises
+:class:`~jobforge.errors.CatalogError` naming its path. Nothing here scans data:
+the upstream chain is worked out from lineage records and ``_current.json``
+pointers only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
+from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
+from jobforge.catalog.jsonfile import summarise, visible_json_files
+from jobforge.catalog.lineage import batch_id_of_file, read_records
+from jobforge.catalog.store import table_file_for
+from jobforge.errors import CatalogError
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata, TransitionRecord
+from jobforge.sources.base import sha256_of
+from jobforge.storage import versions
+from jobforge.storage.names import validate_name
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def split_key(key: str) -> tuple[Layer, str]:
+    """``"gold.dim_noc"`` -> ``(Layer.GOLD, "dim_noc")``; anything else is a CatalogError."""
+    layer, dot, table = key.partition(".")
+    if not dot or layer not in {member.value for member in Layer}:
+        raise CatalogError(
+            f"{key!r}: expected <layer>.<table> with layer one of "
+            f"{', '.join(member.value for member in Layer)}"
+        )
+    return Layer(layer), validate_name(table)
+
+
+def current_version(
+    config: PipelineConfig, layer: Layer | str, table: str
+) -> versions.CurrentVersion | None:
+    """The current version of ``layer.table``; an unreadable pointer is a CatalogError."""
+    layer_dir = config.layer_path(Layer(layer))
+    pointer = versions.table_dir(layer_dir, table) / versions.POINTER_NAME
+    try:
+        return versions.read_current(layer_dir, table)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{pointer}: not valid JSON ({exc.msg})") from None
+    except ValidationError as exc:
+        raise CatalogError(f"{pointer}: not a valid version pointer: {summarise(exc)}") from None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A source file where a lineage chain starts: one ingestion into staged."""
+
+    table: str
+    """The table it was ingested into."""
+    batch_id: str
+    source_file: str
+    """The path as it was given to ``ingest``."""
+    sha256: str
+    size_bytes: int
+    ingested_at: datetime
+    rows: int
+    """Rows it put into staged (``row_count_out`` of the ingestion)."""
+    ingestion_id: str
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """One table version on an upstream chain: which of its batches are involved,
+    the transitions that produced them and the tables they were built from."""
+
+    key: str
+    layer: str
+    table: str
+    batch_ids: tuple[str, ...]
+    records: tuple[TransitionRecord, ...]
+    """Empty for staged (its batches come from :attr:`UpstreamLineage.sources`)."""
+    inputs: tuple[str, ...]
+    """Upstream table keys (``"silver.noc_structure"``)."""
+
+
+@dataclass(frozen=True)
+class UpstreamLineage:
+    """Everything the current version of a table was derived from."""
+
+    key: str
+    nodes: tuple[LineageNode, ...]
+    """The table itself first, then its inputs, breadth first."""
+    sources: tuple[SourceFile, ...]
+
+    @property
+    def tables(self) -> list[str]:
+        """Every table key on the chain, the table itself first."""
+        return [node.key for node in self.nodes]
+
+    def node(self, key: str) -> LineageNode:
+        for node in self.nodes:
+            if node.key == key:
+                return node
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class DownstreamTable:
+    """A table that rows of a source file reached."""
+
+    key: str
+    layer: str
+    table: str
+    batch_ids: tuple[str, ...]
+    """Its batches (gold: build runs) derived from the source."""
+    current: bool
+    """Whether the table's current version still holds one of those batches."""
+
+
+class _Index:
+    """The lineage records of the catalog, indexed for the chain walks."""
+
+    def __init__(self, records: list[LineageRecord]) -> None:
+        self.records = records
+        self.ingestions: dict[tuple[str, str], IngestionRecord] = {}
+        self.transitions: dict[tuple[str, str, str], TransitionRecord] = {}
+        for record in records:  # oldest first: a later record of a batch wins
+            if record.status == "failed":
+                continue
+            if isinstance(record, IngestionRecord):
+                self.ingestions[(record.table_name, record.batch_id)] = record
+            else:
+                key = (record.target_layer, record.table_name, record.batch_id)
+                self.transitions[key] = record
+
+    @staticmethod
+    def inputs_of(record: TransitionRecord) -> dict[str, set[str]]:
+        """Input table key -> the batch ids of it the transition read."""
+        found: dict[str, set[str]] = {}
+        for key in record.input_tables:
+            _, table = split_key(key)
+            ids = {
+                batch
+                for file in record.source_files
+                if Path(file).parent.name == table and (batch := batch_id_of_file(file))
+            }
+            if not ids and record.target_layer != "gold":
+                ids = {record.batch_id}  # bronze and silver keep the ingestion batch id
+            found[key] = ids
+        return found
+
+
+class CatalogManager:
+    """Save, load and list catalog entries; read the glossary and the lineage."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"CatalogManager({self.config.catalog_path()})"
+
+    # -- table metadata -----------------------------------------------------------------
+    def save(self, metadata: TableMetadata) -> Path:
+        """Validate and write an entry (through the catalog writer plugins), record
+        its schema version and add it to its upstream entries' ``downstream_tables``.
+
+        Its glossary references must exist.
+        """
+        metadata = TableMetadata.model_validate(metadata.model_dump())
+        glossary = load_glossary(self.config)
+        for column in metadata.columns:
+            check_reference(
+                self.config, column.glossary_term_id, f"{metadata.key}.{column.name}", glossary
+            )
+        write_entry(self.config, metadata)
+        return table_file_for(self.config, metadata.layer, metadata.table_name)
+
+    def load(self, layer: Layer | str, table: str) -> TableMetadata | None:
+        """The entry of ``layer.table``, or ``None`` if it has none."""
+        return load_entry(self.config, Layer(layer).value, table)
+
+    def get(self, layer: Layer | str, table: str) -> TableMetadata:
+        """The entry of ``layer.table``; a missing entry is a CatalogError."""
+        entry = self.load(layer, table)
+        if entry is None:
+            raise CatalogError(
+                f"no catalog entry for {Layer(layer).value}.{table} "
+                f"(expected {table_file_for(self.config, layer, table)})"
+            )
+        return entry
+
+    def list_tables(
+        self, *, layer: Layer | str | None = None, domain: str | None = None
+    ) -> list[TableMetadata]:
+        """Entries in layer order (staged first), then by table name; filtered by
+        ``layer`` and ``domain`` when given (``domain=""`` means unassigned)."""
+        layers = [Layer(layer)] if layer is not None else list(Layer)
+        entries = []
+        for member in layers:
+            directory = self.config.catalog_tables_path() / member.value
+            for path in visible_json_files(directory):
+                entry = load_entry(self.config, member.value, path.stem)
+                if entry is not None and (domain is None or entry.domain == domain):
+                    entries.append(entry)
+        return entries
+
+    def domains(self) -> list[str]:
+        """The domains of every entry, sorted (``""`` for unassigned)."""
+        return sorted({entry.domain for entry in self.list_tables()})
+
+    def schema_history(self, layer: Layer | str, table: str) -> list[SchemaVersion]:
+        """Every schema version ``layer.table`` has had, oldest first."""
+        return schema_history(self.config, Layer(layer).value, validate_name(table))
+
+    # -- glossary -----------------------------------------------------------------------
+    def glossary(self) -> dict[str, GlossaryTerm]:
+        """Every glossary term by id."""
+        return load_glossary(self.config)
+
+    def term(self, term_id: str) -> GlossaryTerm:
+        """One glossary term; an unknown id is a CatalogError."""
+        terms = self.glossary()
+        if term_id not in terms:
+            raise CatalogError(
+                f"glossary term {term_id!r} does not exist in {self.config.catalog_glossary_path()}"
+            )
+        return terms[term_id]
+
+    def save_term(self, term: GlossaryTerm) -> Path:
+        """Add or replace a glossary term (its related terms must exist)."""
+        return save_term(self.config, term)
+
+    # -- lineage ------------------------------------------------------------------------
+    def lineage_records(self, table: str | None = None) -> list[LineageRecord]:
+        """Every lineage record of ``table`` (or of all tables), oldest first."""
+        return read_records(self.config, table)
+
+    def batch_records(self, batch_id: str) -> list[LineageRecord]:
+        """Everything that happened to a batch, oldest first: its ingestion, its
+        bronze and silver transitions (failed ones too) and the gold builds that
+        read its files."""
+        found = []
+        for record in read_records(self.config):
+            if record.batch_id == batch_id or (
+                isinstance(record, TransitionRecord)
+                and any(batch_id_of_file(f) == batch_id for f in record.source_files)
+            ):
+                found.append(record)
+        return found
+
+    def upstream(self, layer: Layer | str, table: str) -> UpstreamLineage:
+        """The full upstream chain of the current version of ``layer.table``,
+        down to the source files it was built from.
+
+        Each step follows the transition that produced each involved batch: its
+        ``input_tables`` and the batch files it read (``source_files``), so a gold
+        table leads to exactly the silver batches it was built from, even if the
+        silver table has changed since. A batch without a lineage record is a
+        CatalogError (the chain must not have silent gaps).
+        """
+        start = Layer(layer)
+        table = validate_name(table)
+        current = current_version(self.config, start, table)
+        if current is None:
+            raise CatalogError(f"{start.value}.{table} has no current version")
+        index = _Index(read_records(self.config))
+        involved: dict[str, set[str]] = {}
+        queue: deque[tuple[str, set[str]]] = deque(
+            [(f"{start.value}.{table}", {b.batch_id for b in current.batches})]
+        )
+        while queue:
+            key, ids = queue.popleft()
+            seen = involved.setdefault(key, set())
+            new = ids - seen
+            seen |= new
+            node_layer, node_table = split_key(key)
+            if node_layer is Layer.STAGED:
+                continue
+            for batch in sorted(new):
+                record = self._transition(index, node_layer, node_table, batch)
+                for input_key, input_ids in index.inputs_of(record).items():
+                    queue.append((input_key, input_ids))
+        nodes = []
+        sources = []
+        for key, ids in involved.items():
+            node_layer, node_table = split_key(key)
+            batch_ids = tuple(sorted(ids))
+            if node_layer is Layer.STAGED:
+                for batch in batch_ids:
+                    sources.append(self._source(index, node_table, batch))
+                nodes.append(LineageNode(key, node_layer.value, node_table, batch_ids, (), ()))
+                continue
+            records = tuple(self._transition(index, node_layer, node_table, b) for b in batch_ids)
+            inputs = tuple(dict.fromkeys(k for r in records for k in r.input_tables))
+            nodes.append(LineageNode(key, node_layer.value, node_table, batch_ids, records, inputs))
+        sources.sort(key=lambda s: (s.ingested_at, s.table, s.batch_id))
+        return UpstreamLineage(f"{start.value}.{table}", tuple(nodes), tuple(sources))
+
+    def downstream_of_source(self, source: str | Path) -> list[DownstreamTable]:
+        """Every table that rows of ``source`` reached, in layer order.
+
+        ``source`` is a path (matched as given, resolved, and by the sha256 of
+        the file if it exists) or a sha256. A source the catalog never ingested
+        is a CatalogError.
+        """
+        records = read_records(self.config)
+        index = _Index(records)
+        wanted = self._source_matcher(source)
+        reached: set[tuple[str, str, str]] = {
+            ("staged", r.table_name, r.batch_id) for r in index.ingestions.values() if wanted(r)
+        }
+        if not reached:
+            raise CatalogError(
+                f"{source}: no ingestion of this source in {self.config.catalog_lineage_path()}"
+            )
+        transitions = list(index.transitions.values())
+        changed = True
+        while changed:
+            changed = False
+            for record in transitions:
+                produced = (record.target_layer, record.table_name, record.batch_id)
+                if produced in reached:
+                    continue
+                for key, ids in index.inputs_of(record).items():
+                    in_layer, in_table = split_key(key)
+                    if any((in_layer.value, in_table, b) in reached for b in ids):
+                        reached.add(produced)
+                        changed = True
+                        break
+        grouped: dict[tuple[str, str], set[str]] = {}
+        for layer, table, batch in reached:
+            grouped.setdefault((layer, table), set()).add(batch)
+        result = []
+        for (layer, table), ids in sorted(
+            grouped.items(), key=lambda item: (Layer(item[0][0]).position, item[0][1])
+        ):
+            current = current_version(self.config, layer, table)
+            in_current = current is not None and any(b.batch_id in ids for b in current.batches)
+            result.append(
+                DownstreamTable(f"{layer}.{table}", layer, table, tuple(sorted(ids)), in_current)
+            )
+        return result
+
+    # -- whole catalog --------------------------------------------------------------------
+    def validate(self) -> int:
+        """Read and validate every catalog file (entries, schema histories,
+        glossary, lineage); raise a CatalogError naming the first invalid one.
+        Returns how many files were checked."""
+        checked = 0
+        for member in Layer:
+            directory = self.config.catalog_tables_path() / member.value
+            for path in visible_json_files(directory):
+                load_entry(self.config, member.value, path.stem)
+                checked += 1
+            for path in visible_json_files(directory / "_history"):
+                schema_history(self.config, member.value, path.stem)
+                checked += 1
+        checked += len(load_glossary(self.config))
+        checked += len(read_records(self.config))
+        return checked
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _transition(self, index: _Index, layer: Layer, table: str, batch: str) -> TransitionRecord:
+        record = index.transitions.get((layer.value, table, batch))
+        if record is None:
+            raise CatalogError(
+                f"{layer.value}.{table}: no lineage record for batch {batch} in "
+                f"{self.config.catalog_lineage_path() / table}"
+            )
+        return record
+
+    def _source(self, index: _Index, table: str, batch: str) -> SourceFile:
+        record = index.ingestions.get((table, batch))
+        if record is None:
+            raise CatalogError(
+                f"staged.{table}: no ingestion record for batch {batch} in "
+                f"{self.config.catalog_lineage_path() / table}"
+            )
+        return SourceFile(
+            table=table,
+            batch_id=batch,
+            source_file=record.source_file,
+            sha256=record.source_sha256,
+            size_bytes=record.source_size_bytes,
+            ingested_at=record.started_at,
+            rows=record.row_count_out,
+            ingestion_id=record.ingestion_id,
+        )
+
+    @staticmethod
+    def _source_matcher(source: str | Path) -> _SourceMatcher:
+        text = str(source)
+        digests: set[str] = set()
+        paths: set[str] = set()
+        if _SHA256.match(text):
+            digests.add(text)
+        else:
+            path = Path(text)
+            paths.update({path.as_posix(), path.resolve().as_posix()})
+            if path.is_file():
+                digests.add(sha256_of(path))
+        return _SourceMatcher(paths, digests)
+
+
+@dataclass(frozen=True)
+class _SourceMatcher:
+    paths: set[str]
+    digests: set[str]
+
+    def __call__(self, record: IngestionRecord) -> bool:
+        if record.source_sha256 in self.digests:
+            return True
+        given = Path(record.source_file)
+        return given.as_posix() in self.paths or given.resolve().as_posix() in self.paths

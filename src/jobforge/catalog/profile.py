@@ -1,0 +1,74 @@
+"""Cheap profiles of a published table version: from parquet footers and the
+first rows, never a scan of the whole table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    name: str
+    data_type: str
+    null_count: int | None
+    """From the footer statistics; ``None`` when a file has no statistics."""
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableProfile:
+    """What enrichment hooks and the catalog learn about a table version."""
+
+    table: str
+    layer: str
+    files: list[str]
+    row_count: int
+    file_size_bytes: int
+    columns: list[ColumnProfile]
+
+    def column(self, name: str) -> ColumnProfile | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+def _null_counts(paths: list[Path]) -> dict[str, int | None]:
+    counts: dict[str, int | None] = {}
+    for path in paths:
+        meta = pq.read_metadata(path)
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            for ci in range(group.num_columns):
+                column = group.column(ci)
+                name = column.path_in_schema.split(".")[0]
+                stats = column.statistics
+                known = stats is not None and stats.has_null_count
+                if name in counts and counts[name] is None:
+                    continue
+                counts[name] = (counts.get(name) or 0) + stats.null_count if known else None
+    return counts
+
+
+def profile_files(table: str, layer: str, paths: list[Path]) -> TableProfile:
+    """Profile the parquet files of one table version."""
+    if not paths:
+        return TableProfile(table, layer, [], 0, 0, [])
+    rows = sum(pq.read_metadata(p).num_rows for p in paths)
+    size = sum(p.stat().st_size for p in paths)
+    head = pl.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
+    schema = pl.read_parquet_schema(paths[0])
+    nulls = _null_counts(paths)
+    columns = []
+    for name, dtype in schema.items():
+        examples: list[str] = []
+        if name in head.columns:
+            for value in head.get_column(name).to_list():
+                if value is not None and len(examples) < 3:
+                    text = str(value)
+                    examples.append(text if len(text) <= 80 else text[:77] + "...")
+        columns.append(ColumnProfile(name, str(dtype), nulls.get(name), examples))
+    return TableProfile(table, layer, [str(p) for p in paths], rows, size, columns)

@@ -1,0 +1,56 @@
+"""The JSON Schemas of the catalog files, kept in ``catalog/schemas/``.
+
+Anyone can validate the catalog with a standard JSON Schema validator, without
+jobforge: table entries against ``TableMetadata.schema.json``, lineage records
+against ``IngestionRecord``/``TransitionRecord`` (chosen by ``record_type``),
+glossary terms against ``GlossaryTerm`` and schema histories against
+``SchemaHistory``. The engine writes them when it starts
+(:func:`ensure_schemas`); a file is rewritten only when its content changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from jobforge.catalog.entries import SchemaVersion
+from jobforge.catalog.glossary import GlossaryTerm
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.pipeline.models import json_schemas
+from jobforge.storage.atomic import atomic_write_text
+
+SCHEMA_SUFFIX = ".schema.json"
+
+
+def catalog_schemas() -> dict[str, dict[str, Any]]:
+    """Every catalog file's JSON Schema, by name (``TableMetadata``, ``GlossaryTerm``...)."""
+    schemas = json_schemas()
+    schemas["GlossaryTerm"] = GlossaryTerm.model_json_schema(mode="serialization")
+    history = TypeAdapter(list[SchemaVersion]).json_schema(mode="serialization")
+    history["title"] = "SchemaHistory"
+    schemas["SchemaHistory"] = history
+    return schemas
+
+
+def schema_path(config: PipelineConfig, name: str) -> Path:
+    """``catalog/schemas/<name>.schema.json``."""
+    return config.catalog_schemas_path() / f"{name}{SCHEMA_SUFFIX}"
+
+
+def ensure_schemas(config: PipelineConfig) -> list[Path]:
+    """Write every schema that is missing or out of date; return the paths written."""
+    written = []
+    for name, schema in catalog_schemas().items():
+        path = schema_path(config, name)
+        text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                continue
+        except FileNotFoundError:
+            pass
+        atomic_write_text(path, text)
+        written.append(path)
+    return written

@@ -1,0 +1,47 @@
+"""Where catalog entries live inside the catalog directory.
+
+The JSON writer plugin writes there and :class:`~jobforge.catalog.manager.CatalogManager`
+reads from there, so both ask this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import LineageRecord
+from jobforge.storage.names import validate_name
+
+
+def table_file_for(config: PipelineConfig, layer: Layer | str, table: str) -> Path:
+    """``catalog/tables/<layer>/<table>.json``."""
+    return config.catalog_tables_path() / Layer(layer).value / f"{validate_name(table)}.json"
+
+
+def schema_history_file_for(config: PipelineConfig, layer: Layer | str, table: str) -> Path:
+    """``catalog/tables/<layer>/_history/<table>.json``: every schema version seen."""
+    return (
+        config.catalog_tables_path()
+        / Layer(layer).value
+        / "_history"
+        / f"{validate_name(table)}.json"
+    )
+
+
+def lineage_file_for(config: PipelineConfig, record: LineageRecord) -> Path:
+    """``catalog/lineage/<table>/<started_at>-<kind>-<id>.json``.
+
+    The timestamp prefix keeps a directory listing in time order.
+    """
+    stamp = record.started_at.strftime("%Y%m%dT%H%M%S%fZ")
+    if record.record_type == "ingestion":
+        record_id = record.ingestion_id
+        kind = "ingest"
+    else:
+        record_id = record.transition_id
+        kind = f"{record.source_layer}-{record.target_layer}"
+    return (
+        config.catalog_lineage_path()
+        / validate_name(record.table_name)
+        / f"{stamp}-{kind}-{record_id}.json"
+    )

@@ -1,0 +1,806 @@
+"""The pipeline engine: a source file in, staged -> bronze -> silver -> gold out.
+
+The engine owns the parts every layer shares: names are validated, the table is
+locked, lifecycle hooks are called, the executor writes under temporary names,
+the row ledger must balance, files are published and the "current" version is
+switched atomically, and a truthful lineage record and catalog entry are
+written. What differs between layers is the step the executor runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from jobforge.catalog.declarations import TableDeclaration, check_declaration
+from jobforge.catalog.entries import build_entry, qualify_source_columns, write_entry
+from jobforge.catalog.schemas import ensure_schemas
+from jobforge.engine.events import TransitionEvent
+from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
+from jobforge.engine.ledger import ledger_for
+from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
+from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
+from jobforge.errors import (
+    ContractError,
+    JobforgeError,
+    SourceError,
+    TransitionError,
+    UnsupportedFormatError,
+)
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import (
+    IngestionRecord,
+    TableMetadata,
+    TransitionRecord,
+    new_id,
+    utc_now,
+)
+from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
+from jobforge.storage import versions
+from jobforge.storage.atomic import remove_stale_temporaries
+from jobforge.storage.locks import DEFAULT_TIMEOUT_S, table_lock
+from jobforge.storage.names import validate_name
+from jobforge.storage.pending import PendingFiles
+from jobforge.storage.versions import BatchEntry, WriteMode
+
+log = structlog.get_logger("jobforge")
+
+
+def quarantine_file(config: PipelineConfig, table: str, layer: str, batch_id: str) -> Path:
+    """``quarantine/<table>/<layer>/batch=<id>.parquet``."""
+    return (
+        config.quarantine_path() / validate_name(table) / layer / versions.batch_file_name(batch_id)
+    )
+
+
+def duplicates_file(config: PipelineConfig, table: str, batch_id: str) -> Path:
+    """``quarantine/<table>/duplicates/batch=<id>.parquet``: rows dropped as duplicates."""
+    return (
+        config.quarantine_path()
+        / validate_name(table)
+        / "duplicates"
+        / versions.batch_file_name(batch_id)
+    )
+
+
+class PipelineEngine:
+    """Runs ingestion and promotions for one :class:`PipelineConfig`.
+
+    ``mode``: ``replace`` (default; each promotion's batch becomes the table's
+    current version) or ``append`` (it is added to the current version). The
+    staged layer always keeps every batch.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        plugins: Sequence[object] = (),
+        *,
+        mode: WriteMode = "replace",
+        lock_timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if config is None:
+            config = PipelineConfig(plugins=plugins)
+        elif plugins:
+            config = PipelineConfig(
+                config.data_root,
+                plugins=[*config.explicit_plugins, *plugins],
+                disable_plugins=config.disable_plugins,
+                load_plugins=config.load_plugins,
+                entry_points=config.entry_points,
+            )
+        self.config = config
+        self.mode: WriteMode = mode
+        self.lock_timeout = lock_timeout
+        self._held: set[str] = set()
+        self._active: str | None = None
+        self.host = config.plugins
+        self.executor = self.host.executor(config)
+        config.ensure_layout()
+        ensure_schemas(config)
+
+    # -- shared machinery ------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self, table: str) -> Iterator[None]:
+        if table in self._held:
+            yield
+            return
+        with table_lock(self.config.locks_path(), table, self.lock_timeout):
+            self._held.add(table)
+            try:
+                for layer in Layer:
+                    remove_stale_temporaries(self.config.layer_path(layer) / table)
+                remove_stale_temporaries(self.config.quarantine_path() / table)
+                yield
+            finally:
+                self._held.discard(table)
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        if self._active is not None:
+            raise JobforgeError(
+                f"cannot start {what} while {self._active} is running "
+                "(lifecycle hooks must not start transitions)"
+            )
+        self._active = what
+        try:
+            yield
+        finally:
+            self._active = None
+
+    def _layer_dir(self, layer: Layer) -> Path:
+        return self.config.layer_path(layer)
+
+    def current(self, layer: Layer | str, table: str) -> versions.CurrentVersion | None:
+        """The current version of ``table`` in ``layer`` (``None`` if never published)."""
+        return versions.read_current(self._layer_dir(Layer(layer)), table)
+
+    def _fail(
+        self,
+        event: TransitionEvent,
+        record: TransitionRecord | IngestionRecord,
+        exc: BaseException,
+    ) -> TransitionError:
+        """Write the failed record, tell the plugins, and build the error to raise."""
+        self.host.write_lineage(record, self.config)
+        self.host.transition_failed(event, exc)
+        log.error(
+            "transition.failed",
+            table=event.table,
+            source_layer=event.source_layer,
+            target_layer=event.target_layer,
+            batch_id=event.batch_id,
+            error=str(exc),
+        )
+        message = str(exc) if isinstance(exc, JobforgeError) else f"{type(exc).__name__}: {exc}"
+        error = TransitionError(
+            f"{event.source_layer} -> {event.target_layer} of {event.table!r} failed: {message}"
+        )
+        error.exit_code = getattr(exc, "exit_code", 1)
+        return error
+
+    # -- ingestion ----------------------------------------------------------------------
+    def ingest(
+        self,
+        source: str | Path,
+        table_name: str,
+        domain: str = "",
+        *,
+        format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        force: bool = False,
+        declaration: TableDeclaration | None = None,
+    ) -> IngestResult:
+        """Read ``source`` into the staged layer as a new batch of ``table_name``.
+
+        The identical file (same sha256) already ingested into the table is not
+        read again: the result points at its batch with ``skipped=True``, unless
+        ``force``.
+        """
+        table = validate_name(table_name)
+        if domain:
+            validate_name(domain, "domain")
+        path = Path(source)
+        check_readable_file(path)
+        spec = SourceSpec(path=path, format=format, options=dict(options or {}))
+        check_declaration(self.config, declaration, table)
+        with self._guard(f"ingestion of {table!r}"), self._locked(table):
+            return self._ingest(spec, table, domain, force, declaration)
+
+    def _ingest(
+        self,
+        spec: SourceSpec,
+        table: str,
+        domain: str,
+        force: bool,
+        declaration: TableDeclaration | None,
+    ) -> IngestResult:
+        staged_dir = self._layer_dir(Layer.STAGED)
+        table_dir = versions.table_dir(staged_dir, table)
+        previous = versions.read_current(staged_dir, table)
+        digest = sha256_of(spec.path)
+        if previous is not None:
+            same = next((b for b in previous.batches if b.source_sha256 == digest), None)
+            if same is not None and not force:
+                log.info("ingest.skipped", table=table, batch_id=same.batch_id, sha256=digest)
+                return IngestResult(
+                    table=table,
+                    batch_id=same.batch_id,
+                    path=table_dir / same.file,
+                    rows=same.rows,
+                    rows_quarantined=0,
+                    skipped=True,
+                    record=None,
+                )
+        claimed = self.host.source_reader(spec, self.config)
+        if claimed is None:
+            raise UnsupportedFormatError(
+                f"{spec.path}: no reader for format {spec.effective_format!r}; "
+                f"supported formats: {', '.join(self.host.source_formats())}"
+            )
+        reader, reader_plugin = claimed
+        batch_id = new_id()
+        started = utc_now()
+        clock = time.perf_counter()
+        event = TransitionEvent(table, "source", "staged", batch_id, self.config, domain)
+        targets = StepTargets(
+            data=table_dir / versions.batch_file_name(batch_id),
+            quarantine=quarantine_file(self.config, table, "staged", batch_id),
+        )
+        pending = PendingFiles()
+        source_name = spec.path.as_posix()
+        base = {
+            "ingestion_id": new_id(),
+            "batch_id": batch_id,
+            "table_name": table,
+            "domain": domain,
+            "source_file": source_name,
+            "source_sha256": digest,
+            "source_size_bytes": spec.path.stat().st_size,
+            "source_format": getattr(reader, "format", spec.effective_format),
+            "reader": reader_plugin,
+            "target_file": str(targets.data),
+            "started_at": started,
+        }
+        try:
+            self.host.before_transition(event)
+            try:
+                read = reader.read()
+                ctx = StagedContext(
+                    table=table,
+                    batch_id=batch_id,
+                    processed_at=started,
+                    source_file=source_name,
+                    ingested_at=started,
+                )
+                outcome = self.executor.write_staged(read, targets, ctx, pending)
+                if read.records is not None and outcome.rows_in != read.records:
+                    # Conservation: the rows written must be the records the
+                    # reader counted in the file, or nothing is published.
+                    raise ContractError(
+                        f"{spec.path}: the reader counted {read.records} records, but "
+                        f"{outcome.rows_out} were staged and {outcome.rows_quarantined} "
+                        "quarantined; nothing was written"
+                    )
+            finally:
+                close = getattr(reader, "close", None)
+                if close is not None:
+                    close()
+            status = "partial" if outcome.rows_quarantined else "success"
+            record = IngestionRecord(
+                **base,
+                row_count_in=outcome.rows_in,
+                row_count_out=outcome.rows_out,
+                rows_quarantined=outcome.rows_quarantined,
+                header_mapping=read.header_mapping,
+                reader_details=_jsonable(read.details),
+                completed_at=utc_now(),
+                status=status,
+                seconds=round(time.perf_counter() - clock, 6),
+            )
+            published = pending.commit()
+            try:
+                entry = BatchEntry(
+                    batch_id=batch_id,
+                    file=targets.data.name,
+                    rows=outcome.rows_out,
+                    source_sha256=digest,
+                    source_file=source_name,
+                    ingested_at=started,
+                )
+                metadata = self._build_entry(
+                    Layer.STAGED,
+                    table,
+                    domain,
+                    [targets.data],
+                    table_dir,
+                    declaration,
+                    [],
+                    outcome,
+                    None,
+                )
+                version = versions.publish(
+                    staged_dir,
+                    table,
+                    "staged",
+                    [entry],
+                    mode="append",
+                    updated_at=record.completed_at,
+                    record_id=record.ingestion_id,
+                    previous=previous,
+                )
+            except BaseException:
+                _remove(published)
+                raise
+        except (SourceError, ContractError) as exc:
+            pending.abort()
+            # Bad input is refused before anything is written: no failed record
+            # either, only the error (the CLI prints it on one line, so the
+            # event is logged at info: at the default level stderr holds that
+            # line alone).
+            log.info("ingest.refused", table=table, source=source_name, error=str(exc))
+            raise
+        except Exception as exc:
+            pending.abort()
+            failed = IngestionRecord(
+                **base,
+                row_count_in=0,
+                row_count_out=0,
+                completed_at=utc_now(),
+                status="failed",
+                errors=[str(exc) or type(exc).__name__],
+                seconds=round(time.perf_counter() - clock, 6),
+            )
+            raise self._fail(event, failed, exc) from exc
+        self._finish(event, record, metadata, version)
+        if outcome.rows_quarantined:
+            self.host.rows_quarantined(event, outcome.rows_quarantined, targets.quarantine)
+        log.info(
+            "ingest.done",
+            table=table,
+            batch_id=batch_id,
+            rows=outcome.rows_out,
+            rows_quarantined=outcome.rows_quarantined,
+            seconds=record.seconds,
+        )
+        return IngestResult(
+            table=table,
+            batch_id=batch_id,
+            path=targets.data,
+            rows=outcome.rows_out,
+            rows_quarantined=outcome.rows_quarantined,
+            skipped=False,
+            record=record,
+            quarantine_path=targets.quarantine if outcome.rows_quarantined else None,
+        )
+
+    def _build_entry(
+        self,
+        layer: Layer,
+        table: str,
+        domain: str,
+        files: list[Path],
+        table_dir: Path,
+        declaration: TableDeclaration | None,
+        upstream: list[str],
+        outcome: StepOutcome,
+        transform_script: str | None,
+    ) -> TableMetadata:
+        return build_entry(
+            self.config,
+            layer=layer.value,
+            table=table,
+            domain=domain,
+            files=files,
+            table_dir=table_dir,
+            now=utc_now(),
+            declaration=declaration,
+            upstream=upstream,
+            source_columns=qualify_source_columns(outcome.source_columns, upstream, layer.value),
+            transform_script=transform_script,
+        )
+
+    def _finish(
+        self,
+        event: TransitionEvent,
+        record: TransitionRecord | IngestionRecord,
+        metadata: TableMetadata,
+        version: versions.CurrentVersion,
+    ) -> None:
+        """After the version switch: lineage, catalog entry, after-hooks."""
+        self.host.write_lineage(record, self.config)
+        write_entry(self.config, metadata)
+        self.host.after_transition(event, record)
+
+    # -- promotions -----------------------------------------------------------------------
+    def _resolve_batch(self, layer: Layer, table: str, batch_id: str | None) -> BatchEntry:
+        current = self.current(layer, table)
+        if current is None or not current.batches:
+            raise ContractError(f"table {table!r} has no {layer.value} version to promote")
+        if batch_id is None:
+            return current.batches[-1]
+        found = next((b for b in current.batches if b.batch_id == batch_id), None)
+        if found is None:
+            raise ContractError(
+                f"batch {batch_id!r} is not in the {layer.value} version of {table!r}"
+            )
+        return found
+
+    def _domain_of(self, layer: Layer, table: str, domain: str) -> str:
+        if domain:
+            return validate_name(domain, "domain")
+        from jobforge.catalog.entries import load_entry
+
+        entry = load_entry(self.config, layer.value, table)
+        return entry.domain if entry else ""
+
+    def promote_to_bronze(
+        self,
+        table_name: str,
+        schema: BronzeSchema | None = None,
+        *,
+        batch_id: str | None = None,
+        domain: str = "",
+        declaration: TableDeclaration | None = None,
+        mode: WriteMode | None = None,
+    ) -> PromotionResult:
+        """Rename, cast and standardise a staged batch (default: the latest)."""
+        table = validate_name(table_name)
+        schema = schema or BronzeSchema()
+        with self._guard(f"bronze promotion of {table!r}"), self._locked(table):
+            batch = self._resolve_batch(Layer.STAGED, table, batch_id)
+            staged = versions.table_dir(self._layer_dir(Layer.STAGED), table) / batch.file
+            return self._promote(
+                table=table,
+                source=Layer.STAGED,
+                target=Layer.BRONZE,
+                batch=batch,
+                domain=self._domain_of(Layer.STAGED, table, domain),
+                declaration=declaration,
+                mode=mode or self.mode,
+                upstream=[f"staged.{table}"],
+                input_files=[staged],
+                transform_script=None,
+                step=lambda targets, ctx, pending: self.executor.write_bronze(
+                    [staged], batch.rows, schema, targets, ctx, pending
+                ),
+                quarantine=True,
+            )
+
+    def promote_to_silver(
+        self,
+        table_name: str,
+        spec: SilverSpec | None = None,
+        *,
+        batch_id: str | None = None,
+        domain: str = "",
+        declaration: TableDeclaration | None = None,
+        mode: WriteMode | None = None,
+    ) -> PromotionResult:
+        """De-duplicate, validate and transform a bronze batch (default: the latest)."""
+        table = validate_name(table_name)
+        spec = spec or SilverSpec()
+        with self._guard(f"silver promotion of {table!r}"), self._locked(table):
+            batch = self._resolve_batch(Layer.BRONZE, table, batch_id)
+            bronze = versions.table_dir(self._layer_dir(Layer.BRONZE), table) / batch.file
+            transforms = [t if isinstance(t, str) else None for t in spec.transforms]
+            return self._promote(
+                table=table,
+                source=Layer.BRONZE,
+                target=Layer.SILVER,
+                batch=batch,
+                domain=self._domain_of(Layer.BRONZE, table, domain),
+                declaration=declaration,
+                mode=mode or self.mode,
+                upstream=[f"bronze.{table}"],
+                input_files=[bronze],
+                transform_script=", ".join(t for t in transforms if t) or None,
+                step=lambda targets, ctx, pending: self.executor.write_silver(
+                    [bronze], batch.rows, spec, targets, ctx, pending
+                ),
+                quarantine=True,
+                duplicates=True,
+            )
+
+    def promote_to_gold(
+        self,
+        spec: GoldSpec,
+        *,
+        declaration: TableDeclaration | None = None,
+    ) -> PromotionResult:
+        """Build a gold table from the current versions of its input tables.
+
+        An input is looked up in gold first (gold tables may build on gold),
+        then in silver.
+        """
+        table = spec.name
+        with self._guard(f"gold build of {table!r}"), self._locked(table):
+            inputs: dict[str, list[Path]] = {}
+            upstream: list[str] = []
+            rows_in = 0
+            for name in spec.inputs:
+                for layer in (Layer.GOLD, Layer.SILVER):
+                    if name == table and layer is Layer.GOLD:
+                        continue
+                    current = self.current(layer, name)
+                    if current is not None:
+                        break
+                else:
+                    raise ContractError(
+                        f"gold {table}: input {name!r} has no silver or gold version"
+                    )
+                inputs[name] = current.files(versions.table_dir(self._layer_dir(layer), name))
+                upstream.append(f"{layer.value}.{name}")
+                rows_in += current.row_count
+            run_id = new_id()
+            batch = BatchEntry(batch_id=run_id, file=versions.batch_file_name(run_id), rows=rows_in)
+
+            def step(targets: StepTargets, ctx: StepContext, pending: PendingFiles) -> StepOutcome:
+                outcome = self.executor.write_gold(inputs, spec, targets, ctx, pending)
+                outcome.rows_in = rows_in
+                return outcome
+
+            return self._promote(
+                table=table,
+                source=Layer.SILVER,
+                target=Layer.GOLD,
+                batch=batch,
+                domain=spec.domain,
+                declaration=declaration
+                or (TableDeclaration(description=spec.description) if spec.description else None),
+                mode="replace",
+                upstream=upstream,
+                input_files=[p for paths in inputs.values() for p in paths],
+                transform_script=spec.sql if spec.sql is not None else spec.transform_label,
+                step=step,
+                quarantine=False,
+                input_tables=upstream,
+            )
+
+    def _promote(
+        self,
+        *,
+        table: str,
+        source: Layer,
+        target: Layer,
+        batch: BatchEntry,
+        domain: str,
+        declaration: TableDeclaration | None,
+        mode: WriteMode,
+        upstream: list[str],
+        input_files: list[Path],
+        transform_script: str | None,
+        step: Callable[[StepTargets, StepContext, PendingFiles], StepOutcome],
+        quarantine: bool,
+        duplicates: bool = False,
+        input_tables: list[str] | None = None,
+    ) -> PromotionResult:
+        check_declaration(self.config, declaration, table)
+        target_dir = self._layer_dir(target)
+        table_dir = versions.table_dir(target_dir, table)
+        previous = versions.read_current(target_dir, table)
+        started = utc_now()
+        clock = time.perf_counter()
+        event = TransitionEvent(
+            table, source.value, target.value, batch.batch_id, self.config, domain
+        )
+        targets = StepTargets(
+            data=table_dir / versions.batch_file_name(batch.batch_id),
+            quarantine=(
+                quarantine_file(self.config, table, target.value, batch.batch_id)
+                if quarantine
+                else None
+            ),
+            duplicates=duplicates_file(self.config, table, batch.batch_id) if duplicates else None,
+        )
+        pending = PendingFiles()
+        base = {
+            "transition_id": new_id(),
+            "batch_id": batch.batch_id,
+            "source_layer": source.value,
+            "target_layer": target.value,
+            "source_files": [str(p) for p in input_files],
+            "target_file": str(targets.data),
+            "started_at": started,
+            "table_name": table,
+            "domain": domain,
+            "input_tables": input_tables or upstream,
+        }
+        outcome: StepOutcome | None = None
+        try:
+            self.host.before_transition(event)
+            ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
+            outcome = step(targets, ctx, pending)
+            ledger = ledger_for(outcome, target)
+            if not ledger.balanced:
+                raise ContractError(ledger.imbalance_message())
+            record = TransitionRecord(
+                **base,
+                row_count_in=ledger.rows_in,
+                row_count_out=ledger.rows_out,
+                transforms_applied=outcome.transforms_applied,
+                completed_at=utc_now(),
+                status="partial" if ledger.rows_quarantined else "success",
+                ledger=ledger,
+                quarantine_file=str(targets.quarantine) if ledger.rows_quarantined else None,
+                rule_counts=outcome.rule_counts,
+                seconds=round(time.perf_counter() - clock, 6),
+            )
+            published = pending.commit()
+            try:
+                metadata = self._build_entry(
+                    target,
+                    table,
+                    domain,
+                    [targets.data]
+                    if mode == "replace"
+                    else [*(previous.files(table_dir) if previous else []), targets.data],
+                    table_dir,
+                    declaration,
+                    upstream,
+                    outcome,
+                    transform_script,
+                )
+                entry = BatchEntry(
+                    batch_id=batch.batch_id,
+                    file=targets.data.name,
+                    rows=ledger.rows_out,
+                    source_sha256=batch.source_sha256,
+                    source_file=batch.source_file,
+                    ingested_at=batch.ingested_at,
+                )
+                version = versions.publish(
+                    target_dir,
+                    table,
+                    target.value,
+                    [entry],
+                    mode=mode,
+                    updated_at=record.completed_at,
+                    record_id=record.transition_id,
+                    previous=previous,
+                )
+            except BaseException:
+                _remove(
+                    [
+                        p
+                        for p in published
+                        if p.name == targets.data.name
+                        and not (
+                            previous and targets.data.name in {b.file for b in previous.batches}
+                        )
+                    ]
+                )
+                raise
+        except Exception as exc:
+            pending.abort()
+            failed = TransitionRecord(
+                **base,
+                row_count_in=outcome.rows_in if outcome else batch.rows,
+                row_count_out=0,
+                transforms_applied=outcome.transforms_applied if outcome else [],
+                completed_at=utc_now(),
+                status="failed",
+                errors=[str(exc) or type(exc).__name__],
+                ledger=_failed_ledger(outcome, target, batch.rows),
+                seconds=round(time.perf_counter() - clock, 6),
+            )
+            raise self._fail(event, failed, exc) from exc
+        self._finish(event, record, metadata, version)
+        if ledger.rows_quarantined and targets.quarantine is not None:
+            self.host.rows_quarantined(event, ledger.rows_quarantined, targets.quarantine)
+        log.info(
+            "transition.done",
+            table=table,
+            source_layer=source.value,
+            target_layer=target.value,
+            batch_id=batch.batch_id,
+            rows_in=ledger.rows_in,
+            rows_out=ledger.rows_out,
+            rows_quarantined=ledger.rows_quarantined,
+            rows_deduplicated=ledger.rows_deduplicated,
+            status=record.status,
+            seconds=record.seconds,
+        )
+        return PromotionResult(
+            table=table,
+            layer=target.value,
+            batch_id=batch.batch_id,
+            path=targets.data,
+            record=record,
+            quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
+            duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
+        )
+
+    # -- whole runs ----------------------------------------------------------------------
+    def run_full_pipeline(
+        self,
+        source: str | Path,
+        table_name: str,
+        domain: str = "",
+        *,
+        bronze_schema: BronzeSchema | None = None,
+        silver: SilverSpec | None = None,
+        silver_rules: Sequence[Rule] = (),
+        silver_transforms: Sequence[Transform | str] = (),
+        dedupe: str | list[str] = "row",
+        gold_transforms: Sequence[GoldSpec] = (),
+        format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        force: bool = False,
+        declaration: TableDeclaration | None = None,
+    ) -> PipelineResult:
+        """Ingest ``source`` and promote its batch through bronze and silver, then
+        build each gold table of ``gold_transforms`` in order."""
+        if silver is None:
+            silver = SilverSpec(
+                dedupe=dedupe, rules=list(silver_rules), transforms=list(silver_transforms)
+            )
+        ingested = self.ingest(
+            source,
+            table_name,
+            domain,
+            format=format,
+            options=options,
+            force=force,
+            declaration=declaration,
+        )
+        bronze = self.promote_to_bronze(
+            table_name,
+            bronze_schema,
+            batch_id=ingested.batch_id,
+            domain=domain,
+            declaration=declaration,
+        )
+        silver_result = self.promote_to_silver(
+            table_name, silver, batch_id=ingested.batch_id, domain=domain, declaration=declaration
+        )
+        gold = [self.promote_to_gold(spec) for spec in gold_transforms]
+        return PipelineResult(
+            table=table_name,
+            batch_id=ingested.batch_id,
+            ingest=ingested,
+            bronze=bronze,
+            silver=silver_result,
+            gold=gold,
+        )
+
+    def replay(
+        self,
+        table_name: str,
+        bronze_schema: BronzeSchema | None = None,
+        silver: SilverSpec | None = None,
+    ) -> list[PromotionResult]:
+        """Re-derive bronze and silver of a table from its staged batches.
+
+        In ``replace`` mode the latest staged batch is promoted again; in
+        ``append`` mode every staged batch is, oldest first, starting from an
+        empty version.
+        """
+        staged = self.current(Layer.STAGED, table_name)
+        if staged is None:
+            raise ContractError(f"table {table_name!r} has no staged batches to replay")
+        batches = staged.batches if self.mode == "append" else staged.batches[-1:]
+        results = []
+        for index, batch in enumerate(batches):
+            mode: WriteMode = "replace" if index == 0 else "append"
+            results.append(
+                self.promote_to_bronze(
+                    table_name, bronze_schema, batch_id=batch.batch_id, mode=mode
+                )
+            )
+            results.append(
+                self.promote_to_silver(table_name, silver, batch_id=batch.batch_id, mode=mode)
+            )
+        return results
+
+
+def _failed_ledger(outcome: StepOutcome | None, target: Layer, rows_in: int) -> Any:
+    """The ledger of a failed transition: what the step reported, if it can be
+    stated at all (the numbers that made it fail may not even form a ledger)."""
+    if outcome is not None:
+        with contextlib.suppress(ValueError):
+            return ledger_for(outcome, target)
+    return _empty_ledger(outcome.rows_in if outcome else rows_in)
+
+
+def _empty_ledger(rows_in: int) -> Any:
+    from jobforge.pipeline.models import RowLedger
+
+    return RowLedger(rows_in=rows_in, rows_out=0)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(dict(details), default=str))

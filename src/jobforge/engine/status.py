@@ -1,0 +1,79 @@
+"""What is in the warehouse now: every table's current version in every layer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import pyarrow.parquet as pq
+
+from jobforge.catalog.entries import load_entry
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.storage import versions
+
+
+@dataclass
+class TableStatus:
+    table: str
+    layer: str
+    version: int
+    rows: int
+    batches: int
+    last_batch: str
+    updated_at: datetime
+    quarantined_rows: int
+    """Rows of this table rejected in this layer, over all batches kept."""
+    stale: bool
+    """True when an upstream table was published after this version."""
+    upstream: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["updated_at"] = self.updated_at.isoformat()
+        return data
+
+
+def _quarantined(config: PipelineConfig, table: str, layer: Layer) -> int:
+    folder = config.quarantine_path() / table / layer.value
+    return sum(pq.read_metadata(p).num_rows for p in folder.glob("batch=*.parquet"))
+
+
+def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
+    """One entry per table and layer that has a current version, layer by layer."""
+    found: dict[tuple[str, str], versions.CurrentVersion] = {}
+    for layer in Layer:
+        for table in versions.list_tables(config.layer_path(layer)):
+            current = versions.read_current(config.layer_path(layer), table)
+            if current is not None:
+                found[(layer.value, table)] = current
+    statuses = []
+    for (layer_name, table), current in found.items():
+        layer = Layer(layer_name)
+        if layer is Layer.GOLD:
+            entry = load_entry(config, layer_name, table)
+            upstream = list(entry.upstream_tables) if entry else []
+        elif layer is Layer.STAGED:
+            upstream = []
+        else:
+            upstream = [f"{layer.previous().value}.{table}"]
+        stale = False
+        for key in upstream:
+            up_layer, _, up_table = key.partition(".")
+            up = found.get((up_layer, up_table))
+            if up is not None and up.updated_at > current.updated_at:
+                stale = True
+        statuses.append(
+            TableStatus(
+                table=table,
+                layer=layer_name,
+                version=current.version,
+                rows=current.row_count,
+                batches=len(current.batches),
+                last_batch=current.batches[-1].batch_id if current.batches else "",
+                updated_at=current.updated_at,
+                quarantined_rows=_quarantined(config, table, layer),
+                stale=stale,
+                upstream=upstream,
+            )
+        )
+    return statuses

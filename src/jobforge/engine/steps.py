@@ -1,0 +1,204 @@
+"""Declarative layer steps: what bronze, silver and gold do, independent of the
+engine that runs them.
+
+These are the contracts a user declares (in Python or in ``jobforge.toml``);
+an :class:`~jobforge.engine.executor.Executor` turns them into work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobforge.errors import ConfigError
+from jobforge.storage.names import validate_name
+
+CAST_TYPES: tuple[str, ...] = ("string", "int", "float", "bool", "date", "datetime")
+"""Types a bronze cast accepts."""
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CastSpec(_Spec):
+    """How to cast one text column.
+
+    ``format``: for ``date``/``datetime`` a strftime format (default ISO); for
+    numbers, ``thousands`` and ``decimal`` say which separators the text uses.
+    For ``bool``, ``true_values``/``false_values`` (case-insensitive).
+    Leading and trailing spaces are removed before casting; an empty cell
+    becomes null; any other value that does not parse sends its row to
+    quarantine.
+    """
+
+    type: str
+    format: str | None = None
+    thousands: str | None = None
+    decimal: str = "."
+    null_values: tuple[str, ...] = ()
+    """Texts that mean "no value" (``"N/A"``, ``"x"``...): they become null, not a rejection."""
+    true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1")
+    false_values: tuple[str, ...] = ("false", "f", "no", "n", "0")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in CAST_TYPES:
+            raise ValueError(f'unknown type "{value}"; expected one of {", ".join(CAST_TYPES)}')
+        return value
+
+
+def _coerce_cast(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+class BronzeSchema(_Spec):
+    """Bronze: rename, cast, standardise. Nothing else."""
+
+    rename: dict[str, str] = Field(default_factory=dict)
+    """Source column name -> bronze name."""
+    cast: dict[str, CastSpec] = Field(default_factory=dict)
+    """Bronze column name (after renames) -> cast."""
+    required: list[str] = Field(default_factory=list)
+    """Source columns that must be present (a missing one fails the transition)."""
+    on_new_column: Literal["keep", "fail"] = "keep"
+    """A source column not named in ``rename``, ``cast`` or ``required``: keep it,
+    or fail the transition."""
+    snake_case: bool = False
+    """Convert every bronze column name to snake_case (after renames)."""
+
+    @field_validator("cast", mode="before")
+    @classmethod
+    def _casts(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: _coerce_cast(v) for k, v in value.items()}
+        return value
+
+    def declared_source_columns(self) -> set[str]:
+        reverse = {target: source for source, target in self.rename.items()}
+        return set(self.rename) | set(self.required) | {reverse.get(c, c) for c in self.cast}
+
+
+class Rule(_Spec):
+    """A silver validation rule: a SQL boolean expression every row must satisfy.
+
+    A row fails when the expression is false; a null result passes (as SQL
+    ``CHECK`` constraints do: write ``x IS NOT NULL AND ...`` to require a value).
+    ``error``: the row goes to quarantine. ``warn``: the row stays and is counted.
+    """
+
+    id: str
+    expression: str
+    message: str = ""
+    severity: Literal["error", "warn"] = "error"
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return validate_name(value, "rule id")
+
+
+Transform = Callable[..., Any]
+
+
+def load_callable(reference: str) -> Callable[..., Any]:
+    """Import ``"package.module:function"``."""
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not _IDENT.match(module_name) or not _IDENT.match(attr):
+        raise ConfigError(f'{reference!r}: expected "module:function"')
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{reference!r}: cannot import {module_name} ({exc})") from None
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise ConfigError(f"{reference!r}: {module_name} has no attribute {attr}")
+    if not callable(target):
+        raise ConfigError(f"{reference!r}: is not callable")
+    return target
+
+
+def transform_name(transform: Transform | str) -> str:
+    """How a transform is recorded in lineage: ``module:qualname``."""
+    if isinstance(transform, str):
+        return transform
+    module = getattr(transform, "__module__", "?")
+    name = getattr(transform, "__qualname__", getattr(transform, "__name__", repr(transform)))
+    return f"{module}:{name}"
+
+
+class SilverSpec(BaseModel):
+    """Silver: de-duplicate, validate, transform."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    dedupe: Literal["none", "row"] | list[str] = "row"
+    """``row``: identical data columns; a list: these key columns; ``none``."""
+    rules: list[Rule] = Field(default_factory=list)
+    transforms: list[Any] = Field(default_factory=list)
+    """Functions ``LazyFrame -> LazyFrame`` (or ``"module:function"``), applied
+    after validation and de-duplication, in order."""
+
+    @model_validator(mode="after")
+    def _unique_rules(self) -> SilverSpec:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rules: duplicate rule id(s) {', '.join(dupes)}")
+        return self
+
+    def resolved_transforms(self) -> list[Transform]:
+        return [load_callable(t) if isinstance(t, str) else t for t in self.transforms]
+
+
+class GoldSpec(BaseModel):
+    """A gold table built from silver (or other gold) tables.
+
+    Exactly one of ``sql`` (DuckDB SQL; each input is a view named after its
+    table, with a ``_lineage`` column) or ``function`` (``"module:function"`` or a
+    callable taking ``{name: LazyFrame}`` and returning a LazyFrame).
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    inputs: list[str]
+    sql: str | None = None
+    function: Any = None
+    domain: str = ""
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_name(value)
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a gold table needs at least one input")
+        return [validate_name(v) for v in value]
+
+    @model_validator(mode="after")
+    def _one_body(self) -> GoldSpec:
+        if (self.sql is None) == (self.function is None):
+            raise ValueError("give exactly one of sql or function")
+        return self
+
+    def resolved_function(self) -> Callable[..., Any]:
+        fn = self.function
+        return load_callable(fn) if isinstance(fn, str) else fn
+
+    @property
+    def transform_label(self) -> str:
+        return "sql" if self.sql is not None else transform_name(self.function)
