@@ -1,0 +1,12 @@
+"""Read-only SQL over every layer, the quarantine and the catalog (DuckDB).
+
+>>> from jobforge.query import QueryEngine
+>>> with QueryEngine(config) as engine:                     # doctest: +SKIP
+...     engine.query("SELECT count(*) AS n FROM gold.dim_noc")
+"""
+
+from jobforge.errors import QueryError
+from jobforge.query.engine import SCHEMAS, QueryEngine, Relation
+from jobforge.query.guard import quote_ident, quote_literal
+
+__all__ = ["SCHEMAS", "QueryEngine", "QueryError", "Relation", "quote_ident", "quote_literal"]
