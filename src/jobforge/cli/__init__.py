@@ -1,0 +1,1 @@
+"""The ``jobforge`` command: a thin layer over the library."""

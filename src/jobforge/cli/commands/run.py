@@ -1,0 +1,190 @@
+"""``jobforge run``, ``jobforge ingest`` and ``jobforge promote``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from jobforge.cli import context
+from jobforge.cli.output import print_table
+from jobforge.cli.progress import print_summary, run_display
+from jobforge.pipeline.config import Layer
+
+LAYERS = click.Choice([layer.value for layer in Layer if layer is not Layer.STAGED])
+
+
+def register(group: click.Group) -> None:
+    group.add_command(run)
+    group.add_command(ingest)
+    group.add_command(promote)
+
+
+@click.command("run")
+@click.option("--table", "tables", multiple=True, help="Run only this table (repeatable).")
+@click.option(
+    "--to", "to", type=LAYERS, default="gold", show_default=True, help="Stop after this layer."
+)
+@click.option(
+    "--full-refresh",
+    is_flag=True,
+    help="Re-ingest source files even if identical files were ingested before.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; read and write nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+def run(
+    tables: tuple[str, ...], to: str, full_refresh: bool, dry_run: bool, quiet: bool, as_json: bool
+) -> None:
+    """Run the pipeline declared in jobforge.toml."""
+    from jobforge.project.runner import plan_project, run_project
+
+    project = context.required_project()
+    config = context.pipeline_config(project)
+    if dry_run:
+        steps, hooks = plan_project(project, config=config, tables=tables, to=Layer(to))
+        if as_json:
+            click.echo(json.dumps({"steps": [s.__dict__ for s in steps], "hooks": hooks}, indent=2))
+            return
+        click.echo(f"plan for {project.path} (data root {config.data_root}); nothing is written")
+        print_table("plan", ["table", "layer", "step"], [[s.table, s.layer, s.what] for s in steps])
+        click.echo("hooks (plugins in call order):")
+        for hook, names in hooks.items():
+            click.echo(f"  {hook}: {', '.join(names) or '-'}")
+        return
+    with run_display(quiet or as_json) as progress:
+        report = run_project(
+            project,
+            config=config,
+            tables=tables,
+            to=Layer(to),
+            full_refresh=full_refresh,
+            progress=progress,
+        )
+    if as_json:
+        click.echo(json.dumps(report.as_dicts(), indent=2, default=str))
+    else:
+        print_summary(report)
+
+
+@click.command("ingest")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--table", "table", required=True, help="Table to ingest into.")
+@click.option("--domain", default=None, help="Domain of the table.")
+@click.option("--format", "fmt", default=None, help="Format (default: by suffix).")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Reader option (repeatable), e.g. --option encoding=cp1252.",
+)
+@click.option("--force", is_flag=True, help="Re-ingest a file already ingested.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def ingest(
+    file: Path,
+    table: str,
+    domain: str | None,
+    fmt: str | None,
+    options: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Read FILE into the staged layer as a new batch of TABLE."""
+    from jobforge.engine.pipeline import PipelineEngine
+
+    project = context.optional_project()
+    declared = project.spec.tables.get(table) if project else None
+    reader_options = dict(declared.reader) if declared else {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--option")
+        reader_options[key] = value
+    engine = PipelineEngine(context.pipeline_config(project))
+    result = engine.ingest(
+        file,
+        table,
+        domain if domain is not None else (declared.domain if declared else ""),
+        format=fmt or (declared.format if declared else None),
+        options=reader_options,
+        force=force,
+    )
+    summary = {
+        "table": result.table,
+        "batch_id": result.batch_id,
+        "skipped": result.skipped,
+        "rows": result.rows,
+        "rows_quarantined": result.rows_quarantined,
+        "path": str(result.path),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif result.skipped:
+        click.echo(
+            f"{file}: identical file already ingested as batch {result.batch_id} "
+            "(use --force to ingest it again)"
+        )
+    else:
+        click.echo(
+            f"{file} -> staged.{table}: {result.rows} rows, "
+            f"{result.rows_quarantined} quarantined, batch {result.batch_id}"
+        )
+
+
+@click.command("promote")
+@click.argument("table")
+@click.option("--to", "to", type=LAYERS, required=True, help="Layer to promote into.")
+@click.option("--batch", "batch_id", default=None, help="Batch to promote (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage record as JSON.")
+def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
+    """Promote TABLE's latest batch into the next layer (with the project's declaration)."""
+    from jobforge.engine.pipeline import PipelineEngine
+    from jobforge.engine.steps import BronzeSchema, SilverSpec
+    from jobforge.errors import ConfigError
+    from jobforge.project.runner import declaration_for, gold_spec, write_glossary
+
+    project = context.optional_project()
+    config = context.pipeline_config(project)
+    engine = PipelineEngine(config)
+    if project is not None:
+        write_glossary(project, config)
+    layer = Layer(to)
+    if layer is Layer.GOLD:
+        if project is None or table not in project.spec.gold:
+            raise ConfigError(f"gold table {table!r} is not declared in a jobforge.toml")
+        gold = project.spec.gold[table]
+        result = engine.promote_to_gold(gold_spec(table, gold), declaration=declaration_for(gold))
+    else:
+        declared = project.spec.tables.get(table) if project else None
+        declaration = declaration_for(declared) if declared else None
+        if layer is Layer.BRONZE:
+            result = engine.promote_to_bronze(
+                table,
+                declared.bronze if declared else BronzeSchema(),
+                batch_id=batch_id,
+                declaration=declaration,
+            )
+        else:
+            silver = (
+                SilverSpec(
+                    dedupe=declared.silver.dedupe,
+                    rules=declared.silver.rules,
+                    transforms=declared.silver.transforms,
+                )
+                if declared
+                else SilverSpec()
+            )
+            result = engine.promote_to_silver(
+                table, silver, batch_id=batch_id, declaration=declaration
+            )
+    if as_json:
+        click.echo(result.record.model_dump_json(indent=2))
+        return
+    ledger = result.record.ledger
+    click.echo(
+        f"{result.record.source_layer}.{table} -> {layer.value}.{table}: {result.record.status}, "
+        f"{ledger.rows_in} in, {ledger.rows_out} out, {ledger.rows_quarantined} quarantined, "
+        f"{ledger.rows_deduplicated} deduplicated"
+    )

@@ -1,0 +1,58 @@
+"""``jobforge status``: every table by layer."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from jobforge.cli import context
+from jobforge.cli.output import print_table
+
+
+def register(group: click.Group) -> None:
+    group.add_command(status)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Every table by layer: version, rows, last batch and time, quarantined rows, staleness."""
+    from jobforge.engine.status import warehouse_status
+
+    config = context.pipeline_config(context.optional_project())
+    statuses = warehouse_status(config)
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        return
+    if not statuses:
+        click.echo(f"no tables yet in {config.data_root} (run `jobforge run` or `jobforge ingest`)")
+        return
+    print_table(
+        "status",
+        [
+            "layer",
+            "table",
+            "version",
+            "rows",
+            "batches",
+            "last batch",
+            "updated (UTC)",
+            "quarantined",
+            "upstream newer",
+        ],
+        [
+            [
+                s.layer,
+                s.table,
+                s.version,
+                s.rows,
+                s.batches,
+                s.last_batch[:8],
+                s.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                s.quarantined_rows,
+                "yes" if s.stale else "no",
+            ]
+            for s in statuses
+        ],
+    )

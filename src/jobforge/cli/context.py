@@ -1,0 +1,43 @@
+"""Building the library objects a command works on, from the global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobforge.cli import state
+from jobforge.hooks.host import PluginHost, build_host
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.project.loader import PROJECT_FILE, find_project_file, load_project
+from jobforge.project.model import Project
+from jobforge.project.runner import project_config
+
+
+def optional_project() -> Project | None:
+    """The project of this invocation: ``--project``, else ``./jobforge.toml`` if present."""
+    options = state.current()
+    if options.project is not None:
+        return load_project(find_project_file(options.project))
+    default = Path.cwd() / PROJECT_FILE
+    return load_project(default) if default.is_file() else None
+
+
+def required_project() -> Project:
+    options = state.current()
+    return load_project(find_project_file(options.project))
+
+
+def pipeline_config(project: Project | None = None) -> PipelineConfig:
+    """``--data-root`` wins, then the project's data root, then $JOBFORGE_DATA_ROOT or ``data``."""
+    options = state.current()
+    if project is not None:
+        return project_config(project, options.data_root)
+    return PipelineConfig(options.data_root)
+
+
+def plugin_host_for_listing() -> PluginHost:
+    """A host that records broken plugins instead of stopping on them."""
+    try:
+        project = optional_project()
+    except Exception:
+        project = None
+    return build_host(pipeline_config(project), strict=False)

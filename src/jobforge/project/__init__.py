@@ -1,0 +1,1 @@
+"""Declarative pipelines: the ``jobforge.toml`` project file, its validation and its runner."""

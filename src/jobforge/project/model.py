@@ -1,0 +1,148 @@
+"""The models of ``jobforge.toml``.
+
+Every section forbids unknown keys, so a misspelled key is an error with its
+location, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from jobforge.catalog.declarations import ColumnDeclaration
+from jobforge.engine.steps import BronzeSchema, Rule
+from jobforge.pipeline.models import Classification
+from jobforge.storage.names import validate_name
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectSection(_Section):
+    name: str = "jobforge-project"
+    data_root: str = "data"
+    """Relative to the project file's folder."""
+    mode: Literal["replace", "append"] = "replace"
+    lock_timeout_s: float = Field(default=600.0, gt=0)
+
+
+class PluginsSection(_Section):
+    disable: list[str] = Field(default_factory=list)
+    load: list[str] | None = None
+    """Allow-list of installed plugins (``None``: all installed plugins load)."""
+    entry_points: bool = True
+
+
+class TableMetadataSection(_Section):
+    description: str = ""
+    business_purpose: str = ""
+    owner: str = ""
+    steward: str | None = None
+    classification: Classification = "internal"
+    retention_days: int | None = Field(default=None, ge=0)
+
+
+class SilverSection(_Section):
+    dedupe: Literal["none", "row"] | list[str] = "row"
+    rules: list[Rule] = Field(default_factory=list)
+    transforms: list[str] = Field(default_factory=list)
+    """``"module:function"`` references, resolved when the table runs."""
+
+    @field_validator("dedupe", mode="before")
+    @classmethod
+    def _dedupe(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in ("none", "row"):
+            raise ValueError(f'got {value!r}; expected "row", "none" or a list of key columns')
+        if not isinstance(value, str | list):
+            raise ValueError('expected "row", "none" or a list of key columns')
+        return value
+
+    @field_validator("transforms")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        for ref in value:
+            module, sep, attr = ref.partition(":")
+            if not sep or not module or not attr:
+                raise ValueError(f'{ref!r}: expected "module:function"')
+        return value
+
+
+class SourceTable(_Section):
+    """A table fed from source files."""
+
+    source: str
+    """A path or glob, relative to the project file's folder."""
+    format: str | None = None
+    reader: dict[str, Any] = Field(default_factory=dict)
+    domain: str = ""
+    metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
+    bronze: BronzeSchema = Field(default_factory=BronzeSchema)
+    silver: SilverSection = Field(default_factory=SilverSection)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return validate_name(value, "domain") if value else value
+
+
+class GoldTable(_Section):
+    """A table built from silver or gold tables."""
+
+    inputs: list[str]
+    sql: str | None = None
+    function: str | None = None
+    domain: str = ""
+    metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a gold table needs at least one input")
+        return [validate_name(v, "input table name") for v in value]
+
+    @model_validator(mode="after")
+    def _one_body(self) -> GoldTable:
+        if (self.sql is None) == (self.function is None):
+            raise ValueError("give exactly one of sql or function")
+        return self
+
+
+class GlossaryEntry(_Section):
+    name: str
+    definition: str
+    owner: str = ""
+    related_terms: list[str] = Field(default_factory=list)
+
+
+class ProjectFile(_Section):
+    """The whole ``jobforge.toml``."""
+
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+    glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
+    tables: dict[str, SourceTable] = Field(default_factory=dict)
+    gold: dict[str, GoldTable] = Field(default_factory=dict)
+
+
+class Project:
+    """A validated project: the file's content and where it lives."""
+
+    def __init__(self, path: Path, spec: ProjectFile, order: list[str]) -> None:
+        self.path = path
+        self.root = path.parent
+        self.spec = spec
+        self.order = order
+        """Every table name, sources first, then gold in dependency order."""
+
+    @property
+    def data_root(self) -> Path:
+        return self.root / self.spec.project.data_root
+
+    def is_gold(self, name: str) -> bool:
+        return name in self.spec.gold
