@@ -6,7 +6,16 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from jobforge.cli.commands import plugins, project, run, status
+    from jobforge.cli.commands import (
+        catalog,
+        lineage,
+        plugins,
+        project,
+        quarantine,
+        query,
+        run,
+        status,
+    )
 
-    for module in (project, run, status, plugins):
+    for module in (project, run, status, query, catalog, lineage, quarantine, plugins):
         module.register(group)

@@ -69,7 +69,7 @@ def run(
 
 
 @click.command("ingest")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--table", "table", required=True, help="Table to ingest into.")
 @click.option("--domain", default=None, help="Domain of the table.")
 @click.option("--format", "fmt", default=None, help="Format (default: by suffix).")
