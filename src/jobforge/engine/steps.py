@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,16 +47,25 @@ class CastSpec(_Spec):
     true_values: tuple[str, ...] = ("true", "t", "yes", "y", "1")
     false_values: tuple[str, ...] = ("false", "f", "no", "n", "0")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_type_name(cls, data: Any) -> Any:
+        # ``level = "int"`` is short for ``level = { type = "int" }``.
+        if isinstance(data, str):
+            _check_type(data)
+            return {"type": data}
+        return data
+
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in CAST_TYPES:
-            raise ValueError(f'unknown type "{value}"; expected one of {", ".join(CAST_TYPES)}')
-        return value
+        return _check_type(value)
 
 
-def _coerce_cast(value: Any) -> Any:
-    return {"type": value} if isinstance(value, str) else value
+def _check_type(value: str) -> str:
+    if value not in CAST_TYPES:
+        raise ValueError(f'unknown type "{value}"; expected one of {", ".join(CAST_TYPES)}')
+    return value
 
 
 class BronzeSchema(_Spec):
@@ -73,13 +82,6 @@ class BronzeSchema(_Spec):
     or fail the transition."""
     snake_case: bool = False
     """Convert every bronze column name to snake_case (after renames)."""
-
-    @field_validator("cast", mode="before")
-    @classmethod
-    def _casts(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: _coerce_cast(v) for k, v in value.items()}
-        return value
 
     def declared_source_columns(self) -> set[str]:
         reverse = {target: source for source, target in self.rename.items()}
