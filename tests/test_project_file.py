@@ -61,7 +61,8 @@ def test_every_mistake_is_reported_with_its_location(tmp_path: Path) -> None:
             'tables.noc.bronze.cast.code: unknown type "strng"; expected one of string, int, '
             "float, bool, date, datetime",
             "tables.noc.bronze.cast.level.fromat: unknown key",
-            'tables.noc.silver.dedupe: got \'rows\'; expected "row", "none" or a list of key columns',
+            "tables.noc.silver.dedupe: got 'rows'; "
+            'expected "row", "none" or a list of key columns',
             "tables.noc.silver.rules.0.severity: got 'fatal'; input should be 'error' or 'warn'",
             "gold.c: give exactly one of sql or function",
             "gold.b.inputs.1: unknown table 'missing'; expected one of a, b, c, noc",
