@@ -63,9 +63,10 @@ def profile_files(table: str, layer: str, paths: list[Path]) -> TableProfile:
     schema = pl.read_parquet_schema(paths[0])
     nulls = _null_counts(paths)
     columns = []
+    sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():
         examples: list[str] = []
-        if name in head.columns:
+        if name in sampled:
             for value in head.get_column(name).to_list():
                 if value is not None and len(examples) < 3:
                     text = str(value)
