@@ -29,9 +29,9 @@ def jobforge_write_table_metadata(metadata: TableMetadata, config: PipelineConfi
 
 
 @hookimpl
-def jobforge_write_lineage(record: LineageRecord, config: PipelineConfig) -> None:
-    path = lineage_file_for(config, record)
-    atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
+def jobforge_write_lineage(log: LineageRecord, config: PipelineConfig) -> None:
+    path = lineage_file_for(config, log)
+    atomic_write_text(path, log.model_dump_json(indent=2) + "\n")
 
 
 @hookimpl(trylast=True)

@@ -268,7 +268,7 @@ class PluginHost:
         self._call_each("jobforge_write_table_metadata", {"metadata": metadata, "config": config})
 
     def write_lineage(self, record: LineageRecord, config: PipelineConfig) -> None:
-        self._call_each("jobforge_write_lineage", {"record": record, "config": config})
+        self._call_each("jobforge_write_lineage", {"log": record, "config": config})
 
     # -- lifecycle ----------------------------------------------------------------------------
     def before_transition(self, event: TransitionEvent) -> None:

@@ -183,7 +183,6 @@ class LoadedManager:
         error, and a :class:`~jobforge.errors.PluginError` naming the plugin is
         raised.
         """
-        self.infos.append(info)
         clash = self.pm.get_plugin(info.name)
         try:
             if self.pm.is_blocked(info.name):
@@ -212,7 +211,10 @@ class LoadedManager:
             info.status = "error"
             info.error = str(exc)
             raise
-        info.hooks = _hook_names(self.pm, plugin)
+        else:
+            info.hooks = _hook_names(self.pm, plugin)
+        finally:
+            self.infos.append(info)
 
     def remove(self, plugin: object) -> None:
         """Unregister ``plugin`` and forget its :class:`PluginInfo`."""

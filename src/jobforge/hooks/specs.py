@@ -2,7 +2,7 @@
 
 Every hook name starts with ``jobforge_``. Pluggy passes arguments by name, so
 an implementation may accept only the arguments it uses (``def
-jobforge_write_lineage(record): ...`` is fine). Arguments that may be added in
+jobforge_write_lineage(log): ...`` is fine). Arguments that may be added in
 later releases get a default in the spec, so old implementations keep working.
 
 Call order: pluggy calls the most recently registered implementation first.
@@ -137,11 +137,15 @@ def jobforge_write_table_metadata(metadata: TableMetadata, config: PipelineConfi
 
 
 @hookspec
-def jobforge_write_lineage(record: LineageRecord, config: PipelineConfig) -> None:
-    """Persist a lineage record (an ingestion or a layer transition, including
-    failed ones). Every writer runs (fan-out).
+def jobforge_write_lineage(log: LineageRecord, config: PipelineConfig) -> None:
+    """Persist a lineage record: ``log`` is a
+    :class:`~jobforge.pipeline.models.TransitionRecord` (a layer transition: the
+    ``LayerTransitionLog`` fields plus table, row ledger and quarantine file) or
+    an :class:`~jobforge.pipeline.models.IngestionRecord`; failed ones too.
+    Every writer runs (fan-out), in call order; the first error stops the rest.
 
-    Bundled default (``catalog-json``): ``catalog/lineage/<table>/<time>-<id>.json``.
+    Bundled default (``catalog-json``):
+    ``catalog/lineage/<table>/<time>-<kind>-<id>.json``.
     """
 
 
