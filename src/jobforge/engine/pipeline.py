@@ -23,6 +23,12 @@ from jobforge.catalog.schemas import ensure_schemas
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
 from jobforge.engine.ledger import ledger_for
+from jobforge.engine.recovery import (
+    Publication,
+    interrupted_ingestion,
+    interrupted_transition,
+    recover,
+)
 from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
 from jobforge.errors import (
@@ -42,9 +48,9 @@ from jobforge.pipeline.models import (
 )
 from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
 from jobforge.storage import versions
-from jobforge.storage.atomic import remove_stale_temporaries
+from jobforge.storage.atomic import remove_stale_temporaries, remove_stale_temporaries_of
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S, table_lock
-from jobforge.storage.names import validate_name
+from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, WriteMode
 
@@ -101,6 +107,8 @@ class PipelineEngine:
         self._active: str | None = None
         self.host = config.plugins
         self.executor = self.host.executor(config)
+        for path in [*config.layout_paths(), config.locks_path()]:
+            ensure_no_symlinks(self._write_roots(), path)
         config.ensure_layout()
         ensure_schemas(config)
 
@@ -110,15 +118,57 @@ class PipelineEngine:
         if table in self._held:
             yield
             return
+        self._check_no_symlinks(table)
         with table_lock(self.config.locks_path(), table, self.lock_timeout):
             self._held.add(table)
             try:
-                for layer in Layer:
-                    remove_stale_temporaries(self.config.layer_path(layer) / table)
-                remove_stale_temporaries(self.config.quarantine_path() / table)
+                self._remove_temporaries(table)
+                recover(self.config, table, self._write_entry)
                 yield
             finally:
                 self._held.discard(table)
+
+    def _write_roots(self) -> list[Path]:
+        """Where writes may go: the data root, then layout folders a plugin put elsewhere."""
+        return [self.config.data_root, *self.config.layout_paths()]
+
+    def _check_no_symlinks(self, table: str) -> None:
+        """Refuse to run on ``table`` if a symbolic link was planted where its
+        files go (a link would send writes outside the data root)."""
+        config = self.config
+        tables, quarantine = config.catalog_tables_path(), config.quarantine_path() / table
+        paths = [
+            *(config.layer_path(layer) / table for layer in Layer),
+            quarantine,
+            quarantine / "duplicates",
+            *(quarantine / layer.value for layer in Layer),
+            config.catalog_lineage_path() / table,
+            *(tables / layer.value / "_history" for layer in Layer),
+        ]
+        for path in paths:
+            ensure_no_symlinks(self._write_roots(), path)
+
+    def _remove_temporaries(self, table: str) -> None:
+        """Remove what an interrupted run on ``table`` left under temporary names."""
+        config = self.config
+        for layer in Layer:
+            remove_stale_temporaries(config.layer_path(layer) / table)
+            entries = config.catalog_tables_path() / layer.value
+            remove_stale_temporaries_of(entries, f"{table}.json")
+            remove_stale_temporaries_of(entries / "_history", f"{table}.json")
+        remove_stale_temporaries(config.quarantine_path() / table)
+        remove_stale_temporaries(config.catalog_lineage_path() / table)
+        for name in (f"{table}.journal", f"{table}.holder"):
+            remove_stale_temporaries_of(config.locks_path(), name)
+
+    def _write_entry(self, metadata: TableMetadata) -> None:
+        """Write a catalog entry; also holds the locks of the upstream tables whose
+        entries get this table added to their ``downstream_tables``."""
+        others = {key.partition(".")[2] for key in metadata.upstream_tables}
+        with contextlib.ExitStack() as stack:
+            for name in sorted(others - self._held - {metadata.table_name}):
+                stack.enter_context(table_lock(self.config.locks_path(), name, self.lock_timeout))
+            write_entry(self.config, metadata)
 
     @contextlib.contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -145,10 +195,31 @@ class PipelineEngine:
         event: TransitionEvent,
         record: TransitionRecord | IngestionRecord,
         exc: BaseException,
+        publication: Publication | None = None,
     ) -> TransitionError:
-        """Write the failed record, tell the plugins, and build the error to raise."""
-        self.host.write_lineage(record, self.config)
-        self.host.transition_failed(event, exc)
+        """Write the failed record, tell the plugins, and build the error to raise.
+
+        A failing lineage writer or ``transition_failed`` hook does not hide the
+        original error: both are in the message, and the failed record stays in
+        the journal for the next run on the table to write.
+        """
+        notes: list[str] = []
+        if publication is not None:
+            publication.failed(record)
+        try:
+            self.host.write_lineage(record, self.config)
+        except Exception as write_exc:
+            notes.append(
+                f"the failed record was not written ({write_exc}); "
+                f"the next run on {event.table!r} writes it"
+            )
+        else:
+            if publication is not None:
+                publication.done()
+        try:
+            self.host.transition_failed(event, exc)
+        except Exception as hook_exc:
+            notes.append(str(hook_exc))
         log.error(
             "transition.failed",
             table=event.table,
@@ -160,6 +231,7 @@ class PipelineEngine:
         message = str(exc) if isinstance(exc, JobforgeError) else f"{type(exc).__name__}: {exc}"
         error = TransitionError(
             f"{event.source_layer} -> {event.target_layer} of {event.table!r} failed: {message}"
+            + "".join(f"; also: {note}" for note in notes)
         )
         error.exit_code = getattr(exc, "exit_code", 1)
         return error
@@ -247,6 +319,7 @@ class PipelineEngine:
             "target_file": str(targets.data),
             "started_at": started,
         }
+        publication = Publication(self.config, Layer.STAGED, interrupted_ingestion(base))
         try:
             self.host.before_transition(event)
             try:
@@ -283,7 +356,7 @@ class PipelineEngine:
                 status=status,
                 seconds=round(time.perf_counter() - clock, 6),
             )
-            published = pending.commit()
+            published = publication.commit_files(pending, record)
             try:
                 entry = BatchEntry(
                     batch_id=batch_id,
@@ -304,6 +377,7 @@ class PipelineEngine:
                     outcome,
                     None,
                 )
+                publication.before_switch(metadata)
                 version = versions.publish(
                     staged_dir,
                     table,
@@ -319,6 +393,7 @@ class PipelineEngine:
                 raise
         except (SourceError, ContractError) as exc:
             pending.abort()
+            publication.done()
             # Bad input is refused before anything is written: no failed record
             # either, only the error (the CLI prints it on one line, so the
             # event is logged at info: at the default level stderr holds that
@@ -336,8 +411,8 @@ class PipelineEngine:
                 errors=[str(exc) or type(exc).__name__],
                 seconds=round(time.perf_counter() - clock, 6),
             )
-            raise self._fail(event, failed, exc) from exc
-        self._finish(event, record, metadata, version)
+            raise self._fail(event, failed, exc, publication) from exc
+        self._finish(event, record, metadata, version, publication)
         if outcome.rows_quarantined:
             self.host.rows_quarantined(event, outcome.rows_quarantined, targets.quarantine)
         log.info(
@@ -391,11 +466,31 @@ class PipelineEngine:
         record: TransitionRecord | IngestionRecord,
         metadata: TableMetadata,
         version: versions.CurrentVersion,
+        publication: Publication,
     ) -> None:
-        """After the version switch: lineage, catalog entry, after-hooks."""
-        self.host.write_lineage(record, self.config)
-        write_entry(self.config, metadata)
-        self.host.after_transition(event, record)
+        """After the version switch: lineage, catalog entry, after-hooks.
+
+        The version is published at this point, so an error here does not undo
+        it: the error says so. If the record or the entry could not be written,
+        the journal stays and the next run on the table writes them.
+        """
+        published = (
+            f"{event.source_layer} -> {event.target_layer} of {event.table!r} was published "
+            f"(version {version.version}, record {version.record_id})"
+        )
+        try:
+            self.host.write_lineage(record, self.config)
+            self._write_entry(metadata)
+        except Exception as exc:
+            raise TransitionError(
+                f"{published}, but its lineage record or catalog entry was not written: "
+                f"{exc}; the next run on {event.table!r} writes them"
+            ) from exc
+        publication.done()
+        try:
+            self.host.after_transition(event, record)
+        except Exception as exc:
+            raise TransitionError(f"{published}, but then {exc}") from exc
 
     # -- promotions -----------------------------------------------------------------------
     def _resolve_batch(self, layer: Layer, table: str, batch_id: str | None) -> BatchEntry:
@@ -431,6 +526,7 @@ class PipelineEngine:
     ) -> PromotionResult:
         """Rename, cast and standardise a staged batch (default: the latest)."""
         table = validate_name(table_name)
+        _validate_ids(batch_id, domain)
         schema = schema or BronzeSchema()
         with self._guard(f"bronze promotion of {table!r}"), self._locked(table):
             batch = self._resolve_batch(Layer.STAGED, table, batch_id)
@@ -464,6 +560,7 @@ class PipelineEngine:
     ) -> PromotionResult:
         """De-duplicate, validate and transform a bronze batch (default: the latest)."""
         table = validate_name(table_name)
+        _validate_ids(batch_id, domain)
         spec = spec or SilverSpec()
         with self._guard(f"silver promotion of {table!r}"), self._locked(table):
             batch = self._resolve_batch(Layer.BRONZE, table, batch_id)
@@ -569,14 +666,19 @@ class PipelineEngine:
         event = TransitionEvent(
             table, source.value, target.value, batch.batch_id, self.config, domain
         )
+        quarantine_dir = self.config.quarantine_path() / table / target.value
+        duplicates_dir = self.config.quarantine_path() / table / "duplicates"
+        # A batch promoted again gets a fresh file name: a file a pointer lists is
+        # never overwritten (see versions.new_batch_file_name).
+        name = versions.new_batch_file_name(
+            batch.batch_id,
+            (previous.version + 1) if previous else 1,
+            [table_dir, quarantine_dir, duplicates_dir],
+        )
         targets = StepTargets(
-            data=table_dir / versions.batch_file_name(batch.batch_id),
-            quarantine=(
-                quarantine_file(self.config, table, target.value, batch.batch_id)
-                if quarantine
-                else None
-            ),
-            duplicates=duplicates_file(self.config, table, batch.batch_id) if duplicates else None,
+            data=table_dir / name,
+            quarantine=quarantine_dir / name if quarantine else None,
+            duplicates=duplicates_dir / name if duplicates else None,
         )
         pending = PendingFiles()
         base = {
@@ -592,6 +694,7 @@ class PipelineEngine:
             "input_tables": input_tables or upstream,
         }
         outcome: StepOutcome | None = None
+        publication = Publication(self.config, target, interrupted_transition(base, batch.rows))
         try:
             self.host.before_transition(event)
             ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
@@ -611,7 +714,7 @@ class PipelineEngine:
                 rule_counts=outcome.rule_counts,
                 seconds=round(time.perf_counter() - clock, 6),
             )
-            published = pending.commit()
+            published = publication.commit_files(pending, record)
             try:
                 metadata = self._build_entry(
                     target,
@@ -634,6 +737,7 @@ class PipelineEngine:
                     source_file=batch.source_file,
                     ingested_at=batch.ingested_at,
                 )
+                publication.before_switch(metadata)
                 version = versions.publish(
                     target_dir,
                     table,
@@ -645,16 +749,7 @@ class PipelineEngine:
                     previous=previous,
                 )
             except BaseException:
-                _remove(
-                    [
-                        p
-                        for p in published
-                        if p.name == targets.data.name
-                        and not (
-                            previous and targets.data.name in {b.file for b in previous.batches}
-                        )
-                    ]
-                )
+                _remove(published)  # fresh names: no pointer lists them
                 raise
         except Exception as exc:
             pending.abort()
@@ -669,8 +764,8 @@ class PipelineEngine:
                 ledger=_failed_ledger(outcome, target, batch.rows),
                 seconds=round(time.perf_counter() - clock, 6),
             )
-            raise self._fail(event, failed, exc) from exc
-        self._finish(event, record, metadata, version)
+            raise self._fail(event, failed, exc, publication) from exc
+        self._finish(event, record, metadata, version, publication)
         if ledger.rows_quarantined and targets.quarantine is not None:
             self.host.rows_quarantined(event, ledger.rows_quarantined, targets.quarantine)
         log.info(
@@ -792,6 +887,14 @@ def _empty_ledger(rows_in: int) -> Any:
     from jobforge.pipeline.models import RowLedger
 
     return RowLedger(rows_in=rows_in, rows_out=0)
+
+
+def _validate_ids(batch_id: str | None, domain: str) -> None:
+    """Check the ids a caller passes before the table is locked or read."""
+    if batch_id is not None:
+        validate_name(batch_id, "batch id")
+    if domain:
+        validate_name(domain, "domain")
 
 
 def _remove(paths: list[Path]) -> None:

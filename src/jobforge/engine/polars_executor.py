@@ -142,7 +142,8 @@ class PolarsExecutor:
     def write_staged(
         self, read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
     ) -> StepOutcome:
-        columns = [c for c in read.frame.collect_schema().names() if c != prov.SOURCE_ROW]
+        names = read.frame.collect_schema().names()
+        columns = [c for c in names if c != prov.SOURCE_ROW]
         clash = sorted(set(columns) & prov.ALL_COLUMNS)
         if clash:
             raise ContractError(
@@ -155,9 +156,11 @@ class PolarsExecutor:
             pl.lit(ctx.batch_id).alias(prov.BATCH_ID),
             pl.lit("staged").alias(prov.LAYER),
         ]
-        staged = read.frame.select(
-            *[pl.col(c) for c in columns], *stamps, pl.col(prov.SOURCE_ROW).cast(pl.Int64)
-        )
+        # Source columns by position: pl.col("*") or pl.col("^a.*$") would be
+        # read as a wildcard or a regex, and a source header may be anything.
+        positions = [i for i, c in enumerate(names) if c != prov.SOURCE_ROW]
+        data = [pl.nth(positions)] if positions else []
+        staged = read.frame.select(*data, *stamps, pl.col(prov.SOURCE_ROW).cast(pl.Int64))
         queries = [staged.sink_parquet(pending.temp_for(targets.data), **_SINK)]
         if read.rejected is not None and targets.quarantine is not None:
             rejected = read.rejected.with_columns(*stamps)
@@ -251,7 +254,9 @@ class PolarsExecutor:
                     pl.format(
                         "{}: cannot cast {} to {}",
                         pl.lit(final[src]),
-                        pl.col(src).cast(pl.String).map_batches(
+                        pl.col(src)
+                        .cast(pl.String)
+                        .map_batches(
                             lambda s: s.map_elements(repr, return_dtype=pl.String),
                             return_dtype=pl.String,
                         ),
@@ -266,7 +271,9 @@ class PolarsExecutor:
                     layer="bronze",
                     ctx=ctx,
                     rule_id=_first_true([(pl.col(f), f"cast:{final[src]}") for f, src, _ in flags]),
-                    column=_all_true([(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "),
+                    column=_all_true(
+                        [(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "
+                    ),
                     message=_all_true(described, "; "),
                     row=_json_row(data),
                 ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **_SINK)
@@ -320,10 +327,14 @@ class PolarsExecutor:
                 ) from None
             rule_flags.append((f"__jf_r{index}", (~expr).fill_null(False)))
         flagged = frame.with_columns([e.alias(n) for n, e in rule_flags]) if rule_flags else frame
-        errors = [(n, r) for (n, _), r in zip(rule_flags, spec.rules, strict=True)
-                  if r.severity == "error"]
-        warns = [(n, r) for (n, _), r in zip(rule_flags, spec.rules, strict=True)
-                 if r.severity == "warn"]
+        errors = [
+            (n, r)
+            for (n, _), r in zip(rule_flags, spec.rules, strict=True)
+            if r.severity == "error"
+        ]
+        warns = [
+            (n, r) for (n, _), r in zip(rule_flags, spec.rules, strict=True) if r.severity == "warn"
+        ]
         rejected = pl.any_horizontal([pl.col(n) for n, _ in errors]) if errors else pl.lit(False)
         any_warn = pl.any_horizontal([pl.col(n) for n, _ in warns]) if warns else pl.lit(False)
 
@@ -368,13 +379,20 @@ class PolarsExecutor:
                     ctx=ctx,
                     rule_id=_first_true([(pl.col(n), r.id) for n, r in errors]),
                     column=_all_true(
-                        [(pl.col(n), pl.lit(", ".join(pl.sql_expr(r.expression).meta.root_names())))
-                         for n, r in errors],
+                        [
+                            (
+                                pl.col(n),
+                                pl.lit(", ".join(pl.sql_expr(r.expression).meta.root_names())),
+                            )
+                            for n, r in errors
+                        ],
                         "; ",
                     ),
                     message=_all_true(
-                        [(pl.col(n), pl.lit(r.message or f"failed: {r.expression}"))
-                         for n, r in errors],
+                        [
+                            (pl.col(n), pl.lit(r.message or f"failed: {r.expression}"))
+                            for n, r in errors
+                        ],
                         "; ",
                     ),
                     row=_json_row(data),
@@ -463,8 +481,12 @@ class PolarsExecutor:
         if prov.LINEAGE in frame.collect_schema().names():
             return frame
         key = pl.concat_str(
-            [pl.lit(f"{name}:"), pl.col(prov.BATCH_ID), pl.lit(":"),
-             pl.col(prov.SOURCE_ROW).cast(pl.String)]
+            [
+                pl.lit(f"{name}:"),
+                pl.col(prov.BATCH_ID),
+                pl.lit(":"),
+                pl.col(prov.SOURCE_ROW).cast(pl.String),
+            ]
         )
         return frame.with_columns(pl.concat_list([key]).alias(prov.LINEAGE))
 
@@ -496,8 +518,10 @@ class PolarsExecutor:
             input_columns: dict[str, list[str]] = {}
             for name, paths in inputs.items():
                 files = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
-                cols = [r[0] for r in con.execute(
-                    f"DESCRIBE SELECT * FROM read_parquet({files})").fetchall()]
+                cols = [
+                    r[0]
+                    for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({files})").fetchall()
+                ]
                 input_columns[name] = cols
                 lineage = (
                     ""

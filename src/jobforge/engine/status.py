@@ -22,7 +22,7 @@ class TableStatus:
     last_batch: str
     updated_at: datetime
     quarantined_rows: int
-    """Rows of this table rejected in this layer, over all batches kept."""
+    """Rows of this table rejected in this layer by the batches of its current version."""
     stale: bool
     """True when an upstream table was published after this version."""
     upstream: list[str]
@@ -33,9 +33,15 @@ class TableStatus:
         return data
 
 
-def _quarantined(config: PipelineConfig, table: str, layer: Layer) -> int:
+def _quarantined(
+    config: PipelineConfig, table: str, layer: Layer, current: versions.CurrentVersion
+) -> int:
+    """Rows rejected by the publications of the current version: a quarantine file is
+    named like the data file it goes with, and a batch promoted again (a re-run, a
+    replay) has new files beside the earlier run's, which are not counted again."""
     folder = config.quarantine_path() / table / layer.value
-    return sum(pq.read_metadata(p).num_rows for p in folder.glob("batch=*.parquet"))
+    files = [folder / b.file for b in current.batches]
+    return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
 
 
 def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
@@ -71,7 +77,7 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                 batches=len(current.batches),
                 last_batch=current.batches[-1].batch_id if current.batches else "",
                 updated_at=current.updated_at,
-                quarantined_rows=_quarantined(config, table, layer),
+                quarantined_rows=_quarantined(config, table, layer, current),
                 stale=stale,
                 upstream=upstream,
             )
