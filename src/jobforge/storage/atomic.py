@@ -22,7 +22,9 @@ from pathlib import Path
 
 TEMP_PREFIX = ".jobforge-tmp-"
 TEMP_SUFFIX = ".tmp"
-_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}[0-9a-f]{{32}}-(?P<final>.+){re.escape(TEMP_SUFFIX)}$")
+_TEMP_NAME = re.compile(
+    rf"^{re.escape(TEMP_PREFIX)}[0-9a-f]{{32}}-(?P<final>.+){re.escape(TEMP_SUFFIX)}$"
+)
 
 
 def temporary_path_for(path: Path) -> Path:

@@ -26,9 +26,8 @@ class PendingFiles:
     def temp_for(self, final: Path, *, drop_if_empty: bool = False) -> Path:
         """The temporary path to write ``final`` to.
 
-        ``drop_if_empty``: a parquet file with no rows is not published, and a
-        file already under the final name is removed (used for quarantine and
-        duplicate files, which exist only when they hold rows).
+        ``drop_if_empty``: a parquet file with no rows is not published (used for
+        quarantine and duplicate files).
         """
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_path_for(final)
@@ -36,6 +35,10 @@ class PendingFiles:
         if drop_if_empty:
             self._optional.add(final)
         return tmp
+
+    def finals(self) -> list[Path]:
+        """The final paths of every file written so far (published or not yet)."""
+        return list(self._pending)
 
     def row_count(self, final: Path) -> int:
         """Rows of a written (still temporary) parquet file, from its footer."""
@@ -52,10 +55,6 @@ class PendingFiles:
                 continue
             if final in self._optional and pq.read_metadata(tmp).num_rows == 0:
                 tmp.unlink()
-                # An earlier derivation of the same file (a batch promoted again)
-                # must not outlive this one: no rows now means no file.
-                with contextlib.suppress(FileNotFoundError):
-                    final.unlink()
                 continue
             _fsync_file(tmp)
             os.replace(tmp, final)

@@ -1,0 +1,164 @@
+"""Journaled publication, and recovery of a transition a killed process left.
+
+:class:`Publication` writes the table's journal (:mod:`jobforge.storage.journal`)
+before each step of a publication; :func:`recover` reads a journal left behind
+and, under the table's lock, either completes the publication (the pointer was
+switched: write its lineage record and catalog entry) or undoes it (remove its
+files, write a failed record). Either way, once the next run on a table holds
+its lock, every version a pointer names has its lineage record and catalog
+entry, and every transition that started has a record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import TypeAdapter
+
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import (
+    IngestionRecord,
+    LineageRecord,
+    RowLedger,
+    TableMetadata,
+    TransitionRecord,
+)
+from jobforge.storage import versions
+from jobforge.storage.journal import (
+    Journal,
+    clear_journal,
+    discard_unpublished,
+    journal_path,
+    read_journal,
+    write_journal,
+)
+from jobforge.storage.pending import PendingFiles
+
+log = structlog.get_logger("jobforge")
+
+INTERRUPTED = (
+    "interrupted: the process stopped before this transition was published; "
+    "nothing was published (recorded by the next run on the table)"
+)
+
+_RECORD: TypeAdapter[IngestionRecord | TransitionRecord] = TypeAdapter(
+    IngestionRecord | TransitionRecord
+)
+
+
+def interrupted_ingestion(base: dict[str, Any]) -> IngestionRecord:
+    """The failed record of an ingestion that never published (``base``: its fields)."""
+    return IngestionRecord(
+        **base,
+        row_count_in=0,
+        row_count_out=0,
+        completed_at=base["started_at"],
+        status="failed",
+        errors=[INTERRUPTED],
+    )
+
+
+def interrupted_transition(base: dict[str, Any], rows_in: int) -> TransitionRecord:
+    """The failed record of a promotion that never published."""
+    return TransitionRecord(
+        **base,
+        row_count_in=rows_in,
+        row_count_out=0,
+        transforms_applied=[],
+        completed_at=base["started_at"],
+        status="failed",
+        errors=[INTERRUPTED],
+        ledger=RowLedger(rows_in=rows_in, rows_out=0),
+    )
+
+
+def _record_id(record: LineageRecord) -> str:
+    return record.ingestion_id if isinstance(record, IngestionRecord) else record.transition_id
+
+
+class Publication:
+    """The journal of one transition, written before each step that publishes."""
+
+    def __init__(self, config: PipelineConfig, layer: Layer, interrupted: LineageRecord) -> None:
+        self._locks = config.locks_path()
+        self.journal = Journal(
+            table=interrupted.table_name,
+            layer=layer.value,
+            record_id=_record_id(interrupted),
+            phase="running",
+            failed=interrupted.model_dump(mode="json"),
+        )
+        write_journal(self._locks, self.journal)
+
+    def _update(self, **changes: Any) -> None:
+        self.journal = self.journal.model_copy(update=changes)
+        write_journal(self._locks, self.journal)
+
+    def commit_files(self, pending: PendingFiles, record: LineageRecord) -> list[Path]:
+        """Journal the files and the record, then rename the files into place."""
+        self._update(
+            phase="publishing",
+            record=record.model_dump(mode="json"),
+            files=[os.path.abspath(p) for p in pending.finals()],
+        )
+        return pending.commit()
+
+    def before_switch(self, metadata: TableMetadata) -> None:
+        """Journal the catalog entry; the pointer switch comes next."""
+        self._update(phase="switching", metadata=metadata.model_dump(mode="json"))
+
+    def failed(self, record: LineageRecord) -> None:
+        """Keep the real failed record, for the next run if it cannot be written now."""
+        self._update(failed=record.model_dump(mode="json"))
+
+    def done(self) -> None:
+        clear_journal(self._locks, self.journal.table)
+
+
+def recover(
+    config: PipelineConfig,
+    table: str,
+    write_entry: Callable[[TableMetadata], None],
+) -> str | None:
+    """Finish or undo the transition a killed run left on ``table``.
+
+    Call it holding the table's lock. Returns ``"completed"``, ``"undone"`` or
+    ``None`` (no journal). The journal is removed only once the record is
+    written, so a failing lineage writer leaves it for the run after.
+    """
+    locks = config.locks_path()
+    journal = read_journal(locks, table)
+    if journal is None:
+        return None
+    layer_dir = config.layer_path(journal.layer)
+    current = versions.read_current(layer_dir, table)
+    host = config.plugins
+    if journal.published(current) and journal.record is not None and journal.metadata:
+        host.write_lineage(_RECORD.validate_python(journal.record), config)
+        write_entry(TableMetadata.model_validate(journal.metadata))
+        outcome = "completed"
+    else:
+        removed = discard_unpublished(journal, current, versions.table_dir(layer_dir, table))
+        failed = _RECORD.validate_python(journal.failed)
+        if failed.errors == [INTERRUPTED]:
+            stamp = os.stat(journal_path(locks, table)).st_mtime
+            last_seen = datetime.fromtimestamp(stamp, UTC)
+            failed = failed.model_copy(update={"completed_at": max(last_seen, failed.started_at)})
+        host.write_lineage(failed, config)
+        log.info("recovery.files_removed", table=table, files=removed)
+        outcome = "undone"
+    clear_journal(locks, table)
+    log.warning(
+        "recovery.done",
+        table=table,
+        layer=journal.layer,
+        record_id=journal.record_id,
+        phase=journal.phase,
+        outcome=outcome,
+    )
+    return outcome
