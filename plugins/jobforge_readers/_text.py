@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from jobforge.errors import SourceError
 from jobforge.sources.headers import normalise_headers, refuse_reserved
 
 
@@ -110,7 +111,8 @@ def records_to_frame(
     records: Iterable[tuple[int, Mapping[str, Any]]],
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """Text columns (the union of keys, in first-seen order) with ``_source_row``;
-    a key that is a provenance column's name refuses the file."""
+    records without any key, or a key that is a provenance column's name, refuse
+    the file."""
     rows: list[int] = []
     keys: dict[str, None] = {}
     materialised = []
@@ -120,6 +122,8 @@ def records_to_frame(
         for key in record:
             keys.setdefault(key, None)
     raw_names = list(keys)
+    if not raw_names:
+        raise SourceError(f"{path}: the records have no keys (no columns to stage)")
     names, mapping = normalise_headers(raw_names)
     refuse_reserved(path, names)
     data: dict[str, pl.Series] = {"_source_row": pl.Series(rows, dtype=pl.Int64)}

@@ -25,6 +25,11 @@ from jobforge.sources.base import ReadResult
 from jobforge.sources.headers import normalise_headers, refuse_reserved
 
 
+def _short(exc: BaseException) -> str:
+    """calamine's message on one line, without its "Context:" trail of file names."""
+    return one_line(exc).split(" Context:", 1)[0]
+
+
 class ExcelReader:
     format = "xlsx"
 
@@ -64,7 +69,7 @@ class ExcelReader:
             names = list(fastexcel.read_excel(str(self.path)).sheet_names)
         except Exception as exc:
             raise SourceError(
-                f"{self.path}: not a readable xlsx workbook ({one_line(exc)})"
+                f"{self.path}: not a readable xlsx workbook ({_short(exc)})"
             ) from None
         sheet = self._sheet(names)
         try:
@@ -79,7 +84,7 @@ class ExcelReader:
             )
         except Exception as exc:
             raise SourceError(
-                f"{self.path}: sheet {sheet!r} cannot be read ({one_line(exc)})"
+                f"{self.path}: sheet {sheet!r} cannot be read ({_short(exc)})"
             ) from None
         if frame.height == 0:
             raise SourceError(f"{self.path}: sheet {sheet!r} is empty (expected a header row)")

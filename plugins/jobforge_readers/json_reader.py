@@ -26,7 +26,6 @@ import polars as pl
 
 from jobforge.errors import SourceError
 from jobforge.sources.base import ReadResult
-from jobforge.sources.headers import refuse_reserved
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,
@@ -69,28 +68,22 @@ def _encoding(path: Path, options: Mapping[str, Any]) -> str:
 
 
 def _sort(
-    items: list[tuple[int, Any]],
+    items: list[tuple[int, Any, str | None]],
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str, str, str]]]:
-    """Objects to stage, and ``(row, rule, message, raw)`` to quarantine."""
+    """Objects to stage, and ``(row, rule, message, raw)`` to quarantine. ``items``
+    are ``(row, value, raw text)``; without raw text (a JSON array's element) the
+    quarantined text is the value's compact JSON, numbers as written."""
     good: list[tuple[int, dict[str, Any]]] = []
     bad: list[tuple[int, str, str, str]] = []
-    for row, value in items:
+    for row, value, raw in items:
         if not isinstance(value, dict):
-            bad.append(
-                (row, NOT_AN_OBJECT, f"expected an object, found {_kind(value)}", compact(value))
-            )
+            message = f"expected an object, found {_kind(value)}"
+            bad.append((row, NOT_AN_OBJECT, message, raw if raw is not None else compact(value)))
             continue
         repeated = repeated_keys(value)
         if repeated:
-            keys = ", ".join(repr(k) for k in repeated)
-            bad.append(
-                (
-                    row,
-                    REPEATED_KEY,
-                    f"key {keys} occurs more than once in an object",
-                    compact(value),
-                )
-            )
+            message = f"key {', '.join(repr(k) for k in repeated)} occurs more than once"
+            bad.append((row, REPEATED_KEY, message, raw if raw is not None else compact(value)))
             continue
         good.append((row, value))
     return good, bad
@@ -181,7 +174,7 @@ class JsonReader:
         details: dict[str, Any] = {}
         records = self._records(self._load(), details)
         try:
-            good, bad = _sort(list(enumerate(records, start=1)))
+            good, bad = _sort([(i, r, None) for i, r in enumerate(records, start=1)])
             frame, mapping = records_to_frame(self.path, good)
         except RecursionError:
             raise SourceError(f"{self.path}: JSON nested too deeply to read") from None
@@ -206,7 +199,7 @@ class NdjsonReader:
         self.encoding = _encoding(self.path, self.options)
         refuse_binary(self.path, "NDJSON")
         refuse_utf16_as_utf8(self.path, self.encoding)
-        items: list[tuple[int, Any]] = []
+        items: list[tuple[int, Any, str | None]] = []
         invalid: list[tuple[int, str, str, str]] = []
         blank = 0
         try:
@@ -217,7 +210,7 @@ class NdjsonReader:
                         blank += 1
                         continue
                     try:
-                        items.append((line_no, loads(text)))
+                        items.append((line_no, loads(text), text))
                     except json.JSONDecodeError as exc:
                         invalid.append(
                             (

@@ -1,8 +1,9 @@
 """Parquet sources, read lazily with their own types.
 
-The footer is read first: a file that is not parquet, or is cut short (no
-footer), is refused before anything is written. ``_source_row`` is the row's
-1-based position in the file.
+The file is checked before anything is written (:func:`verify_parquet`): a
+file that is not parquet, is cut short (no footer), or has a page that does
+not decode, is refused with one line. ``_source_row`` is the row's 1-based
+position in the file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,20 @@ from jobforge.sources.base import ReadResult
 from jobforge.sources.headers import refuse_reserved
 
 
+def verify_parquet(path: Path) -> pq.FileMetaData:
+    """Read the footer and decode every page once (streaming, one row group's
+    batch at a time), so that a corrupt file is refused here rather than
+    failing halfway through the staged write. Returns the footer."""
+    try:
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        for _ in parquet.iter_batches(batch_size=65_536):
+            pass
+    except Exception as exc:
+        raise SourceError(f"{path}: not a readable parquet file ({one_line(exc)})") from None
+    return metadata
+
+
 class ParquetReader:
     format = "parquet"
 
@@ -32,12 +47,7 @@ class ParquetReader:
             raise SourceError(
                 f"{self.path}: parquet takes no reader options, got {', '.join(self.options)}"
             )
-        try:
-            metadata = pq.read_metadata(self.path)
-        except Exception as exc:
-            raise SourceError(
-                f"{self.path}: not a readable parquet file ({one_line(exc)})"
-            ) from None
+        metadata = verify_parquet(self.path)
         refuse_reserved(self.path, metadata.schema.to_arrow_schema().names)
         frame = pl.scan_parquet(self.path).with_row_index("_source_row", offset=1)
         frame = frame.with_columns(pl.col("_source_row").cast(pl.Int64))

@@ -370,7 +370,9 @@ class PipelineEngine:
                     Layer.STAGED,
                     table,
                     domain,
-                    [targets.data],
+                    # the entry describes the whole (append) version, newest batch
+                    # first so that its columns and examples are the latest file's
+                    [targets.data, *(previous.files(table_dir) if previous else [])],
                     table_dir,
                     declaration,
                     [],
