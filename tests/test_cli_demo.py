@@ -140,6 +140,18 @@ def test_lineage_reaches_source_files_with_sha256(demo: tuple[Path, str]) -> Non
     sources = {Path(s["source_file"]).name: s["sha256"] for s in chain["sources"]}
     for name in ("noc_structure_en.csv", "employment_emploi_2024_2033_noc2021.csv"):
         assert sources[name] == hashlib.sha256((REAL_DATA / name).read_bytes()).hexdigest()
+    # Outlook rows come from 485 employment records: records 1-17 of the file are the
+    # totals (00000, TEER_0-5, NOC1_0-9), the 485 unit groups with a projection follow.
+    employment = next(
+        s
+        for s in chain["sources"]
+        if Path(s["source_file"]).name == "employment_emploi_2024_2033_noc2021.csv"
+    )
+    assert employment["rows_used"] == {
+        "source_rows": 485,
+        "first_source_row": 18,
+        "last_source_row": 533,
+    }
     tables = [n["table"] for n in chain["nodes"]]
     assert tables[0] == "gold.occupation_outlook"
     assert {"staged.noc_structure", "staged.employment", "silver.employment"} <= set(tables)

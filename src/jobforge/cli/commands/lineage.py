@@ -73,10 +73,34 @@ def lineage(
     if where is not None:
         _trace_rows(config, layer, table, where, limit, as_json)
         return
+    used = _rows_used(config, layer, table)
     if as_json:
-        click.echo(json.dumps(_chain_dict(chain), indent=2, default=str))
+        data = _chain_dict(chain)
+        for source in data["sources"]:
+            source["rows_used"] = used.get(source["batch_id"])
+        click.echo(json.dumps(data, indent=2, default=str))
         return
-    console().print(_tree(chain))
+    console().print(_tree(chain, used))
+
+
+def _rows_used(config: Any, layer: str, table: str) -> dict[str, dict[str, Any]]:
+    """Per ingestion batch: how many source rows this table's rows come from."""
+    from jobforge.errors import QueryError
+    from jobforge.query.engine import QueryEngine
+
+    with QueryEngine(config) as engine:
+        try:
+            frame = engine.get_lineage(table, layer)
+        except QueryError:
+            return {}
+    return {
+        row["batch_id"]: {
+            "source_rows": row["source_rows"],
+            "first_source_row": row["first_source_row"],
+            "last_source_row": row["last_source_row"],
+        }
+        for row in frame.to_dicts()
+    }
 
 
 def _record_row(record: Any) -> list[Any]:
@@ -111,7 +135,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
     }
 
 
-def _tree(chain: Any) -> Tree:
+def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
     nodes = {n.key: n for n in chain.nodes}
     sources_by_table: dict[str, list[Any]] = {}
     for source in chain.sources:
@@ -136,10 +160,16 @@ def _tree(chain: Any) -> Tree:
         if node.layer == Layer.STAGED.value:
             for source in sources_by_table.get(node.table, []):
                 if source.batch_id in node.batch_ids:
-                    branch.add(
+                    leaf = branch.add(
                         f"file {source.source_file}  sha256 {source.sha256}  "
                         f"{source.rows} rows  ingested {source.ingested_at:%Y-%m-%d %H:%M:%S}Z"
                     )
+                    rows = used.get(source.batch_id)
+                    if rows:
+                        leaf.add(
+                            f"{rows['source_rows']} source rows used, records "
+                            f"{rows['first_source_row']} to {rows['last_source_row']}"
+                        )
 
     top = nodes[chain.key]
     tree = Tree(label(top))
