@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +86,13 @@ class _Lines:
         self.handle = handle
         self.number = 0
         self.lone_cr = False
+        self.last = ""
+        """The last line read, with its line end."""
 
     def __iter__(self) -> Iterator[str]:
         for line in self.handle:
             self.number += 1
+            self.last = line
             if "\x00" in line:
                 raise SourceError(
                     f"{self.path}: line {self.number} contains a NUL character (binary data, "
@@ -171,8 +175,20 @@ def _plain_record_pattern(width: int, dialect: Dialect) -> str:
     else:
         quote = _hex(dialect.quote)
         unquoted = f"[^{quote}{delimiter}{banned}]" + ("+" if width == 1 else "*")
-        field = f"(?:{quote}[^{quote}{banned}]*{quote}|{unquoted})"
+        field = f"(?:{quote}(?:[^{quote}{banned}]|{quote}{quote})*{quote}|{unquoted})"
     return f"^{field}(?:{delimiter}{field}){{{width - 1}}}$"
+
+
+def _quoted_line_pattern(width: int, dialect: Dialect) -> re.Pattern[str]:
+    """The Python twin of :func:`_plain_record_pattern` for one line whose values
+    hold the quote character only doubled inside quoted fields (say ""hi"" in quotes),
+    which polars reads exactly as the ``csv`` module does."""
+    assert dialect.quote is not None
+    quote, delimiter = re.escape(dialect.quote), re.escape(dialect.delimiter)
+    banned = "\\r\\x00\\ufeff"
+    unquoted = f"[^{quote}{delimiter}{banned}]" + ("+" if width == 1 else "*")
+    field = f"(?:{quote}(?:[^{quote}{banned}]|{quote}{quote})*{quote}|{unquoted})"
+    return re.compile(f"{field}(?:{delimiter}{field}){{{width - 1}}}")
 
 
 def _plain_file_check(path: Path, dialect: Dialect) -> RecordCheck | None:
@@ -250,8 +266,9 @@ def _full_check(path: Path, dialect: Dialect) -> RecordCheck:
         width = len(check.header)
         quote = dialect.quote
         quote_in_value = False
+        escaped = _quoted_line_pattern(width, dialect) if quote is not None else None
         count = 1
-        for _, fields in records:
+        for start, fields in records:
             count += 1
             if not fields:
                 check.blank_lines += 1
@@ -259,8 +276,11 @@ def _full_check(path: Path, dialect: Dialect) -> RecordCheck:
             check.records += 1
             if len(fields) != width:
                 check.odd_records += 1
-            elif quote is not None and not quote_in_value:
-                quote_in_value = quote in "".join(fields)
+            elif escaped is not None and not quote_in_value and quote in "".join(fields):
+                # Doubled quotes inside quoted fields, on one line, read the same in
+                # polars; a quote anywhere else does not.
+                line = lines.last.rstrip("\n").removesuffix("\r")
+                quote_in_value = lines.number != start or not escaped.fullmatch(line)
         if quote is not None and not quote_in_value:
             quote_in_value = quote in "".join(check.header)
     differs = check.polars_differs

@@ -36,19 +36,19 @@ class TableProfile:
         return next((c for c in self.columns if c.name == name), None)
 
 
-def _null_counts(paths: list[Path]) -> dict[str, int | None]:
+def _null_counts(footers: list[pq.FileMetaData]) -> dict[str, int | None]:
+    """Null count per top-level column, summed over every row group of every
+    file (``None`` where a column chunk has no null count)."""
     counts: dict[str, int | None] = {}
-    for path in paths:
-        meta = pq.read_metadata(path)
+    for meta in footers:
+        names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
         for rg in range(meta.num_row_groups):
             group = meta.row_group(rg)
-            for ci in range(group.num_columns):
-                column = group.column(ci)
-                name = column.path_in_schema.split(".")[0]
-                stats = column.statistics
-                known = stats is not None and stats.has_null_count
+            for ci, name in enumerate(names):
                 if name in counts and counts[name] is None:
                     continue
+                stats = group.column(ci).statistics
+                known = stats is not None and stats.has_null_count
                 counts[name] = (counts.get(name) or 0) + stats.null_count if known else None
     return counts
 
@@ -57,11 +57,12 @@ def profile_files(table: str, layer: str, paths: list[Path]) -> TableProfile:
     """Profile the parquet files of one table version."""
     if not paths:
         return TableProfile(table, layer, [], 0, 0, [])
-    rows = sum(pq.read_metadata(p).num_rows for p in paths)
+    footers = [pq.read_metadata(p) for p in paths]  # each file's footer, read once
+    rows = sum(meta.num_rows for meta in footers)
     size = sum(p.stat().st_size for p in paths)
     head = pl.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
     schema = pl.read_parquet_schema(paths[0])
-    nulls = _null_counts(paths)
+    nulls = _null_counts(footers)
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():

@@ -1,17 +1,23 @@
 """The bundled execution engine: polars lazy frames and streaming parquet sinks.
 
-Each step is one lazy plan whose outputs (data, quarantine, duplicates, a few
-counters) are sunk together with ``pl.collect_all``, so every input is read
-once. Row counts are taken from the written files' parquet footers.
+Every output (data, quarantine, duplicates) is written by its own streaming
+plan with one sink: two sinks fed by one plan make polars hold rows for the
+slower one, and reading an input parquet file again is cheap (a filter on a
+few columns decodes the others only for the rows it keeps). Memory stays flat
+in the number of rows: silver de-duplicates by a row hash, comparing only the
+candidate rows in full (see ``PolarsExecutor._duplicate_rows``). Row counts
+are taken from the written files' parquet footers. See docs/performance.md.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import (
@@ -22,13 +28,81 @@ from jobforge.engine.executor import (
     StepOutcome,
     StepTargets,
 )
-from jobforge.engine.steps import BronzeSchema, CastSpec, GoldSpec, SilverSpec, transform_name
+from jobforge.engine.steps import (
+    BronzeSchema,
+    CastSpec,
+    GoldSpec,
+    Rule,
+    SilverSpec,
+    transform_name,
+)
 from jobforge.errors import ContractError
 from jobforge.sources.base import ReadResult
+from jobforge.storage.atomic import temporary_path_for
 from jobforge.storage.pending import PendingFiles
 
 UTC_US = pl.Datetime("us", "UTC")
-_SINK = {"compression": "zstd", "lazy": True}
+# zstd level 1: files as small as polars' default level here, written faster.
+_WRITE = {"compression": "zstd", "compression_level": 1}
+_SINK = {**_WRITE, "lazy": True}
+_HASH_SEED = 0x6A6F62666F726765
+_HASHES_PER_PASS = 4_000_000
+"""De-duplication sorts at most this many row hashes at a time (32 MiB)."""
+_CANDIDATES_PER_PASS = 1_000_000
+"""... and compares at most this many candidate rows at a time."""
+_MORSEL_ROWS = 10_000
+_MORSEL_BYTES = 2 << 20
+
+
+def _is_one_of(rows: pl.DataFrame) -> pl.Expr:
+    """True for the rows named in ``rows`` (``_batch_id``, ``_source_row``)."""
+    found = pl.lit(False)
+    for (batch,), group in rows.group_by(prov.BATCH_ID, maintain_order=True):
+        found = found | (
+            (pl.col(prov.BATCH_ID) == batch)
+            & pl.col(prov.SOURCE_ROW).is_in(group.get_column(prov.SOURCE_ROW).implode())
+        )
+    return found
+
+
+def _repeated_hashes(hashes: Path) -> pl.Series:
+    """The values of ``__jf_h`` that occur more than once in the file ``hashes``,
+    sorting at most :data:`_HASHES_PER_PASS` of them at a time."""
+    rows = pl.scan_parquet(hashes).select(pl.len()).collect().item()
+    passes = max(1, math.ceil(rows / _HASHES_PER_PASS))
+    repeated: list[pl.Series] = []
+    for part in range(passes):
+        scan = pl.scan_parquet(hashes).select("__jf_h")
+        if passes > 1:
+            scan = scan.filter(pl.col("__jf_h") % passes == part)
+        values = scan.collect().get_column("__jf_h").sort()
+        repeated.append(values.filter(values == values.shift(1)).unique())
+    return pl.concat(repeated)
+
+
+def _streaming(inputs: list[Path]) -> pl.Config:
+    """Run a step's plans with morsels of at most :data:`_MORSEL_ROWS` rows and
+    about :data:`_MORSEL_BYTES` (from the inputs' footers). polars' default
+    (about 100 000 rows) lets a long streaming run hold twice the memory while
+    it reads faster than it writes; smaller morsels cost no measurable time."""
+    rows = size = 0
+    for path in inputs:
+        meta = pq.read_metadata(path)
+        rows += meta.num_rows
+        size += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    per_row = max(1, size // max(rows, 1))
+    return pl.Config(streaming_chunk_size=max(1_000, min(_MORSEL_ROWS, _MORSEL_BYTES // per_row)))
+
+
+def _row_hash(keys: list[str]) -> pl.Expr:
+    """``__jf_h``: a 64-bit hash of a row's ``keys`` (the xor of each column's
+    hash, seeded by position: cheaper than hashing a struct). Equal rows hash
+    alike (floats as polars compares them: -0.0 as 0.0, every NaN alike); a
+    collision only costs a comparison."""
+    combined = pl.col(keys[0]).hash(_HASH_SEED)
+    for i, key in enumerate(keys[1:], start=1):
+        combined = combined ^ pl.col(key).hash(_HASH_SEED + i)
+    return combined.alias("__jf_h")
 
 
 def _ts(value: object) -> pl.Expr:
@@ -89,48 +163,117 @@ def _quarantine_frame(
     ).select(QUARANTINE_COLUMNS)
 
 
-def _cast_expr(raw: pl.Expr, spec: CastSpec, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """(typed value, text considered) for one column; the value is null where the
-    text does not parse."""
-    if dtype != pl.String:
-        target = {
-            "string": pl.String,
-            "int": pl.Int64,
-            "float": pl.Float64,
-            "bool": pl.Boolean,
-            "date": pl.Date,
-            "datetime": UTC_US,
-        }[spec.type]
-        return raw.cast(target, strict=False), raw
-    text = raw.str.strip_chars()
-    empty = text == ""
+_TARGETS: dict[str, pl.DataType] = {
+    "string": pl.String,
+    "int": pl.Int64,
+    "float": pl.Float64,
+    "bool": pl.Boolean,
+    "date": pl.Date,
+    "datetime": UTC_US,
+}
+
+
+def _considered(text: pl.Expr, spec: CastSpec) -> pl.Expr:
+    """True where stripped text holds a value to cast: not empty, not one of the
+    spec's null values (null where the text is null)."""
+    considered = text != ""
     if spec.null_values:
-        empty = empty | text.is_in(list(spec.null_values))
-    text = pl.when(empty).then(None).otherwise(text)
-    if spec.type == "string":
-        return raw, pl.lit(None, dtype=pl.String)
+        considered = considered & ~text.is_in(list(spec.null_values))
+    return considered
+
+
+def _parse_text(text: pl.Expr, spec: CastSpec) -> pl.Expr:
+    """The typed value of stripped text, null where it does not parse (empty text
+    included, unless a bool spec lists ``""``: see :func:`_cast_columns`)."""
     if spec.type in ("int", "float"):
         number = text
         if spec.thousands:
             number = number.str.replace_all(spec.thousands, "", literal=True)
         if spec.decimal != ".":
             number = number.str.replace_all(spec.decimal, ".", literal=True)
-        target = pl.Int64 if spec.type == "int" else pl.Float64
-        return number.cast(target, strict=False), text
+        return number.cast(_TARGETS[spec.type], strict=False)
     if spec.type == "bool":
         lower = text.str.to_lowercase()
-        value = (
+        return (
             pl.when(lower.is_in(list(spec.true_values)))
             .then(True)
             .when(lower.is_in(list(spec.false_values)))
             .then(False)
             .otherwise(None)
         )
-        return value, text
     if spec.type == "date":
-        return text.str.strptime(pl.Date, spec.format or "%Y-%m-%d", strict=False), text
-    value = text.str.to_datetime(spec.format, strict=False, time_unit="us")
-    return value, text
+        return text.str.strptime(pl.Date, spec.format or "%Y-%m-%d", strict=False)
+    return text.str.to_datetime(spec.format, strict=False, time_unit="us")
+
+
+def _direct_first(spec: CastSpec) -> bool:
+    """Whether a value that parses as it is needs no stripping: numbers without
+    separators or null values, and ISO dates (polars parses neither a number
+    with surrounding spaces nor a date differently with them)."""
+    if spec.null_values:
+        return False
+    if spec.type in ("int", "float"):
+        return spec.thousands is None and spec.decimal == "."
+    return spec.type == "date" and spec.format is None
+
+
+def _cast_columns(
+    frame: pl.LazyFrame, casts: list[tuple[int, str, CastSpec]], types: pl.Schema
+) -> pl.LazyFrame:
+    """``frame`` with ``__jf_v<i>`` (the typed value) and ``__jf_f<i>`` (true where
+    a value was there but did not cast) for each ``(i, source column, spec)``.
+
+    Text is stripped of surrounding spaces; empty text and the spec's null values
+    become null, not a failure. The stripped text and the values are computed
+    once each, in steps, so no expression is evaluated twice. Where
+    :func:`_direct_first` allows, the text is parsed as it is first and only
+    the texts that do not parse are stripped (``__jf_t<i>`` is null elsewhere).
+    """
+    text_casts = [(i, c, spec) for i, c, spec in casts if types[c] == pl.String]
+    direct = [(i, c, spec) for i, c, spec in text_casts if _direct_first(spec)]
+    direct_index = {i for i, _, _ in direct}
+    stripped = [
+        (
+            pl.when(pl.col(f"__jf_d{i}").is_null()).then(pl.col(c))
+            if i in direct_index
+            else pl.col(c)
+        )
+        .str.strip_chars()
+        .alias(f"__jf_t{i}")
+        for i, c, _ in text_casts
+    ]
+    values: list[pl.Expr] = []
+    for i, c, spec in casts:
+        if types[c] != pl.String:
+            values.append(pl.col(c).cast(_TARGETS[spec.type], strict=False).alias(f"__jf_v{i}"))
+            continue
+        text = pl.col(f"__jf_t{i}")
+        empty_parses = spec.type == "bool" and "" in (*spec.true_values, *spec.false_values)
+        if i in direct_index:
+            value = pl.coalesce(pl.col(f"__jf_d{i}"), _parse_text(text, spec))
+        elif spec.type == "datetime":
+            # Without a format polars infers one from the first value: only
+            # considered text may take part.
+            value = _parse_text(pl.when(_considered(text, spec)).then(text), spec)
+        elif spec.null_values or empty_parses:
+            value = pl.when(_considered(text, spec)).then(_parse_text(text, spec))
+        else:
+            value = _parse_text(text, spec)
+        values.append(value.alias(f"__jf_v{i}"))
+    flags: list[pl.Expr] = []
+    for i, c, spec in casts:
+        if types[c] != pl.String:
+            there = pl.col(c).is_not_null()
+        else:
+            there = _considered(pl.col(f"__jf_t{i}"), spec).fill_null(False)
+        flags.append((there & pl.col(f"__jf_v{i}").is_null()).alias(f"__jf_f{i}"))
+    if direct:
+        frame = frame.with_columns(
+            _parse_text(pl.col(c), spec).alias(f"__jf_d{i}") for i, c, spec in direct
+        )
+    if stripped:
+        frame = frame.with_columns(stripped)
+    return frame.with_columns(values).with_columns(flags)
 
 
 class PolarsExecutor:
@@ -195,6 +338,18 @@ class PolarsExecutor:
         ctx: StepContext,
         pending: PendingFiles,
     ) -> StepOutcome:
+        with _streaming(inputs):
+            return self._write_bronze(inputs, rows_in, schema, targets, ctx, pending)
+
+    def _write_bronze(
+        self,
+        inputs: list[Path],
+        rows_in: int,
+        schema: BronzeSchema,
+        targets: StepTargets,
+        ctx: StepContext,
+        pending: PendingFiles,
+    ) -> StepOutcome:
         frame = pl.scan_parquet(inputs)
         types = frame.collect_schema()
         data = prov.data_columns(list(types.names()))
@@ -228,25 +383,28 @@ class PolarsExecutor:
             raise ContractError(
                 f"bronze {ctx.table}: cast names unknown column(s) {', '.join(map(repr, unknown))}"
             )
-        values: list[pl.Expr] = []
-        flags: list[tuple[str, str, CastSpec]] = []
-        for index, (source, name) in enumerate(final.items()):
-            spec = schema.cast.get(name)
-            if spec is None or spec.type == "string":
-                values.append(pl.col(source).alias(f"__jf_v{index}"))
-                continue
-            value, text = _cast_expr(pl.col(source), spec, types[source])
-            values.append(value.alias(f"__jf_v{index}"))
-            values.append((text.is_not_null() & value.is_null()).alias(f"__jf_f{index}"))
-            flags.append((f"__jf_f{index}", source, spec))
-        staged = frame.with_columns(values)
+        casts = [
+            (index, source, schema.cast[name])
+            for index, (source, name) in enumerate(final.items())
+            if name in schema.cast and schema.cast[name].type != "string"
+        ]
+        flags = [(f"__jf_f{i}", source, spec) for i, source, spec in casts]
+        staged = _cast_columns(frame, casts, types)
+        cast_index = {i for i, _, _ in casts}
         failed = pl.any_horizontal([pl.col(f) for f, _, _ in flags]) if flags else pl.lit(False)
         good = staged.filter(~failed).select(
-            *[pl.col(f"__jf_v{i}").alias(name) for i, name in enumerate(final.values())],
+            *[
+                pl.col(f"__jf_v{i}" if i in cast_index else source).alias(name)
+                for i, (source, name) in enumerate(final.items())
+            ],
             *self._carry(ctx, "bronze"),
         )
-        queries = [good.sink_parquet(pending.temp_for(targets.data), **_SINK)]
-        if flags and targets.quarantine is not None:
+        # The data alone in the main plan (a second sink costs every row a fan
+        # out); the rows that failed, if any, are found again by a second pass.
+        good.sink_parquet(pending.temp_for(targets.data), **_WRITE)
+        out = pending.row_count(targets.data)
+        total = int(frame.select(pl.len()).collect().item())
+        if flags and targets.quarantine is not None and out < total:
             bad = staged.filter(failed)
             described = [
                 (
@@ -259,27 +417,22 @@ class PolarsExecutor:
                         .map_batches(
                             lambda s: s.map_elements(repr, return_dtype=pl.String),
                             return_dtype=pl.String,
+                            is_elementwise=True,
                         ),
                         pl.lit(spec.type + (f" ({spec.format})" if spec.format else "")),
                     ),
                 )
                 for f, src, spec in flags
             ]
-            queries.append(
-                _quarantine_frame(
-                    bad,
-                    layer="bronze",
-                    ctx=ctx,
-                    rule_id=_first_true([(pl.col(f), f"cast:{final[src]}") for f, src, _ in flags]),
-                    column=_all_true(
-                        [(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "
-                    ),
-                    message=_all_true(described, "; "),
-                    row=_json_row(data),
-                ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **_SINK)
-            )
-        pl.collect_all(queries)
-        out = pending.row_count(targets.data)
+            _quarantine_frame(
+                bad,
+                layer="bronze",
+                ctx=ctx,
+                rule_id=_first_true([(pl.col(f), f"cast:{final[src]}") for f, src, _ in flags]),
+                column=_all_true([(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "),
+                message=_all_true(described, "; "),
+                row=_json_row(data),
+            ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **_WRITE)
         quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
         casts = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
         renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]
@@ -312,11 +465,23 @@ class PolarsExecutor:
         ctx: StepContext,
         pending: PendingFiles,
     ) -> StepOutcome:
+        with _streaming(inputs):
+            return self._write_silver(inputs, rows_in, spec, targets, ctx, pending)
+
+    def _write_silver(
+        self,
+        inputs: list[Path],
+        rows_in: int,
+        spec: SilverSpec,
+        targets: StepTargets,
+        ctx: StepContext,
+        pending: PendingFiles,
+    ) -> StepOutcome:
         frame = pl.scan_parquet(inputs)
         names = list(frame.collect_schema().names())
         data = prov.data_columns(names)
-        rule_flags: list[tuple[str, pl.Expr]] = []
-        for index, rule in enumerate(spec.rules):
+        failures: list[tuple[pl.Expr, Rule]] = []
+        for rule in spec.rules:
             try:
                 expr = pl.sql_expr(rule.expression)
                 frame.select(expr).collect_schema()
@@ -325,18 +490,11 @@ class PolarsExecutor:
                     f"silver {ctx.table}: rule {rule.id!r} ({rule.expression}) is not valid "
                     f"here: {str(exc).splitlines()[0]}"
                 ) from None
-            rule_flags.append((f"__jf_r{index}", (~expr).fill_null(False)))
-        flagged = frame.with_columns([e.alias(n) for n, e in rule_flags]) if rule_flags else frame
-        errors = [
-            (n, r)
-            for (n, _), r in zip(rule_flags, spec.rules, strict=True)
-            if r.severity == "error"
-        ]
-        warns = [
-            (n, r) for (n, _), r in zip(rule_flags, spec.rules, strict=True) if r.severity == "warn"
-        ]
-        rejected = pl.any_horizontal([pl.col(n) for n, _ in errors]) if errors else pl.lit(False)
-        any_warn = pl.any_horizontal([pl.col(n) for n, _ in warns]) if warns else pl.lit(False)
+            failures.append(((~expr).fill_null(False), rule))
+        errors = [(f, r) for f, r in failures if r.severity == "error"]
+        warns = [(f, r) for f, r in failures if r.severity == "warn"]
+        rejected = pl.any_horizontal([f for f, _ in errors]) if errors else pl.lit(False)
+        any_warn = pl.any_horizontal([f for f, _ in warns]) if warns else pl.lit(False)
 
         if spec.dedupe == "none":
             keys: list[str] = []
@@ -350,12 +508,49 @@ class PolarsExecutor:
                     f"silver {ctx.table}: dedupe key(s) {', '.join(map(repr, unknown))} "
                     "are not columns"
                 )
-        kept = flagged.filter(~rejected)
-        if keys:
-            kept = kept.with_columns((~pl.struct(keys).is_first_distinct()).alias("__jf_dup"))
-            unique = kept.filter(~pl.col("__jf_dup"))
-        else:
-            unique = kept
+        # Each output is its own streaming plan: two outputs of one plan make
+        # polars hold rows for the slower one (twice the memory or more), while
+        # reading bronze again costs little. The counters read the rules'
+        # columns only.
+        counters = [f.sum().alias(r.id) for f, r in failures]
+        counters += [
+            pl.len().alias("__jf_total"),
+            # len - rejected, not (~rejected).sum(): without error rules `rejected`
+            # is a literal, and the sum of a literal is not a row count.
+            (pl.len() - rejected.cast(pl.Int64).sum()).alias("__jf_accepted"),
+            (~rejected & any_warn).sum().alias("__jf_warned"),
+        ]
+        totals = frame.select(counters).collect().row(0, named=True)
+        if int(totals["__jf_total"]) != rows_in:
+            raise ContractError(
+                f"silver {ctx.table}: read {totals['__jf_total']} rows from bronze, whose "
+                f"footers say {rows_in}"
+            )
+        if errors and targets.quarantine is not None and int(totals["__jf_accepted"]) < rows_in:
+            _quarantine_frame(
+                frame.filter(rejected),
+                layer="silver",
+                ctx=ctx,
+                rule_id=_first_true([(f, r.id) for f, r in errors]),
+                column=_all_true(
+                    [
+                        (f, pl.lit(", ".join(pl.sql_expr(r.expression).meta.root_names())))
+                        for f, r in errors
+                    ],
+                    "; ",
+                ),
+                message=_all_true(
+                    [(f, pl.lit(r.message or f"failed: {r.expression}")) for f, r in errors],
+                    "; ",
+                ),
+                row=_json_row(data),
+            ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **_WRITE)
+        kept = frame.filter(~rejected)
+        dropped, dropped_rows = (
+            self._duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
+        )
+        duplicate = _is_one_of(dropped) if dropped is not None and dropped.height else None
+        unique = kept if duplicate is None else kept.filter(~duplicate)
         transforms = spec.resolved_transforms()
         result = unique.select(*[pl.col(c) for c in data], *self._carry(ctx, "silver"))
         for transform in transforms:
@@ -370,63 +565,20 @@ class PolarsExecutor:
             raise ContractError(
                 f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
             )
-        queries: list[pl.LazyFrame] = [result.sink_parquet(pending.temp_for(targets.data), **_SINK)]
-        if errors and targets.quarantine is not None:
-            queries.append(
-                _quarantine_frame(
-                    flagged.filter(rejected),
-                    layer="silver",
-                    ctx=ctx,
-                    rule_id=_first_true([(pl.col(n), r.id) for n, r in errors]),
-                    column=_all_true(
-                        [
-                            (
-                                pl.col(n),
-                                pl.lit(", ".join(pl.sql_expr(r.expression).meta.root_names())),
-                            )
-                            for n, r in errors
-                        ],
-                        "; ",
-                    ),
-                    message=_all_true(
-                        [
-                            (pl.col(n), pl.lit(r.message or f"failed: {r.expression}"))
-                            for n, r in errors
-                        ],
-                        "; ",
-                    ),
-                    row=_json_row(data),
-                ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **_SINK)
-            )
-        if keys and targets.duplicates is not None:
-            queries.append(
-                kept.filter(pl.col("__jf_dup"))
-                .select(
-                    pl.col(prov.SOURCE_FILE),
-                    pl.col(prov.INGESTED_AT),
-                    pl.col(prov.BATCH_ID),
-                    pl.col(prov.SOURCE_ROW),
-                    pl.lit(ctx.table).alias("table_name"),
-                    _json_row(data).alias("row"),
-                    _ts(ctx.processed_at).alias("deduplicated_at"),
-                )
-                .select(DUPLICATE_COLUMNS)
-                .sink_parquet(pending.temp_for(targets.duplicates, drop_if_empty=True), **_SINK)
-            )
-        counters = [pl.col(n).sum().alias(r.id) for n, r in [*errors, *warns]]
-        counters += [
-            pl.len().alias("__jf_total"),
-            # len - rejected, not (~rejected).sum(): without error rules `rejected`
-            # is a literal, and the sum of a literal is not a row count.
-            (pl.len() - rejected.cast(pl.Int64).sum()).alias("__jf_accepted"),
-            (~rejected & any_warn).sum().alias("__jf_warned"),
-        ]
-        queries.append(flagged.select(counters))
-        totals = pl.collect_all(queries)[-1].row(0, named=True)
-        if int(totals["__jf_total"]) != rows_in:
-            raise ContractError(
-                f"silver {ctx.table}: read {totals['__jf_total']} rows from bronze, whose "
-                f"footers say {rows_in}"
+        result.sink_parquet(pending.temp_for(targets.data), **_WRITE)
+        if duplicate is not None and targets.duplicates is not None:
+            # The dropped rows as read while comparing candidates, else read again.
+            source = kept.filter(duplicate) if dropped_rows is None else dropped_rows.lazy()
+            source.select(
+                pl.col(prov.SOURCE_FILE),
+                pl.col(prov.INGESTED_AT),
+                pl.col(prov.BATCH_ID),
+                pl.col(prov.SOURCE_ROW),
+                pl.lit(ctx.table).alias("table_name"),
+                _json_row(data).alias("row"),
+                _ts(ctx.processed_at).alias("deduplicated_at"),
+            ).select(DUPLICATE_COLUMNS).sink_parquet(
+                pending.temp_for(targets.duplicates, drop_if_empty=True), **_WRITE
             )
         out = pending.row_count(targets.data)
         quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
@@ -454,6 +606,53 @@ class PolarsExecutor:
             source_columns={c: [c] for c in data},
         )
 
+    @staticmethod
+    def _duplicate_rows(
+        kept: pl.LazyFrame, keys: list[str], data: list[str], near: Path
+    ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """``_batch_id`` and ``_source_row`` of the rows of ``kept`` equal on
+        ``keys`` to an earlier row (those two name a row of a layer), and, when
+        the candidates were compared in one pass, those rows themselves (their
+        provenance and ``data`` columns; ``None`` otherwise).
+
+        Exact, without holding every row. A 64-bit hash of each kept row's keys
+        (:func:`_row_hash`) is written with the row's name to a temporary file
+        beside ``near`` (removed before returning). Hash values seen more than
+        once are found by sorting at most :data:`_HASHES_PER_PASS` hashes at a
+        time. Only the rows with such a hash (the duplicates, their originals
+        and any collision) are read back by name, at most
+        :data:`_CANDIDATES_PER_PASS` at a time, and compared on their full key
+        values: of equal rows the first (in file order) is kept.
+        """
+        identity = [prov.BATCH_ID, prov.SOURCE_ROW]
+        hashes = temporary_path_for(near.with_name(near.stem + ".hashes.parquet"))
+        hashes.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            kept.select(_row_hash(keys), *identity).sink_parquet(
+                hashes, compression="uncompressed", statistics=False
+            )
+            repeated = _repeated_hashes(hashes)
+            candidates = (
+                pl.scan_parquet(hashes).filter(pl.col("__jf_h").is_in(repeated.implode())).collect()
+            )
+        finally:
+            hashes.unlink(missing_ok=True)
+        schema = kept.collect_schema()
+        carried = [prov.SOURCE_FILE, prov.INGESTED_AT, *identity]
+        dropped = [pl.DataFrame(schema={c: schema[c] for c in [*carried, *data]})]
+        passes = max(1, math.ceil(candidates.height / _CANDIDATES_PER_PASS))
+        for part in range(passes):
+            wanted = (
+                candidates.filter(pl.col("__jf_h") % passes == part) if passes > 1 else candidates
+            )
+            if wanted.is_empty():
+                continue
+            # Read by name, in file order, so the first of equal rows is kept.
+            rows = kept.filter(_is_one_of(wanted)).select(*carried, *data).collect()
+            dropped.append(rows.filter(~pl.struct(keys).is_first_distinct()))
+        everything = pl.concat(dropped)
+        return everything.select(identity), everything if passes == 1 else None
+
     # -- gold -------------------------------------------------------------------------
     def write_gold(
         self,
@@ -467,7 +666,8 @@ class PolarsExecutor:
         if spec.sql is not None:
             columns = self._gold_sql(inputs, spec, tmp, ctx)
         else:
-            columns = self._gold_python(inputs, spec, tmp, ctx)
+            with _streaming([p for paths in inputs.values() for p in paths]):
+                columns = self._gold_python(inputs, spec, tmp, ctx)
         out = pending.row_count(targets.data)
         return StepOutcome(
             rows_in=0,
@@ -507,7 +707,7 @@ class PolarsExecutor:
         keep = [c for c in names if c not in (prov.LAYER, prov.PROCESSED_AT)]
         result.select(
             *keep, pl.lit("gold").alias(prov.LAYER), _ts(ctx.processed_at).alias(prov.PROCESSED_AT)
-        ).sink_parquet(tmp, compression="zstd")
+        ).sink_parquet(tmp, **_WRITE)
         return self._same_name_sources(inputs, frames, keep)
 
     def _gold_sql(
@@ -545,7 +745,7 @@ class PolarsExecutor:
                 f"COPY (SELECT {select}, 'gold' AS {prov.LAYER}, "
                 f"TIMESTAMPTZ {_sql_str(stamp)} AS {prov.PROCESSED_AT} "
                 f"FROM ({spec.sql}) AS gold_result) "
-                f"TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+                f"TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
             )
         except duckdb.Error as exc:
             raise ContractError(f"gold {spec.name}: SQL error: {_first_line(exc)}") from None

@@ -1,0 +1,139 @@
+"""The benchmark's generator and runner, on a small N, so they cannot rot.
+
+The large figures come from running ``benchmarks/run.py`` by hand (see
+docs/performance.md); here only the shape of its output and its checks are
+tested, in real subprocesses.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
+LAST_LINE = re.compile(
+    r"^rows=(\d+) floor_s=\d+\.\d{3} jobforge_s=\d+\.\d{3} ratio=\d+\.\d{2} "
+    r"floor_peak_mib=\d+ jobforge_peak_mib=\d+$"
+)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=REPO
+    )
+
+
+def _generate(path: Path, rows: int, seed: int = 8) -> dict:
+    done = _run(
+        str(BENCH / "generate.py"), "--rows", str(rows), "--out", str(path), "--seed", str(seed)
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_generator_is_deterministic_and_says_what_it_made(tmp_path: Path) -> None:
+    meta = _generate(tmp_path / "a.csv", 5000)
+    _generate(tmp_path / "b.csv", 5000)
+    _generate(tmp_path / "c.csv", 5000, seed=9)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+    # 5000 rows: 2 % copies (100), 0.5 % of the 4900 originals break the rule (24).
+    assert (meta["rows"], meta["duplicates"], meta["bad_wage_rows"]) == (5000, 100, 24)
+
+    with (tmp_path / "a.csv").open(newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle, strict=True))
+    header, rows = records[0], records[1:]
+    assert len(header) == 12 and header[0] == "noc_code"
+    assert len(rows) == 5000 and all(len(r) == 12 for r in rows)
+    seen: set[tuple[str, ...]] = set()
+    copies = 0
+    for row in rows:
+        copies += tuple(row) in seen
+        seen.add(tuple(row))
+    assert copies == meta["duplicates"]
+    wage = header.index("median_wage")
+    assert sum(r[wage].startswith("-") for r in rows) == meta["bad_wage_rows"]
+    assert sum(r[wage] == "" for r in rows) == meta["empty_wages"] > 0
+    # Five-digit codes keep their leading zeros; free text has commas.
+    assert all(len(r[0]) == 5 and r[0].isdigit() for r in rows)
+    assert any(r[0].startswith("0") for r in rows)
+    assert any("," in r[-1] for r in rows)
+
+
+def test_runner_checks_counts_and_prints_the_summary_last(tmp_path: Path) -> None:
+    done = _run(
+        str(BENCH / "run.py"),
+        "--rows",
+        "20000",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("generating 20000 rows into ")
+    dataset = [line for line in lines if line.startswith("dataset: 20000 rows")]
+    assert len(dataset) == 1 and "400 duplicates, 98 negative wages" in dataset[0]
+    assert "checks: counts of every run and rows of the last run are as generated" in lines
+    match = LAST_LINE.match(lines[-1])
+    assert match is not None, lines[-1]
+    assert match.group(1) == "20000"
+    # The measured runs' outputs are removed; the dataset is kept for the next run.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("run-")) == []
+    assert len(list(tmp_path.glob("occupations-20000-seed8-v*.csv"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "shift", "message"),
+    [
+        ("duplicates", 1, "silver rows_deduplicated: got 400, expected 401"),
+        ("bad_wage_rows", -1, "silver rows_quarantined: got 98, expected 97"),
+    ],
+)
+def test_runner_refuses_to_report_counts_that_do_not_match(
+    tmp_path: Path, field: str, shift: int, message: str
+) -> None:
+    done = _run(
+        str(BENCH / "run.py"),
+        "--rows",
+        "20000",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--only",
+        "floor",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    meta_file = next(tmp_path.glob("occupations-20000-*.csv.json"))
+    meta = json.loads(meta_file.read_text())
+    meta[field] += shift
+    meta_file.write_text(json.dumps(meta))
+    done = _run(
+        str(BENCH / "run.py"),
+        "--rows",
+        "20000",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--only",
+        "jobforge",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 1
+    assert f"CHECK FAILED: {message}" in done.stderr
+    assert "rows=20000" not in done.stdout

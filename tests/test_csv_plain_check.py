@@ -1,0 +1,126 @@
+"""The fast recognition of plain CSV files gives the ``csv`` module's answers.
+
+``check_records`` first tries ``_plain_file_check`` (one polars pass with a
+regular expression per line) and falls back to ``_full_check`` (the ``csv``
+module over every record). Whenever the fast check answers, its answer must be
+exactly the full check's; the property test throws near-plain files at both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jobforge_readers.csv_records import Dialect, _full_check, _plain_file_check, check_records
+
+from jobforge.errors import SourceError
+
+COMMA = Dialect(delimiter=",", quote='"')
+DIALECTS = [COMMA, Dialect(delimiter=";", quote='"'), Dialect(delimiter=",", quote=None)]
+
+
+def _outcome(check, path: Path, dialect: Dialect) -> object:
+    try:
+        return check(path, dialect)
+    except (SourceError, UnicodeDecodeError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize(
+    ("content", "records"),
+    [
+        (b"a,b\n1,2\n3,4\n", 2),
+        (b"a,b\r\n1,2\r\n3,4", 2),
+        (b'\xef\xbb\xbfa,b\n"x, y",2\n,\n', 2),
+        (b"only\nvalue\n   \n", 2),
+        (b'a,b\n"say ""hi""",2\n""""," "" "\n', 2),  # quotes doubled inside quoted values
+    ],
+)
+def test_plain_files_are_recognised_with_the_full_answer(
+    tmp_path: Path, content: bytes, records: int
+) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_bytes(content)
+    fast = _plain_file_check(path, COMMA)
+    assert fast is not None
+    assert fast == _full_check(path, COMMA)
+    assert fast.records == records and fast.polars_safe
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"a,b\n1,2\n\n3,4\n",  # blank line
+        b"a,b\n1,2\n3\n",  # too few fields
+        b"a,b\n1,2,3\n",  # too many
+        b'a,b\n"1\n2",3\n',  # quoted field spanning lines
+        b'a,b\nx"y,2\n',  # a quote inside an unquoted value
+        b"a,b\n1,2\r3,4\n",  # a lone carriage return
+        b"a,b\n1,2\r",  # ... at the very end
+        b"a,b\n1,2\x00",  # a NUL at the very end
+        b"a,b\n\xef\xbb\xbf1,2\n",  # a byte order mark starting a record
+        b'a,b\n"1"x,2\n',  # text after a closing quote
+        b"a\n1\n\n",  # one column, blank line
+        b"a,b\n",  # no record
+    ],
+)
+def test_anything_unusual_goes_to_the_full_check(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    assert _outcome(_plain_file_check, path, COMMA) is None
+    assert _outcome(check_records, path, COMMA) == _outcome(_full_check, path, COMMA)
+
+
+def test_text_that_is_not_utf8_fails_the_same_way(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"a,b\n1,\xff\n")
+    failed = _outcome(_full_check, path, COMMA)
+    assert failed[0] == "UnicodeDecodeError"  # type: ignore[index]
+    assert _outcome(check_records, path, COMMA) == failed
+
+
+_FIELD_TEXT = st.text(alphabet="ab é,;\"'\t\r\n\x00\ufeff", max_size=4)
+_PLAIN_TEXT = st.text(alphabet="ab é", max_size=4)
+
+
+@st.composite
+def _near_plain_files(draw: st.DrawFn) -> bytes:
+    width = draw(st.integers(min_value=1, max_value=4))
+
+    def field() -> str:
+        kind = draw(st.sampled_from(["plain", "plain", "quoted", "odd"]))
+        if kind == "plain":
+            return draw(_PLAIN_TEXT)
+        if kind == "quoted":
+            inner = draw(st.sampled_from(["", ",", ";", '""']))
+            return '"' + draw(_PLAIN_TEXT) + inner + '"'
+        return draw(_FIELD_TEXT)
+
+    lines = []
+    for _ in range(draw(st.integers(min_value=0, max_value=5))):
+        count = width if draw(st.integers(0, 9)) else draw(st.integers(0, 5))
+        lines.append(",".join(field() for _ in range(count)))
+    eol = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"]))
+    header = ",".join(f"h{i}" for i in range(width))
+    ending = draw(st.sampled_from(["", "\n", "\r\n", "\r", "\n\n", "\x00"]))
+    bom = draw(st.sampled_from(["", "\ufeff"]))
+    return (bom + header + eol + eol.join(lines) + ending).encode()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=_near_plain_files())
+def test_whenever_the_fast_check_answers_it_is_the_full_answer(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "near_plain.csv"
+    path.write_bytes(content)
+    for dialect in DIALECTS:
+        fast = _outcome(_plain_file_check, path, dialect)
+        full = _outcome(_full_check, path, dialect)
+        if fast is not None:
+            assert fast == full, (content, dialect)
+        assert _outcome(check_records, path, dialect) == full

@@ -1,0 +1,113 @@
+"""Silver de-duplication by row hash is exact: a hash only nominates candidates,
+which are compared on their full values.
+
+The hash is forced to collide (every row in one of three buckets) and the
+number of hashes sorted or candidates compared per pass is forced down to a
+few rows, so the collision handling and the multi-pass paths run on small,
+hand-checked data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+import jobforge.engine.polars_executor as executor
+from jobforge.engine.pipeline import PipelineEngine
+from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
+from jobforge.pipeline.config import PipelineConfig
+
+# Rows 1-12 (source rows). Equal rows: 3 = 1, 6 = 2, 9 = 1, 12 = 4; row 10
+# differs from row 2 only by a trailing space in the text, row 11 from row 1
+# only by -0 in the amount, which the float cast makes -0.0 (compared equal
+# to 0.0 as polars compares floats), row 5 is rejected by the rule, and row 8
+# is a copy of the rejected row 5 (rejected too, so not a duplicate).
+CSV = """code,label,amount
+A,x,0
+B,y,1.5
+A,x,0
+C,,2
+D,z,-1
+B,y,1.5
+E,w,
+D,z,-1
+A,x,0
+B,y ,1.5
+A,x,-0
+C,,2
+"""
+KEPT = [1, 2, 4, 7, 10]
+DUPLICATES = [3, 6, 9, 11, 12]
+REJECTED = [5, 8]
+
+
+def _run(tmp_path: Path) -> tuple[list[int], list[int], list[int], dict]:
+    source = tmp_path / "rows.csv"
+    source.write_text(CSV, encoding="utf-8")
+    engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
+    result = engine.run_full_pipeline(
+        source,
+        "rows",
+        bronze_schema=BronzeSchema(cast={"amount": "float"}),
+        silver=SilverSpec(dedupe="row", rules=[Rule(id="not_negative", expression="amount >= 0")]),
+    )
+    silver = result.silver
+    kept = pl.read_parquet(silver.path).get_column("_source_row").to_list()
+    dups = pl.read_parquet(silver.duplicates_path).get_column("_source_row").to_list()
+    rejected = pl.read_parquet(silver.quarantine_path).get_column("_source_row").to_list()
+    return kept, sorted(dups), sorted(rejected), silver.record.ledger.model_dump()
+
+
+def _expected_ledger(ledger: dict) -> None:
+    assert ledger["rows_in"] == 12
+    assert ledger["rows_out"] == len(KEPT)
+    assert ledger["rows_deduplicated"] == len(DUPLICATES)
+    assert ledger["rows_quarantined"] == len(REJECTED)
+
+
+def test_duplicates_are_equal_rows_after_the_first(tmp_path: Path) -> None:
+    kept, dups, rejected, ledger = _run(tmp_path)
+    assert kept == KEPT
+    assert dups == DUPLICATES
+    assert rejected == REJECTED
+    _expected_ledger(ledger)
+
+
+@pytest.mark.parametrize("per_pass", [1_000_000, 2])
+def test_colliding_hashes_never_drop_a_distinct_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_pass: int
+) -> None:
+    # Three hash values for all rows: every distinct row collides with others.
+    monkeypatch.setattr(
+        executor,
+        "_row_hash",
+        lambda keys: (pl.struct(keys).hash(executor._HASH_SEED) % 3).alias("__jf_h"),
+    )
+    monkeypatch.setattr(executor, "_HASHES_PER_PASS", per_pass)
+    monkeypatch.setattr(executor, "_CANDIDATES_PER_PASS", per_pass)
+    kept, dups, rejected, ledger = _run(tmp_path)
+    assert kept == KEPT
+    assert dups == DUPLICATES
+    assert rejected == REJECTED
+    _expected_ledger(ledger)
+
+
+def test_the_duplicates_file_keeps_each_dropped_row_as_read(tmp_path: Path) -> None:
+    _run(tmp_path)
+    files = list((tmp_path / "data").rglob("quarantine/rows/duplicates/*.parquet"))
+    assert len(files) == 1
+    table = pq.read_table(files[0]).to_pylist()
+    by_row = {r["_source_row"]: json.loads(r["row"]) for r in table}
+    assert by_row[3] == {"code": "A", "label": "x", "amount": 0.0}
+    assert by_row[11] == {"code": "A", "label": "x", "amount": -0.0}
+    assert by_row[12] == {"code": "C", "label": "", "amount": 2.0}
+
+
+def test_no_temporary_hash_file_is_left_behind(tmp_path: Path) -> None:
+    _run(tmp_path)
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if ".jobforge-tmp-" in p.name]
+    assert leftovers == []
