@@ -99,10 +99,20 @@ def _row_hash(keys: list[str]) -> pl.Expr:
     hash, seeded by position: cheaper than hashing a struct). Equal rows hash
     alike (floats as polars compares them: -0.0 as 0.0, every NaN alike); a
     collision only costs a comparison."""
-    combined = pl.col(keys[0]).hash(_HASH_SEED)
+    combined = column(keys[0]).hash(_HASH_SEED)
     for i, key in enumerate(keys[1:], start=1):
-        combined = combined ^ pl.col(key).hash(_HASH_SEED + i)
+        combined = combined ^ column(key).hash(_HASH_SEED + i)
     return combined.alias("__jf_h")
+
+
+def column(name: str) -> pl.Expr:
+    """The column called ``name``, whatever it is called.
+
+    ``pl.col`` reads ``"*"`` as every column and ``"^...$"`` as a regular
+    expression; source headers may be exactly that, so data columns are always
+    selected through an anchored, escaped pattern.
+    """
+    return pl.col(f"^{re.escape(name)}$")
 
 
 def _ts(value: object) -> pl.Expr:
@@ -119,7 +129,7 @@ def snake_case(name: str) -> str:
 def _json_row(columns: list[str]) -> pl.Expr:
     if not columns:
         return pl.lit("{}")
-    return pl.struct([pl.col(c) for c in columns]).struct.json_encode()
+    return pl.struct([column(c) for c in columns]).struct.json_encode()
 
 
 def _first_true(flags: list[tuple[pl.Expr, str]]) -> pl.Expr:
@@ -234,9 +244,9 @@ def _cast_columns(
     direct_index = {i for i, _, _ in direct}
     stripped = [
         (
-            pl.when(pl.col(f"__jf_d{i}").is_null()).then(pl.col(c))
+            pl.when(pl.col(f"__jf_d{i}").is_null()).then(column(c))
             if i in direct_index
-            else pl.col(c)
+            else column(c)
         )
         .str.strip_chars()
         .alias(f"__jf_t{i}")
@@ -245,7 +255,7 @@ def _cast_columns(
     values: list[pl.Expr] = []
     for i, c, spec in casts:
         if types[c] != pl.String:
-            values.append(pl.col(c).cast(_TARGETS[spec.type], strict=False).alias(f"__jf_v{i}"))
+            values.append(column(c).cast(_TARGETS[spec.type], strict=False).alias(f"__jf_v{i}"))
             continue
         text = pl.col(f"__jf_t{i}")
         empty_parses = spec.type == "bool" and "" in (*spec.true_values, *spec.false_values)
@@ -263,13 +273,13 @@ def _cast_columns(
     flags: list[pl.Expr] = []
     for i, c, spec in casts:
         if types[c] != pl.String:
-            there = pl.col(c).is_not_null()
+            there = column(c).is_not_null()
         else:
             there = _considered(pl.col(f"__jf_t{i}"), spec).fill_null(False)
         flags.append((there & pl.col(f"__jf_v{i}").is_null()).alias(f"__jf_f{i}"))
     if direct:
         frame = frame.with_columns(
-            _parse_text(pl.col(c), spec).alias(f"__jf_d{i}") for i, c, spec in direct
+            _parse_text(column(c), spec).alias(f"__jf_d{i}") for i, c, spec in direct
         )
     if stripped:
         frame = frame.with_columns(stripped)
@@ -394,7 +404,7 @@ class PolarsExecutor:
         failed = pl.any_horizontal([pl.col(f) for f, _, _ in flags]) if flags else pl.lit(False)
         good = staged.filter(~failed).select(
             *[
-                pl.col(f"__jf_v{i}" if i in cast_index else source).alias(name)
+                (pl.col(f"__jf_v{i}") if i in cast_index else column(source)).alias(name)
                 for i, (source, name) in enumerate(final.items())
             ],
             *self._carry(ctx, "bronze"),
@@ -412,7 +422,7 @@ class PolarsExecutor:
                     pl.format(
                         "{}: cannot cast {} to {}",
                         pl.lit(final[src]),
-                        pl.col(src)
+                        column(src)
                         .cast(pl.String)
                         .map_batches(
                             lambda s: s.map_elements(repr, return_dtype=pl.String),
@@ -552,7 +562,7 @@ class PolarsExecutor:
         duplicate = _is_one_of(dropped) if dropped is not None and dropped.height else None
         unique = kept if duplicate is None else kept.filter(~duplicate)
         transforms = spec.resolved_transforms()
-        result = unique.select(*[pl.col(c) for c in data], *self._carry(ctx, "silver"))
+        result = unique.select(*[column(c) for c in data], *self._carry(ctx, "silver"))
         for transform in transforms:
             result = transform(result)
             if not isinstance(result, pl.LazyFrame):
@@ -648,8 +658,8 @@ class PolarsExecutor:
             if wanted.is_empty():
                 continue
             # Read by name, in file order, so the first of equal rows is kept.
-            rows = kept.filter(_is_one_of(wanted)).select(*carried, *data).collect()
-            dropped.append(rows.filter(~pl.struct(keys).is_first_distinct()))
+            rows = kept.filter(_is_one_of(wanted)).select(*carried, *map(column, data)).collect()
+            dropped.append(rows.filter(~pl.struct(map(column, keys)).is_first_distinct()))
         everything = pl.concat(dropped)
         return everything.select(identity), everything if passes == 1 else None
 
