@@ -18,7 +18,12 @@ from typing import Any
 import structlog
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
-from jobforge.catalog.entries import build_entry, qualify_source_columns, write_entry
+from jobforge.catalog.entries import (
+    build_entry,
+    load_entry,
+    qualify_source_columns,
+    write_entry,
+)
 from jobforge.catalog.schemas import ensure_schemas
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
@@ -49,7 +54,7 @@ from jobforge.pipeline.models import (
 from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
 from jobforge.storage import versions
 from jobforge.storage.atomic import remove_stale_temporaries, remove_stale_temporaries_of
-from jobforge.storage.locks import DEFAULT_TIMEOUT_S, table_lock
+from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, table_lock
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, WriteMode
@@ -107,8 +112,11 @@ class PipelineEngine:
         self._active: str | None = None
         self.host = config.plugins
         self.executor = self.host.executor(config)
+        kind = type(self.executor)
+        self._executor_label = f"the executor {kind.__module__}.{kind.__qualname__}"
+        roots = self._write_roots()
         for path in [*config.layout_paths(), config.locks_path()]:
-            ensure_no_symlinks(self._write_roots(), path)
+            ensure_no_symlinks(roots, path)
         config.ensure_layout()
         ensure_schemas(config)
 
@@ -145,29 +153,43 @@ class PipelineEngine:
             config.catalog_lineage_path() / table,
             *(tables / layer.value / "_history" for layer in Layer),
         ]
+        roots = self._write_roots()
         for path in paths:
-            ensure_no_symlinks(self._write_roots(), path)
+            ensure_no_symlinks(roots, path)
 
     def _remove_temporaries(self, table: str) -> None:
         """Remove what an interrupted run on ``table`` left under temporary names."""
         config = self.config
         for layer in Layer:
             remove_stale_temporaries(config.layer_path(layer) / table)
-            entries = config.catalog_tables_path() / layer.value
-            remove_stale_temporaries_of(entries, f"{table}.json")
-            remove_stale_temporaries_of(entries / "_history", f"{table}.json")
+        with catalog_lock(config.locks_path(), table, self.lock_timeout):
+            for layer in Layer:
+                entries = config.catalog_tables_path() / layer.value
+                remove_stale_temporaries_of(entries, f"{table}.json")
+                remove_stale_temporaries_of(entries / "_history", f"{table}.json")
         remove_stale_temporaries(config.quarantine_path() / table)
         remove_stale_temporaries(config.catalog_lineage_path() / table)
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)
 
     def _write_entry(self, metadata: TableMetadata) -> None:
-        """Write a catalog entry; also holds the locks of the upstream tables whose
-        entries get this table added to their ``downstream_tables``."""
-        others = {key.partition(".")[2] for key in metadata.upstream_tables}
+        """Write a catalog entry under the catalog locks of the table and of the
+        upstream tables whose entries get it added to their ``downstream_tables``
+        (a gold build on another process may add itself to this entry at any
+        time: what it added since the entry was built is kept)."""
+        names = {metadata.table_name} | {key.partition(".")[2] for key in metadata.upstream_tables}
         with contextlib.ExitStack() as stack:
-            for name in sorted(others - self._held - {metadata.table_name}):
-                stack.enter_context(table_lock(self.config.locks_path(), name, self.lock_timeout))
+            for name in sorted(names):
+                stack.enter_context(catalog_lock(self.config.locks_path(), name, self.lock_timeout))
+            existing = load_entry(self.config, metadata.layer, metadata.table_name)
+            if existing is not None:
+                added = [
+                    d for d in existing.downstream_tables if d not in metadata.downstream_tables
+                ]
+                if added:
+                    metadata = metadata.model_copy(
+                        update={"downstream_tables": [*metadata.downstream_tables, *added]}
+                    )
             write_entry(self.config, metadata)
 
     @contextlib.contextmanager
@@ -185,6 +207,15 @@ class PipelineEngine:
 
     def _layer_dir(self, layer: Layer) -> Path:
         return self.config.layer_path(layer)
+
+    @contextlib.contextmanager
+    def lock(self, table_name: str) -> Iterator[None]:
+        """Hold ``table_name``'s lock across several steps (an ingestion and its
+        promotions), so that no other process runs on the table in between: a
+        concurrent run would otherwise replace the bronze version whose batch the
+        next step promotes. Re-entrant; the steps inside take it again for free."""
+        with self._locked(validate_name(table_name)):
+            yield
 
     def current(self, layer: Layer | str, table: str) -> versions.CurrentVersion | None:
         """The current version of ``table`` in ``layer`` (``None`` if never published)."""
@@ -229,6 +260,7 @@ class PipelineEngine:
             error=str(exc),
         )
         message = str(exc) if isinstance(exc, JobforgeError) else f"{type(exc).__name__}: {exc}"
+        message += "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
         error = TransitionError(
             f"{event.source_layer} -> {event.target_layer} of {event.table!r} failed: {message}"
             + "".join(f"; also: {note}" for note in notes)
@@ -291,9 +323,13 @@ class PipelineEngine:
                 )
         claimed = self.host.source_reader(spec, self.config)
         if claimed is None:
+            what = (
+                f"no reader for format {spec.effective_format!r}"
+                if spec.effective_format
+                else "the file has no suffix and no format was declared"
+            )
             raise UnsupportedFormatError(
-                f"{spec.path}: no reader for format {spec.effective_format!r}; "
-                f"supported formats: {', '.join(self.host.source_formats())}"
+                f"{spec.path}: {what}; supported formats: {', '.join(self.host.source_formats())}"
             )
         reader, reader_plugin = claimed
         batch_id = new_id()
@@ -323,7 +359,8 @@ class PipelineEngine:
         try:
             self.host.before_transition(event)
             try:
-                read = reader.read()
+                with _blame(f"the reader of plugin {reader_plugin!r} (read)"):
+                    read = reader.read()
                 ctx = StagedContext(
                     table=table,
                     batch_id=batch_id,
@@ -331,7 +368,8 @@ class PipelineEngine:
                     source_file=source_name,
                     ingested_at=started,
                 )
-                outcome = self.executor.write_staged(read, targets, ctx, pending)
+                with _blame(f"{self._executor_label} (write_staged)"):
+                    outcome = self.executor.write_staged(read, targets, ctx, pending)
                 if read.records is not None and outcome.rows_in != read.records:
                     # Conservation: the rows written must be the records the
                     # reader counted in the file, or nothing is published.
@@ -511,8 +549,6 @@ class PipelineEngine:
     def _domain_of(self, layer: Layer, table: str, domain: str) -> str:
         if domain:
             return validate_name(domain, "domain")
-        from jobforge.catalog.entries import load_entry
-
         entry = load_entry(self.config, layer.value, table)
         return entry.domain if entry else ""
 
@@ -700,7 +736,8 @@ class PipelineEngine:
         try:
             self.host.before_transition(event)
             ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
-            outcome = step(targets, ctx, pending)
+            with _blame(f"{self._executor_label} (write_{target.value})"):
+                outcome = step(targets, ctx, pending)
             ledger = ledger_for(outcome, target)
             if not ledger.balanced:
                 raise ContractError(ledger.imbalance_message())
@@ -817,25 +854,30 @@ class PipelineEngine:
             silver = SilverSpec(
                 dedupe=dedupe, rules=list(silver_rules), transforms=list(silver_transforms)
             )
-        ingested = self.ingest(
-            source,
-            table_name,
-            domain,
-            format=format,
-            options=options,
-            force=force,
-            declaration=declaration,
-        )
-        bronze = self.promote_to_bronze(
-            table_name,
-            bronze_schema,
-            batch_id=ingested.batch_id,
-            domain=domain,
-            declaration=declaration,
-        )
-        silver_result = self.promote_to_silver(
-            table_name, silver, batch_id=ingested.batch_id, domain=domain, declaration=declaration
-        )
+        with self.lock(table_name):  # no other run on the table between the steps
+            ingested = self.ingest(
+                source,
+                table_name,
+                domain,
+                format=format,
+                options=options,
+                force=force,
+                declaration=declaration,
+            )
+            bronze = self.promote_to_bronze(
+                table_name,
+                bronze_schema,
+                batch_id=ingested.batch_id,
+                domain=domain,
+                declaration=declaration,
+            )
+            silver_result = self.promote_to_silver(
+                table_name,
+                silver,
+                batch_id=ingested.batch_id,
+                domain=domain,
+                declaration=declaration,
+            )
         gold = [self.promote_to_gold(spec) for spec in gold_transforms]
         return PipelineResult(
             table=table_name,
@@ -858,21 +900,22 @@ class PipelineEngine:
         ``append`` mode every staged batch is, oldest first, starting from an
         empty version.
         """
-        staged = self.current(Layer.STAGED, table_name)
-        if staged is None:
-            raise ContractError(f"table {table_name!r} has no staged batches to replay")
-        batches = staged.batches if self.mode == "append" else staged.batches[-1:]
-        results = []
-        for index, batch in enumerate(batches):
-            mode: WriteMode = "replace" if index == 0 else "append"
-            results.append(
-                self.promote_to_bronze(
-                    table_name, bronze_schema, batch_id=batch.batch_id, mode=mode
+        with self.lock(table_name):  # the batches replayed are the ones read here
+            staged = self.current(Layer.STAGED, table_name)
+            if staged is None:
+                raise ContractError(f"table {table_name!r} has no staged batches to replay")
+            batches = staged.batches if self.mode == "append" else staged.batches[-1:]
+            results = []
+            for index, batch in enumerate(batches):
+                mode: WriteMode = "replace" if index == 0 else "append"
+                results.append(
+                    self.promote_to_bronze(
+                        table_name, bronze_schema, batch_id=batch.batch_id, mode=mode
+                    )
                 )
-            )
-            results.append(
-                self.promote_to_silver(table_name, silver, batch_id=batch.batch_id, mode=mode)
-            )
+                results.append(
+                    self.promote_to_silver(table_name, silver, batch_id=batch.batch_id, mode=mode)
+                )
         return results
 
 
@@ -889,6 +932,19 @@ def _empty_ledger(rows_in: int) -> Any:
     from jobforge.pipeline.models import RowLedger
 
     return RowLedger(rows_in=rows_in, rows_out=0)
+
+
+@contextlib.contextmanager
+def _blame(who: str) -> Iterator[None]:
+    """Name the plugin code an unexpected exception came from (as a note, so the
+    exception and the failed record's error stay the original's)."""
+    try:
+        yield
+    except JobforgeError:
+        raise
+    except Exception as exc:
+        exc.add_note(f"raised by {who}")
+        raise
 
 
 def _validate_ids(batch_id: str | None, domain: str) -> None:

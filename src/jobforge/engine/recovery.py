@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from pydantic import TypeAdapter
 
+from jobforge.errors import JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
     IngestionRecord,
@@ -138,20 +139,28 @@ def recover(
     layer_dir = config.layer_path(journal.layer)
     current = versions.read_current(layer_dir, table)
     host = config.plugins
-    if journal.published(current) and journal.record is not None and journal.metadata:
-        host.write_lineage(_RECORD.validate_python(journal.record), config)
-        write_entry(TableMetadata.model_validate(journal.metadata))
-        outcome = "completed"
-    else:
-        removed = discard_unpublished(journal, current, versions.table_dir(layer_dir, table))
-        failed = _RECORD.validate_python(journal.failed)
-        if failed.errors == [INTERRUPTED]:
-            stamp = os.stat(journal_path(locks, table)).st_mtime
-            last_seen = datetime.fromtimestamp(stamp, UTC)
-            failed = failed.model_copy(update={"completed_at": max(last_seen, failed.started_at)})
-        host.write_lineage(failed, config)
-        log.info("recovery.files_removed", table=table, files=removed)
-        outcome = "undone"
+    try:
+        if journal.published(current) and journal.record is not None and journal.metadata:
+            host.write_lineage(_RECORD.validate_python(journal.record), config)
+            write_entry(TableMetadata.model_validate(journal.metadata))
+            outcome = "completed"
+        else:
+            removed = discard_unpublished(journal, current, versions.table_dir(layer_dir, table))
+            failed = _RECORD.validate_python(journal.failed)
+            if failed.errors == [INTERRUPTED]:
+                stamp = os.stat(journal_path(locks, table)).st_mtime
+                last_seen = datetime.fromtimestamp(stamp, UTC)
+                failed = failed.model_copy(
+                    update={"completed_at": max(last_seen, failed.started_at)}
+                )
+            host.write_lineage(failed, config)
+            log.info("recovery.files_removed", table=table, files=removed)
+            outcome = "undone"
+    except JobforgeError as exc:
+        raise type(exc)(
+            f"while completing the interrupted {journal.layer} transition of {table!r} "
+            f"(journal {journal_path(locks, table)}): {exc}"
+        ) from exc
     clear_journal(locks, table)
     log.warning(
         "recovery.done",

@@ -182,7 +182,8 @@ def run_project(
                     )
                 )
                 continue
-            _run_source_table(engine, project, name, to, full_refresh, emit)
+            with engine.lock(name):  # ingestion and promotions of a table as one run
+                _run_source_table(engine, project, name, to, full_refresh, emit)
         except JobforgeError as exc:
             emit(StepReport(table=name, layer="-", status="failed", error=str(exc)))
             raise

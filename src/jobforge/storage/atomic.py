@@ -56,36 +56,40 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` atomically.
 
     On an exception the temporary file is removed and ``path`` is untouched.
     ``os.replace`` replaces a symbolic link planted under the final name
-    instead of writing through it.
+    instead of writing through it. ``durable=False`` skips the flushes to disk
+    (the rename is still atomic for other processes; for information only,
+    such as a lock's holder).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path_for(final)
     try:
         yield tmp
-        _fsync_file(tmp)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, final)
-        _fsync_directory(final.parent)
+        if durable:
+            _fsync_directory(final.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:

@@ -24,12 +24,12 @@ from jobforge.storage.names import validate_name
 DEFAULT_TIMEOUT_S = 600.0
 
 
-def lock_file(locks_dir: Path, table: str) -> Path:
-    return locks_dir / f"{validate_name(table)}.lock"
+def lock_file(locks_dir: Path, table: str, kind: str = "") -> Path:
+    return locks_dir / f"{validate_name(table)}{kind}.lock"
 
 
-def holder_file(locks_dir: Path, table: str) -> Path:
-    return locks_dir / f"{validate_name(table)}.holder"
+def holder_file(locks_dir: Path, table: str, kind: str = "") -> Path:
+    return locks_dir / f"{validate_name(table)}{kind}.holder"
 
 
 def _describe_self() -> str:
@@ -38,34 +38,52 @@ def _describe_self() -> str:
 
 
 @contextlib.contextmanager
-def table_lock(locks_dir: Path, table: str, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
-    """Hold the lock of ``table`` for the duration of the block.
-
-    Waits up to ``timeout`` seconds, then raises :class:`LockTimeoutError`
-    naming the holder. A lock or holder file that is a symbolic link is
-    refused (opening it would truncate whatever it points to).
-    """
-    name = validate_name(table)
-    lock_path = lock_file(locks_dir, name)
-    holder = holder_file(locks_dir, name)
+def _hold(locks_dir: Path, table: str, kind: str, what: str, timeout: float) -> Iterator[None]:
+    lock_path = lock_file(locks_dir, table, kind)
+    holder = holder_file(locks_dir, table, kind)
     for path in (locks_dir, lock_path, holder):
         if path.is_symlink():
-            raise PathEscapeError(f"refusing to lock {table!r}: {path} is a symbolic link")
+            raise PathEscapeError(f"refusing to lock {what}: {path} is a symbolic link")
     locks_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(lock_path, timeout=timeout)
     try:
         lock.acquire()
     except Timeout:
         try:
-            who = holder.read_text(encoding="utf-8").strip() or "an unknown process"
+            who = holder.read_text(encoding="utf-8").strip() or "another process"
         except OSError:
-            who = "an unknown process"
+            who = "another process"
         raise LockTimeoutError(
-            f"table {table!r} is locked by {who}; gave up after {timeout:g} s "
-            f"(lock file {lock_path})"
+            f"{what} is locked by {who}; gave up after {timeout:g} s (lock file {lock_path})"
         ) from None
     try:
-        atomic_write_text(holder, _describe_self() + "\n")
+        if kind == "":  # a catalog lock is held for milliseconds: no holder to name
+            atomic_write_text(holder, _describe_self() + "\n", durable=False)
         yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def table_lock(locks_dir: Path, table: str, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock of ``table`` for the duration of the block: one run at a
+    time on a table, whatever the layer.
+
+    Waits up to ``timeout`` seconds, then raises :class:`LockTimeoutError`
+    naming the holder. A lock or holder file that is a symbolic link is
+    refused (opening it would truncate whatever it points to).
+    """
+    with _hold(locks_dir, table, "", f"table {table!r}", timeout):
+        yield
+
+
+@contextlib.contextmanager
+def catalog_lock(locks_dir: Path, table: str, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock of ``table``'s catalog entries (``<table>.catalog.lock``).
+
+    Held only while an entry is read, merged and written: a gold build adds
+    itself to the ``downstream_tables`` of its inputs' entries without waiting
+    for the runs on those tables (which hold their table lock for minutes).
+    """
+    with _hold(locks_dir, table, ".catalog", f"the catalog entry of {table!r}", timeout):
+        yield

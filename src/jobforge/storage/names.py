@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jobforge.errors import InvalidNameError, PathEscapeError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _RESERVED = frozenset(
     {"con", "prn", "aux", "nul"}
     | {f"com{i}" for i in range(1, 10)}
@@ -25,7 +25,8 @@ _RESERVED = frozenset(
 
 def validate_name(value: object, kind: str = "table name") -> str:
     """Return ``value`` if it is a safe name, else raise :class:`InvalidNameError`."""
-    if not isinstance(value, str) or not _NAME.match(value) or value.lower() in _RESERVED:
+    # fullmatch: with match(), "$" would also accept a trailing newline
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value.lower() in _RESERVED:
         raise InvalidNameError(
             f"invalid {kind} {value!r}: expected 1-128 letters, digits, '_' or '-', "
             "starting with a letter or digit (no path separators, no '..')"

@@ -1,0 +1,251 @@
+"""Reading a whole data root back and checking the promises of docs/reliability.md.
+
+Everything here reads what is on disk with independent tools (pyarrow for
+parquet, ``json`` + the pydantic models for the catalog); nothing asks the
+engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from pydantic import TypeAdapter
+
+from jobforge.catalog.entries import SchemaVersion
+from jobforge.catalog.glossary import GlossaryTerm
+from jobforge.pipeline.models import IngestionRecord, TableMetadata, TransitionRecord
+from jobforge.storage.atomic import TEMP_PREFIX, TEMP_SUFFIX
+from jobforge.storage.journal import Journal
+from jobforge.storage.versions import POINTER_NAME, CurrentVersion
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "src" / "jobforge" / "demo"
+LAYERS = ("staged", "bronze", "silver", "gold")
+GOLD_TABLES = ("dim_noc", "fact_employment_projection", "occupation_outlook")
+SOURCE_TABLES = ("noc_structure", "employment")
+RUN_COLUMNS = ("_processed_at", "_ingested_at", "_batch_id", "_source_file")
+"""Provenance columns whose values differ from one run to the next."""
+
+RECORD = TypeAdapter(IngestionRecord | TransitionRecord)
+HISTORY = TypeAdapter(list[SchemaVersion])
+SHARED_CATALOG_FOLDERS = ("glossary", "schemas")
+"""Catalog folders written outside any table lock: a temporary file a killed run
+left there stays (invisible to readers) until removed by hand."""
+
+
+def make_project(tmp_path: Path) -> Path:
+    """A copy of the demo project (``jobforge.toml`` and its two sources)."""
+    project = tmp_path / "project"
+    shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("data"))
+    return project
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBFORGE_")}
+    env["JOBFORGE_DISABLE_PLUGINS"] = "example"
+    env.update(extra)
+    return env
+
+
+def jobforge_command(*args: str) -> list[str]:
+    """``python -m jobforge ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "jobforge", *args]
+
+
+def run_jobforge(project: Path, data_root: Path, *args: str, timeout: float = 120):
+    """Run ``jobforge --data-root DATA ARGS`` in ``project`` to completion."""
+    return subprocess.run(
+        jobforge_command("--data-root", str(data_root), *args),
+        cwd=project,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# -- reading -------------------------------------------------------------------------
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(TEMP_PREFIX)
+
+
+def all_files(root: Path) -> list[Path]:
+    """Every file below ``root``, not following links."""
+    found = []
+    for directory, _dirs, files in os.walk(root):
+        found.extend(Path(directory) / name for name in files)
+    return sorted(found)
+
+
+def pointer(root: Path, layer: str, table: str) -> CurrentVersion | None:
+    path = root / layer / table / POINTER_NAME
+    if not path.exists():
+        return None
+    return CurrentVersion.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def pointers(root: Path) -> dict[tuple[str, str], CurrentVersion]:
+    found = {}
+    for layer in LAYERS:
+        for path in sorted((root / layer).glob(f"*/{POINTER_NAME}")):
+            found[(layer, path.parent.name)] = CurrentVersion.model_validate_json(
+                path.read_text(encoding="utf-8")
+            )
+    return found
+
+
+def lineage_records(root: Path) -> list[IngestionRecord | TransitionRecord]:
+    return [
+        RECORD.validate_json(p.read_bytes())
+        for p in sorted((root / "catalog" / "lineage").glob("*/*.json"))
+    ]
+
+
+def record_id(record: IngestionRecord | TransitionRecord) -> str:
+    return record.ingestion_id if isinstance(record, IngestionRecord) else record.transition_id
+
+
+def journals(root: Path) -> dict[str, Journal]:
+    return {
+        p.name.removesuffix(".journal"): Journal.model_validate_json(p.read_text("utf-8"))
+        for p in sorted((root / ".locks").glob("*.journal"))
+    }
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, list):
+        # "<table>:<batch id>:<row>" -> "<table>:<row>": batch ids are new each run
+        return sorted(
+            f"{v.split(':')[0]}:{v.split(':')[-1]}" if isinstance(v, str) else v for v in value
+        )
+    return value
+
+
+def table_rows(root: Path, layer: str, table: str) -> list[str]:
+    """The rows of the current version, run-specific columns dropped, as sorted JSON."""
+    current = pointer(root, layer, table)
+    assert current is not None, f"{layer}.{table} has no current version"
+    rows: list[str] = []
+    for path in current.files(root / layer / table):
+        for row in pq.read_table(path).to_pylist():
+            kept = {k: _normal(v) for k, v in row.items() if k not in RUN_COLUMNS}
+            rows.append(json.dumps(kept, sort_keys=True, default=str))
+    return sorted(rows)
+
+
+def snapshot(root: Path) -> dict[tuple[str, str], list[str]]:
+    """Every current version's rows (normalised), by (layer, table)."""
+    return {key: table_rows(root, *key) for key in pointers(root)}
+
+
+# -- checking ------------------------------------------------------------------------
+@dataclass
+class Findings:
+    temporaries: list[Path] = field(default_factory=list)
+    journals: dict[str, Journal] = field(default_factory=dict)
+    files_checked: int = 0
+
+
+def _check_json(root: Path, path: Path) -> None:
+    rel = path.relative_to(root).parts
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    if rel[-1] == POINTER_NAME:
+        CurrentVersion.model_validate(data)
+    elif rel[0] == "catalog" and rel[1] == "tables":
+        if rel[-2] == "_history":
+            HISTORY.validate_python(data)
+        else:
+            TableMetadata.model_validate(data)
+    elif rel[0] == "catalog" and rel[1] == "lineage":
+        RECORD.validate_python(data)
+    elif rel[0] == "catalog" and rel[1] == "glossary":
+        GlossaryTerm.model_validate(data)
+
+
+def check_files(root: Path) -> Findings:
+    """Every file under a final name is complete: parquet reads in full, JSON
+    parses and validates as the model its folder holds. Temporaries are
+    collected, and must never match a reader's pattern."""
+    findings = Findings(journals=journals(root))
+    for path in all_files(root):
+        if is_temporary(path):
+            assert path.name.endswith(TEMP_SUFFIX), f"temporary {path} lacks {TEMP_SUFFIX}"
+            assert not path.match("*.json") and not path.match("*.parquet"), path
+            findings.temporaries.append(path)
+            continue
+        if path.suffix == ".parquet":
+            pq.read_table(path)  # every page, not only the footer
+        elif path.suffix == ".json":
+            _check_json(root, path)
+        findings.files_checked += 1
+    return findings
+
+
+def check_consistency(root: Path, *, recovered: bool, cwd: Path | None = None) -> Findings:
+    """The promises of a data root after a crash (``recovered=False``) or after
+    the next run completed (``recovered=True``). ``cwd``: the folder the runs
+    ran in (record paths are relative to it when the data root was)."""
+    cwd = cwd or Path.cwd()
+    findings = check_files(root)
+    records = lineage_records(root)
+    by_id = {record_id(r): r for r in records}
+    published = {(cwd / r.target_file).resolve() for r in records if r.status != "failed"}
+    journaled = {Path(f).resolve() for j in findings.journals.values() for f in j.files}
+    for (layer, table), current in pointers(root).items():
+        folder = root / layer / table
+        for batch in current.batches:
+            path = folder / batch.file
+            assert path.is_file(), f"{layer}.{table} lists missing {batch.file}"
+            assert pq.read_metadata(path).num_rows == batch.rows, f"{path}: row count"
+        journal = findings.journals.get(table)
+        if current.record_id not in by_id:
+            # the one window: switched, record not yet written; the journal has it
+            assert not recovered, f"{layer}.{table}: no lineage record {current.record_id}"
+            assert journal is not None and journal.record_id == current.record_id, (
+                f"{layer}.{table}: record {current.record_id} missing and not journaled"
+            )
+        else:
+            assert by_id[current.record_id].status != "failed"
+        if recovered:
+            entry = root / "catalog" / "tables" / layer / f"{table}.json"
+            meta = TableMetadata.model_validate_json(entry.read_text("utf-8"))
+            assert meta.row_count == current.row_count, f"{entry}: row count"
+    for layer in LAYERS:
+        for path in sorted((root / layer).glob("*/*.parquet")):
+            current = pointer(root, layer, path.parent.name)
+            listed = {p.resolve() for p in current.files(path.parent)} if current else set()
+            allowed = listed | published | journaled
+            assert path.resolve() in allowed, f"orphan data file {path}"
+    for record in records:
+        # a failed transition published nothing; a later attempt on the same batch
+        # may write the same file name, and then has its own record
+        if record.status == "failed" and (cwd / record.target_file).resolve() not in published:
+            assert not (cwd / record.target_file).exists(), (
+                f"failed record {record_id(record)} but {record.target_file} exists"
+            )
+    for quarantined in sorted((root / "quarantine").glob("*/*/*.parquet")):
+        table, kind = quarantined.parent.parent.name, quarantined.parent.name
+        layer = "silver" if kind == "duplicates" else kind
+        data = (root / layer / table / quarantined.name).resolve()
+        assert data in published | journaled | {
+            p.resolve() for p in (root / layer / table).glob("*.parquet")
+        }, f"quarantine file {quarantined} has no data file"
+    if recovered:
+        assert not findings.journals, f"journals left: {sorted(findings.journals)}"
+        stray = [
+            p
+            for p in findings.temporaries
+            if p.relative_to(root).parts[:2] not in {("catalog", f) for f in SHARED_CATALOG_FOLDERS}
+        ]
+        assert not stray, f"temporaries left: {stray}"
+    return findings

@@ -1,0 +1,294 @@
+"""Crash safety: the demo pipeline run as a real process and killed with SIGKILL.
+
+Two ways of choosing the moment:
+
+- by time: the uninterrupted run is timed first, then runs are killed at evenly
+  spaced fractions of that duration (52 moments, half from an empty data root,
+  half on top of a complete previous run, so that a previous version exists);
+- by step: ``tests/reliability/kill_at_rename.py`` kills the process just before
+  its N-th ``os.replace``; every publication step ends in one, so evenly spaced
+  N visit the states between steps (files renamed but pointer not switched,
+  pointer switched but no lineage record, ...).
+
+After every kill the data root is checked (tests/reliability/warehouse.py):
+every parquet file reads in full, every JSON file validates, every pointer
+lists complete files whose rows are the rows of an uninterrupted run (the
+previous version or the new one), every data file is listed, recorded or
+journaled. Then the pipeline is run again to completion: nothing is left
+(no journal, no temporary file in a table's folders), every version has its
+lineage record and catalog entry, and the gold tables equal the uninterrupted
+run's, row for row (run timestamps and batch ids aside).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from jobforge.storage.atomic import (
+    atomic_write_text,
+    remove_stale_temporaries_of,
+    temporary_path_for,
+)
+from jobforge.storage.versions import new_batch_file_name
+
+from .reliability import warehouse
+from .reliability.warehouse import GOLD_TABLES, check_consistency, snapshot
+
+KILL_SCRIPT = Path(__file__).parent / "reliability" / "kill_at_rename.py"
+TIMED_KILLS = 26
+"""Per scenario (empty data root, previous run present): 52 moments in all."""
+STEP_KILLS = 12
+"""Rename points per scenario, evenly spaced over all of the run's renames."""
+WORKERS = 2
+
+
+@dataclass
+class Lab:
+    project: Path
+    base: Path
+    reference: dict[tuple[str, str], list[str]]
+    """Rows of every table of an uninterrupted run."""
+    previous: Path
+    """A trial folder holding one complete run: the state "previous version"."""
+    seconds: dict[str, float]
+    renames: dict[str, int]
+
+
+def _command(*args: str) -> list[str]:
+    return [*args, "run", "-q"]
+
+
+def _jobforge_args(lab: Lab) -> list[str]:
+    return ["--project", str(lab.project / "jobforge.toml"), "--data-root", "data"]
+
+
+def _prepare(lab_base: Path, scenario: str, name: str, previous: Path | None) -> Path:
+    trial = lab_base / name
+    if scenario == "rerun":
+        assert previous is not None
+        shutil.copytree(previous, trial, symlinks=True)
+    else:
+        trial.mkdir()
+    return trial
+
+
+def _counted_run(lab_project: Path, trial: Path) -> tuple[float, int]:
+    """Run to completion through the kill script in count mode: (seconds, renames)."""
+    count = trial / "renames.txt"
+    env = warehouse.subprocess_env(JOBFORGE_TEST_COUNT_RENAMES=str(count))
+    args = ["--project", str(lab_project / "jobforge.toml"), "--data-root", "data"]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(KILL_SCRIPT), *_command(*args)],
+        cwd=trial,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    renames = int(count.read_text())
+    count.unlink()
+    return seconds, renames
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    """Uninterrupted runs, two at a time as the trials run: their duration, their
+    renames, and the rows every later run must reproduce."""
+    base = tmp_path_factory.mktemp("crash")
+    project = warehouse.make_project(base)
+    fresh = [base / "reference-1", base / "reference-2"]
+    for folder in fresh:
+        folder.mkdir()
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        fresh_runs = list(pool.map(lambda f: _counted_run(project, f), fresh))
+    for folder in fresh:
+        check_consistency(folder / "data", recovered=True, cwd=folder)
+    reference = snapshot(fresh[0] / "data")
+    assert snapshot(fresh[1] / "data") == reference  # the pipeline is deterministic
+    assert set(GOLD_TABLES) <= {table for layer, table in reference if layer == "gold"}
+    rerun = [base / "rerun-1", base / "rerun-2"]
+    for folder in rerun:
+        shutil.copytree(fresh[0], folder, symlinks=True)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        rerun_runs = list(pool.map(lambda f: _counted_run(project, f), rerun))
+    for folder in rerun:
+        check_consistency(folder / "data", recovered=True, cwd=folder)
+        assert snapshot(folder / "data") == reference
+    assert fresh_runs[0][1] == fresh_runs[1][1] and rerun_runs[0][1] == rerun_runs[1][1]
+    return Lab(
+        project=project,
+        base=base,
+        reference=reference,
+        previous=fresh[0],
+        seconds={
+            "fresh": sum(s for s, _ in fresh_runs) / 2,
+            "rerun": sum(s for s, _ in rerun_runs) / 2,
+        },
+        renames={"fresh": fresh_runs[0][1], "rerun": rerun_runs[0][1]},
+    )
+
+
+@dataclass
+class Outcome:
+    name: str
+    killed: bool
+    phases: frozenset[str]
+    """Publication phases of the journals the kill left (empty: none)."""
+    temporaries: int
+
+
+def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
+    name = f"{scenario}-{how}-{value:g}"
+    trial = _prepare(lab.base, scenario, name, lab.previous)
+    root = trial / "data"
+    before = warehouse.pointers(root) if scenario == "rerun" else {}
+    args = _jobforge_args(lab)
+    if how == "time":
+        process = subprocess.Popen(
+            warehouse.jobforge_command(*_command(*args)),
+            cwd=trial,
+            env=warehouse.subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(value)
+        process.send_signal(signal.SIGKILL)
+        code = process.wait(timeout=120)
+    else:
+        env = warehouse.subprocess_env(JOBFORGE_TEST_KILL_AT_RENAME=str(int(value)))
+        code = subprocess.run(
+            [sys.executable, str(KILL_SCRIPT), *_command(*args)],
+            cwd=trial,
+            env=env,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        ).returncode
+        assert code == -signal.SIGKILL, f"{name}: the run was not killed (exit {code})"
+    killed = code == -signal.SIGKILL
+
+    # -- right after the kill ----------------------------------------------------------
+    findings = check_consistency(root, recovered=False, cwd=trial)
+    for key, current in warehouse.pointers(root).items():
+        # whatever version is current is complete: its rows are an uninterrupted run's
+        assert warehouse.table_rows(root, *key) == lab.reference[key], f"{name}: {key}"
+        if key in before:  # the previous version, or the one after it
+            old = before[key]
+            assert current == old or (
+                current.version == old.version + 1 and current.record_id != old.record_id
+            ), f"{name}: {key} went from version {old.version} to {current.version}"
+    phases = {j.phase for j in findings.journals.values()}
+
+    # -- the next run completes and leaves nothing behind --------------------------------
+    done = subprocess.run(
+        warehouse.jobforge_command(*_command(*args)),
+        cwd=trial,
+        env=warehouse.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"{name}: the run after the kill failed: {done.stderr}"
+    check_consistency(root, recovered=True, cwd=trial)
+    after = snapshot(root)
+    assert after == lab.reference, f"{name}: tables differ from the uninterrupted run"
+    outcome = Outcome(name, killed, frozenset(phases), len(findings.temporaries))
+    shutil.rmtree(trial)
+    return outcome
+
+
+def _run_all(lab: Lab, plans: list[tuple[str, str, float]]) -> list[Outcome]:
+    """Run every trial; report every failing one (not only the first)."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = [pool.submit(_trial, lab, *plan) for plan in plans]
+        outcomes, failures = [], []
+        for plan, future in zip(plans, futures, strict=True):
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:
+                failures.append(f"{plan}: {type(exc).__name__}: {exc}")
+    assert not failures, f"{len(failures)} of {len(plans)} trials failed:\n" + "\n".join(failures)
+    return outcomes
+
+
+@pytest.mark.slow
+def test_killed_at_evenly_spaced_moments(lab: Lab) -> None:
+    plans = [
+        (scenario, "time", round(lab.seconds[scenario] * (i + 0.5) / TIMED_KILLS, 3))
+        for scenario in ("fresh", "rerun")
+        for i in range(TIMED_KILLS)
+    ]
+    outcomes = _run_all(lab, plans)
+    assert len({(o.name) for o in outcomes}) == 2 * TIMED_KILLS >= 50
+    killed = [o for o in outcomes if o.killed]
+    # the moments cover the run: kills land before it ends, some mid-publication (a
+    # loaded machine runs slower or faster than the timed runs: not every moment is
+    # inside the run, and the later ones may come after its end)
+    seconds = lab.seconds
+    assert len(killed) >= 20, f"{len(killed)} of {len(outcomes)} killed; timed runs {seconds}"
+    assert any(o.phases for o in killed), "no kill landed inside a transition"
+
+
+@pytest.mark.slow
+def test_killed_before_each_publication_step(lab: Lab) -> None:
+    plans = [
+        (scenario, "rename", 1 + (lab.renames[scenario] - 1) * i // (STEP_KILLS - 1))
+        for scenario in ("fresh", "rerun")
+        for i in range(STEP_KILLS)
+    ]
+    outcomes = _run_all(lab, plans)
+    assert all(o.killed for o in outcomes)
+    phases = Counter(phase for o in outcomes for phase in o.phases)
+    # between them, the kills caught a transition in every phase of its publication
+    assert {"running", "publishing", "switching"} <= set(phases), phases
+
+
+# -- the pieces the harness relies on (fast) ---------------------------------------------
+def test_temporary_files_match_no_reader_pattern(tmp_path: Path) -> None:
+    final = tmp_path / "noc.json"
+    tmp = temporary_path_for(final)
+    tmp.write_text("{")  # a write cut short
+    atomic_write_text(final, "{}\n")
+    assert tmp.name.startswith(".jobforge-tmp-") and tmp.name.endswith("-noc.json.tmp")
+    assert sorted(tmp_path.glob("*.json")) == [final]
+    assert sorted(tmp_path.glob("*")) == [tmp, final]  # pathlib globs do list dot-files
+
+
+def test_stale_temporaries_are_removed_for_one_file_only(tmp_path: Path) -> None:
+    """In a folder shared by tables (catalog/tables/<layer>/), the run on ``a``
+    removes the temporaries of ``a.json``, not those of ``b-a.json``."""
+    mine, theirs = (
+        temporary_path_for(tmp_path / "a.json"),
+        temporary_path_for(tmp_path / "b-a.json"),
+    )
+    mine.write_text("{")
+    theirs.write_text("{")
+    assert remove_stale_temporaries_of(tmp_path, "a.json") == 1
+    assert not mine.exists() and theirs.exists()
+
+
+def test_a_batch_published_again_gets_a_new_file_name(tmp_path: Path) -> None:
+    table, quarantine = tmp_path / "t", tmp_path / "q"
+    table.mkdir()
+    quarantine.mkdir()
+    assert new_batch_file_name("b1", 1, [table, quarantine]) == "batch=b1.parquet"
+    (table / "batch=b1.parquet").write_bytes(b"")
+    assert new_batch_file_name("b1", 2, [table, quarantine]) == "batch=b1-v2.parquet"
+    (quarantine / "batch=b1-v2.parquet").write_bytes(b"")  # taken in any folder counts
+    name = new_batch_file_name("b1", 2, [table, quarantine])
+    assert name.startswith("batch=b1-v2-") and name.endswith(".parquet")
