@@ -214,6 +214,8 @@ def test_quarantine_commands(tmp_path: Path) -> None:
     assert by_rule["cast:survey_date"]["_source_row"] == 6
     assert json.loads(by_rule["cast:survey_date"]["row"])["Survey date"] == "not a date"
     assert by_rule["wage_not_negative"]["_source_row"] == 5
+    assert by_rule["wage_not_negative"]["column"] == "median_wage"
+    assert by_rule["cast:survey_date"]["column"] == "survey_date"
     silver_only = json.loads(
         jobforge(
             "quarantine", "show", "occupations", "--layer", "silver", "--json", cwd=project

@@ -544,7 +544,14 @@ class PolarsExecutor:
                 rule_id=_first_true([(f, r.id) for f, r in errors]),
                 column=_all_true(
                     [
-                        (f, pl.lit(", ".join(pl.sql_expr(r.expression).meta.root_names())))
+                        (
+                            f,
+                            pl.lit(
+                                ", ".join(
+                                    dict.fromkeys(pl.sql_expr(r.expression).meta.root_names())
+                                )
+                            ),
+                        )
                         for f, r in errors
                     ],
                     "; ",
