@@ -19,7 +19,7 @@ from jobforge import hookimpl
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.polars_executor import PolarsExecutor
+from jobforge.engine.polars import PolarsExecutor
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import PluginError, TransitionError, UnsupportedFormatError
 from jobforge.pipeline.config import PipelineConfig

@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-import jobforge.engine.polars_executor as executor
+import jobforge.engine.polars.dedupe as dedupe
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
 from jobforge.pipeline.config import PipelineConfig
@@ -83,12 +83,12 @@ def test_colliding_hashes_never_drop_a_distinct_row(
 ) -> None:
     # Three hash values for all rows: every distinct row collides with others.
     monkeypatch.setattr(
-        executor,
+        dedupe,
         "_row_hash",
-        lambda keys: (pl.struct(keys).hash(executor._HASH_SEED) % 3).alias("__jf_h"),
+        lambda keys: (pl.struct(keys).hash(dedupe._HASH_SEED) % 3).alias("__jf_h"),
     )
-    monkeypatch.setattr(executor, "_HASHES_PER_PASS", per_pass)
-    monkeypatch.setattr(executor, "_CANDIDATES_PER_PASS", per_pass)
+    monkeypatch.setattr(dedupe, "_HASHES_PER_PASS", per_pass)
+    monkeypatch.setattr(dedupe, "_CANDIDATES_PER_PASS", per_pass)
     kept, dups, rejected, ledger = _run(tmp_path)
     assert kept == KEPT
     assert dups == DUPLICATES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobforge import hookimpl
 from jobforge.engine.executor import Executor
-from jobforge.engine.polars_executor import PolarsExecutor
+from jobforge.engine.polars import PolarsExecutor
 
 
 @hookimpl(trylast=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobforge import hookimpl
-from jobforge.engine.polars_executor import PolarsExecutor
+from jobforge.engine.polars import PolarsExecutor
 
 LIFECYCLE_HOOKS = (
     "before_transition",

@@ -1,0 +1,140 @@
+"""The bronze step: the schema contract, renames and casts; rows that do not cast
+to quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
+from jobforge.engine.polars.casts import cast_columns
+from jobforge.engine.polars.exprs import (
+    WRITE,
+    all_true,
+    carry,
+    column,
+    first_true,
+    json_row,
+    quarantine_frame,
+    snake_case,
+)
+from jobforge.engine.polars.streaming import streaming
+from jobforge.engine.steps import BronzeSchema
+from jobforge.errors import ContractError
+from jobforge.storage.pending import PendingFiles
+
+
+def write_bronze(
+    inputs: list[Path],
+    rows_in: int,
+    schema: BronzeSchema,
+    targets: StepTargets,
+    ctx: StepContext,
+    pending: PendingFiles,
+) -> StepOutcome:
+    with streaming(inputs):
+        return _write_bronze(inputs, rows_in, schema, targets, ctx, pending)
+
+
+def _write_bronze(
+    inputs: list[Path],
+    rows_in: int,
+    schema: BronzeSchema,
+    targets: StepTargets,
+    ctx: StepContext,
+    pending: PendingFiles,
+) -> StepOutcome:
+    frame = pl.scan_parquet(inputs)
+    types = frame.collect_schema()
+    data = prov.data_columns(list(types.names()))
+    missing = [c for c in [*schema.required, *schema.rename] if c not in data]
+    if missing:
+        raise ContractError(
+            f"bronze {ctx.table}: missing source column(s) "
+            f"{', '.join(repr(m) for m in dict.fromkeys(missing))}"
+        )
+    if schema.on_new_column == "fail":
+        declared = schema.declared_source_columns()
+        new = [c for c in data if c not in declared]
+        if new:
+            raise ContractError(
+                f"bronze {ctx.table}: new source column(s) {', '.join(map(repr, new))} "
+                "not declared (on_new_column = fail)"
+            )
+    final = {c: schema.rename.get(c, c) for c in data}
+    if schema.snake_case:
+        final = {c: snake_case(n) for c, n in final.items()}
+    seen: dict[str, str] = {}
+    for source, name in final.items():
+        if name in seen:
+            raise ContractError(
+                f"bronze {ctx.table}: columns {seen[name]!r} and {source!r} both become {name!r}"
+            )
+        seen[name] = source
+    unknown = [c for c in schema.cast if c not in seen]
+    if unknown:
+        raise ContractError(
+            f"bronze {ctx.table}: cast names unknown column(s) {', '.join(map(repr, unknown))}"
+        )
+    casts = [
+        (index, source, schema.cast[name])
+        for index, (source, name) in enumerate(final.items())
+        if name in schema.cast and schema.cast[name].type != "string"
+    ]
+    flags = [(f"__jf_f{i}", source, spec) for i, source, spec in casts]
+    staged = cast_columns(frame, casts, types)
+    cast_index = {i for i, _, _ in casts}
+    failed = pl.any_horizontal([pl.col(f) for f, _, _ in flags]) if flags else pl.lit(False)
+    good = staged.filter(~failed).select(
+        *[
+            (pl.col(f"__jf_v{i}") if i in cast_index else column(source)).alias(name)
+            for i, (source, name) in enumerate(final.items())
+        ],
+        *carry(ctx, "bronze"),
+    )
+    # The data alone in the main plan (a second sink costs every row a fan
+    # out); the rows that failed, if any, are found again by a second pass.
+    good.sink_parquet(pending.temp_for(targets.data), **WRITE)
+    out = pending.row_count(targets.data)
+    total = int(frame.select(pl.len()).collect().item())
+    if flags and targets.quarantine is not None and out < total:
+        bad = staged.filter(failed)
+        described = [
+            (
+                pl.col(f),
+                pl.format(
+                    "{}: cannot cast {} to {}",
+                    pl.lit(final[src]),
+                    column(src)
+                    .cast(pl.String)
+                    .map_batches(
+                        lambda s: s.map_elements(repr, return_dtype=pl.String),
+                        return_dtype=pl.String,
+                        is_elementwise=True,
+                    ),
+                    pl.lit(spec.type + (f" ({spec.format})" if spec.format else "")),
+                ),
+            )
+            for f, src, spec in flags
+        ]
+        quarantine_frame(
+            bad,
+            layer="bronze",
+            ctx=ctx,
+            rule_id=first_true([(pl.col(f), f"cast:{final[src]}") for f, src, _ in flags]),
+            column=all_true([(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "),
+            message=all_true(described, "; "),
+            row=json_row(data),
+        ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **WRITE)
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    casts = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
+    renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]
+    return StepOutcome(
+        rows_in=rows_in,
+        rows_out=out,
+        rows_quarantined=quarantined,
+        transforms_applied=renames + casts,
+        source_columns={n: [s] for s, n in final.items()},
+    )

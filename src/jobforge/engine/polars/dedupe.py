@@ -1,0 +1,101 @@
+"""Exact de-duplication by row hash: a hash only nominates candidates, which are
+compared on their full key values, without holding every row."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import polars as pl
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.polars.exprs import column
+from jobforge.storage.atomic import temporary_path_for
+
+_HASH_SEED = 0x6A6F62666F726765
+_HASHES_PER_PASS = 4_000_000
+"""De-duplication sorts at most this many row hashes at a time (32 MiB)."""
+_CANDIDATES_PER_PASS = 1_000_000
+"""... and compares at most this many candidate rows at a time."""
+
+
+def is_one_of(rows: pl.DataFrame) -> pl.Expr:
+    """True for the rows named in ``rows`` (``_batch_id``, ``_source_row``)."""
+    found = pl.lit(False)
+    for (batch,), group in rows.group_by(prov.BATCH_ID, maintain_order=True):
+        found = found | (
+            (pl.col(prov.BATCH_ID) == batch)
+            & pl.col(prov.SOURCE_ROW).is_in(group.get_column(prov.SOURCE_ROW).implode())
+        )
+    return found
+
+
+def _repeated_hashes(hashes: Path) -> pl.Series:
+    """The values of ``__jf_h`` that occur more than once in the file ``hashes``,
+    sorting at most :data:`_HASHES_PER_PASS` of them at a time."""
+    rows = pl.scan_parquet(hashes).select(pl.len()).collect().item()
+    passes = max(1, math.ceil(rows / _HASHES_PER_PASS))
+    repeated: list[pl.Series] = []
+    for part in range(passes):
+        scan = pl.scan_parquet(hashes).select("__jf_h")
+        if passes > 1:
+            scan = scan.filter(pl.col("__jf_h") % passes == part)
+        values = scan.collect().get_column("__jf_h").sort()
+        repeated.append(values.filter(values == values.shift(1)).unique())
+    return pl.concat(repeated)
+
+
+def _row_hash(keys: list[str]) -> pl.Expr:
+    """``__jf_h``: a 64-bit hash of a row's ``keys`` (the xor of each column's
+    hash, seeded by position: cheaper than hashing a struct). Equal rows hash
+    alike (floats as polars compares them: -0.0 as 0.0, every NaN alike); a
+    collision only costs a comparison."""
+    combined = column(keys[0]).hash(_HASH_SEED)
+    for i, key in enumerate(keys[1:], start=1):
+        combined = combined ^ column(key).hash(_HASH_SEED + i)
+    return combined.alias("__jf_h")
+
+
+def duplicate_rows(
+    kept: pl.LazyFrame, keys: list[str], data: list[str], near: Path
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``_batch_id`` and ``_source_row`` of the rows of ``kept`` equal on
+    ``keys`` to an earlier row (those two name a row of a layer), and, when
+    the candidates were compared in one pass, those rows themselves (their
+    provenance and ``data`` columns; ``None`` otherwise).
+
+    Exact, without holding every row. A 64-bit hash of each kept row's keys
+    (:func:`_row_hash`) is written with the row's name to a temporary file
+    beside ``near`` (removed before returning). Hash values seen more than
+    once are found by sorting at most :data:`_HASHES_PER_PASS` hashes at a
+    time. Only the rows with such a hash (the duplicates, their originals
+    and any collision) are read back by name, at most
+    :data:`_CANDIDATES_PER_PASS` at a time, and compared on their full key
+    values: of equal rows the first (in file order) is kept.
+    """
+    identity = [prov.BATCH_ID, prov.SOURCE_ROW]
+    hashes = temporary_path_for(near.with_name(near.stem + ".hashes.parquet"))
+    hashes.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        kept.select(_row_hash(keys), *identity).sink_parquet(
+            hashes, compression="uncompressed", statistics=False
+        )
+        repeated = _repeated_hashes(hashes)
+        candidates = (
+            pl.scan_parquet(hashes).filter(pl.col("__jf_h").is_in(repeated.implode())).collect()
+        )
+    finally:
+        hashes.unlink(missing_ok=True)
+    schema = kept.collect_schema()
+    carried = [prov.SOURCE_FILE, prov.INGESTED_AT, *identity]
+    dropped = [pl.DataFrame(schema={c: schema[c] for c in [*carried, *data]})]
+    passes = max(1, math.ceil(candidates.height / _CANDIDATES_PER_PASS))
+    for part in range(passes):
+        wanted = candidates.filter(pl.col("__jf_h") % passes == part) if passes > 1 else candidates
+        if wanted.is_empty():
+            continue
+        # Read by name, in file order, so the first of equal rows is kept.
+        rows = kept.filter(is_one_of(wanted)).select(*carried, *map(column, data)).collect()
+        dropped.append(rows.filter(~pl.struct(map(column, keys)).is_first_distinct()))
+    everything = pl.concat(dropped)
+    return everything.select(identity), everything if passes == 1 else None

@@ -1,0 +1,178 @@
+"""The silver step: rules (failures to quarantine), de-duplication (dropped rows
+to the duplicates file) and transforms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.executor import DUPLICATE_COLUMNS, StepContext, StepOutcome, StepTargets
+from jobforge.engine.polars.dedupe import duplicate_rows, is_one_of
+from jobforge.engine.polars.exprs import (
+    WRITE,
+    all_true,
+    carry,
+    column,
+    first_true,
+    json_row,
+    quarantine_frame,
+    ts,
+)
+from jobforge.engine.polars.streaming import streaming
+from jobforge.engine.steps import Rule, SilverSpec, transform_name
+from jobforge.errors import ContractError
+from jobforge.storage.pending import PendingFiles
+
+
+def write_silver(
+    inputs: list[Path],
+    rows_in: int,
+    spec: SilverSpec,
+    targets: StepTargets,
+    ctx: StepContext,
+    pending: PendingFiles,
+) -> StepOutcome:
+    with streaming(inputs):
+        return _write_silver(inputs, rows_in, spec, targets, ctx, pending)
+
+
+def _write_silver(
+    inputs: list[Path],
+    rows_in: int,
+    spec: SilverSpec,
+    targets: StepTargets,
+    ctx: StepContext,
+    pending: PendingFiles,
+) -> StepOutcome:
+    frame = pl.scan_parquet(inputs)
+    names = list(frame.collect_schema().names())
+    data = prov.data_columns(names)
+    failures: list[tuple[pl.Expr, Rule]] = []
+    for rule in spec.rules:
+        try:
+            expr = pl.sql_expr(rule.expression)
+            frame.select(expr).collect_schema()
+        except Exception as exc:
+            raise ContractError(
+                f"silver {ctx.table}: rule {rule.id!r} ({rule.expression}) is not valid "
+                f"here: {str(exc).splitlines()[0]}"
+            ) from None
+        failures.append(((~expr).fill_null(False), rule))
+    errors = [(f, r) for f, r in failures if r.severity == "error"]
+    warns = [(f, r) for f, r in failures if r.severity == "warn"]
+    rejected = pl.any_horizontal([f for f, _ in errors]) if errors else pl.lit(False)
+    any_warn = pl.any_horizontal([f for f, _ in warns]) if warns else pl.lit(False)
+
+    if spec.dedupe == "none":
+        keys: list[str] = []
+    elif spec.dedupe == "row":
+        keys = data
+    else:
+        keys = list(spec.dedupe)
+        unknown = [k for k in keys if k not in data]
+        if unknown:
+            raise ContractError(
+                f"silver {ctx.table}: dedupe key(s) {', '.join(map(repr, unknown))} are not columns"
+            )
+    # Each output is its own streaming plan: two outputs of one plan make
+    # polars hold rows for the slower one (twice the memory or more), while
+    # reading bronze again costs little. The counters read the rules'
+    # columns only.
+    counters = [f.sum().alias(r.id) for f, r in failures]
+    counters += [
+        pl.len().alias("__jf_total"),
+        # len - rejected, not (~rejected).sum(): without error rules `rejected`
+        # is a literal, and the sum of a literal is not a row count.
+        (pl.len() - rejected.cast(pl.Int64).sum()).alias("__jf_accepted"),
+        (~rejected & any_warn).sum().alias("__jf_warned"),
+    ]
+    totals = frame.select(counters).collect().row(0, named=True)
+    if int(totals["__jf_total"]) != rows_in:
+        raise ContractError(
+            f"silver {ctx.table}: read {totals['__jf_total']} rows from bronze, whose "
+            f"footers say {rows_in}"
+        )
+    if errors and targets.quarantine is not None and int(totals["__jf_accepted"]) < rows_in:
+        quarantine_frame(
+            frame.filter(rejected),
+            layer="silver",
+            ctx=ctx,
+            rule_id=first_true([(f, r.id) for f, r in errors]),
+            column=all_true(
+                [
+                    (
+                        f,
+                        pl.lit(
+                            ", ".join(dict.fromkeys(pl.sql_expr(r.expression).meta.root_names()))
+                        ),
+                    )
+                    for f, r in errors
+                ],
+                "; ",
+            ),
+            message=all_true(
+                [(f, pl.lit(r.message or f"failed: {r.expression}")) for f, r in errors],
+                "; ",
+            ),
+            row=json_row(data),
+        ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **WRITE)
+    kept = frame.filter(~rejected)
+    dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
+    duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
+    unique = kept if duplicate is None else kept.filter(~duplicate)
+    transforms = spec.resolved_transforms()
+    result = unique.select(*[column(c) for c in data], *carry(ctx, "silver"))
+    for transform in transforms:
+        result = transform(result)
+        if not isinstance(result, pl.LazyFrame):
+            raise ContractError(
+                f"silver {ctx.table}: transform {transform_name(transform)} returned "
+                f"{type(result).__name__}, expected a polars LazyFrame"
+            )
+    lost = [c for c in prov.LAYER_COLUMNS if c not in result.collect_schema().names()]
+    if lost:
+        raise ContractError(
+            f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
+        )
+    result.sink_parquet(pending.temp_for(targets.data), **WRITE)
+    if duplicate is not None and targets.duplicates is not None:
+        # The dropped rows as read while comparing candidates, else read again.
+        source = kept.filter(duplicate) if dropped_rows is None else dropped_rows.lazy()
+        source.select(
+            pl.col(prov.SOURCE_FILE),
+            pl.col(prov.INGESTED_AT),
+            pl.col(prov.BATCH_ID),
+            pl.col(prov.SOURCE_ROW),
+            pl.lit(ctx.table).alias("table_name"),
+            json_row(data).alias("row"),
+            ts(ctx.processed_at).alias("deduplicated_at"),
+        ).select(DUPLICATE_COLUMNS).sink_parquet(
+            pending.temp_for(targets.duplicates, drop_if_empty=True), **WRITE
+        )
+    out = pending.row_count(targets.data)
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0
+    unique_rows = int(totals["__jf_accepted"]) - duplicates
+    filtered = unique_rows - out if transforms else 0
+    if filtered < 0:
+        raise ContractError(
+            f"silver {ctx.table}: transforms turned {unique_rows} rows into {out}; a silver "
+            "transform may drop or change rows but not add them (build new rows in gold)"
+        )
+    return StepOutcome(
+        rows_in=rows_in,
+        rows_out=out,
+        rows_quarantined=quarantined,
+        rows_deduplicated=duplicates,
+        rows_filtered=filtered,
+        rows_warned=int(totals["__jf_warned"] or 0),
+        rule_counts={r.id: int(totals[r.id] or 0) for _, r in [*errors, *warns]},
+        transforms_applied=(
+            ([f"dedupe:{'row' if spec.dedupe == 'row' else ','.join(keys)}"] if keys else [])
+            + [f"rule:{r.id}:{r.severity}" for r in spec.rules]
+            + [f"transform:{transform_name(t)}" for t in transforms]
+        ),
+        source_columns={c: [c] for c in data},
+    )

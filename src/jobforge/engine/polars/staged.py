@@ -1,0 +1,60 @@
+"""The staged step: source rows as read, stamped with provenance; reader rejects
+to quarantine."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
+from jobforge.engine.polars.exprs import SINK, quarantine_frame, ts
+from jobforge.errors import ContractError
+from jobforge.sources.base import ReadResult
+from jobforge.storage.pending import PendingFiles
+
+
+def write_staged(
+    read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
+) -> StepOutcome:
+    names = read.frame.collect_schema().names()
+    columns = [c for c in names if c != prov.SOURCE_ROW]
+    clash = sorted(set(columns) & prov.ALL_COLUMNS)
+    if clash:
+        raise ContractError(
+            f"{ctx.source_file}: source column(s) {', '.join(clash)} use names reserved "
+            "for provenance"
+        )
+    stamps = [
+        pl.lit(ctx.source_file).alias(prov.SOURCE_FILE),
+        ts(ctx.ingested_at).alias(prov.INGESTED_AT),
+        pl.lit(ctx.batch_id).alias(prov.BATCH_ID),
+        pl.lit("staged").alias(prov.LAYER),
+    ]
+    # Source columns by position: pl.col("*") or pl.col("^a.*$") would be
+    # read as a wildcard or a regex, and a source header may be anything.
+    positions = [i for i, c in enumerate(names) if c != prov.SOURCE_ROW]
+    data = [pl.nth(positions)] if positions else []
+    staged = read.frame.select(*data, *stamps, pl.col(prov.SOURCE_ROW).cast(pl.Int64))
+    queries = [staged.sink_parquet(pending.temp_for(targets.data), **SINK)]
+    if read.rejected is not None and targets.quarantine is not None:
+        rejected = read.rejected.with_columns(*stamps)
+        queries.append(
+            quarantine_frame(
+                rejected,
+                layer="staged",
+                ctx=ctx,
+                rule_id=pl.col("rule_id"),
+                column=pl.lit(None, dtype=pl.String),
+                message=pl.col("message"),
+                row=pl.col("row"),
+            ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **SINK)
+        )
+    pl.collect_all(queries)
+    out = pending.row_count(targets.data)
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    return StepOutcome(
+        rows_in=out + quarantined,
+        rows_out=out,
+        rows_quarantined=quarantined,
+        source_columns={c: [c] for c in columns},
+    )
