@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from jobforge.cli import state
@@ -26,12 +27,17 @@ def required_project() -> Project:
     return load_project(find_project_file(options.project))
 
 
-def pipeline_config(project: Project | None = None) -> PipelineConfig:
-    """``--data-root`` wins, then the project's data root, then $JOBFORGE_DATA_ROOT or ``data``."""
+def pipeline_config(
+    project: Project | None = None, *, plugins: Sequence[object] = ()
+) -> PipelineConfig:
+    """``--data-root`` wins, then the project's data root, then $JOBFORGE_DATA_ROOT or ``data``.
+
+    ``plugins`` are registered explicitly (the CLI's own progress display is one).
+    """
     options = state.current()
     if project is not None:
-        return project_config(project, options.data_root)
-    return PipelineConfig(options.data_root)
+        return project_config(project, options.data_root, plugins=plugins)
+    return PipelineConfig(options.data_root, plugins=plugins)
 
 
 def plugin_host_for_listing() -> PluginHost:

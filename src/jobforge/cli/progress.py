@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
+from rich.console import Group
 from rich.live import Live
+from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
 
+from jobforge import hookimpl
 from jobforge.cli.output import console, print_table
+from jobforge.engine.events import TransitionEvent
 from jobforge.project.runner import RunReport, StepReport
 
 COLUMNS = ["table", "layer", "status", "rows in", "rows out", "quarantined", "deduplicated", "s"]
@@ -38,20 +43,57 @@ def _line(step: StepReport) -> str:
     )
 
 
+class RunDisplay:
+    """The progress of a run on a terminal: a live table of finished steps and a
+    spinner naming the step in progress.
+
+    It is also a plugin (registered explicitly for the run): its
+    ``jobforge_before_transition`` hook learns when a step starts, as any
+    observer plugin would.
+    """
+
+    jobforge_plugin_name = "cli-progress"
+
+    def __init__(self) -> None:
+        self.table = Table(title="jobforge run")
+        for column in COLUMNS:
+            self.table.add_column(column)
+        self.spinner = Spinner("dots", text="starting")
+        self.live = Live(
+            Group(self.table, self.spinner),
+            console=console(),
+            refresh_per_second=8,
+            transient=False,
+        )
+
+    @hookimpl
+    def jobforge_before_transition(self, event: TransitionEvent) -> None:
+        source = "file" if event.source_layer == "source" else event.source_layer
+        self.spinner.update(text=f"{event.table}: {source} -> {event.target_layer} ...")
+        self.live.refresh()
+
+    def __call__(self, step: StepReport) -> None:
+        self.table.add_row(*_cells(step))
+        self.spinner.update(text=Text("waiting for the next step"))
+        self.live.refresh()
+
+
 @contextmanager
-def run_display(quiet: bool) -> Iterator[callable]:
-    """Yield a progress callback for :func:`jobforge.project.runner.run_project`."""
+def run_display(quiet: bool) -> Iterator[tuple[Callable[[StepReport], None], list[object]]]:
+    """Yield a progress callback for :func:`jobforge.project.runner.run_project` and
+    the plugins to register for the run (the live display on a terminal)."""
     if quiet:
-        yield lambda step: None
+        yield (lambda step: None), []
         return
     if not sys.stdout.isatty():
-        yield lambda step: click.echo(_line(step))
+        yield (lambda step: click.echo(_line(step))), []
         return
-    table = Table(title="jobforge run")
-    for column in COLUMNS:
-        table.add_column(column)
-    with Live(table, console=console(), refresh_per_second=8):
-        yield lambda step: table.add_row(*_cells(step))
+    display = RunDisplay()
+    with display.live:
+        try:
+            yield display, [display]
+        finally:
+            display.live.update(display.table, refresh=True)
 
 
 def print_summary(report: RunReport) -> None:

@@ -51,14 +51,18 @@ class RunReport:
 Progress = Callable[[StepReport], None]
 
 
-def project_config(project: Project, data_root: Path | None = None) -> PipelineConfig:
-    """The pipeline config a project declares (``data_root`` overrides the file's)."""
-    plugins = project.spec.plugins
+def project_config(
+    project: Project, data_root: Path | None = None, *, plugins: Sequence[object] = ()
+) -> PipelineConfig:
+    """The pipeline config a project declares (``data_root`` overrides the file's;
+    ``plugins`` are registered explicitly, after the installed ones)."""
+    declared = project.spec.plugins
     return PipelineConfig(
         data_root if data_root is not None else project.data_root,
-        disable_plugins=plugins.disable,
-        load_plugins=plugins.load,
-        entry_points=plugins.entry_points,
+        plugins=plugins,
+        disable_plugins=declared.disable,
+        load_plugins=declared.load,
+        entry_points=declared.entry_points,
     )
 
 

@@ -84,9 +84,11 @@ def demo(directory: Path, quiet: bool) -> None:
             with resources.as_file(item) as path:
                 shutil.copyfile(path, directory / "sources" / item.name)
     project = load_project(target)
+    with run_display(quiet) as (progress, display_plugins):
+        report = run_project(
+            project, config=project_config(project, plugins=display_plugins), progress=progress
+        )
     config = project_config(project)
-    with run_display(quiet) as progress:
-        report = run_project(project, config=config, progress=progress)
     if not quiet:
         print_summary(report)
     with QueryEngine(config) as engine:

@@ -41,8 +41,8 @@ def run(
     from jobforge.project.runner import plan_project, run_project
 
     project = context.required_project()
-    config = context.pipeline_config(project)
     if dry_run:
+        config = context.pipeline_config(project)
         steps, hooks = plan_project(project, config=config, tables=tables, to=Layer(to))
         if as_json:
             click.echo(json.dumps({"steps": [s.__dict__ for s in steps], "hooks": hooks}, indent=2))
@@ -53,10 +53,10 @@ def run(
         for hook, names in hooks.items():
             click.echo(f"  {hook}: {', '.join(names) or '-'}")
         return
-    with run_display(quiet or as_json) as progress:
+    with run_display(quiet or as_json) as (progress, display_plugins):
         report = run_project(
             project,
-            config=config,
+            config=context.pipeline_config(project, plugins=display_plugins),
             tables=tables,
             to=Layer(to),
             full_refresh=full_refresh,
