@@ -28,6 +28,7 @@ from jobforge.catalog.schemas import ensure_schemas
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
 from jobforge.engine.ledger import ledger_for
+from jobforge.engine.quarantine import AREAS, DUPLICATES, quarantine_dir
 from jobforge.engine.recovery import (
     Publication,
     interrupted_ingestion,
@@ -60,23 +61,6 @@ from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, WriteMode
 
 log = structlog.get_logger("jobforge")
-
-
-def quarantine_file(config: PipelineConfig, table: str, layer: str, batch_id: str) -> Path:
-    """``quarantine/<table>/<layer>/batch=<id>.parquet``."""
-    return (
-        config.quarantine_path() / validate_name(table) / layer / versions.batch_file_name(batch_id)
-    )
-
-
-def duplicates_file(config: PipelineConfig, table: str, batch_id: str) -> Path:
-    """``quarantine/<table>/duplicates/batch=<id>.parquet``: rows dropped as duplicates."""
-    return (
-        config.quarantine_path()
-        / validate_name(table)
-        / "duplicates"
-        / versions.batch_file_name(batch_id)
-    )
 
 
 class PipelineEngine:
@@ -144,12 +128,11 @@ class PipelineEngine:
         """Refuse to run on ``table`` if a symbolic link was planted where its
         files go (a link would send writes outside the data root)."""
         config = self.config
-        tables, quarantine = config.catalog_tables_path(), config.quarantine_path() / table
+        tables = config.catalog_tables_path()
         paths = [
             *(config.layer_path(layer) / table for layer in Layer),
-            quarantine,
-            quarantine / "duplicates",
-            *(quarantine / layer.value for layer in Layer),
+            config.quarantine_path() / table,
+            *(quarantine_dir(config, table, area) for area in AREAS),
             config.catalog_lineage_path() / table,
             *(tables / layer.value / "_history" for layer in Layer),
         ]
@@ -338,7 +321,8 @@ class PipelineEngine:
         event = TransitionEvent(table, "source", "staged", batch_id, self.config, domain)
         targets = StepTargets(
             data=table_dir / versions.batch_file_name(batch_id),
-            quarantine=quarantine_file(self.config, table, "staged", batch_id),
+            quarantine=quarantine_dir(self.config, table, Layer.STAGED)
+            / versions.batch_file_name(batch_id),
         )
         pending = PendingFiles()
         source_name = spec.path.as_posix()
@@ -704,18 +688,18 @@ class PipelineEngine:
         event = TransitionEvent(
             table, source.value, target.value, batch.batch_id, self.config, domain
         )
-        quarantine_dir = self.config.quarantine_path() / table / target.value
-        duplicates_dir = self.config.quarantine_path() / table / "duplicates"
+        rejected_dir = quarantine_dir(self.config, table, target)
+        duplicates_dir = quarantine_dir(self.config, table, DUPLICATES)
         # A batch promoted again gets a fresh file name: a file a pointer lists is
         # never overwritten (see versions.new_batch_file_name).
         name = versions.new_batch_file_name(
             batch.batch_id,
             (previous.version + 1) if previous else 1,
-            [table_dir, quarantine_dir, duplicates_dir],
+            [table_dir, rejected_dir, duplicates_dir],
         )
         targets = StepTargets(
             data=table_dir / name,
-            quarantine=quarantine_dir / name if quarantine else None,
+            quarantine=rejected_dir / name if quarantine else None,
             duplicates=duplicates_dir / name if duplicates else None,
         )
         pending = PendingFiles()

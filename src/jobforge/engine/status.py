@@ -8,6 +8,7 @@ from datetime import datetime
 import pyarrow.parquet as pq
 
 from jobforge.catalog.entries import load_entry
+from jobforge.engine.quarantine import quarantine_dir
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.storage import versions
 
@@ -39,7 +40,7 @@ def _quarantined(
     """Rows rejected by the publications of the current version: a quarantine file is
     named like the data file it goes with, and a batch promoted again (a re-run, a
     replay) has new files beside the earlier run's, which are not counted again."""
-    folder = config.quarantine_path() / table / layer.value
+    folder = quarantine_dir(config, table, layer)
     files = [folder / b.file for b in current.batches]
     return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
 

@@ -39,6 +39,7 @@ import polars as pl
 
 from jobforge.catalog.manager import CatalogManager, current_version
 from jobforge.engine import provenance as prov
+from jobforge.engine.quarantine import DUPLICATES
 from jobforge.errors import InvalidNameError, QueryError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata
@@ -57,7 +58,6 @@ SCHEMAS: tuple[str, ...] = (
     CATALOG_SCHEMA,
 )
 SEARCH_PATH: tuple[str, ...] = ("gold", "silver", "bronze", "staged", CATALOG_SCHEMA)
-_DUPLICATES_DIR = "duplicates"
 _TS = pl.Datetime("us", "UTC")
 _STRINGS = pl.List(pl.String)
 
@@ -345,7 +345,7 @@ class QueryEngine:
             duplicates: list[Path] = []
             for sub in sorted(p for p in table_dir.iterdir() if p.is_dir()):
                 files = sorted(f for f in sub.glob("batch=*.parquet") if f.is_file())
-                (duplicates if sub.name == _DUPLICATES_DIR else rejected).extend(files)
+                (duplicates if sub.name == DUPLICATES else rejected).extend(files)
             if rejected:
                 relations.append(Relation(QUARANTINE_SCHEMA, table, "quarantine", _paths(rejected)))
             if duplicates:

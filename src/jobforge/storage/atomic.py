@@ -17,7 +17,7 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".jobforge-tmp-"
@@ -90,13 +90,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
-
-
-def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(tmp_path)`` and move what it wrote to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        writer(tmp)
-    return Path(path)
 
 
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:

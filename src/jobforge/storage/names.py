@@ -34,15 +34,6 @@ def validate_name(value: object, kind: str = "table name") -> str:
     return value
 
 
-def ensure_within(root: Path, path: Path) -> Path:
-    """Return ``path`` resolved, or raise if it (following symlinks) leaves ``root``."""
-    resolved_root = root.resolve()
-    resolved = path.resolve()
-    if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise PathEscapeError(f"refusing to write {path}: it resolves outside {root}")
-    return resolved
-
-
 def _lexically_under(root: Path, path: Path) -> Path | None:
     """``path`` relative to ``root`` if it is lexically inside it (no ``..``), else None."""
     try:

@@ -24,6 +24,7 @@ from jobforge.engine.polars.bronze import write_bronze
 from jobforge.engine.polars.gold import write_gold
 from jobforge.engine.polars.silver import write_silver
 from jobforge.engine.polars.staged import write_staged
+from jobforge.engine.polars.streaming import streaming
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.sources.base import ReadResult
 from jobforge.storage.pending import PendingFiles
@@ -50,7 +51,8 @@ class PolarsExecutor:
         ctx: StepContext,
         pending: PendingFiles,
     ) -> StepOutcome:
-        return write_bronze(inputs, rows_in, schema, targets, ctx, pending)
+        with streaming(inputs):
+            return write_bronze(inputs, rows_in, schema, targets, ctx, pending)
 
     def write_silver(
         self,
@@ -61,7 +63,8 @@ class PolarsExecutor:
         ctx: StepContext,
         pending: PendingFiles,
     ) -> StepOutcome:
-        return write_silver(inputs, rows_in, spec, targets, ctx, pending)
+        with streaming(inputs):
+            return write_silver(inputs, rows_in, spec, targets, ctx, pending)
 
     def write_gold(
         self,

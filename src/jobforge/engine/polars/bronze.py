@@ -20,25 +20,12 @@ from jobforge.engine.polars.exprs import (
     quarantine_frame,
     snake_case,
 )
-from jobforge.engine.polars.streaming import streaming
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError
 from jobforge.storage.pending import PendingFiles
 
 
 def write_bronze(
-    inputs: list[Path],
-    rows_in: int,
-    schema: BronzeSchema,
-    targets: StepTargets,
-    ctx: StepContext,
-    pending: PendingFiles,
-) -> StepOutcome:
-    with streaming(inputs):
-        return _write_bronze(inputs, rows_in, schema, targets, ctx, pending)
-
-
-def _write_bronze(
     inputs: list[Path],
     rows_in: int,
     schema: BronzeSchema,

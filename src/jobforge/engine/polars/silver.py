@@ -20,25 +20,12 @@ from jobforge.engine.polars.exprs import (
     quarantine_frame,
     ts,
 )
-from jobforge.engine.polars.streaming import streaming
 from jobforge.engine.steps import Rule, SilverSpec, transform_name
 from jobforge.errors import ContractError
 from jobforge.storage.pending import PendingFiles
 
 
 def write_silver(
-    inputs: list[Path],
-    rows_in: int,
-    spec: SilverSpec,
-    targets: StepTargets,
-    ctx: StepContext,
-    pending: PendingFiles,
-) -> StepOutcome:
-    with streaming(inputs):
-        return _write_silver(inputs, rows_in, spec, targets, ctx, pending)
-
-
-def _write_silver(
     inputs: list[Path],
     rows_in: int,
     spec: SilverSpec,
