@@ -5,6 +5,14 @@ dataset of :mod:`generate`, then measures side by side, each run in its own
 process:
 
 - ``floor``: ``pl.scan_csv(csv).sink_parquet(out, compression="zstd")``;
+- ``copies``: the four layer copies and nothing else, each a plain polars
+  streaming plan written like jobforge writes its layers (zstd level 1): the
+  CSV as text with the provenance values to staged, staged cast to bronze,
+  bronze filtered by the wage rule to silver, silver with the derived column
+  to gold. No CSV check, checksum, de-duplication, quarantine, row lineage,
+  ledger, catalog or lineage record: the cost of the bytes of four layers,
+  the bound below which no full run can go (``copies_ratio`` is its ratio
+  to the floor);
 - ``jobforge``: ``PipelineEngine.run_full_pipeline`` of the CSV: staged, bronze
   (a cast of every typed column), silver (whole-row de-duplication and the
   error rule ``median_wage IS NULL OR median_wage >= 0``), a gold table with a
@@ -75,6 +83,42 @@ def child_floor(csv: Path, out: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}
 
 
+def child_copies(csv: Path, out: Path) -> dict:
+    import polars as pl
+
+    write = {"compression": "zstd", "compression_level": 1}
+    kinds = {
+        "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),
+        "float": lambda c: pl.col(c).cast(pl.Float64, strict=False),
+        "date": lambda c: pl.col(c).str.to_date("%Y-%m-%d", strict=False),
+        "bool": lambda c: pl.col(c).str.to_lowercase() == "true",
+    }
+    start, cpu = time.perf_counter(), time.process_time()
+    pl.scan_csv(
+        csv, infer_schema=False, row_index_name="_source_row", row_index_offset=1
+    ).with_columns(
+        pl.lit(str(csv)).alias("_source_file"),
+        pl.lit("batch").alias("_batch_id"),
+        pl.lit("staged").alias("_layer"),
+    ).sink_parquet(out / "staged.parquet", **write)
+    pl.scan_parquet(out / "staged.parquet").with_columns(
+        *[kinds[kind](name) for name, kind in generate.CASTS.items()],
+        pl.lit("bronze").alias("_layer"),
+    ).sink_parquet(out / "bronze.parquet", **write)
+    pl.scan_parquet(out / "bronze.parquet").filter(pl.sql_expr(WAGE_RULE)).with_columns(
+        pl.lit("silver").alias("_layer")
+    ).sink_parquet(out / "silver.parquet", **write)
+    gold_python({TABLE: pl.scan_parquet(out / "silver.parquet")}).with_columns(
+        pl.lit("gold").alias("_layer")
+    ).sink_parquet(out / "gold.parquet", **write)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rows = {
+        layer: pl.scan_parquet(out / f"{layer}.parquet").select(pl.len()).collect().item()
+        for layer in ("staged", "bronze", "silver", "gold")
+    }
+    return {"seconds": seconds, "cpu": cpu, "rows": rows}
+
+
 def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec
@@ -120,13 +164,21 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
     }
 
 
-CHILDREN = {"floor": child_floor, "jobforge": child_jobforge}
+CHILDREN = {"floor": child_floor, "copies": child_copies, "jobforge": child_jobforge}
 
 
 # -- checks --------------------------------------------------------------------------
 def _expect(what: str, got: object, expected: object) -> None:
     if got != expected:
         raise CheckFailed(f"{what}: got {got}, expected {expected}")
+
+
+def check_copies(report: dict, meta: dict) -> None:
+    """The copies wrote every row, and silver and gold lost only the negative wages."""
+    rows, bad = meta["rows"], meta["bad_wage_rows"]
+    expected = {"staged": rows, "bronze": rows, "silver": rows - bad, "gold": rows - bad}
+    for layer, value in expected.items():
+        _expect(f"copies {layer} rows", report["rows"][layer], value)
 
 
 def check_counts(report: dict, meta: dict, out: Path) -> None:
@@ -305,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.child == "jobforge":
             report = child_jobforge(args.csv, args.out, args.gold)
         else:
-            report = child_floor(args.csv, args.out)
+            report = CHILDREN[args.child](args.csv, args.out)
         args.result.write_text(json.dumps(report))
         return 0
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
@@ -321,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     log = workdir / "children.log"
-    kinds = [args.only] if args.only else ["floor", "jobforge"]
+    kinds = [args.only] if args.only else ["floor", "copies", "jobforge"]
     seconds: dict[str, list[float]] = {k: [] for k in kinds}
     peaks: dict[str, list[float]] = {k: [] for k in kinds}
     last_report: dict | None = None
@@ -334,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "jobforge":
                     check_counts(report, meta, out)
                     last_report = report
+                elif kind == "copies":
+                    check_copies(report, meta)
                 label = "run" if timed else "warm-up"
                 print(
                     f"{label} {kind}: {report['seconds']:.3f} s (cpu {report['cpu']:.3f} s), "
@@ -360,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rows={args.rows} {kind}_s={median[kind]:.3f} {kind}_peak_mib={peak[kind]:.0f}")
         return 0
     ratio = median["jobforge"] / median["floor"]
+    print(
+        f"copies: four layer copies alone {median['copies']:.3f} s, "
+        f"copies_ratio={median['copies'] / median['floor']:.2f}; jobforge over the copies "
+        f"{median['jobforge'] / median['copies']:.2f}; copies_peak_mib={peak['copies']:.0f}"
+    )
     print(
         f"rows={args.rows} floor_s={median['floor']:.3f} jobforge_s={median['jobforge']:.3f} "
         f"ratio={ratio:.2f} floor_peak_mib={peak['floor']:.0f} "

@@ -85,6 +85,10 @@ def test_runner_checks_counts_and_prints_the_summary_last(tmp_path: Path) -> Non
     dataset = [line for line in lines if line.startswith("dataset: 20000 rows")]
     assert len(dataset) == 1 and "400 duplicates, 98 negative wages" in dataset[0]
     assert "checks: counts of every run and rows of the last run are as generated" in lines
+    # The bound of the four layer copies alone, measured in the same run.
+    copies = [line for line in lines if line.startswith("copies: four layer copies alone ")]
+    assert len(copies) == 1 and re.search(r"copies_ratio=\d+\.\d{2};", copies[0]), copies
+    assert lines.index(copies[0]) == len(lines) - 2
     match = LAST_LINE.match(lines[-1])
     assert match is not None, lines[-1]
     assert match.group(1) == "20000"
@@ -94,14 +98,16 @@ def test_runner_checks_counts_and_prints_the_summary_last(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    ("field", "shift", "message"),
+    ("only", "field", "shift", "message"),
     [
-        ("duplicates", 1, "silver rows_deduplicated: got 400, expected 401"),
-        ("bad_wage_rows", -1, "silver rows_quarantined: got 98, expected 97"),
+        ("jobforge", "duplicates", 1, "silver rows_deduplicated: got 400, expected 401"),
+        ("jobforge", "bad_wage_rows", -1, "silver rows_quarantined: got 98, expected 97"),
+        # 20 000 rows less the 98 negative wages; the copies do not de-duplicate.
+        ("copies", "bad_wage_rows", -1, "copies silver rows: got 19902, expected 19903"),
     ],
 )
 def test_runner_refuses_to_report_counts_that_do_not_match(
-    tmp_path: Path, field: str, shift: int, message: str
+    tmp_path: Path, only: str, field: str, shift: int, message: str
 ) -> None:
     done = _run(
         str(BENCH / "run.py"),
@@ -130,7 +136,7 @@ def test_runner_refuses_to_report_counts_that_do_not_match(
         "--warmup",
         "0",
         "--only",
-        "jobforge",
+        only,
         "--workdir",
         str(tmp_path),
     )
