@@ -15,7 +15,7 @@ every parquet file reads in full, every JSON file validates, every pointer
 lists complete files whose rows are the rows of an uninterrupted run (the
 previous version or the new one), every data file is listed, recorded or
 journaled. Then the pipeline is run again to completion: nothing is left
-(no journal, no temporary file in a table's folders), every version has its
+(no journal, no temporary file anywhere under the data root), every version has its
 lineage record and catalog entry, and the gold tables equal the uninterrupted
 run's, row for row (run timestamps and batch ids aside).
 """

@@ -18,18 +18,22 @@ the 516 unit groups (level 5) quarantined by a rule, 306 rows out.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from jobforge import hookimpl
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import Rule, SilverSpec
 from jobforge.errors import PluginError, TransitionError
 from jobforge.pipeline.config import PipelineConfig
 
+from .cli_helpers import jobforge
 from .conftest import REAL_DATA
 from .reliability import warehouse
 from .reliability.faulty_plugins import (
+    FailureSpy,
     Faulty,
     FaultyClaim,
     FaultyExecutor,
@@ -123,19 +127,167 @@ def test_a_reader_that_raises_is_named_and_recorded(tmp_path: Path) -> None:
     check_consistency(root, recovered=True, cwd=Path.cwd())
 
 
-def test_a_reader_claim_that_raises_is_named_and_nothing_is_written(tmp_path: Path) -> None:
-    """Raising while claiming the file happens before a batch exists: like a file
-    no reader claims, there is no record, only the error."""
+CLAIM_ERROR = (
+    "plugin 'faulty-claim' (explicit) raised in jobforge_source_reader: "
+    "RuntimeError: injected fault in source_reader"
+)
+NOC_SHA256 = "186bf1dce249a6b8cd0d87f6f52bfe6c700d6577e08216f5b1f7d4242e051071"  # sha256sum
+
+
+def test_a_reader_claim_that_raises_is_recorded_and_nothing_is_published(tmp_path: Path) -> None:
+    """Raising while claiming the file is a plugin's bug, not a refusal (as a file
+    no reader claims is): the ingestion is on record as failed, the failed-transition
+    hook is told, and the error raised is the one naming the plugin and the hook."""
     root = tmp_path / "data"
-    engine = _engine(root, FaultyClaim())
+    spy = FailureSpy()
+    engine = _engine(root, FaultyClaim(), spy)
     before = _files(root)
     with pytest.raises(PluginError) as caught:
-        engine.ingest(NOC, "noc")
-    assert str(caught.value) == (
-        "plugin 'faulty-claim' (explicit) raised in jobforge_source_reader: "
-        "RuntimeError: injected fault in source_reader"
+        engine.ingest(NOC, "noc", "jobs")
+    assert str(caught.value) == CLAIM_ERROR
+    assert caught.value.plugin == "faulty-claim"
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    (record,) = lineage_records(root)
+    # the only new file is the failed record
+    assert _files(root) - before == {
+        root
+        / "catalog"
+        / "lineage"
+        / "noc"
+        / f"{record.started_at:%Y%m%dT%H%M%S%fZ}-ingest-{record.ingestion_id}.json"
+    }
+    assert (record.status, record.errors, record.reader) == (
+        "failed",
+        [CLAIM_ERROR],
+        "faulty-claim",
     )
-    assert _files(root) == before
+    assert (record.row_count_in, record.row_count_out, record.rows_quarantined) == (0, 0, 0)
+    assert (record.source_file, record.source_sha256, record.source_size_bytes) == (
+        NOC.as_posix(),
+        NOC_SHA256,
+        393128,
+    )
+    assert (record.table_name, record.domain, record.source_format) == ("noc", "jobs", "csv")
+    assert record.target_file == str(root / "staged" / "noc" / f"batch={record.batch_id}.parquet")
+    [(event, error)] = spy.calls
+    assert (event.table, event.source_layer, event.target_layer, event.batch_id) == (
+        "noc",
+        "source",
+        "staged",
+        record.batch_id,
+    )
+    assert error is caught.value
+    assert warehouse.pointer(root, "staged", "noc") is None
+    assert warehouse.journals(root) == {}
+    assert not list(root.glob("staged/**/*.parquet"))
+    check_consistency(root, recovered=True, cwd=Path.cwd())
+
+
+def test_a_failed_claim_whose_record_cannot_be_written_is_written_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "data"
+    with pytest.raises(PluginError) as caught:
+        _engine(root, FaultyClaim(), Faulty("write_lineage", layer="staged")).ingest(NOC, "noc")
+    assert str(caught.value) == (
+        f"{CLAIM_ERROR}; also: the failed record was not written (plugin "
+        "'faulty-write_lineage' (explicit) raised in jobforge_write_lineage: RuntimeError: "
+        "injected fault in write_lineage); the next run on 'noc' writes it"
+    )
+    assert caught.value.plugin == "faulty-claim"
+    assert lineage_records(root) == []
+    journal = warehouse.journals(root)["noc"]
+    assert (journal.failed["status"], journal.failed["reader"]) == ("failed", "faulty-claim")
+
+    result = _engine(root).ingest(NOC, "noc")  # the next run, without the faults
+    assert result.rows == 822
+    records = lineage_records(root)
+    assert [(r.status, r.reader, r.errors) for r in records] == [
+        ("failed", "faulty-claim", [CLAIM_ERROR]),
+        ("success", "readers", None),
+    ]
+    assert warehouse.journals(root) == {}
+    check_consistency(root, recovered=True, cwd=Path.cwd())
+
+
+class _ClaimRaisingPluginError:
+    """Raises jobforge's own PluginError while claiming: the host passes it on as
+    it is, and still says whose hook raised it."""
+
+    jobforge_plugin_name = "claim-plugin-error"
+
+    @hookimpl
+    def jobforge_source_reader(self, source: object) -> None:
+        raise PluginError("licence server unreachable")
+
+
+def test_a_plugin_error_raised_by_a_claim_is_recorded_with_its_plugin(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with pytest.raises(PluginError) as caught:
+        _engine(root, _ClaimRaisingPluginError()).ingest(NOC, "noc")
+    assert str(caught.value) == "licence server unreachable"
+    (record,) = lineage_records(root)
+    assert (record.status, record.errors, record.reader) == (
+        "failed",
+        ["licence server unreachable"],
+        "claim-plugin-error",
+    )
+
+
+@pytest.mark.installed_plugins
+def test_an_installed_plugin_raising_in_source_reader_fails_the_cli_on_record(
+    tmp_path: Path,
+) -> None:
+    """The installed example distribution with ``JOBFORGE_EXAMPLE_FAULT=source_reader``
+    (its module then implements ``jobforge_source_reader`` and raises), in a real
+    ``jobforge ingest`` process."""
+    root = tmp_path / "data"
+    result = jobforge(
+        "--data-root",
+        str(root),
+        "ingest",
+        str(NOC),
+        "--table",
+        "noc",
+        cwd=tmp_path,
+        env={"JOBFORGE_DISABLE_PLUGINS": "", "JOBFORGE_EXAMPLE_FAULT": "source_reader"},
+    )
+    error = (
+        "plugin 'example' (jobforge-example 0.1.0) raised in jobforge_source_reader: "
+        "RuntimeError: injected fault in source_reader of noc_structure_en.csv "
+        "(JOBFORGE_EXAMPLE_FAULT=source_reader)"
+    )
+    assert (result.code, result.out) == (1, "")
+    assert "Traceback" not in result.err
+    # the error on one line, after the structured log event every failed step writes
+    event, line = result.err.splitlines()
+    assert line == f"error: {error}"
+    logged = json.loads(event)
+    assert (logged["event"], logged["level"], logged["table"], logged["error"]) == (
+        "transition.failed",
+        "error",
+        "noc",
+        error,
+    )
+    [path] = (root / "catalog" / "lineage" / "noc").glob("*.json")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert {k: record[k] for k in ("record_type", "status", "errors", "reader")} == {
+        "record_type": "ingestion",
+        "status": "failed",
+        "errors": [error],
+        "reader": "example",
+    }
+    assert (record["row_count_in"], record["row_count_out"], record["rows_quarantined"]) == (
+        0,
+        0,
+        0,
+    )
+    assert (record["source_file"], record["source_sha256"]) == (NOC.as_posix(), NOC_SHA256)
+    assert record["batch_id"] == logged["batch_id"]
+    staged = root / "staged"
+    assert sorted(p for p in staged.rglob("*") if p.is_file()) == []
+    assert not (root / "catalog" / "tables" / "staged" / "noc.json").exists()
+    assert not list((root / ".locks").glob("*.journal"))
 
 
 @pytest.mark.parametrize("plugin", [FaultyExecutorHook(), FaultyLayout()], ids=type)

@@ -45,7 +45,15 @@ class TransitionError(JobforgeError):
 
 
 class PluginError(JobforgeError):
-    """A plugin failed to import or raised inside a hook."""
+    """A plugin failed to import or raised inside a hook.
+
+    ``plugin``: the name of the plugin whose hook raised, when the plugin host
+    knows it (``None`` otherwise).
+    """
+
+    def __init__(self, message: str = "", *, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
 
 
 class NoPluginError(PluginError):

@@ -80,6 +80,19 @@ class FaultyClaim:
         raise RuntimeError("injected fault in source_reader")
 
 
+class FailureSpy:
+    """Keeps every ``jobforge_transition_failed`` call: (event, error)."""
+
+    jobforge_plugin_name = "failure-spy"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, BaseException]] = []
+
+    @hookimpl
+    def jobforge_transition_failed(self, event: Any, error: BaseException) -> None:
+        self.calls.append((event, error))
+
+
 class _BrokenReader:
     format = "csv"
 

@@ -36,9 +36,6 @@ RUN_COLUMNS = ("_processed_at", "_ingested_at", "_batch_id", "_source_file")
 
 RECORD = TypeAdapter(IngestionRecord | TransitionRecord)
 HISTORY = TypeAdapter(list[SchemaVersion])
-SHARED_CATALOG_FOLDERS = ("glossary", "schemas")
-"""Catalog folders written outside any table lock: a temporary file a killed run
-left there stays (invisible to readers) until removed by hand."""
 
 
 def make_project(tmp_path: Path) -> Path:
@@ -242,10 +239,5 @@ def check_consistency(root: Path, *, recovered: bool, cwd: Path | None = None) -
         }, f"quarantine file {quarantined} has no data file"
     if recovered:
         assert not findings.journals, f"journals left: {sorted(findings.journals)}"
-        stray = [
-            p
-            for p in findings.temporaries
-            if p.relative_to(root).parts[:2] not in {("catalog", f) for f in SHARED_CATALOG_FOLDERS}
-        ]
-        assert not stray, f"temporaries left: {stray}"
+        assert not findings.temporaries, f"temporaries left: {findings.temporaries}"
     return findings

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from jobforge.catalog.jsonfile import read_json_model, visible_json_files
+from jobforge.catalog.shared import writing
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.atomic import atomic_write_text
@@ -37,15 +38,19 @@ def term_path(config: PipelineConfig, term_id: str) -> Path:
 
 
 def save_term(config: PipelineConfig, term: GlossaryTerm) -> Path:
-    """Add or replace a term; its related terms must exist (or be itself)."""
-    known = load_glossary(config)
-    missing = [t for t in term.related_terms if t not in known and t != term.id]
-    if missing:
-        raise CatalogError(
-            f"glossary term {term.id!r}: related term(s) {', '.join(missing)} do not exist"
-        )
+    """Add or replace a term; its related terms must exist (or be itself).
+
+    Under the glossary folder's lock: the check and the write see the same terms.
+    """
     path = term_path(config, term.id)
-    atomic_write_text(path, term.model_dump_json(indent=2) + "\n")
+    with writing(config, "glossary"):
+        known = load_glossary(config)
+        missing = [t for t in term.related_terms if t not in known and t != term.id]
+        if missing:
+            raise CatalogError(
+                f"glossary term {term.id!r}: related term(s) {', '.join(missing)} do not exist"
+            )
+        atomic_write_text(path, term.model_dump_json(indent=2) + "\n")
     return path
 
 

@@ -18,9 +18,11 @@ from pydantic import TypeAdapter
 
 from jobforge.catalog.entries import SchemaVersion
 from jobforge.catalog.glossary import GlossaryTerm
+from jobforge.catalog.shared import writing
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import json_schemas
 from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 
 SCHEMA_SUFFIX = ".schema.json"
 
@@ -40,17 +42,21 @@ def schema_path(config: PipelineConfig, name: str) -> Path:
     return config.catalog_schemas_path() / f"{name}{SCHEMA_SUFFIX}"
 
 
-def ensure_schemas(config: PipelineConfig) -> list[Path]:
-    """Write every schema that is missing or out of date; return the paths written."""
+def ensure_schemas(config: PipelineConfig, timeout: float = DEFAULT_TIMEOUT_S) -> list[Path]:
+    """Write every schema that is missing or out of date; return the paths written.
+
+    Under the schemas folder's lock (waiting up to ``timeout`` seconds for it).
+    """
     written = []
-    for name, schema in catalog_schemas().items():
-        path = schema_path(config, name)
-        text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
-        try:
-            if path.read_text(encoding="utf-8") == text:
-                continue
-        except FileNotFoundError:
-            pass
-        atomic_write_text(path, text)
-        written.append(path)
+    with writing(config, "schemas", timeout):
+        for name, schema in catalog_schemas().items():
+            path = schema_path(config, name)
+            text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except FileNotFoundError:
+                pass
+            atomic_write_text(path, text)
+            written.append(path)
     return written

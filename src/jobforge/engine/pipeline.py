@@ -25,6 +25,7 @@ from jobforge.catalog.entries import (
     write_entry,
 )
 from jobforge.catalog.schemas import ensure_schemas
+from jobforge.catalog.shared import remove_shared_temporaries
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
 from jobforge.engine.ledger import ledger_for
@@ -40,6 +41,7 @@ from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Tran
 from jobforge.errors import (
     ContractError,
     JobforgeError,
+    PluginError,
     SourceError,
     TransitionError,
     UnsupportedFormatError,
@@ -102,7 +104,8 @@ class PipelineEngine:
         for path in [*config.layout_paths(), config.locks_path()]:
             ensure_no_symlinks(roots, path)
         config.ensure_layout()
-        ensure_schemas(config)
+        remove_shared_temporaries(config)
+        ensure_schemas(config, lock_timeout)
 
     # -- shared machinery ------------------------------------------------------------
     @contextlib.contextmanager
@@ -217,6 +220,25 @@ class PipelineEngine:
         original error: both are in the message, and the failed record stays in
         the journal for the next run on the table to write.
         """
+        notes = self._record_failure(event, record, exc, publication)
+        message = str(exc) if isinstance(exc, JobforgeError) else f"{type(exc).__name__}: {exc}"
+        message += "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+        error = TransitionError(
+            f"{event.source_layer} -> {event.target_layer} of {event.table!r} failed: {message}"
+            + "".join(f"; also: {note}" for note in notes)
+        )
+        error.exit_code = getattr(exc, "exit_code", 1)
+        return error
+
+    def _record_failure(
+        self,
+        event: TransitionEvent,
+        record: TransitionRecord | IngestionRecord,
+        exc: BaseException,
+        publication: Publication | None,
+    ) -> list[str]:
+        """Write the failed record and call ``transition_failed``; return what
+        went wrong doing so (each a note for the error message)."""
         notes: list[str] = []
         if publication is not None:
             publication.failed(record)
@@ -242,14 +264,35 @@ class PipelineEngine:
             batch_id=event.batch_id,
             error=str(exc),
         )
-        message = str(exc) if isinstance(exc, JobforgeError) else f"{type(exc).__name__}: {exc}"
-        message += "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
-        error = TransitionError(
-            f"{event.source_layer} -> {event.target_layer} of {event.table!r} failed: {message}"
-            + "".join(f"; also: {note}" for note in notes)
+        return notes
+
+    def _claim_failed(
+        self, event: TransitionEvent, base: dict[str, Any], exc: PluginError, clock: float
+    ) -> PluginError:
+        """Record an ingestion whose ``jobforge_source_reader`` hook raised, and
+        return the error to raise: ``exc`` itself (it names the plugin and the
+        hook), or, if recording failed too, the same message with what went wrong.
+
+        Nothing was written yet; the failed record goes through the journal like
+        any other, so that the next run on the table writes it if the lineage
+        writer fails now.
+        """
+        failed = IngestionRecord(
+            **base,
+            row_count_in=0,
+            row_count_out=0,
+            completed_at=utc_now(),
+            status="failed",
+            errors=[str(exc)],
+            seconds=round(time.perf_counter() - clock, 6),
         )
-        error.exit_code = getattr(exc, "exit_code", 1)
-        return error
+        publication = Publication(self.config, Layer.STAGED, failed)
+        notes = self._record_failure(event, failed, exc, publication)
+        if not notes:
+            return exc
+        return PluginError(
+            str(exc) + "".join(f"; also: {note}" for note in notes), plugin=exc.plugin
+        )
 
     # -- ingestion ----------------------------------------------------------------------
     def ingest(
@@ -304,7 +347,36 @@ class PipelineEngine:
                     skipped=True,
                     record=None,
                 )
-        claimed = self.host.source_reader(spec, self.config)
+        batch_id = new_id()
+        started = utc_now()
+        clock = time.perf_counter()
+        event = TransitionEvent(table, "source", "staged", batch_id, self.config, domain)
+        targets = StepTargets(
+            data=table_dir / versions.batch_file_name(batch_id),
+            quarantine=quarantine_dir(self.config, table, Layer.STAGED)
+            / versions.batch_file_name(batch_id),
+        )
+        source_name = spec.path.as_posix()
+        base = {
+            "ingestion_id": new_id(),
+            "batch_id": batch_id,
+            "table_name": table,
+            "domain": domain,
+            "source_file": source_name,
+            "source_sha256": digest,
+            "source_size_bytes": spec.path.stat().st_size,
+            "source_format": spec.effective_format,
+            "reader": "unknown",
+            "target_file": str(targets.data),
+            "started_at": started,
+        }
+        try:
+            claimed = self.host.source_reader(spec, self.config)
+        except PluginError as exc:
+            # A plugin's bug, not a refusal: the ingestion started and failed,
+            # so it is on record like any other failure.
+            base["reader"] = exc.plugin or "unknown"
+            raise self._claim_failed(event, base, exc, clock) from exc.__cause__
         if claimed is None:
             what = (
                 f"no reader for format {spec.effective_format!r}"
@@ -315,30 +387,9 @@ class PipelineEngine:
                 f"{spec.path}: {what}; supported formats: {', '.join(self.host.source_formats())}"
             )
         reader, reader_plugin = claimed
-        batch_id = new_id()
-        started = utc_now()
-        clock = time.perf_counter()
-        event = TransitionEvent(table, "source", "staged", batch_id, self.config, domain)
-        targets = StepTargets(
-            data=table_dir / versions.batch_file_name(batch_id),
-            quarantine=quarantine_dir(self.config, table, Layer.STAGED)
-            / versions.batch_file_name(batch_id),
-        )
+        base["reader"] = reader_plugin
+        base["source_format"] = getattr(reader, "format", spec.effective_format)
         pending = PendingFiles()
-        source_name = spec.path.as_posix()
-        base = {
-            "ingestion_id": new_id(),
-            "batch_id": batch_id,
-            "table_name": table,
-            "domain": domain,
-            "source_file": source_name,
-            "source_sha256": digest,
-            "source_size_bytes": spec.path.stat().st_size,
-            "source_format": getattr(reader, "format", spec.effective_format),
-            "reader": reader_plugin,
-            "target_file": str(targets.data),
-            "started_at": started,
-        }
         publication = Publication(self.config, Layer.STAGED, interrupted_ingestion(base))
         try:
             self.host.before_transition(event)

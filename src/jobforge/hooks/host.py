@@ -143,11 +143,14 @@ class PluginHost:
         extra = {name: full[name] for name in impl.kwargnames if name in full}
         try:
             return impl.function(*args, **extra)
-        except PluginError:
+        except PluginError as exc:
+            if exc.plugin is None:
+                exc.plugin = impl.plugin_name
             raise
         except Exception as exc:
             raise PluginError(
-                f"plugin {self._describe(impl)} raised in {hook_name}: {type(exc).__name__}: {exc}"
+                f"plugin {self._describe(impl)} raised in {hook_name}: {type(exc).__name__}: {exc}",
+                plugin=impl.plugin_name,
             ) from exc
 
     def _first(self, hook_name: str, kwargs: dict[str, Any]) -> Any:

@@ -8,7 +8,9 @@ and end with :data:`TEMP_SUFFIX`, so no reader's ``*.parquet`` or ``*.json``
 pattern ever matches one (``pathlib`` globs *do* match dot-files, so the
 suffix is what hides them). The next run on a table removes the temporaries
 its interrupted predecessor left (:func:`remove_stale_temporaries`,
-:func:`remove_stale_temporaries_of`), under the table's lock.
+:func:`remove_stale_temporaries_of`), under the table's lock; those of the
+catalog folders every table shares go under those folders' locks
+(:mod:`jobforge.catalog.shared`).
 """
 
 from __future__ import annotations
@@ -96,9 +98,9 @@ def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
     """Delete every temporary file below ``root`` (recursively) left by an
     interrupted run.
 
-    Call it only while holding the lock of the table that owns ``root``, or when
-    no run is active. Symbolic links are not followed. Returns how many files
-    were removed.
+    Call it only while holding the lock that every writer below ``root`` holds
+    (the table's, a shared catalog folder's), or when no run is active.
+    Symbolic links are not followed. Returns how many files were removed.
     """
     removed = 0
     base = Path(root)

@@ -87,3 +87,16 @@ def catalog_lock(locks_dir: Path, table: str, timeout: float = DEFAULT_TIMEOUT_S
     """
     with _hold(locks_dir, table, ".catalog", f"the catalog entry of {table!r}", timeout):
         yield
+
+
+@contextlib.contextmanager
+def folder_lock(locks_dir: Path, folder: str, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock of a catalog folder every table shares (``glossary``,
+    ``schemas``): ``<folder>.folder.lock``, which no table's lock can be named
+    (table names hold no ``.``).
+
+    Held while a file is written there, and while the temporaries a killed
+    writer left there are removed (see :mod:`jobforge.catalog.shared`).
+    """
+    with _hold(locks_dir, folder, ".folder", f"the catalog folder {folder!r}", timeout):
+        yield

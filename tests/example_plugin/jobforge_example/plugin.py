@@ -12,7 +12,8 @@
   ``import`` (this module fails to import), ``hook`` (the table enrichment
   raises), ``enrich`` (the table enrichment returns an invalid
   classification), ``misspelled`` (this module also defines a hook
-  implementation with a misspelled name).
+  implementation with a misspelled name), ``source_reader`` (this module also
+  implements ``jobforge_source_reader``, which raises for every file).
 
 Each implementation accepts only the arguments it uses: pluggy passes
 arguments by name, so ``def jobforge_resolve_layer_path(layer)`` is a valid
@@ -30,6 +31,7 @@ from typing import Any
 from jobforge import hookimpl
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import ColumnMetadata, TableMetadata
+from jobforge.sources.base import SourceReader, SourceSpec
 
 LAYOUT_ROOT_ENV = "JOBFORGE_EXAMPLE_LAYOUT_ROOT"
 FAULT_ENV = "JOBFORGE_EXAMPLE_FAULT"
@@ -100,3 +102,12 @@ if _fault() == "misspelled":
     @hookimpl
     def jobforge_resolve_layer_pth(layer: Layer) -> Path | None:  # the typo is the point
         return None
+
+
+if _fault() == "source_reader":
+
+    @hookimpl
+    def jobforge_source_reader(source: SourceSpec) -> SourceReader | None:
+        raise RuntimeError(
+            f"injected fault in source_reader of {source.path.name} ({FAULT_ENV}=source_reader)"
+        )
