@@ -70,3 +70,11 @@ class PendingFiles:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self._pending.clear()
+
+
+def remove_published(paths: list[Path]) -> None:
+    """Remove files :meth:`PendingFiles.commit` published, when the version that
+    was to list them could not be switched (they have fresh names: no pointer
+    lists them yet)."""
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""The catalog entry of a layer's table: built from the files a transition
+published, written under the catalog locks of the tables it names."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from jobforge.catalog.declarations import TableDeclaration
+from jobforge.catalog.entries import build_entry, load_entry, qualify_source_columns, write_entry
+from jobforge.engine.executor import StepOutcome
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import TableMetadata, utc_now
+from jobforge.storage.locks import catalog_lock
+
+
+def build_layer_entry(
+    config: PipelineConfig,
+    *,
+    layer: Layer,
+    table: str,
+    domain: str,
+    files: list[Path],
+    table_dir: Path,
+    declaration: TableDeclaration | None,
+    upstream: list[str],
+    outcome: StepOutcome,
+    transform_script: str | None,
+) -> TableMetadata:
+    """The entry of ``table`` in ``layer`` once ``files`` are its current version."""
+    return build_entry(
+        config,
+        layer=layer.value,
+        table=table,
+        domain=domain,
+        files=files,
+        table_dir=table_dir,
+        now=utc_now(),
+        declaration=declaration,
+        upstream=upstream,
+        source_columns=qualify_source_columns(outcome.source_columns, upstream, layer.value),
+        transform_script=transform_script,
+    )
+
+
+def write_entry_locked(config: PipelineConfig, metadata: TableMetadata, timeout: float) -> None:
+    """Write a catalog entry under the catalog locks of the table and of the
+    upstream tables whose entries get it added to their ``downstream_tables``
+    (a gold build on another process may add itself to this entry at any
+    time: what it added since the entry was built is kept)."""
+    names = {metadata.table_name} | {key.partition(".")[2] for key in metadata.upstream_tables}
+    with contextlib.ExitStack() as stack:
+        for name in sorted(names):
+            stack.enter_context(catalog_lock(config.locks_path(), name, timeout))
+        existing = load_entry(config, metadata.layer, metadata.table_name)
+        if existing is not None:
+            added = [d for d in existing.downstream_tables if d not in metadata.downstream_tables]
+            if added:
+                metadata = metadata.model_copy(
+                    update={"downstream_tables": [*metadata.downstream_tables, *added]}
+                )
+        write_entry(config, metadata)

@@ -1,0 +1,33 @@
+"""What ingestion and the promotions of one engine share: the configuration,
+its plugins, the executor and how long to wait for a lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobforge.engine.executor import Executor
+from jobforge.hooks.host import PluginHost
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.storage import versions
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: PipelineConfig
+    host: PluginHost
+    executor: Executor
+    lock_timeout: float
+
+    @property
+    def executor_label(self) -> str:
+        """How errors name the executor: ``the executor module.Class``."""
+        kind = type(self.executor)
+        return f"the executor {kind.__module__}.{kind.__qualname__}"
+
+    def layer_dir(self, layer: Layer) -> Path:
+        return self.config.layer_path(layer)
+
+    def current(self, layer: Layer, table: str) -> versions.CurrentVersion | None:
+        """The current version of ``table`` in ``layer`` (``None`` if never published)."""
+        return versions.read_current(self.layer_dir(layer), table)

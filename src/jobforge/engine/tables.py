@@ -1,0 +1,86 @@
+"""The per-table locks of one engine, and what taking one does first.
+
+A run on a table holds its lock (:func:`~jobforge.storage.locks.table_lock`)
+across its steps. Before the first step, under the lock: no symbolic link may
+stand where the table's files go, the temporaries a killed run left are removed
+and an interrupted publication is finished or undone
+(:func:`~jobforge.engine.recovery.recover`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from jobforge.engine.entries import write_entry_locked
+from jobforge.engine.quarantine import AREAS, quarantine_dir
+from jobforge.engine.recovery import recover
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.storage.atomic import remove_stale_temporaries, remove_stale_temporaries_of
+from jobforge.storage.locks import catalog_lock, table_lock
+from jobforge.storage.names import ensure_no_symlinks
+
+
+def write_roots(config: PipelineConfig) -> list[Path]:
+    """Where writes may go: the data root, then layout folders a plugin put elsewhere."""
+    return [config.data_root, *config.layout_paths()]
+
+
+class TableLocks:
+    """Re-entrant per-table locks: steps inside a held lock take it again for free."""
+
+    def __init__(self, config: PipelineConfig, timeout: float) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._held: set[str] = set()
+
+    @contextlib.contextmanager
+    def hold(self, table: str) -> Iterator[None]:
+        if table in self._held:
+            yield
+            return
+        self._check_no_symlinks(table)
+        with table_lock(self.config.locks_path(), table, self.timeout):
+            self._held.add(table)
+            try:
+                self._remove_temporaries(table)
+                recover(
+                    self.config,
+                    table,
+                    lambda metadata: write_entry_locked(self.config, metadata, self.timeout),
+                )
+                yield
+            finally:
+                self._held.discard(table)
+
+    def _check_no_symlinks(self, table: str) -> None:
+        """Refuse to run on ``table`` if a symbolic link was planted where its
+        files go (a link would send writes outside the data root)."""
+        config = self.config
+        tables = config.catalog_tables_path()
+        paths = [
+            *(config.layer_path(layer) / table for layer in Layer),
+            config.quarantine_path() / table,
+            *(quarantine_dir(config, table, area) for area in AREAS),
+            config.catalog_lineage_path() / table,
+            *(tables / layer.value / "_history" for layer in Layer),
+        ]
+        roots = write_roots(config)
+        for path in paths:
+            ensure_no_symlinks(roots, path)
+
+    def _remove_temporaries(self, table: str) -> None:
+        """Remove what an interrupted run on ``table`` left under temporary names."""
+        config = self.config
+        for layer in Layer:
+            remove_stale_temporaries(config.layer_path(layer) / table)
+        with catalog_lock(config.locks_path(), table, self.timeout):
+            for layer in Layer:
+                entries = config.catalog_tables_path() / layer.value
+                remove_stale_temporaries_of(entries, f"{table}.json")
+                remove_stale_temporaries_of(entries / "_history", f"{table}.json")
+        remove_stale_temporaries(config.quarantine_path() / table)
+        remove_stale_temporaries(config.catalog_lineage_path() / table)
+        for name in (f"{table}.journal", f"{table}.holder"):
+            remove_stale_temporaries_of(config.locks_path(), name)
