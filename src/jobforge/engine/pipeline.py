@@ -12,7 +12,7 @@ is the step the executor runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from jobforge.catalog.schemas import ensure_schemas
 from jobforge.catalog.shared import remove_shared_temporaries
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.ingestion import ingest_source
-from jobforge.engine.promotion import domain_of, gold_inputs, promote, resolve_batch
+from jobforge.engine.promotion import Step, domain_of, gold_inputs, promote, resolve_batch
 from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
@@ -144,29 +144,22 @@ class PipelineEngine:
         mode: WriteMode | None = None,
     ) -> PromotionResult:
         """Rename, cast and standardise a staged batch (default: the latest)."""
-        table = validate_name(table_name)
-        _validate_ids(batch_id, domain)
         schema = schema or BronzeSchema()
-        with self._guard(f"bronze promotion of {table!r}"), self._locks.hold(table):
-            batch = resolve_batch(self._rt, Layer.STAGED, table, batch_id)
-            staged = versions.table_dir(self._rt.layer_dir(Layer.STAGED), table) / batch.file
-            return promote(
-                self._rt,
-                table=table,
-                source=Layer.STAGED,
-                target=Layer.BRONZE,
-                batch=batch,
-                domain=domain_of(self._rt, Layer.STAGED, table, domain),
-                declaration=declaration,
-                mode=mode or self.mode,
-                upstream=[f"staged.{table}"],
-                input_files=[staged],
-                transform_script=None,
-                step=lambda targets, ctx, pending: self.executor.write_bronze(
-                    [staged], batch.rows, schema, targets, ctx, pending
-                ),
-                quarantine=True,
-            )
+        return self._promote_batch(
+            table_name,
+            Layer.STAGED,
+            Layer.BRONZE,
+            batch_id=batch_id,
+            domain=domain,
+            declaration=declaration,
+            mode=mode,
+            transform_script=None,
+            step=lambda file, batch: (
+                lambda targets, ctx, pending: self.executor.write_bronze(
+                    [file], batch.rows, schema, targets, ctx, pending
+                )
+            ),
+        )
 
     def promote_to_silver(
         self,
@@ -179,30 +172,59 @@ class PipelineEngine:
         mode: WriteMode | None = None,
     ) -> PromotionResult:
         """De-duplicate, validate and transform a bronze batch (default: the latest)."""
+        spec = spec or SilverSpec()
+        named = [t for t in spec.transforms if isinstance(t, str)]
+        return self._promote_batch(
+            table_name,
+            Layer.BRONZE,
+            Layer.SILVER,
+            batch_id=batch_id,
+            domain=domain,
+            declaration=declaration,
+            mode=mode,
+            transform_script=", ".join(named) or None,
+            step=lambda file, batch: (
+                lambda targets, ctx, pending: self.executor.write_silver(
+                    [file], batch.rows, spec, targets, ctx, pending
+                )
+            ),
+        )
+
+    def _promote_batch(
+        self,
+        table_name: str,
+        source: Layer,
+        target: Layer,
+        *,
+        batch_id: str | None,
+        domain: str,
+        declaration: TableDeclaration | None,
+        mode: WriteMode | None,
+        transform_script: str | None,
+        step: Callable[[Path, BatchEntry], Step],
+    ) -> PromotionResult:
+        """Promote a batch of ``table_name`` from ``source`` to ``target``:
+        ``step(file, batch)`` is the executor's step for the batch's file."""
         table = validate_name(table_name)
         _validate_ids(batch_id, domain)
-        spec = spec or SilverSpec()
-        with self._guard(f"silver promotion of {table!r}"), self._locks.hold(table):
-            batch = resolve_batch(self._rt, Layer.BRONZE, table, batch_id)
-            bronze = versions.table_dir(self._rt.layer_dir(Layer.BRONZE), table) / batch.file
-            transforms = [t if isinstance(t, str) else None for t in spec.transforms]
+        with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
+            batch = resolve_batch(self._rt, source, table, batch_id)
+            file = versions.table_dir(self._rt.layer_dir(source), table) / batch.file
             return promote(
                 self._rt,
                 table=table,
-                source=Layer.BRONZE,
-                target=Layer.SILVER,
+                source=source,
+                target=target,
                 batch=batch,
-                domain=domain_of(self._rt, Layer.BRONZE, table, domain),
+                domain=domain_of(self._rt, source, table, domain),
                 declaration=declaration,
                 mode=mode or self.mode,
-                upstream=[f"bronze.{table}"],
-                input_files=[bronze],
-                transform_script=", ".join(t for t in transforms if t) or None,
-                step=lambda targets, ctx, pending: self.executor.write_silver(
-                    [bronze], batch.rows, spec, targets, ctx, pending
-                ),
+                upstream=[f"{source.value}.{table}"],
+                input_files=[file],
+                transform_script=transform_script,
+                step=step(file, batch),
                 quarantine=True,
-                duplicates=True,
+                duplicates=target is Layer.SILVER,
             )
 
     def promote_to_gold(

@@ -34,6 +34,9 @@ from jobforge.storage.versions import BatchEntry, WriteMode
 
 log = structlog.get_logger("jobforge")
 
+Step = Callable[[StepTargets, StepContext, PendingFiles], StepOutcome]
+"""A layer step: the executor writing a batch's outputs to ``PendingFiles`` temporaries."""
+
 
 def resolve_batch(rt: Runtime, layer: Layer, table: str, batch_id: str | None) -> BatchEntry:
     """The batch of ``table``'s current ``layer`` version to promote (default: the latest)."""
@@ -92,7 +95,7 @@ def promote(
     upstream: list[str],
     input_files: list[Path],
     transform_script: str | None,
-    step: Callable[[StepTargets, StepContext, PendingFiles], StepOutcome],
+    step: Step,
     quarantine: bool,
     duplicates: bool = False,
     input_tables: list[str] | None = None,
