@@ -17,6 +17,14 @@ Per chunk of T rows:
   median wage (they break the silver rule ``median_wage >= 0``);
 - the original rows are distinct from each other (each ``notes`` text carries
   the row's own respondent number), so the copies are exactly the duplicates.
+
+``--messy`` (off by default; without it the bytes are unchanged) puts a line
+break inside about 1 in :data:`MESSY_PER` ``notes`` values (``"phrase\nsee
+(#N)"``, quoted), so that the file is one polars does not read exactly as
+Python's ``csv`` module: jobforge reads it with the ``csv`` module. The counts
+are unchanged (the respondent number still makes each original distinct; a copy
+copies its original's text); the meta adds ``"messy": true`` and
+``multiline_notes``. :func:`messy_name` is the conventional file name.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ CHUNK_ROWS = 250_000
 DUPLICATE_PERCENT = 2
 BAD_PER_MILLE = 5
 EMPTY_WAGE_PERCENT = 3
+MESSY_PER = 1000
 
 COLUMNS = (
     "noc_code",
@@ -138,8 +147,12 @@ def _pick(index: pl.Expr, values: tuple[str, ...]) -> pl.Expr:
     return index.replace_strict(dict(enumerate(values)), return_dtype=pl.String)
 
 
-def _chunk(rng: random.Random, first_respondent: int, rows: int) -> tuple[pl.DataFrame, dict]:
-    """``rows`` rows; the original rows are numbered from ``first_respondent``."""
+def _chunk(
+    rng: random.Random, first_respondent: int, rows: int, messy: bool = False
+) -> tuple[pl.DataFrame, dict]:
+    """``rows`` rows; the original rows are numbered from ``first_respondent``.
+    ``messy``: a line break in about 1 in :data:`MESSY_PER` notes (drawn from
+    digits of ``b`` no other column uses, so no extra random draw)."""
     copies = rows * DUPLICATE_PERCENT // 100
     base = rows - copies
     bad = base * BAD_PER_MILLE // 1000
@@ -167,6 +180,10 @@ def _chunk(rng: random.Random, first_respondent: int, rows: int) -> tuple[pl.Dat
     empty_wage = (digits(b_, 8000, 100) < EMPTY_WAGE_PERCENT) & ~pl.col("bad")
     hours = digits(b_, 800_000, 251) + 200
     year = digits(a_, 31_200_000, 10) + 2015
+    phrase = _pick(digits(b_, 134_937_600_000, len(PHRASES)), PHRASES)
+    multiline = pl.lit(False)
+    if messy:
+        multiline = digits(b_, 134_937_600_000 * len(PHRASES), MESSY_PER) == 0
     frame = (
         pl.DataFrame([a, b, pl.Series("bad", is_bad, dtype=pl.Boolean)])
         .with_row_index("i")
@@ -197,8 +214,9 @@ def _chunk(rng: random.Random, first_respondent: int, rows: int) -> tuple[pl.Dat
             .otherwise(pl.lit("false"))
             .alias("unionized"),
             pl.format(
-                "{} (#{})",
-                _pick(digits(b_, 134_937_600_000, len(PHRASES)), PHRASES),
+                "{}{}(#{})",
+                phrase,
+                pl.when(multiline).then(pl.lit("\nsee ")).otherwise(pl.lit(" ")),
                 pl.col("i").cast(pl.Int64) + first_respondent,
             ).alias("notes"),
         )
@@ -221,15 +239,26 @@ def _chunk(rng: random.Random, first_respondent: int, rows: int) -> tuple[pl.Dat
         "bad_wage_rows": bad,
         "empty_wages": int(out.get_column("median_wage").null_count()),
     }
+    if messy:
+        stats["multiline_notes"] = int(out.get_column("notes").str.contains("\n").sum())
     return out, stats
 
 
-def generate(path: Path, rows: int, seed: int = 8) -> dict:
+def messy_name(rows: int, seed: int = 8) -> str:
+    """The file name of the ``--messy`` variant, beside the runner's
+    ``occupations-<rows>-seed<seed>-v<version>.csv``."""
+    return f"occupations-{rows}-seed{seed}-v{GENERATOR_VERSION}-messy.csv"
+
+
+def generate(path: Path, rows: int, seed: int = 8, messy: bool = False) -> dict:
     """Write ``rows`` rows to ``path`` (CSV, UTF-8) and return what was generated.
 
-    The returned dict is also written to ``<path>.json``.
+    The returned dict is also written to ``<path>.json``. ``messy``: see the
+    module's docstring.
     """
     totals = {"rows": 0, "duplicates": 0, "bad_wage_rows": 0, "empty_wages": 0}
+    if messy:
+        totals["multiline_notes"] = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     with tmp.open("wb") as handle:
@@ -239,7 +268,7 @@ def generate(path: Path, rows: int, seed: int = 8) -> dict:
             size = min(CHUNK_ROWS, rows - totals["rows"])
             rng = random.Random(f"jobforge-benchmark:{seed}:{chunk_no}")
             first = totals["rows"] - totals["duplicates"] + 1
-            frame, stats = _chunk(rng, first, size)
+            frame, stats = _chunk(rng, first, size, messy)
             frame.write_csv(handle, include_header=False)
             for key, value in stats.items():
                 totals[key] += value
@@ -249,6 +278,7 @@ def generate(path: Path, rows: int, seed: int = 8) -> dict:
         "seed": seed,
         "columns": list(COLUMNS),
         "casts": CASTS,
+        **({"messy": True} if messy else {}),
         **totals,
         "bytes": tmp.stat().st_size,
     }
@@ -262,10 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--messy",
+        action="store_true",
+        help=f"a line break inside about 1 in {MESSY_PER} notes values (the csv-module path)",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be at least 1")
-    meta = generate(args.out, args.rows, args.seed)
+    meta = generate(args.out, args.rows, args.seed, args.messy)
     print(json.dumps(meta))
     return 0
 

@@ -4,16 +4,29 @@
 regular expression per line) and falls back to ``_full_check`` (the ``csv``
 module over every record). Whenever the fast check answers, its answer must be
 exactly the full check's; the property test throws near-plain files at both.
+The reader's one pass (``write_records``: the full check that also writes the
+records) must give the full check's answer and the ``csv`` module's records.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import tempfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jobforge_readers.csv_records import Dialect, _full_check, _plain_file_check, check_records
+from jobforge_readers.csv_records import (
+    FIELD_LIMIT,
+    Dialect,
+    _full_check,
+    _plain_file_check,
+    check_records,
+    write_records,
+)
 
 from jobforge.errors import SourceError
 
@@ -124,3 +137,84 @@ def test_whenever_the_fast_check_answers_it_is_the_full_answer(
         if fast is not None:
             assert fast == full, (content, dialect)
         assert _outcome(check_records, path, dialect) == full
+
+
+def _written(path: Path, dialect: Dialect) -> object:
+    """``write_records``' check and the rows of its files, or its error."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            check, files = write_records(path, dialect, Path(folder))
+        except (SourceError, UnicodeDecodeError) as exc:
+            return (type(exc).__name__, str(exc))
+        records = pl.read_parquet(files.records).rows()
+        rejected = pl.read_parquet(files.rejected).rows() if files.rejected else []
+    return check, records, rejected
+
+
+def _csv_module(path: Path, dialect: Dialect) -> tuple[list[tuple], list[tuple]]:
+    """What the ``csv`` module reads: (records of the header's width, numbered;
+    the others as (number, rule, message, JSON)), blank lines skipped."""
+    csv.field_size_limit(FIELD_LIMIT)
+    quoting = {"quotechar": dialect.quote} if dialect.quote else {"quoting": csv.QUOTE_NONE}
+    good, odd = [], []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=dialect.delimiter, strict=True, **quoting)
+        width = len(next(reader))
+        number = 0
+        for fields in reader:
+            if not fields:
+                continue
+            number += 1
+            if len(fields) == width:
+                good.append((number, *fields))
+            else:
+                line = reader.line_num - _line_ends(fields)
+                message = f"record on line {line}: expected {width} fields, found {len(fields)}"
+                odd.append(
+                    (number, "ragged_record", message, json.dumps(fields, ensure_ascii=False))
+                )
+    return good, odd
+
+
+def _line_ends(fields: list[str]) -> int:
+    """Line ends inside a record's values (its first line is ``line_num`` minus these)."""
+    return sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in fields)
+
+
+def test_the_one_pass_of_a_messy_file(tmp_path: Path) -> None:
+    path = tmp_path / "messy.csv"
+    # Lines: 1 header, 2-3 record 1, 4 blank, 5-6 record 2 (ragged), 7 record 3.
+    path.write_bytes(b'a,b\n"1\n2",3\n\nx,"y\r\nz",w\n4,"q""q"\n')
+    check, records, rejected = _written(path, COMMA)  # type: ignore[misc]
+    assert check == _full_check(path, COMMA)
+    assert (check.records, check.blank_lines, check.odd_records) == (3, 1, 1)
+    assert records == [(1, "1\n2", "3"), (3, "4", 'q"q')]
+    assert rejected == [
+        (
+            2,
+            "ragged_record",
+            "record on line 5: expected 2 fields, found 3",
+            '["x", "y\\r\\nz", "w"]',
+        )
+    ]
+    assert (records, rejected) == _csv_module(path, COMMA)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=_near_plain_files())
+def test_the_one_pass_checks_as_the_full_check_and_keeps_the_csv_records(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "near_plain.csv"
+    path.write_bytes(content)
+    for dialect in DIALECTS:
+        full = _outcome(_full_check, path, dialect)
+        written = _written(path, dialect)
+        if isinstance(full, tuple):  # an error: the same one
+            assert written == full, (content, dialect)
+            continue
+        check, records, rejected = written  # type: ignore[misc]
+        assert check == full, (content, dialect)
+        assert (records, rejected) == _csv_module(path, dialect), (content, dialect)

@@ -7,8 +7,11 @@ keep that promise:
 
 - polars' CSV scanner, fast and streaming, used only when
   :func:`check_records` says the file has nothing polars reads differently;
-- :func:`read_records`, the ``csv`` module itself, for every other file. It
-  keeps records with the wrong number of fields apart for quarantine.
+- the ``csv`` module itself for every other file: :func:`write_records` makes
+  the one pass that both checks the file and writes its records, in batches, to
+  a parquet file in a folder the caller owns (memory does not grow with the
+  file), keeping records with the wrong number of fields apart, in a second
+  parquet file, for quarantine. :func:`read_or_write_records` chooses.
 
 A blank line (no characters between two line ends) is not a record: it is
 skipped, as ``csv.DictReader`` skips it, and counted in the reader details.
@@ -22,12 +25,15 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from jobforge.errors import SourceError
 from jobforge.sources.headers import BOM
@@ -39,6 +45,14 @@ RAGGED_RULE = "ragged_record"
 """``rule_id`` of a record whose field count differs from the header's."""
 
 _BATCH_ROWS = 50_000
+_BATCH_CELLS = 1_000_000
+"""A batch also ends at this many values (wide files) ..."""
+_BATCH_CHARS = 1 << 26
+"""... or at this many characters of source text (huge values)."""
+_GROUP_ROWS = 10_000
+_GROUP_CHARS = 2 << 20
+"""Parquet row groups of the ``csv`` module's records: at most this many rows
+and about this many characters (what polars then holds per morsel)."""
 _TAIL_BYTES = 1 << 16
 
 
@@ -85,6 +99,8 @@ class _Lines:
         self.path = path
         self.handle = handle
         self.number = 0
+        self.chars = 0
+        """Characters read so far (what a batch of records holds, roughly)."""
         self.lone_cr = False
         self.last = ""
         """The last line read, with its line end."""
@@ -92,6 +108,7 @@ class _Lines:
     def __iter__(self) -> Iterator[str]:
         for line in self.handle:
             self.number += 1
+            self.chars += len(line)
             self.last = line
             if "\x00" in line:
                 raise SourceError(
@@ -145,14 +162,16 @@ def check_records(path: Path, dialect: Dialect) -> RecordCheck:
     """One pass of the ``csv`` module over ``path`` (UTF-8): the header, the
     number of records, odd records, and whether polars may read the file.
 
-    This function alone decides between the fast polars path and
-    :func:`read_records`; a faster implementation must give the same answers
-    (the fidelity tests compare both paths with the ``csv`` module).
+    Its answer decides between the fast polars path and the ``csv`` module's
+    records; a faster implementation must give the same answers (the fidelity
+    tests compare both paths with the ``csv`` module).
     ``UnicodeDecodeError`` is left to the caller, which knows the real encoding.
 
     A file whose every line is plainly one well-formed record is recognised
     without the ``csv`` module's pass (:func:`_plain_file_check`, at polars'
-    speed); any other file gets the full pass of :func:`_full_check`.
+    speed); any other file gets the full pass of :func:`_full_check`. The
+    reader makes the same choice with :func:`read_or_write_records`, whose full
+    pass also writes the records.
     """
     plain = _plain_file_check(path, dialect)
     return plain if plain is not None else _full_check(path, dialect)
@@ -257,13 +276,17 @@ def _plain_file_check(path: Path, dialect: Dialect) -> RecordCheck | None:
     return RecordCheck(header=header, records=total)
 
 
-def _full_check(path: Path, dialect: Dialect) -> RecordCheck:
-    """:func:`check_records` by one pass of the ``csv`` module over every record."""
+def _full_check(path: Path, dialect: Dialect, sink: _RecordSink | None = None) -> RecordCheck:
+    """:func:`check_records` by one pass of the ``csv`` module over every record;
+    with a ``sink``, each record is also handed to it as it is read (the one
+    place where the ``csv`` module's records are both checked and kept)."""
     with _open(path) as handle:
         lines = _Lines(path, handle)
         records = _records(path, dialect, lines)
         check = RecordCheck(header=_header(path, records))
         width = len(check.header)
+        if sink is not None:
+            sink.start(width, lines)
         quote = dialect.quote
         quote_in_value = False
         escaped = _quoted_line_pattern(width, dialect) if quote is not None else None
@@ -276,7 +299,12 @@ def _full_check(path: Path, dialect: Dialect) -> RecordCheck:
             check.records += 1
             if len(fields) != width:
                 check.odd_records += 1
-            elif escaped is not None and not quote_in_value and quote in "".join(fields):
+                if sink is not None:
+                    sink.ragged(check.records, start, fields)
+                continue
+            if sink is not None:
+                sink.record(check.records, fields)
+            if escaped is not None and not quote_in_value and quote in "".join(fields):
                 # Doubled quotes inside quoted fields, on one line, read the same in
                 # polars; a quote anywhere else does not.
                 line = lines.last.rstrip("\n").removesuffix("\r")
@@ -297,57 +325,162 @@ def _full_check(path: Path, dialect: Dialect) -> RecordCheck:
     return check
 
 
+@dataclass(frozen=True)
+class RecordFiles:
+    """Where :func:`write_records` wrote a file's records.
+
+    ``records``: ``_source_row`` (Int64) then one text column per header name,
+    named by position (``0``, ``1``...; the caller renames them). ``rejected``:
+    ``_source_row``, ``rule_id``, ``message`` and ``row`` (the record's fields as
+    a JSON array), or ``None`` when every record has the header's width."""
+
+    records: Path
+    rejected: Path | None
+
+
+_REJECTED_SCHEMA = pa.schema(
+    [
+        ("_source_row", pa.int64()),
+        ("rule_id", pa.large_string()),
+        ("message", pa.large_string()),
+        ("row", pa.large_string()),
+    ]
+)
+# Temporary files, read once: no compression is the fastest choice.
+_PARQUET = {"compression": "none", "write_statistics": False}
+
+
+class _RecordSink:
+    """Receives the records of :func:`_full_check` and writes them, batch by
+    batch, to ``records.parquet`` and (ragged ones) ``rejected.parquet`` in
+    ``folder``. A batch ends at :data:`_BATCH_ROWS` records, at
+    :data:`_BATCH_CELLS` values or at :data:`_BATCH_CHARS` characters of the
+    file, whichever comes first: that, not the file, bounds the memory.
+
+    A batch's values are kept in one flat list (``extend`` per record, sliced
+    into columns by polars at the end of the batch): a list per record would be
+    one more object for Python's garbage collector to scan, again and again.
+    Row groups are small (:data:`_GROUP_ROWS`, :data:`_GROUP_CHARS`): polars
+    streams a parquet file by row group, so they set what the staged step holds.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._width = 1
+        self._limit = _BATCH_ROWS
+        self._lines: _Lines  # set by start()
+        self._mark = 0
+        self._numbers: list[int] = []
+        self._values: list[str] = []
+        self._ragged: list[tuple[int, str, str]] = []
+        self._records: pq.ParquetWriter | None = None
+        self._rejected: pq.ParquetWriter | None = None
+
+    def start(self, width: int, lines: _Lines) -> None:
+        self._width = width
+        self._limit = max(1, min(_BATCH_ROWS, _BATCH_CELLS // width))
+        self._lines = lines
+        self._mark = lines.chars
+        schema = pa.schema(
+            [("_source_row", pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
+        )
+        self._records = pq.ParquetWriter(self.folder / "records.parquet", schema, **_PARQUET)
+
+    def record(self, number: int, fields: list[str]) -> None:
+        self._numbers.append(number)
+        self._values.extend(fields)
+        if len(self._numbers) >= self._limit or self._lines.chars - self._mark >= _BATCH_CHARS:
+            self._flush()
+
+    def ragged(self, number: int, line: int, fields: list[str]) -> None:
+        message = f"record on line {line}: expected {self._width} fields, found {len(fields)}"
+        self._ragged.append((number, message, json.dumps(fields, ensure_ascii=False)))
+        if len(self._ragged) >= self._limit or self._lines.chars - self._mark >= _BATCH_CHARS:
+            self._flush()
+
+    def _group_rows(self, rows: int) -> int:
+        per_row = max(1, (self._lines.chars - self._mark) // max(rows, 1))
+        return max(1, min(_GROUP_ROWS, _GROUP_CHARS // per_row))
+
+    def _flush(self) -> None:
+        assert self._records is not None
+        rows = len(self._numbers)
+        group = self._group_rows(rows + len(self._ragged))
+        self._mark = self._lines.chars
+        if rows:
+            values = pl.Series(self._values, dtype=pl.String)
+            frame = pl.DataFrame(
+                [pl.Series("_source_row", self._numbers, dtype=pl.Int64)]
+                + [values.gather_every(self._width, i).alias(str(i)) for i in range(self._width)]
+            )
+            self._numbers, self._values = [], []
+            table = frame.to_arrow().cast(self._records.schema)
+            self._records.write_table(table, row_group_size=group)
+        if self._ragged:
+            if self._rejected is None:
+                target = self.folder / "rejected.parquet"
+                self._rejected = pq.ParquetWriter(target, _REJECTED_SCHEMA, **_PARQUET)
+            numbers, messages, fields = zip(*self._ragged, strict=True)
+            self._ragged = []
+            columns = [
+                pa.array(numbers, type=pa.int64()),
+                pa.array([RAGGED_RULE] * len(numbers), type=pa.large_string()),
+                pa.array(messages, type=pa.large_string()),
+                pa.array(fields, type=pa.large_string()),
+            ]
+            table = pa.Table.from_arrays(columns, schema=_REJECTED_SCHEMA)
+            self._rejected.write_table(table, row_group_size=group)
+
+    def close(self, *, complete: bool) -> RecordFiles:
+        """Write what is held (if ``complete``) and close the files."""
+        try:
+            if complete:
+                self._flush()
+        finally:
+            for writer in (self._records, self._rejected):
+                if writer is not None:
+                    writer.close()
+        return RecordFiles(
+            records=self.folder / "records.parquet",
+            rejected=self.folder / "rejected.parquet" if self._rejected is not None else None,
+        )
+
+
+def write_records(path: Path, dialect: Dialect, folder: Path) -> tuple[RecordCheck, RecordFiles]:
+    """One pass of the ``csv`` module over ``path`` (UTF-8): the check of
+    :func:`check_records`'s full pass, and every record written to parquet files
+    in ``folder`` (see :class:`RecordFiles`), in batches. On an error, what was
+    written stays in ``folder`` (the caller's to remove) and nothing elsewhere."""
+    sink = _RecordSink(folder)
+    try:
+        check = _full_check(path, dialect, sink)
+    except BaseException:
+        sink.close(complete=False)
+        raise
+    return check, sink.close(complete=True)
+
+
+def read_or_write_records(
+    path: Path, dialect: Dialect, folder: Callable[[], Path]
+) -> tuple[RecordCheck, RecordFiles | None]:
+    """What the reader does: the fast check of a plain file (no files written:
+    polars may read it), else :func:`write_records` into ``folder()`` (called
+    only then)."""
+    plain = _plain_file_check(path, dialect)
+    if plain is not None:
+        return plain, None
+    return write_records(path, dialect, folder())
+
+
 def read_records(path: Path, dialect: Dialect) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """Read ``path`` (UTF-8) with the ``csv`` module: ``(records, rejected, raw
-    header)``. ``records`` has ``_source_row`` then one text column per header
-    name (positional names ``0``, ``1``... that the caller renames);
-    ``rejected`` has ``_source_row``, ``rule_id``, ``message`` and ``row`` (the
-    record's fields as a JSON array)."""
-    chunks: list[pl.DataFrame] = []
-    rejected: list[tuple[int, str, str]] = []
-    with _open(path) as handle:
-        lines = _Lines(path, handle)
-        records = _records(path, dialect, lines)
-        header = _header(path, records)
-        width = len(header)
-        names = [str(i) for i in range(width)]
-        rows: list[int] = []
-        columns: list[list[str]] = [[] for _ in range(width)]
-        number = 0
-        for line, fields in records:
-            if not fields:
-                continue
-            number += 1
-            if len(fields) != width:
-                rejected.append(
-                    (
-                        number,
-                        f"record on line {line}: expected {width} fields, found {len(fields)}",
-                        json.dumps(fields, ensure_ascii=False),
-                    )
-                )
-                continue
-            rows.append(number)
-            for column, value in zip(columns, fields, strict=True):
-                column.append(value)
-            if len(rows) >= _BATCH_ROWS:
-                chunks.append(_chunk(rows, names, columns))
-                rows, columns = [], [[] for _ in range(width)]
-        chunks.append(_chunk(rows, names, columns))
-    frame = pl.concat(chunks, rechunk=False)
-    rejects = pl.DataFrame(
-        {
-            "_source_row": pl.Series([r[0] for r in rejected], dtype=pl.Int64),
-            "rule_id": pl.Series([RAGGED_RULE] * len(rejected), dtype=pl.String),
-            "message": pl.Series([r[1] for r in rejected], dtype=pl.String),
-            "row": pl.Series([r[2] for r in rejected], dtype=pl.String),
-        }
-    )
-    return frame, rejects, header
-
-
-def _chunk(rows: list[int], names: list[str], columns: list[list[str]]) -> pl.DataFrame:
-    data = {"_source_row": pl.Series(rows, dtype=pl.Int64)}
-    for name, values in zip(names, columns, strict=True):
-        data[name] = pl.Series(values, dtype=pl.String)
-    return pl.DataFrame(data)
+    """The ``csv`` module's records of a small file, in memory: ``(records,
+    rejected, raw header)``, as :func:`write_records` writes them (the reader
+    streams; this is for tests and small files)."""
+    with tempfile.TemporaryDirectory(prefix="jobforge-csv-") as folder:
+        check, files = write_records(path, dialect, Path(folder))
+        records = pl.read_parquet(files.records)
+        if files.rejected is not None:
+            rejected = pl.read_parquet(files.rejected)
+        else:
+            rejected = pl.DataFrame(pl.from_arrow(_REJECTED_SCHEMA.empty_table()))
+    return records, rejected, check.header

@@ -5,6 +5,11 @@ Options: ``delimiter`` (``,`` for csv, tab for tsv), ``quote`` (``"``; an
 empty string turns quoting off), ``encoding`` (``utf-8``, the default, with or
 without a byte order mark; any codec Python knows, such as ``cp1252``,
 ``latin-1`` or ``utf-16``, which is transcoded to UTF-8 first).
+
+A file that polars may not read is read by the ``csv`` module into parquet
+files (and a transcoded file is written) in one temporary folder per reader,
+``jobforge-csv-*`` in the system's temporary folder; :meth:`DelimitedReader.close`
+removes it, after the engine has consumed the frames.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from jobforge_readers._sniff import (
     refuse_binary,
     refuse_utf16_as_utf8,
 )
-from jobforge_readers.csv_records import Dialect, check_records, read_records
+from jobforge_readers.csv_records import Dialect, read_or_write_records
 
 _OPTIONS = ("delimiter", "quote", "encoding")
 _FORBIDDEN = {"\n", "\r"}
@@ -69,18 +74,29 @@ class DelimitedReader:
         self.dialect = Dialect(delimiter=delimiter, quote=quote)
         self.encoding = canonical_encoding(path, str(options.get("encoding", "utf-8")))
 
+    @property
+    def folder(self) -> Path | None:
+        """The reader's temporary folder, if it made one (until :meth:`close`)."""
+        return Path(self._tmp.name) if self._tmp is not None else None
+
+    def _folder(self) -> Path:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="jobforge-csv-")
+        return Path(self._tmp.name)
+
     def close(self) -> None:
+        """Remove the temporary folder: the frames of :meth:`read` may scan files
+        in it, so only once they are consumed."""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
     def _utf8_path(self) -> Path:
-        """The file itself if it is UTF-8, else a UTF-8 copy in a temporary folder
-        (removed by :meth:`close`)."""
+        """The file itself if it is UTF-8, else a UTF-8 copy in the temporary
+        folder."""
         if self.encoding in ("utf-8", "utf-8-sig"):
             return self.path
-        self._tmp = tempfile.TemporaryDirectory(prefix="jobforge-transcode-")
-        target = Path(self._tmp.name) / "source.csv"
+        target = self._folder() / "source.csv"
         with (
             self.path.open("r", encoding=self.encoding, newline="") as src,
             target.open("w", encoding="utf-8", newline="") as dst,
@@ -90,12 +106,19 @@ class DelimitedReader:
         return target
 
     def read(self) -> ReadResult:
+        try:
+            return self._read()
+        except BaseException:
+            self.close()  # nothing of a failed read is used
+            raise
+
+    def _read(self) -> ReadResult:
         self._configure()
         refuse_binary(self.path, self.format)
         refuse_utf16_as_utf8(self.path, self.encoding)
         try:
             path = self._utf8_path()
-            check = check_records(path, self.dialect)
+            check, files = read_or_write_records(path, self.dialect, self._folder)
         except UnicodeDecodeError:
             raise decode_error(self.path, self.encoding) from None
         names, mapping = normalise_headers(check.header)
@@ -108,6 +131,8 @@ class DelimitedReader:
             "reader": "polars" if check.polars_safe else "csv",
         }
         if check.polars_safe:
+            # Also a file the full pass finds polars reads alike (no record, a U+FEFF
+            # in a value...): polars reads it, as documented; its files are unused.
             frame = pl.scan_csv(
                 path,
                 has_header=True,
@@ -123,12 +148,17 @@ class DelimitedReader:
             return ReadResult(
                 frame=frame, header_mapping=mapping, details=details, records=check.records
             )
+        assert files is not None  # the full pass wrote them
         details["polars_differs"] = check.polars_differs
-        records, rejected, _ = read_records(path, self.dialect)
-        records.columns = ["_source_row", *names]
+        # Positional column names in the files: renamed by position, whatever the names.
+        columns = ["_source_row", *names]
+        frame = pl.scan_parquet(files.records).select(
+            pl.nth(i).alias(name) for i, name in enumerate(columns)
+        )
+        rejected = pl.scan_parquet(files.rejected) if files.rejected is not None else None
         return ReadResult(
-            frame=records.lazy(),
-            rejected=rejected.lazy() if rejected.height else None,
+            frame=frame,
+            rejected=rejected,
             header_mapping=mapping,
             details=details,
             records=check.records,
