@@ -19,6 +19,10 @@ process:
   derived column (a polars function by default, ``--gold sql`` for the same in
   DuckDB SQL), with the catalog and lineage written.
 
+``--messy`` measures a dataset whose notes sometimes hold a line break inside
+the quotes: jobforge reads it with Python's ``csv`` module instead of polars'
+scanner (the runner checks which reader was used).
+
 Seconds are the wall time of the work inside the child (after its imports),
 the median of ``--repeat`` runs after ``--warmup`` runs (each run also shows
 its CPU seconds, all threads, which a busy machine disturbs less); peak RSS is
@@ -152,6 +156,7 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
         "cpu": cpu,
         "staged_rows": result.ingest.rows,
         "staged_quarantined": result.ingest.rows_quarantined,
+        "reader": result.ingest.record.reader_details["reader"],
         "ledgers": ledgers,
         "files": {
             "staged": str(result.ingest.path),
@@ -189,6 +194,8 @@ def check_counts(report: dict, meta: dict, out: Path) -> None:
     silver_rows = rows - dups - bad
     _expect("staged rows", report["staged_rows"], rows)
     _expect("staged quarantined", report["staged_quarantined"], 0)
+    # A messy file must have been read by the csv module, a plain one by polars.
+    _expect("reader", report["reader"], "csv" if meta.get("messy") else "polars")
     ledgers = report["ledgers"]
     for key, value in {"rows_in": rows, "rows_out": rows, "rows_quarantined": 0}.items():
         _expect(f"bronze {key}", ledgers["bronze"][key], value)
@@ -323,15 +330,20 @@ def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[di
     return json.loads(result.read_text()), usage.ru_maxrss / 1024
 
 
-def dataset(rows: int, seed: int, workdir: Path) -> tuple[Path, dict]:
-    csv = workdir / f"occupations-{rows}-seed{seed}-v{generate.GENERATOR_VERSION}.csv"
+def dataset(rows: int, seed: int, workdir: Path, messy: bool = False) -> tuple[Path, dict]:
+    name = (
+        generate.messy_name(rows, seed)
+        if messy
+        else f"occupations-{rows}-seed{seed}-v{generate.GENERATOR_VERSION}.csv"
+    )
+    csv = workdir / name
     meta_file = csv.with_name(csv.name + ".json")
     if csv.exists() and meta_file.exists():
         meta = json.loads(meta_file.read_text())
         if meta.get("bytes") == csv.stat().st_size:
             return csv, meta
     print(f"generating {rows} rows into {csv} ...", flush=True)
-    return csv, generate.generate(csv, rows, seed)
+    return csv, generate.generate(csv, rows, seed, messy)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["python", "sql"],
         default="python",
         help="build the gold table with a polars function (default) or DuckDB SQL",
+    )
+    parser.add_argument(
+        "--messy",
+        action="store_true",
+        help="a dataset with line breaks inside some quoted values (jobforge reads it with "
+        "the csv module, not polars' scanner)",
     )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
@@ -365,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    csv, meta = dataset(args.rows, args.seed, workdir)
+    csv, meta = dataset(args.rows, args.seed, workdir, args.messy)
     print(
         f"dataset: {meta['rows']} rows, {meta['bytes'] / 1e6:.1f} MB, "
         f"{meta['duplicates']} duplicates, {meta['bad_wage_rows']} negative wages, "

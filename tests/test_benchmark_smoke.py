@@ -143,3 +143,25 @@ def test_runner_refuses_to_report_counts_that_do_not_match(
     assert done.returncode == 1
     assert f"CHECK FAILED: {message}" in done.stderr
     assert "rows=20000" not in done.stdout
+
+
+def test_runner_measures_the_csv_module_path_on_a_messy_file(tmp_path: Path) -> None:
+    done = _run(
+        str(BENCH / "run.py"),
+        "--rows",
+        "5000",
+        "--messy",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--only",
+        "jobforge",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The counts were checked, the csv module's reader among them.
+    assert "checks: counts of every run and rows of the last run are as generated" in done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("rows=5000 jobforge_s=")
+    assert len(list(tmp_path.glob("occupations-5000-seed8-v*-messy.csv"))) == 1
