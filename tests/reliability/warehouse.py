@@ -72,7 +72,8 @@ def run_jobforge(project: Path, data_root: Path, *args: str, timeout: float = 12
 
 # -- reading -------------------------------------------------------------------------
 def is_temporary(path: Path) -> bool:
-    return path.name.startswith(TEMP_PREFIX)
+    """A temporary file, or a file inside a temporary folder (a reader's scratch)."""
+    return any(part.startswith(TEMP_PREFIX) for part in path.parts)
 
 
 def all_files(root: Path) -> list[Path]:
@@ -176,8 +177,11 @@ def check_files(root: Path) -> Findings:
     findings = Findings(journals=journals(root))
     for path in all_files(root):
         if is_temporary(path):
-            assert path.name.endswith(TEMP_SUFFIX), f"temporary {path} lacks {TEMP_SUFFIX}"
-            assert not path.match("*.json") and not path.match("*.parquet"), path
+            # A temporary's own name, or its temporary folder's, hides it from
+            # every reader's pattern.
+            hidden = next(p for p in (path, *path.parents) if p.name.startswith(TEMP_PREFIX))
+            assert hidden.name.endswith(TEMP_SUFFIX), f"temporary {hidden} lacks {TEMP_SUFFIX}"
+            assert not hidden.match("*.json") and not hidden.match("*.parquet"), hidden
             findings.temporaries.append(path)
             continue
         if path.suffix == ".parquet":
@@ -185,6 +189,9 @@ def check_files(root: Path) -> Findings:
         elif path.suffix == ".json":
             _check_json(root, path)
         findings.files_checked += 1
+    # An empty temporary folder (a reader's scratch) is a leftover too.
+    for directory, dirs, _files in os.walk(root):
+        findings.temporaries.extend(Path(directory) / d for d in dirs if d.startswith(TEMP_PREFIX))
     return findings
 
 

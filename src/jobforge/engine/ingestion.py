@@ -9,9 +9,13 @@ counted in the file, or nothing is published.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -30,6 +34,7 @@ from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import IngestionRecord, new_id, utc_now
 from jobforge.sources.base import SourceSpec, sha256_of
 from jobforge.storage import versions
+from jobforge.storage.atomic import temporary_path_for
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry
 
@@ -64,6 +69,43 @@ def ingest_source(
                 skipped=True,
                 record=None,
             )
+    with _scratch_folder(table_dir) as scratch:
+        return _ingest_batch(
+            rt,
+            dataclasses.replace(spec, scratch=scratch),
+            table,
+            domain,
+            declaration,
+            digest,
+            previous,
+        )
+
+
+@contextlib.contextmanager
+def _scratch_folder(table_dir: Path) -> Iterator[Path]:
+    """The reader's scratch folder (:attr:`SourceSpec.scratch`), beside the
+    table's staged files under a temporary name: removed when the ingestion
+    ends, and by the next run on the table after a crash."""
+    scratch = temporary_path_for(table_dir / "reader")
+    scratch.mkdir(parents=True)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ingest_batch(
+    rt: Runtime,
+    spec: SourceSpec,
+    table: str,
+    domain: str,
+    declaration: TableDeclaration | None,
+    digest: str,
+    previous: versions.CurrentVersion | None,
+) -> IngestResult:
+    """Ingest ``spec`` as a new batch (it is not an already ingested file)."""
+    staged_dir = rt.layer_dir(Layer.STAGED)
+    table_dir = versions.table_dir(staged_dir, table)
     batch_id = new_id()
     started = utc_now()
     clock = time.perf_counter()

@@ -22,12 +22,16 @@ class SourceSpec:
     ``format`` is the declared format (``csv``, ``tsv``, ``xlsx``, ``json``,
     ``ndjson``, ``parquet``...) or ``None`` to decide by the file's suffix.
     ``options`` are reader options (``delimiter``, ``encoding``, ``sheet``,
-    ``record_path``...).
+    ``record_path``...). ``scratch`` is a folder the reader may keep temporary
+    files in: the engine makes it beside the table's staged files, under a
+    temporary name, and removes it after the ingestion (the next run on the
+    table removes it after a crash); ``None`` outside the engine.
     """
 
     path: Path
     format: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    scratch: Path | None = None
 
     @property
     def effective_format(self) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,11 +97,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool 
 
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
     """Delete every temporary file below ``root`` (recursively) left by an
-    interrupted run.
+    interrupted run, and every temporary folder (a reader's scratch folder)
+    with what it holds.
 
     Call it only while holding the lock that every writer below ``root`` holds
     (the table's, a shared catalog folder's), or when no run is active.
-    Symbolic links are not followed. Returns how many files were removed.
+    Symbolic links are not followed. Returns how many files and folders were
+    removed.
     """
     removed = 0
     base = Path(root)
@@ -108,6 +111,10 @@ def remove_stale_temporaries(root: str | os.PathLike[str]) -> int:
         return 0
     for directory, dirs, files in os.walk(base):
         dirs[:] = [d for d in dirs if not (Path(directory) / d).is_symlink()]
+        for name in [d for d in dirs if d.startswith(TEMP_PREFIX)]:
+            shutil.rmtree(Path(directory) / name, ignore_errors=True)
+            dirs.remove(name)
+            removed += 1
         for name in files:
             if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
