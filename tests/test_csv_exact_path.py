@@ -1,16 +1,20 @@
-"""The ``csv`` module's path for files polars would read differently: one pass,
-records streamed to parquet files in the reader's own temporary folder, which
-is gone once the file is ingested (or refused).
+"""The ``csv`` module's path for files that are not plain: one pass, records
+streamed to parquet files in the reader's own temporary folder (inside the
+engine's scratch folder, in the table's staged folder, when the engine reads;
+in the system's temporary folder otherwise), which is gone once the file is
+ingested (or refused).
 
 Every test sets Python's temporary folder to one of its own (``tempfile.tempdir``
 is per process, so this holds under pytest-xdist) and records the folders the
-reader makes (``jobforge-csv-*``), to check that exactly those are removed.
+reader makes (``jobforge-csv-*``, wherever they are) and what each held when it
+was removed, to check that exactly those are removed, and where they were.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,12 +23,15 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from jobforge_readers import jobforge_source_reader
 from jobforge_readers.delimited import DelimitedReader
 
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.provenance import ALL_COLUMNS
 from jobforge.errors import SourceError
 from jobforge.pipeline.config import PipelineConfig
+from jobforge.sources.base import SourceSpec
+from jobforge.storage.atomic import TEMP_PREFIX
 
 # Lines: 1 header, 2-3 a quoted value spanning lines, 4 blank, 5 plain, 6 ragged
 # (4 fields), 7 doubled quotes and an empty last value, 8 an LF line end.
@@ -45,14 +52,23 @@ MESSY_ROWS = [
 ]
 
 
+class Made(list[Path]):
+    """The folders ``jobforge-csv-*`` made, in order, and the names of the files
+    each held when it was removed (``held``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: dict[Path, list[str]] = {}
+
+
 @pytest.fixture
-def made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The folders ``jobforge-csv-*`` made during the test, in a temporary folder
-    of the test's own."""
+def made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Made:
+    """The folders ``jobforge-csv-*`` made during the test; the system's
+    temporary folder is one of the test's own."""
     private = tmp_path / "tmp"
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))
-    folders: list[Path] = []
+    folders = Made()
     real = tempfile.TemporaryDirectory
 
     class Recording(real):  # type: ignore[misc, valid-type]
@@ -61,8 +77,20 @@ def made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             if Path(self.name).name.startswith("jobforge-csv-"):
                 folders.append(Path(self.name))
 
+        def cleanup(self) -> None:
+            folder = Path(self.name)
+            if folder in folders:
+                folders.held[folder] = sorted(os.listdir(folder))
+            super().cleanup()
+
     monkeypatch.setattr(tempfile, "TemporaryDirectory", Recording)
     return folders
+
+
+def in_scratch_of(folder: Path, staged_table: Path) -> bool:
+    """``folder`` is in the engine's scratch folder of a table: a temporary
+    folder (removed after a crash by the next run) in its staged folder."""
+    return folder.parent.parent == staged_table and folder.parent.name.startswith(TEMP_PREFIX)
 
 
 def engine(tmp_path: Path) -> PipelineEngine:
@@ -82,9 +110,7 @@ def staged_rows(path: Path) -> list[tuple]:
     return list(frame.select("_source_row", *data).iter_rows())
 
 
-def test_a_messy_file_is_staged_as_the_csv_module_reads_it(
-    tmp_path: Path, made: list[Path]
-) -> None:
+def test_a_messy_file_is_staged_as_the_csv_module_reads_it(tmp_path: Path, made: Made) -> None:
     source = tmp_path / "messy.csv"
     source.write_bytes(MESSY)
     result = engine(tmp_path).ingest(source, "messy")
@@ -111,12 +137,20 @@ def test_a_messy_file_is_staged_as_the_csv_module_reads_it(
         "1 blank line(s)",
         "a quoted field spanning lines",
     ]
-    # The reader's one folder was made, and is gone with everything in it.
-    assert len(made) == 1 and not made[0].exists()
+    # The reader's one folder was made in the engine's scratch folder in the
+    # table's staged folder, held the records until staged was written, and is
+    # gone with the scratch folder; nothing went to the system's temporary folder.
+    assert len(made) == 1 and in_scratch_of(made[0], result.path.parent)
+    assert made.held[made[0]] == ["records.parquet", "rejected.parquet"]
+    assert not made[0].exists() and not made[0].parent.exists()
+    assert sorted(p.name for p in result.path.parent.iterdir()) == [
+        "_current.json",
+        result.path.name,
+    ]
     assert list(Path(tempfile.gettempdir()).iterdir()) == []
 
 
-def test_the_reader_scans_files_in_its_folder_until_close(tmp_path: Path, made: list[Path]) -> None:
+def test_the_reader_scans_files_in_its_folder_until_close(tmp_path: Path, made: Made) -> None:
     source = tmp_path / "messy.csv"
     source.write_bytes(MESSY)
     reader = DelimitedReader(source, {})
@@ -135,7 +169,7 @@ def test_the_reader_scans_files_in_its_folder_until_close(tmp_path: Path, made: 
     assert not folder.exists() and reader.folder is None
 
 
-def test_a_plain_file_makes_no_folder(tmp_path: Path, made: list[Path]) -> None:
+def test_a_plain_file_makes_no_folder(tmp_path: Path, made: Made) -> None:
     source = tmp_path / "plain.csv"
     source.write_bytes(b"id,name\n1,Ann\n2,Bob\n")
     reader = DelimitedReader(source, {})
@@ -145,7 +179,7 @@ def test_a_plain_file_makes_no_folder(tmp_path: Path, made: list[Path]) -> None:
     reader.close()
 
 
-def test_cp1252_and_ragged_share_the_one_folder(tmp_path: Path, made: list[Path]) -> None:
+def test_cp1252_and_ragged_share_the_one_folder(tmp_path: Path, made: Made) -> None:
     source = tmp_path / "cp1252.csv"
     # é is 0xE9 and the euro sign 0x80 in cp1252; record 2 has too few fields.
     source.write_bytes(
@@ -181,10 +215,52 @@ def test_cp1252_and_ragged_share_the_one_folder(tmp_path: Path, made: list[Path]
         tuple(r[1:]) for r in staged_rows(result.path)
     ]
     assert len(made) == 2 and not any(p.exists() for p in made)
+    # The reader alone used the system's temporary folder, the engine its scratch.
+    assert made[0].parent == Path(tempfile.gettempdir())
+    assert in_scratch_of(made[1], result.path.parent)
+    assert made.held[made[1]] == ["records.parquet", "rejected.parquet", "source.csv"]
     assert list(Path(tempfile.gettempdir()).iterdir()) == []
 
 
-def test_many_records_are_written_in_batches(tmp_path: Path, made: list[Path]) -> None:
+def test_the_reader_uses_the_scratch_folder_it_is_given(tmp_path: Path, made: Made) -> None:
+    """Built by the hook from a spec with a scratch folder: the reader's files
+    are made in a folder of its own there, and close() removes that folder but
+    not the scratch folder (the engine's); two readers in one scratch folder
+    keep apart. Nothing goes to the system's temporary folder."""
+    source = tmp_path / "messy.csv"
+    source.write_bytes(MESSY)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    config = PipelineConfig(tmp_path / "data", entry_points=False)
+    spec = SourceSpec(path=source, scratch=scratch)
+    first = jobforge_source_reader(spec, config)
+    second = jobforge_source_reader(spec, config)
+    assert isinstance(first, DelimitedReader) and isinstance(second, DelimitedReader)
+
+    read = first.read()
+    again = second.read()
+    assert first.folder is not None and second.folder is not None
+    assert first.folder != second.folder
+    assert made == [first.folder, second.folder]
+    assert first.folder.parent == second.folder.parent == scratch
+    assert sorted(p.name for p in scratch.iterdir()) == sorted(
+        [first.folder.name, second.folder.name]
+    )
+    for folder in made:
+        assert sorted(p.name for p in folder.iterdir()) == ["records.parquet", "rejected.parquet"]
+    assert read.details["reader"] == again.details["reader"] == "csv"
+
+    first.close()
+    assert not made[0].exists() and first.folder is None
+    # The other reader's files are untouched and still read.
+    assert list(again.frame.collect().iter_rows()) == MESSY_ROWS
+    second.close()
+    assert not made[1].exists()
+    assert scratch.is_dir() and list(scratch.iterdir()) == []
+    assert list(Path(tempfile.gettempdir()).iterdir()) == []
+
+
+def test_many_records_are_written_in_batches(tmp_path: Path, made: Made) -> None:
     """120 001 records (more than two batches), a ragged one at 60 000 and a
     value spanning lines at 120 001: every record in its place."""
     source = tmp_path / "long.csv"
@@ -218,7 +294,7 @@ def test_many_records_are_written_in_batches(tmp_path: Path, made: list[Path]) -
     assert not any(p.exists() for p in made)
 
 
-def test_a_failure_half_way_leaves_nothing(tmp_path: Path, made: list[Path]) -> None:
+def test_a_failure_half_way_leaves_nothing(tmp_path: Path, made: Made) -> None:
     """A quote never closed after more than a batch of records, one ragged: one
     line naming the file and line; no folder, no parquet file anywhere."""
     source = tmp_path / "broken.csv"
@@ -234,6 +310,8 @@ def test_a_failure_half_way_leaves_nothing(tmp_path: Path, made: list[Path]) -> 
         "unexpected end of data (a quoted field is never closed)"
     )
     assert len(made) == 1 and not made[0].exists()
+    assert in_scratch_of(made[0], eng.config.staged_path() / "broken")
+    assert not made[0].parent.exists()
     assert list(Path(tempfile.gettempdir()).iterdir()) == []
     assert list(eng.config.data_root.rglob("*.parquet")) == []
 
@@ -244,17 +322,21 @@ def test_a_failure_half_way_leaves_nothing(tmp_path: Path, made: list[Path]) -> 
     assert reader.folder is None and len(made) == 2 and not made[1].exists()
 
 
-def test_a_file_the_full_pass_finds_alike_is_read_by_polars(
-    tmp_path: Path, made: list[Path]
+def test_a_file_the_full_pass_finds_alike_is_read_from_its_records(
+    tmp_path: Path, made: Made
 ) -> None:
-    """U+FEFF inside a value: not plain to the fast check, but nothing polars
-    reads differently: polars reads it, as the details say."""
+    """U+FEFF inside a value: not plain to the fast check, so the csv module's
+    pass wrote the records, and they are used, although it found nothing polars
+    reads differently (no reason in the details)."""
     source = tmp_path / "feff.csv"
     source.write_text("a,b\n1,x\ufeffy\n2,z\n", encoding="utf-8")
     result = engine(tmp_path).ingest(source, "feff")
-    assert result.record is not None and result.record.reader_details["reader"] == "polars"
+    assert result.record is not None
+    details = result.record.reader_details
+    assert details["reader"] == "csv" and details["polars_differs"] == []
     assert staged_rows(result.path) == [(1, "1", "x\ufeffy"), (2, "2", "z")]
     assert len(made) == 1 and not made[0].exists()
+    assert made.held[made[0]] == ["records.parquet"]
 
 
 def test_the_benchmark_generator_messy_option(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ regular expression per line) and falls back to ``_full_check`` (the ``csv``
 module over every record). Whenever the fast check answers, its answer must be
 exactly the full check's; the property test throws near-plain files at both.
 The reader's one pass (``write_records``: the full check that also writes the
-records) must give the full check's answer and the ``csv`` module's records.
+records) must give the full check's answer and the ``csv`` module's records;
+``check_records`` given a folder writes them exactly when the fast check does
+not answer.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jobforge_readers.csv_records import (
     FIELD_LIMIT,
     Dialect,
+    RecordCheck,
     _full_check,
     _plain_file_check,
+    _RecordSink,
     check_records,
     write_records,
 )
@@ -137,15 +142,33 @@ def test_whenever_the_fast_check_answers_it_is_the_full_answer(
         if fast is not None:
             assert fast == full, (content, dialect)
         assert _outcome(check_records, path, dialect) == full
+        # Given a folder: the same answer, the records written exactly when the
+        # fast check does not answer.
+        with tempfile.TemporaryDirectory() as folder:
+            asked: list[Path] = []
+
+            def give(asked: list[Path] = asked, folder: str = folder) -> Path:
+                asked.append(Path(folder))
+                return Path(folder)
+
+            decided = _outcome(lambda p, d: check_records(p, d, give), path, dialect)
+            assert decided == full, (content, dialect)
+            if isinstance(decided, RecordCheck):
+                assert (decided.files is None) == (fast is not None) == (asked == [])
+                if decided.files is not None:
+                    assert decided.files.records == Path(folder) / "records.parquet"
+                    assert decided.files.records.is_file()
 
 
 def _written(path: Path, dialect: Dialect) -> object:
     """``write_records``' check and the rows of its files, or its error."""
     with tempfile.TemporaryDirectory() as folder:
         try:
-            check, files = write_records(path, dialect, Path(folder))
+            check = write_records(path, dialect, Path(folder))
         except (SourceError, UnicodeDecodeError) as exc:
             return (type(exc).__name__, str(exc))
+        files = check.files
+        assert files is not None and files.records.parent == Path(folder)
         records = pl.read_parquet(files.records).rows()
         rejected = pl.read_parquet(files.rejected).rows() if files.rejected else []
     return check, records, rejected
@@ -218,3 +241,68 @@ def test_the_one_pass_checks_as_the_full_check_and_keeps_the_csv_records(
         check, records, rejected = written  # type: ignore[misc]
         assert check == full, (content, dialect)
         assert (records, rejected) == _csv_module(path, dialect), (content, dialect)
+
+
+@pytest.mark.parametrize(
+    ("content", "written"),
+    [
+        (b"a,b\n1,2\n3,4\n", False),  # plain: polars reads it
+        (b"a,b\n1,2\n\n3,4\n", True),  # a blank line
+        (b"a,b\n1,x\xef\xbb\xbfy\n", True),  # a U+FEFF in a value: polars reads it alike
+        (b"a,b\n", True),  # no record
+    ],
+)
+def test_check_records_writes_only_what_is_not_plain(
+    tmp_path: Path, content: bytes, written: bool
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    folder = tmp_path / "records"
+    asked: list[int] = []
+
+    def give() -> Path:
+        asked.append(1)
+        folder.mkdir()
+        return folder
+
+    check = check_records(path, COMMA, give)
+    assert check == _full_check(path, COMMA)
+    assert len(asked) == int(written)
+    if not written:
+        assert check.files is None and not folder.exists()
+        return
+    assert check.files is not None
+    assert check.files.records == folder / "records.parquet" and check.files.rejected is None
+    rows = pl.read_parquet(check.files.records).rows()
+    assert (rows, []) == _csv_module(path, COMMA)
+
+
+def test_the_sink_closes_both_files_when_closing_one_fails(tmp_path: Path) -> None:
+    """Fault injection (a full disk cannot be had in a test): closing the
+    records file raises; the rejected file is closed all the same (its footer
+    written: it reads back) and the error is raised."""
+    path = tmp_path / "ragged.csv"
+    path.write_bytes(b"a,b\n1,2\n3\n")
+    sink = _RecordSink(tmp_path)
+    check = _full_check(path, COMMA, sink)
+    assert (check.records, check.odd_records) == (2, 1)
+    writer = sink._records
+    assert writer is not None
+    real_close = writer.close
+
+    def failing_close() -> None:
+        real_close()
+        raise OSError("No space left on device")
+
+    writer.close = failing_close  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="No space left on device"):
+        sink.close(complete=True)
+    assert sink._rejected is not None and not sink._rejected.is_open
+    assert pq.read_table(tmp_path / "rejected.parquet").to_pylist() == [
+        {
+            "_source_row": 2,
+            "rule_id": "ragged_record",
+            "message": "record on line 3: expected 2 fields, found 1",
+            "row": '["3"]',
+        }
+    ]

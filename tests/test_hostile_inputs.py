@@ -573,7 +573,12 @@ def test_five_thousand_columns(engine: PipelineEngine) -> None:
     # value (r * 5000 + i) % 10 == i % 10
     assert frame["c1234"].to_list() == ["4", "4"]
     assert frame["c4999"].to_list() == ["9", "9"]
-    assert result.record is not None and result.record.reader_details["reader"] == "polars"
+    # Too wide for the fast plain check (its regular expression exceeds polars'
+    # size limit): the csv module's pass reads it, and finds nothing polars
+    # would read differently.
+    assert result.record is not None
+    details = result.record.reader_details
+    assert details["reader"] == "csv" and details["polars_differs"] == []
     assert_faithful_csv(result, CORPUS / "wide_5000_columns.csv")
 
 

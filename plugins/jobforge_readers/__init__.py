@@ -14,10 +14,10 @@ from jobforge_readers.json_reader import JsonReader, NdjsonReader
 from jobforge_readers.parquet import ParquetReader
 
 _READERS = {
-    "csv": lambda s: DelimitedReader(s.path, s.options, default_delimiter=","),
-    "tsv": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t"),
-    "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t"),
-    "txt": lambda s: DelimitedReader(s.path, s.options, default_delimiter=","),
+    "csv": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
+    "tsv": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
+    "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
+    "txt": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
     "xlsx": lambda s: ExcelReader(s.path, s.options),
     "json": lambda s: JsonReader(s.path, s.options),
     "ndjson": lambda s: NdjsonReader(s.path, s.options),

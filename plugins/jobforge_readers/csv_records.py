@@ -5,13 +5,15 @@ jobforge's promise for delimited text is: staged holds, cell for cell, what
 file opened with ``newline=""`` (the header is its first record). Two readers
 keep that promise:
 
-- polars' CSV scanner, fast and streaming, used only when
-  :func:`check_records` says the file has nothing polars reads differently;
+- polars' CSV scanner, fast and streaming, used only for a plain file (every
+  line plainly one record: :func:`_plain_file_check`);
 - the ``csv`` module itself for every other file: :func:`write_records` makes
   the one pass that both checks the file and writes its records, in batches, to
   a parquet file in a folder the caller owns (memory does not grow with the
   file), keeping records with the wrong number of fields apart, in a second
-  parquet file, for quarantine. :func:`read_or_write_records` chooses.
+  parquet file, for quarantine.
+
+:func:`check_records` is the one place that chooses between the two.
 
 A blank line (no characters between two line ends) is not a record: it is
 skipped, as ``csv.DictReader`` skips it, and counted in the reader details.
@@ -25,7 +27,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,19 @@ class Dialect:
         return csv.reader(lines, delimiter=self.delimiter, quotechar=self.quote, strict=True)
 
 
+@dataclass(frozen=True)
+class RecordFiles:
+    """Where :func:`write_records` wrote a file's records.
+
+    ``records``: ``_source_row`` (Int64) then one text column per header name,
+    named by position (``0``, ``1``...; the caller renames them). ``rejected``:
+    ``_source_row``, ``rule_id``, ``message`` and ``row`` (the record's fields as
+    a JSON array), or ``None`` when every record has the header's width."""
+
+    records: Path
+    rejected: Path | None
+
+
 @dataclass
 class RecordCheck:
     """What one pass of the ``csv`` module found in a file."""
@@ -83,7 +97,11 @@ class RecordCheck:
     """Records whose number of fields differs from the header's."""
     polars_differs: list[str] = field(default_factory=list)
     """Why polars' scanner would not read this file exactly as ``csv`` does
-    (empty: it may be used)."""
+    (empty: it reads it alike). Found by the full pass only: a plain file has none."""
+    files: RecordFiles | None = field(default=None, compare=False)
+    """Where the full pass wrote the records, when it was given a folder
+    (``None``: not written, e.g. a plain file). Not compared: two checks are
+    equal when they found the same things, wherever the records went."""
 
     @property
     def polars_safe(self) -> bool:
@@ -158,23 +176,28 @@ def _header(path: Path, records: Iterator[tuple[int, list[str]]]) -> list[str]:
     return header
 
 
-def check_records(path: Path, dialect: Dialect) -> RecordCheck:
-    """One pass of the ``csv`` module over ``path`` (UTF-8): the header, the
-    number of records, odd records, and whether polars may read the file.
-
-    Its answer decides between the fast polars path and the ``csv`` module's
-    records; a faster implementation must give the same answers (the fidelity
-    tests compare both paths with the ``csv`` module).
+def check_records(
+    path: Path, dialect: Dialect, folder: Callable[[], Path] | None = None
+) -> RecordCheck:
+    """The ``csv`` module's answer for ``path`` (UTF-8): the header, the number
+    of records, odd records, and what polars would read differently; the one
+    place that decides between polars' scanner and the ``csv`` module's records.
     ``UnicodeDecodeError`` is left to the caller, which knows the real encoding.
 
     A file whose every line is plainly one well-formed record is recognised
     without the ``csv`` module's pass (:func:`_plain_file_check`, at polars'
-    speed); any other file gets the full pass of :func:`_full_check`. The
-    reader makes the same choice with :func:`read_or_write_records`, whose full
-    pass also writes the records.
+    speed): polars reads it, nothing is written. Any other file gets the
+    ``csv`` module's full pass; given ``folder`` (called only then), that pass
+    also writes the records there (:func:`write_records`, ``files`` of the
+    answer), and they are the ones to use. A faster implementation must give the
+    same answers (the property tests compare both paths with the ``csv`` module).
     """
     plain = _plain_file_check(path, dialect)
-    return plain if plain is not None else _full_check(path, dialect)
+    if plain is not None:
+        return plain
+    if folder is None:
+        return _full_check(path, dialect)
+    return write_records(path, dialect, folder())
 
 
 def _hex(char: str) -> str:
@@ -325,19 +348,6 @@ def _full_check(path: Path, dialect: Dialect, sink: _RecordSink | None = None) -
     return check
 
 
-@dataclass(frozen=True)
-class RecordFiles:
-    """Where :func:`write_records` wrote a file's records.
-
-    ``records``: ``_source_row`` (Int64) then one text column per header name,
-    named by position (``0``, ``1``...; the caller renames them). ``rejected``:
-    ``_source_row``, ``rule_id``, ``message`` and ``row`` (the record's fields as
-    a JSON array), or ``None`` when every record has the header's width."""
-
-    records: Path
-    rejected: Path | None
-
-
 _REJECTED_SCHEMA = pa.schema(
     [
         ("_source_row", pa.int64()),
@@ -432,55 +442,35 @@ class _RecordSink:
             self._rejected.write_table(table, row_group_size=group)
 
     def close(self, *, complete: bool) -> RecordFiles:
-        """Write what is held (if ``complete``) and close the files."""
+        """Write what is held (if ``complete``) and close both files, whatever
+        fails (the first error is raised)."""
         try:
             if complete:
                 self._flush()
         finally:
-            for writer in (self._records, self._rejected):
-                if writer is not None:
-                    writer.close()
+            try:
+                if self._records is not None:
+                    self._records.close()
+            finally:
+                if self._rejected is not None:
+                    self._rejected.close()
         return RecordFiles(
             records=self.folder / "records.parquet",
             rejected=self.folder / "rejected.parquet" if self._rejected is not None else None,
         )
 
 
-def write_records(path: Path, dialect: Dialect, folder: Path) -> tuple[RecordCheck, RecordFiles]:
+def write_records(path: Path, dialect: Dialect, folder: Path) -> RecordCheck:
     """One pass of the ``csv`` module over ``path`` (UTF-8): the check of
     :func:`check_records`'s full pass, and every record written to parquet files
-    in ``folder`` (see :class:`RecordFiles`), in batches. On an error, what was
-    written stays in ``folder`` (the caller's to remove) and nothing elsewhere."""
+    in ``folder`` (``files`` of the answer, see :class:`RecordFiles`), in batches.
+    On an error, what was written stays in ``folder`` (the caller's to remove)
+    and nothing elsewhere."""
     sink = _RecordSink(folder)
     try:
         check = _full_check(path, dialect, sink)
     except BaseException:
         sink.close(complete=False)
         raise
-    return check, sink.close(complete=True)
-
-
-def read_or_write_records(
-    path: Path, dialect: Dialect, folder: Callable[[], Path]
-) -> tuple[RecordCheck, RecordFiles | None]:
-    """What the reader does: the fast check of a plain file (no files written:
-    polars may read it), else :func:`write_records` into ``folder()`` (called
-    only then)."""
-    plain = _plain_file_check(path, dialect)
-    if plain is not None:
-        return plain, None
-    return write_records(path, dialect, folder())
-
-
-def read_records(path: Path, dialect: Dialect) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """The ``csv`` module's records of a small file, in memory: ``(records,
-    rejected, raw header)``, as :func:`write_records` writes them (the reader
-    streams; this is for tests and small files)."""
-    with tempfile.TemporaryDirectory(prefix="jobforge-csv-") as folder:
-        check, files = write_records(path, dialect, Path(folder))
-        records = pl.read_parquet(files.records)
-        if files.rejected is not None:
-            rejected = pl.read_parquet(files.rejected)
-        else:
-            rejected = pl.DataFrame(pl.from_arrow(_REJECTED_SCHEMA.empty_table()))
-    return records, rejected, check.header
+    check.files = sink.close(complete=True)
+    return check

@@ -6,10 +6,13 @@ empty string turns quoting off), ``encoding`` (``utf-8``, the default, with or
 without a byte order mark; any codec Python knows, such as ``cp1252``,
 ``latin-1`` or ``utf-16``, which is transcoded to UTF-8 first).
 
-A file that polars may not read is read by the ``csv`` module into parquet
-files (and a transcoded file is written) in one temporary folder per reader,
-``jobforge-csv-*`` in the system's temporary folder; :meth:`DelimitedReader.close`
-removes it, after the engine has consumed the frames.
+A file that is not plain (see :func:`~jobforge_readers.csv_records.check_records`)
+is read by the ``csv`` module into parquet files (and a transcoded file is
+written) in one temporary folder per reader, ``jobforge-csv-*``: inside the
+engine's scratch folder (:attr:`SourceSpec.scratch`, in the table's staged
+folder) when there is one, else in the system's temporary folder.
+:meth:`DelimitedReader.close` removes it, after the engine has consumed the
+frames.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from jobforge_readers._sniff import (
     refuse_binary,
     refuse_utf16_as_utf8,
 )
-from jobforge_readers.csv_records import Dialect, read_or_write_records
+from jobforge_readers.csv_records import Dialect, check_records
 
 _OPTIONS = ("delimiter", "quote", "encoding")
 _FORBIDDEN = {"\n", "\r"}
@@ -40,13 +43,21 @@ class DelimitedReader:
     format = "csv"
 
     def __init__(
-        self, path: Path, options: Mapping[str, Any], *, default_delimiter: str = ","
+        self,
+        path: Path,
+        options: Mapping[str, Any],
+        *,
+        default_delimiter: str = ",",
+        scratch: Path | None = None,
     ) -> None:
         # Options are checked by read(), so that a bad option is refused like a
         # bad file (the engine treats errors of read() as refusals).
         self.path = path
         self.options = dict(options)
         self.default_delimiter = default_delimiter
+        self.scratch = scratch
+        """Where to make the temporary folder (``None``: the system's); the
+        folder given is not the reader's to remove, only what it makes inside."""
         delimiter = str(options.get("delimiter", default_delimiter))
         self.format = "tsv" if delimiter in ("\t", "\\t") else "csv"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -81,7 +92,9 @@ class DelimitedReader:
 
     def _folder(self) -> Path:
         if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="jobforge-csv-")
+            # A folder of its own even in the engine's scratch folder: two readers
+            # there never share files.
+            self._tmp = tempfile.TemporaryDirectory(prefix="jobforge-csv-", dir=self.scratch)
         return Path(self._tmp.name)
 
     def close(self) -> None:
@@ -118,21 +131,21 @@ class DelimitedReader:
         refuse_utf16_as_utf8(self.path, self.encoding)
         try:
             path = self._utf8_path()
-            check, files = read_or_write_records(path, self.dialect, self._folder)
+            check = check_records(path, self.dialect, self._folder)
         except UnicodeDecodeError:
             raise decode_error(self.path, self.encoding) from None
         names, mapping = normalise_headers(check.header)
         refuse_reserved(self.path, names)
+        files = check.files
         details: dict[str, Any] = {
             "delimiter": self.dialect.delimiter,
             "quote": self.dialect.quote,
             "encoding": self.encoding,
             "blank_lines": check.blank_lines,
-            "reader": "polars" if check.polars_safe else "csv",
+            "reader": "polars" if files is None else "csv",
         }
-        if check.polars_safe:
-            # Also a file the full pass finds polars reads alike (no record, a U+FEFF
-            # in a value...): polars reads it, as documented; its files are unused.
+        if files is None:
+            # A plain file: polars reads it exactly as the csv module does.
             frame = pl.scan_csv(
                 path,
                 has_header=True,
@@ -148,7 +161,9 @@ class DelimitedReader:
             return ReadResult(
                 frame=frame, header_mapping=mapping, details=details, records=check.records
             )
-        assert files is not None  # the full pass wrote them
+        # The full pass wrote the records: they are the reference, used even when
+        # it found nothing polars reads differently (polars_differs is then empty:
+        # a U+FEFF in a value, no record, thousands of columns...).
         details["polars_differs"] = check.polars_differs
         # Positional column names in the files: renamed by position, whatever the names.
         columns = ["_source_row", *names]
