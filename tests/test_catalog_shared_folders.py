@@ -70,7 +70,7 @@ def test_the_next_engine_start_removes_what_a_killed_writer_left(tmp_path: Path)
     assert ensure_schemas(config) == []
 
 
-def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+def test_the_next_write_or_start_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     PipelineEngine(config)
     glossary, schemas = config.catalog_glossary_path(), config.catalog_schemas_path()
@@ -81,7 +81,9 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> Non
     assert _hidden(glossary) == []
     assert load_glossary(config) == {"noc_code": TERM}
 
-    ensure_schemas(config)  # nothing to rewrite, the folder is tidied all the same
+    assert ensure_schemas(config) == []  # up to date: no lock taken, nothing touched
+    assert _hidden(schemas) == [left_schema.name]
+    PipelineEngine(config)  # an engine start tidies the shared folders all the same
     assert _hidden(schemas) == []
     assert not left_term.exists() and not left_schema.exists()
 
@@ -166,8 +168,16 @@ def test_a_schema_write_in_progress_in_another_process_is_left_alone(
     content = json.dumps({"title": "TableMetadata", "written": "by the other process"})
     process, tmp = writer(root, "schemas", path.name, content)
 
-    # an engine writes the schemas when it starts: it waits for the folder's lock
-    # (here: gives up after its lock timeout) and removes nothing
+    # an engine that starts meanwhile finds its schemas up to date: it neither waits
+    # for the folder's lock nor removes the other process's temporary
+    PipelineEngine(_config(root), lock_timeout=0.5)
+    assert tmp.read_bytes() == content.encode()[: len(content) // 2]
+
+    # one that has a schema to write waits for the lock (here: gives up after its
+    # lock timeout), and still removes nothing
+    glossary = schema_path(config, "GlossaryTerm")
+    glossary_expected = glossary.read_text(encoding="utf-8")
+    glossary.write_text("{}", encoding="utf-8")
     with pytest.raises(LockTimeoutError) as caught:
         PipelineEngine(_config(root), lock_timeout=0.5)
     assert str(caught.value) == (
@@ -175,10 +185,12 @@ def test_a_schema_write_in_progress_in_another_process_is_left_alone(
         f"(lock file {root / '.locks' / 'schemas.folder.lock'})"
     )
     assert tmp.read_bytes() == content.encode()[: len(content) // 2]
+    assert glossary.read_text(encoding="utf-8") == "{}"
 
     _finish(process)
     assert not tmp.exists()
     assert json.loads(path.read_text(encoding="utf-8"))["written"] == "by the other process"
-    PipelineEngine(_config(root))  # the next start puts the real schema back
+    PipelineEngine(_config(root))  # the next start puts the real schemas back
     assert path.read_text(encoding="utf-8") == expected
+    assert glossary.read_text(encoding="utf-8") == glossary_expected
     assert _hidden(config.catalog_schemas_path()) == []

@@ -45,18 +45,30 @@ def schema_path(config: PipelineConfig, name: str) -> Path:
 def ensure_schemas(config: PipelineConfig, timeout: float = DEFAULT_TIMEOUT_S) -> list[Path]:
     """Write every schema that is missing or out of date; return the paths written.
 
-    Under the schemas folder's lock (waiting up to ``timeout`` seconds for it).
+    Up-to-date files are the rule, and checking them needs no lock; the
+    schemas folder's lock is taken (waiting up to ``timeout`` seconds) only to
+    write.
     """
-    written = []
+    wanted = {
+        schema_path(config, name): json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        for name, schema in catalog_schemas().items()
+    }
+    if not _stale(wanted):
+        return []
     with writing(config, "schemas", timeout):
-        for name, schema in catalog_schemas().items():
-            path = schema_path(config, name)
-            text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
-            try:
-                if path.read_text(encoding="utf-8") == text:
-                    continue
-            except FileNotFoundError:
-                pass
-            atomic_write_text(path, text)
-            written.append(path)
-    return written
+        stale = _stale(wanted)  # again: another process may have written them meanwhile
+        for path in stale:
+            atomic_write_text(path, wanted[path])
+    return stale
+
+
+def _stale(wanted: dict[Path, str]) -> list[Path]:
+    stale = []
+    for path, text in wanted.items():
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                continue
+        except FileNotFoundError:
+            pass
+        stale.append(path)
+    return stale
