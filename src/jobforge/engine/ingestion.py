@@ -26,7 +26,7 @@ from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepTargets
 from jobforge.engine.quarantine import quarantine_dir
 from jobforge.engine.records import blame, claim_failed, fail, finish
-from jobforge.engine.recovery import Publication, interrupted_ingestion
+from jobforge.engine.recovery import Publication, failed_ingestion, interrupted_ingestion
 from jobforge.engine.results import IngestResult
 from jobforge.engine.runtime import Runtime
 from jobforge.errors import ContractError, PluginError, SourceError, UnsupportedFormatError
@@ -237,14 +237,11 @@ def _ingest_batch(
         raise
     except Exception as exc:
         pending.abort()
-        failed = IngestionRecord(
-            **base,
-            row_count_in=0,
-            row_count_out=0,
-            completed_at=utc_now(),
-            status="failed",
-            errors=[str(exc) or type(exc).__name__],
-            seconds=round(time.perf_counter() - clock, 6),
+        failed = failed_ingestion(
+            base,
+            str(exc) or type(exc).__name__,
+            utc_now(),
+            round(time.perf_counter() - clock, 6),
         )
         raise fail(rt, event, failed, exc, publication) from exc
     finish(rt, event, record, metadata, version, publication)

@@ -15,7 +15,7 @@ from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepOutcome
 from jobforge.engine.ledger import ledger_for
-from jobforge.engine.recovery import Publication
+from jobforge.engine.recovery import Publication, failed_ingestion
 from jobforge.engine.runtime import Runtime
 from jobforge.errors import JobforgeError, PluginError, TransitionError
 from jobforge.pipeline.config import Layer
@@ -99,15 +99,7 @@ def claim_failed(
     any other, so that the next run on the table writes it if the lineage
     writer fails now.
     """
-    failed = IngestionRecord(
-        **base,
-        row_count_in=0,
-        row_count_out=0,
-        completed_at=utc_now(),
-        status="failed",
-        errors=[str(exc)],
-        seconds=round(time.perf_counter() - clock, 6),
-    )
+    failed = failed_ingestion(base, str(exc), utc_now(), round(time.perf_counter() - clock, 6))
     publication = Publication(rt.config, Layer.STAGED, failed)
     notes = _record_failure(rt, event, failed, exc, publication)
     if not notes:

@@ -52,16 +52,25 @@ _RECORD: TypeAdapter[IngestionRecord | TransitionRecord] = TypeAdapter(
 )
 
 
-def interrupted_ingestion(base: dict[str, Any]) -> IngestionRecord:
-    """The failed record of an ingestion that never published (``base``: its fields)."""
+def failed_ingestion(
+    base: dict[str, Any], error: str, completed_at: datetime, seconds: float = 0.0
+) -> IngestionRecord:
+    """The failed record of an ingestion (``base``: its fields): nothing was
+    published, so no row came in or went out."""
     return IngestionRecord(
         **base,
         row_count_in=0,
         row_count_out=0,
-        completed_at=base["started_at"],
+        completed_at=completed_at,
         status="failed",
-        errors=[INTERRUPTED],
+        errors=[error],
+        seconds=seconds,
     )
+
+
+def interrupted_ingestion(base: dict[str, Any]) -> IngestionRecord:
+    """The failed record of an ingestion that never published (``base``: its fields)."""
+    return failed_ingestion(base, INTERRUPTED, base["started_at"])
 
 
 def interrupted_transition(base: dict[str, Any], rows_in: int) -> TransitionRecord:
