@@ -19,14 +19,15 @@ from typing import Any
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.schemas import ensure_schemas
 from jobforge.catalog.shared import remove_shared_temporaries
-from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
+from jobforge.engine.executor import Executor, StepContext, StepOutcome, StepTargets
 from jobforge.engine.ingestion import ingest_source
-from jobforge.engine.promotion import Step, domain_of, gold_inputs, promote, resolve_batch
+from jobforge.engine.promotion import domain_of, gold_inputs, promote, resolve_batch
 from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
 from jobforge.engine.tables import TableLocks, write_roots
 from jobforge.errors import ContractError, JobforgeError
+from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id
 from jobforge.sources.base import SourceSpec, check_readable_file
@@ -63,12 +64,9 @@ class PipelineEngine:
                 load_plugins=config.load_plugins,
                 entry_points=config.entry_points,
             )
-        self.config = config
         self.mode: WriteMode = mode
-        self.lock_timeout = lock_timeout
-        self.host = config.plugins
-        self.executor = self.host.executor(config)
-        self._rt = Runtime(config, self.host, self.executor, lock_timeout)
+        host = config.plugins
+        self._rt = Runtime(config, host, host.executor(config), lock_timeout)
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
         roots = write_roots(config)
@@ -77,6 +75,25 @@ class PipelineEngine:
         config.ensure_layout()
         remove_shared_temporaries(config)
         ensure_schemas(config, lock_timeout)
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self._rt.config
+
+    @property
+    def host(self) -> PluginHost:
+        """The plugins of :attr:`config`, through which every hook is called."""
+        return self._rt.host
+
+    @property
+    def executor(self) -> Executor:
+        """The execution engine the ``jobforge_executor`` hook chose."""
+        return self._rt.executor
+
+    @property
+    def lock_timeout(self) -> float:
+        """How long a step waits for a table's lock, in seconds."""
+        return self._rt.lock_timeout
 
     @contextlib.contextmanager
     def _guard(self, what: str) -> Iterator[None]:
@@ -154,11 +171,8 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=None,
-            step=lambda file, batch: (
-                lambda targets, ctx, pending: self.executor.write_bronze(
-                    [file], batch.rows, schema, targets, ctx, pending
-                )
-            ),
+            write=self.executor.write_bronze,
+            spec=schema,
         )
 
     def promote_to_silver(
@@ -183,11 +197,8 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=", ".join(named) or None,
-            step=lambda file, batch: (
-                lambda targets, ctx, pending: self.executor.write_silver(
-                    [file], batch.rows, spec, targets, ctx, pending
-                )
-            ),
+            write=self.executor.write_silver,
+            spec=spec,
         )
 
     def _promote_batch(
@@ -201,10 +212,11 @@ class PipelineEngine:
         declaration: TableDeclaration | None,
         mode: WriteMode | None,
         transform_script: str | None,
-        step: Callable[[Path, BatchEntry], Step],
+        write: Callable[..., StepOutcome],
+        spec: BronzeSchema | SilverSpec,
     ) -> PromotionResult:
-        """Promote a batch of ``table_name`` from ``source`` to ``target``:
-        ``step(file, batch)`` is the executor's step for the batch's file."""
+        """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
+        executor's ``write`` step (``write_bronze`` or ``write_silver``) and its ``spec``."""
         table = validate_name(table_name)
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
@@ -222,9 +234,9 @@ class PipelineEngine:
                 upstream=[f"{source.value}.{table}"],
                 input_files=[file],
                 transform_script=transform_script,
-                step=step(file, batch),
-                quarantine=True,
-                duplicates=target is Layer.SILVER,
+                step=lambda targets, ctx, pending: write(
+                    [file], batch.rows, spec, targets, ctx, pending
+                ),
             )
 
     def promote_to_gold(
@@ -263,8 +275,6 @@ class PipelineEngine:
                 input_files=[p for paths in inputs.values() for p in paths],
                 transform_script=spec.sql if spec.sql is not None else spec.transform_label,
                 step=step,
-                quarantine=False,
-                input_tables=upstream,
             )
 
     # -- whole runs ----------------------------------------------------------------------

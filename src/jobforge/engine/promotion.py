@@ -28,7 +28,6 @@ from jobforge.errors import ContractError
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import TransitionRecord, new_id, utc_now
 from jobforge.storage import versions
-from jobforge.storage.names import validate_name
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry, WriteMode
 
@@ -52,9 +51,10 @@ def resolve_batch(rt: Runtime, layer: Layer, table: str, batch_id: str | None) -
 
 
 def domain_of(rt: Runtime, layer: Layer, table: str, domain: str) -> str:
-    """``domain`` if given, else the one the catalog entry of ``table`` in ``layer`` has."""
+    """``domain`` if given (validated by the caller), else the one the catalog
+    entry of ``table`` in ``layer`` has."""
     if domain:
-        return validate_name(domain, "domain")
+        return domain
     entry = load_entry(rt.config, layer.value, table)
     return entry.domain if entry else ""
 
@@ -96,9 +96,6 @@ def promote(
     input_files: list[Path],
     transform_script: str | None,
     step: Step,
-    quarantine: bool,
-    duplicates: bool = False,
-    input_tables: list[str] | None = None,
 ) -> PromotionResult:
     """Run ``step`` from ``source`` to ``target`` for ``batch`` of ``table`` (its
     lock held): hooks, the step writing temporaries, the ledger check, the
@@ -122,8 +119,9 @@ def promote(
     )
     targets = StepTargets(
         data=table_dir / name,
-        quarantine=rejected_dir / name if quarantine else None,
-        duplicates=duplicates_dir / name if duplicates else None,
+        # gold builds new rows: nothing to reject or de-duplicate
+        quarantine=rejected_dir / name if target is not Layer.GOLD else None,
+        duplicates=duplicates_dir / name if target is Layer.SILVER else None,
     )
     pending = PendingFiles()
     base = {
@@ -136,7 +134,7 @@ def promote(
         "started_at": started,
         "table_name": table,
         "domain": domain,
-        "input_tables": input_tables or upstream,
+        "input_tables": upstream,
     }
     outcome: StepOutcome | None = None
     publication = Publication(rt.config, target, interrupted_transition(base, batch.rows))
