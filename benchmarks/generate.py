@@ -24,7 +24,7 @@ break inside about 1 in :data:`MESSY_PER` ``notes`` values (``"phrase\nsee
 Python's ``csv`` module: jobforge reads it with the ``csv`` module. The counts
 are unchanged (the respondent number still makes each original distinct; a copy
 copies its original's text); the meta adds ``"messy": true`` and
-``multiline_notes``. :func:`messy_name` is the conventional file name.
+``multiline_notes``. :func:`dataset_name` gives the runner's file names.
 """
 
 from __future__ import annotations
@@ -244,10 +244,10 @@ def _chunk(
     return out, stats
 
 
-def messy_name(rows: int, seed: int = 8) -> str:
-    """The file name of the ``--messy`` variant, beside the runner's
-    ``occupations-<rows>-seed<seed>-v<version>.csv``."""
-    return f"occupations-{rows}-seed{seed}-v{GENERATOR_VERSION}-messy.csv"
+def dataset_name(rows: int, seed: int = 8, messy: bool = False) -> str:
+    """The runner's file name for a dataset:
+    ``occupations-<rows>-seed<seed>-v<version>[-messy].csv``."""
+    return f"occupations-{rows}-seed{seed}-v{GENERATOR_VERSION}{'-messy' if messy else ''}.csv"
 
 
 def generate(path: Path, rows: int, seed: int = 8, messy: bool = False) -> dict:

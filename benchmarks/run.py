@@ -90,7 +90,8 @@ def child_floor(csv: Path, out: Path) -> dict:
 def child_copies(csv: Path, out: Path) -> dict:
     import polars as pl
 
-    write = {"compression": "zstd", "compression_level": 1}
+    from jobforge.engine.polars.exprs import WRITE as write  # as jobforge writes its layers
+
     kinds = {
         "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),
         "float": lambda c: pl.col(c).cast(pl.Float64, strict=False),
@@ -331,12 +332,7 @@ def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[di
 
 
 def dataset(rows: int, seed: int, workdir: Path, messy: bool = False) -> tuple[Path, dict]:
-    name = (
-        generate.messy_name(rows, seed)
-        if messy
-        else f"occupations-{rows}-seed{seed}-v{generate.GENERATOR_VERSION}.csv"
-    )
-    csv = workdir / name
+    csv = workdir / generate.dataset_name(rows, seed, messy)
     meta_file = csv.with_name(csv.name + ".json")
     if csv.exists() and meta_file.exists():
         meta = json.loads(meta_file.read_text())
