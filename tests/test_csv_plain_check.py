@@ -160,6 +160,26 @@ def test_whenever_the_fast_check_answers_it_is_the_full_answer(
                     assert decided.files.records.is_file()
 
 
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(content=_near_plain_files())
+def test_counting_delimiters_answers_as_the_counting_pattern(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Wide files count a line's fields by its delimiters outside quoted fields
+    instead of by the pattern: forced here on narrow files, both ways give the
+    same answer, and whenever it answers it is the full check's."""
+    path = tmp_path / "near_plain.csv"
+    path.write_bytes(content)
+    for dialect in DIALECTS:
+        by_pattern = _outcome(_plain_file_check, path, dialect)
+        by_delimiters = _outcome(lambda p, d: _plain_file_check(p, d, counted=False), path, dialect)
+        assert by_delimiters == by_pattern, (content, dialect)
+        if by_delimiters is not None:
+            assert by_delimiters == _outcome(_full_check, path, dialect), (content, dialect)
+
+
 def _written(path: Path, dialect: Dialect) -> object:
     """``write_records``' check and the rows of its files, or its error."""
     with tempfile.TemporaryDirectory() as folder:

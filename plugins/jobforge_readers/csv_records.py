@@ -204,21 +204,56 @@ def _hex(char: str) -> str:
     return f"\\x{{{ord(char):X}}}"
 
 
-def _plain_record_pattern(width: int, dialect: Dialect) -> str:
+_BANNED = "\\r\\x{0}\\x{FEFF}"
+
+_COUNTED_BY_PATTERN_UP_TO = 256
+"""Up to this width, the pattern itself counts a line's fields (it repeats the
+field once per column); polars refuses patterns that big at a few thousand
+columns, so wider lines count their delimiters outside quoted fields instead."""
+
+
+def _plain_record_pattern(width: int, dialect: Dialect, *, counted: bool = True) -> str:
     """A regular expression (Rust syntax) matching a line that is exactly one
     record of ``width`` fields whose values have no quote character, no
     carriage return, no NUL and no U+FEFF: quoted fields ``"..."`` hold neither the quote
     nor ``\\r``; unquoted fields hold neither the quote nor the delimiter (for a
-    single column, an unquoted field is not empty: an empty line is blank)."""
+    single column, an unquoted field is not empty: an empty line is blank).
+    Not ``counted``: any number of such fields."""
     delimiter = _hex(dialect.delimiter)
-    banned = "\\r\\x{0}\\x{FEFF}"
     if dialect.quote is None:
-        field = f"[^{delimiter}{banned}]" + ("+" if width == 1 else "*")
+        field = f"[^{delimiter}{_BANNED}]" + ("+" if width == 1 else "*")
     else:
         quote = _hex(dialect.quote)
-        unquoted = f"[^{quote}{delimiter}{banned}]" + ("+" if width == 1 else "*")
-        field = f"(?:{quote}(?:[^{quote}{banned}]|{quote}{quote})*{quote}|{unquoted})"
-    return f"^{field}(?:{delimiter}{field}){{{width - 1}}}$"
+        unquoted = f"[^{quote}{delimiter}{_BANNED}]" + ("+" if width == 1 else "*")
+        field = f"(?:{_quoted_field_pattern(dialect)}|{unquoted})"
+    repeat = f"{{{width - 1}}}" if counted else "*"
+    return f"^{field}(?:{delimiter}{field}){repeat}$"
+
+
+def _quoted_field_pattern(dialect: Dialect) -> str:
+    assert dialect.quote is not None
+    quote = _hex(dialect.quote)
+    return f"{quote}(?:[^{quote}{_BANNED}]|{quote}{quote})*{quote}"
+
+
+def _not_plain(width: int, dialect: Dialect, *, counted: bool | None = None) -> pl.Expr:
+    """True for a ``line`` that is not plainly one record of ``width`` fields
+    (:func:`_plain_record_pattern`). ``counted``: whether the pattern counts the
+    fields (default: up to :data:`_COUNTED_BY_PATTERN_UP_TO` columns). If not,
+    a line of plain fields has ``width - 1`` delimiters once its quoted fields
+    are taken out (in such a line the quote character only opens, closes or is
+    doubled inside a quoted field)."""
+    line = pl.col("line")
+    if counted is None:
+        counted = width <= _COUNTED_BY_PATTERN_UP_TO
+    if counted:
+        return ~line.str.contains(_plain_record_pattern(width, dialect))
+    unquoted = (
+        line if dialect.quote is None else line.str.replace_all(_quoted_field_pattern(dialect), "")
+    )
+    return ~line.str.contains(_plain_record_pattern(width, dialect, counted=False)) | (
+        unquoted.str.count_matches(dialect.delimiter, literal=True) != width - 1
+    )
 
 
 def _quoted_line_pattern(width: int, dialect: Dialect) -> re.Pattern[str]:
@@ -233,20 +268,22 @@ def _quoted_line_pattern(width: int, dialect: Dialect) -> re.Pattern[str]:
     return re.compile(f"{field}(?:{delimiter}{field}){{{width - 1}}}")
 
 
-def _plain_file_check(path: Path, dialect: Dialect) -> RecordCheck | None:
+def _plain_file_check(
+    path: Path, dialect: Dialect, *, counted: bool | None = None
+) -> RecordCheck | None:
     """The check of a plain file, or ``None`` when the file is not plainly so.
 
     Plain: the header is the first line and has no quote character in its
     names, the second line does not start with a byte order mark, the last
     line has no NUL and does not end in a carriage return (polars would drop
-    each of these silently), and every other line
-    (as polars splits lines: at ``\\n``, dropping one ``\\r`` before it) matches
-    :func:`_plain_record_pattern`. Such a file has, for the ``csv`` module, one
-    record per line, no blank line, no lone carriage return, no quoted field
-    spanning lines, no value with the quote character and the header's width
-    everywhere, which is exactly when :func:`_full_check` finds nothing, and
-    then it counts one record per line. Anything unusual (an error of polars
-    included: invalid UTF-8, a NUL, no data line) returns ``None``.
+    each of these silently), and every other line (as polars splits lines: at
+    ``\\n``, dropping one ``\\r`` before it) matches :func:`_plain_record_pattern`
+    (``counted``: see :func:`_not_plain`). Such a file has, for the ``csv``
+    module, one record per line, no blank line, no lone carriage return, no
+    quoted field spanning lines, no value with the quote character and the
+    header's width everywhere, which is exactly when :func:`_full_check` finds
+    nothing, and then it counts one record per line. Anything unusual (an error
+    of polars included: invalid UTF-8, a NUL, no data line) returns ``None``.
     """
     if len(dialect.delimiter.encode()) != 1 or (
         dialect.quote is not None and len(dialect.quote.encode()) != 1
@@ -284,10 +321,7 @@ def _plain_file_check(path: Path, dialect: Dialect) -> RecordCheck | None:
             )
             .select(
                 pl.len(),
-                pl.col("line")
-                .str.contains(_plain_record_pattern(len(header), dialect))
-                .not_()
-                .sum(),
+                _not_plain(len(header), dialect, counted=counted).sum(),
             )
             .collect()
             .row(0)
