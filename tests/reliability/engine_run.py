@@ -1,13 +1,15 @@
 """One pipeline process for the concurrency tests (run as a script).
 
     engine_run.py pipeline ROOT TABLE SOURCE [--sleep S] [--force] [--to staged]
-                  [--lock-timeout S] [--ready FILE --go FILE]
+                  [--gap S] [--lock-timeout S] [--ready FILE --go FILE]
     engine_run.py silver-loop ROOT TABLE --times N
     engine_run.py gold-loop ROOT NAME INPUT --times N
 
 ``--sleep`` makes every transition of the process wait S seconds in
 ``jobforge_before_transition`` (inside the table lock), so that runs are long
-enough to overlap; ``--ready``/``--go`` line processes up after their imports.
+enough to overlap; ``--gap`` runs the three steps one by one under
+``engine.lock`` with S seconds between them (outside any step: only the run's
+lock keeps other processes out then); ``--ready``/``--go`` line processes up after their imports.
 The last line printed is a JSON summary; an expected jobforge error is printed
 as ``error: ...`` with exit code 1, like the command line does.
 """
@@ -58,6 +60,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--to", default="silver")
+    parser.add_argument("--gap", type=float, default=0.0)
     parser.add_argument("--lock-timeout", type=float, default=120.0)
     parser.add_argument("--times", type=int, default=1)
     parser.add_argument("--ready", type=Path)
@@ -78,6 +81,14 @@ def main(argv: list[str]) -> int:
             for _ in range(args.times):
                 if args.to == "staged":
                     batches.append(engine.ingest(source, table, force=args.force).batch_id)
+                elif args.gap:
+                    with engine.lock(table):
+                        batch = engine.ingest(source, table, force=args.force).batch_id
+                        time.sleep(args.gap)
+                        engine.promote_to_bronze(table, batch_id=batch)
+                        time.sleep(args.gap)
+                        engine.promote_to_silver(table, batch_id=batch)
+                    batches.append(batch)
                 else:
                     batches.append(
                         engine.run_full_pipeline(source, table, force=args.force).batch_id
