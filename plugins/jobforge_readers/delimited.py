@@ -163,7 +163,7 @@ class DelimitedReader:
             )
         # The full pass wrote the records: they are the reference, used even when
         # it found nothing polars reads differently (polars_differs is then empty:
-        # a U+FEFF in a value, no record, thousands of columns...).
+        # a U+FEFF in a value, a header and no record...).
         details["polars_differs"] = check.polars_differs
         # Positional column names in the files: renamed by position, whatever the names.
         columns = ["_source_row", *names]
