@@ -124,7 +124,9 @@ class Publication:
 
     def failed(self, record: LineageRecord) -> None:
         """Keep the real failed record, for the next run if it cannot be written now."""
-        self._update(failed=record.model_dump(mode="json"))
+        failed = record.model_dump(mode="json")
+        if failed != self.journal.failed:  # already journaled: no second write
+            self._update(failed=failed)
 
     def done(self) -> None:
         clear_journal(self._locks, self.journal.table)
