@@ -30,6 +30,22 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _runner(workdir: Path, rows: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/run.py`` for ``rows`` rows, one timed run and no warm-up."""
+    return _run(
+        str(BENCH / "run.py"),
+        "--rows",
+        str(rows),
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        *args,
+        "--workdir",
+        str(workdir),
+    )
+
+
 def _generate(path: Path, rows: int, seed: int = 8) -> dict:
     done = _run(
         str(BENCH / "generate.py"), "--rows", str(rows), "--out", str(path), "--seed", str(seed)
@@ -68,17 +84,7 @@ def test_generator_is_deterministic_and_says_what_it_made(tmp_path: Path) -> Non
 
 
 def test_runner_checks_counts_and_prints_the_summary_last(tmp_path: Path) -> None:
-    done = _run(
-        str(BENCH / "run.py"),
-        "--rows",
-        "20000",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--workdir",
-        str(tmp_path),
-    )
+    done = _runner(tmp_path, 20000)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("generating 20000 rows into ")
@@ -109,57 +115,20 @@ def test_runner_checks_counts_and_prints_the_summary_last(tmp_path: Path) -> Non
 def test_runner_refuses_to_report_counts_that_do_not_match(
     tmp_path: Path, only: str, field: str, shift: int, message: str
 ) -> None:
-    done = _run(
-        str(BENCH / "run.py"),
-        "--rows",
-        "20000",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--only",
-        "floor",
-        "--workdir",
-        str(tmp_path),
-    )
+    done = _runner(tmp_path, 20000, "--only", "floor")
     assert done.returncode == 0, done.stderr
     meta_file = next(tmp_path.glob("occupations-20000-*.csv.json"))
     meta = json.loads(meta_file.read_text())
     meta[field] += shift
     meta_file.write_text(json.dumps(meta))
-    done = _run(
-        str(BENCH / "run.py"),
-        "--rows",
-        "20000",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--only",
-        only,
-        "--workdir",
-        str(tmp_path),
-    )
+    done = _runner(tmp_path, 20000, "--only", only)
     assert done.returncode == 1
     assert f"CHECK FAILED: {message}" in done.stderr
     assert "rows=20000" not in done.stdout
 
 
 def test_runner_measures_the_csv_module_path_on_a_messy_file(tmp_path: Path) -> None:
-    done = _run(
-        str(BENCH / "run.py"),
-        "--rows",
-        "5000",
-        "--messy",
-        "--repeat",
-        "1",
-        "--warmup",
-        "0",
-        "--only",
-        "jobforge",
-        "--workdir",
-        str(tmp_path),
-    )
+    done = _runner(tmp_path, 5000, "--messy", "--only", "jobforge")
     assert done.returncode == 0, done.stdout + done.stderr
     # The counts were checked, the csv module's reader among them.
     assert "checks: counts of every run and rows of the last run are as generated" in done.stdout
