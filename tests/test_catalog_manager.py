@@ -179,7 +179,11 @@ def test_building_an_entry_reads_only_footers_and_first_rows(
 
 # -- schemas ---------------------------------------------------------------------------------
 def test_the_engine_writes_the_json_schemas_of_every_catalog_file(config: PipelineConfig) -> None:
-    PipelineEngine(config)
+    engine = PipelineEngine(config)
+    # an engine alone writes nothing: a data root that never received a table
+    # gets no schema files
+    assert not config.data_root.exists()
+    engine.ingest(REAL_DATA / "noc2021_onet26.csv", "onet")
     names = sorted(p.name for p in config.catalog_schemas_path().iterdir())
     assert names == [
         "ColumnMetadata.schema.json",

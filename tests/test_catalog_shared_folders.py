@@ -22,7 +22,7 @@ import pytest
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
 from jobforge.catalog.schemas import catalog_schemas, ensure_schemas, schema_path
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.errors import LockTimeoutError
+from jobforge.errors import LockTimeoutError, TransitionError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.atomic import temporary_path_for
 
@@ -45,13 +45,20 @@ def _leftover(final: Path, text: str) -> Path:
     return tmp
 
 
+def _first_step(config: PipelineConfig, lock_timeout: float = 600, *, force: bool = False) -> None:
+    """Start an engine and run one step: an engine's first step tidies the shared
+    folders and writes the schemas that are not up to date (creating an engine
+    writes nothing)."""
+    PipelineEngine(config, lock_timeout=lock_timeout).ingest(NOC, "noc", force=force)
+
+
 def _hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
 def test_the_next_engine_start_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
-    PipelineEngine(config)
+    _first_step(config)
     glossary, schemas = config.catalog_glossary_path(), config.catalog_schemas_path()
     left = [
         _leftover(glossary / "noc_code.json", '{"id": "noc_code", "na'),
@@ -60,7 +67,7 @@ def test_the_next_engine_start_removes_what_a_killed_writer_left(tmp_path: Path)
     assert [p.exists() for p in left] == [True, True]
     assert (_hidden(glossary), _hidden(schemas)) == ([left[0].name], [left[1].name])
 
-    PipelineEngine(_config(config.data_root))
+    _first_step(_config(config.data_root))
 
     assert (_hidden(glossary), _hidden(schemas)) == ([], [])
     # the schemas themselves are intact (nothing else in the folders was touched)
@@ -72,7 +79,7 @@ def test_the_next_engine_start_removes_what_a_killed_writer_left(tmp_path: Path)
 
 def test_the_next_write_or_start_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
-    PipelineEngine(config)
+    _first_step(config)
     glossary, schemas = config.catalog_glossary_path(), config.catalog_schemas_path()
     left_term = _leftover(glossary / "other.json", '{"id": "oth')
     left_schema = _leftover(schemas / "GlossaryTerm.schema.json", "{")
@@ -83,7 +90,7 @@ def test_the_next_write_or_start_removes_what_a_killed_writer_left(tmp_path: Pat
 
     assert ensure_schemas(config) == []  # up to date: no lock taken, nothing touched
     assert _hidden(schemas) == [left_schema.name]
-    PipelineEngine(config)  # an engine start tidies the shared folders all the same
+    _first_step(config)  # an engine's first step tidies the shared folders all the same
     assert _hidden(schemas) == []
     assert not left_term.exists() and not left_schema.exists()
 
@@ -162,15 +169,15 @@ def test_a_schema_write_in_progress_in_another_process_is_left_alone(
 ) -> None:
     root = tmp_path / "data"
     config = _config(root)
-    PipelineEngine(config)
+    _first_step(config)
     path = schema_path(config, "TableMetadata")
     expected = path.read_text(encoding="utf-8")
     content = json.dumps({"title": "TableMetadata", "written": "by the other process"})
     process, tmp = writer(root, "schemas", path.name, content)
 
-    # an engine that starts meanwhile finds its schemas up to date: it neither waits
+    # an engine that runs meanwhile finds its schemas up to date: it neither waits
     # for the folder's lock nor removes the other process's temporary
-    PipelineEngine(_config(root), lock_timeout=0.5)
+    _first_step(_config(root), lock_timeout=0.5, force=True)
     assert tmp.read_bytes() == content.encode()[: len(content) // 2]
 
     # one that has a schema to write waits for the lock (here: gives up after its
@@ -178,19 +185,20 @@ def test_a_schema_write_in_progress_in_another_process_is_left_alone(
     glossary = schema_path(config, "GlossaryTerm")
     glossary_expected = glossary.read_text(encoding="utf-8")
     glossary.write_text("{}", encoding="utf-8")
-    with pytest.raises(LockTimeoutError) as caught:
-        PipelineEngine(_config(root), lock_timeout=0.5)
-    assert str(caught.value) == (
-        "the catalog folder 'schemas' is locked by another process; gave up after 0.5 s "
-        f"(lock file {root / '.locks' / 'schemas.folder.lock'})"
+    with pytest.raises(TransitionError) as caught:
+        _first_step(_config(root), lock_timeout=0.5, force=True)
+    assert str(caught.value).endswith(
+        "failed: the catalog folder 'schemas' is locked by another process; gave up after "
+        f"0.5 s (lock file {root / '.locks' / 'schemas.folder.lock'})"
     )
+    assert isinstance(caught.value.__cause__, LockTimeoutError)
     assert tmp.read_bytes() == content.encode()[: len(content) // 2]
     assert glossary.read_text(encoding="utf-8") == "{}"
 
     _finish(process)
     assert not tmp.exists()
     assert json.loads(path.read_text(encoding="utf-8"))["written"] == "by the other process"
-    PipelineEngine(_config(root))  # the next start puts the real schemas back
+    _first_step(_config(root))  # the next step puts the real schemas back
     assert path.read_text(encoding="utf-8") == expected
     assert glossary.read_text(encoding="utf-8") == glossary_expected
     assert _hidden(config.catalog_schemas_path()) == []

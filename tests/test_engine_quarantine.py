@@ -220,13 +220,13 @@ DUP_RECORDS = [
 @pytest.mark.parametrize(
     ("dedupe", "kept", "dropped"),
     [
-        ("row", [1, 2, 4, 5], [3, 6]),
-        (["key"], [1, 2, 4], [3, 5, 6]),
-        ("none", [1, 2, 3, 4, 5, 6], []),
+        ("row", [1, 2, 4, 5], {3: 1, 6: 1}),
+        (["key"], [1, 2, 4], {3: 1, 5: 2, 6: 1}),
+        ("none", [1, 2, 3, 4, 5, 6], {}),
     ],
 )
 def test_duplicates_keep_the_earliest_source_row(
-    tmp_path: Path, dedupe: Any, kept: list[int], dropped: list[int]
+    tmp_path: Path, dedupe: Any, kept: list[int], dropped: dict[int, int]
 ) -> None:
     engine = make_engine(tmp_path)
     source = write_csv(tmp_path / "dups.csv", DUP_HEADER, DUP_RECORDS)
@@ -246,7 +246,9 @@ def test_duplicates_keep_the_earliest_source_row(
         return
     duplicates = pl.read_parquet(result.silver.duplicates_path)
     assert tuple(duplicates.columns) == DUPLICATE_COLUMNS
-    assert sorted(duplicates["_source_row"].to_list()) == dropped
+    assert sorted(duplicates["_source_row"].to_list()) == sorted(dropped)
+    # each dropped copy names the kept row it equals
+    assert dict(zip(duplicates["_source_row"], duplicates["duplicate_of"], strict=True)) == dropped
     for row in duplicates.to_dicts():
         assert json.loads(row["row"]) == dict(
             zip(DUP_HEADER, DUP_RECORDS[row["_source_row"] - 1], strict=True)
@@ -269,6 +271,7 @@ def test_real_duplicates_in_the_onet_crosswalk(tmp_path: Path) -> None:
     silver = current_frame(engine, "silver", "noc_onet")
     assert 281 in duplicates["_source_row"].to_list()
     assert 280 in silver["_source_row"].to_list()
+    assert duplicates.filter(pl.col("_source_row") == 281)["duplicate_of"].to_list() == [280]
     pair = silver.filter((pl.col("noc") == "22101") & (pl.col("onet") == "19-4043.00"))
     assert pair["_source_row"].to_list() == [280]
     # whole-row dedupe finds none: the repeated pairs differ in a title

@@ -20,8 +20,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from jobforge.engine.polars.exprs import snake_case
-from jobforge.engine.steps import BronzeSchema, CastSpec, GoldSpec, Rule, SilverSpec
+from jobforge.engine.steps import BronzeSchema, CastSpec, GoldSpec, Rule, SilverSpec, snake_case
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import IngestionRecord, TransitionRecord
 

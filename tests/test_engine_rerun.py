@@ -47,28 +47,52 @@ def _sorted_gold(path: Path) -> pl.DataFrame:
     return frame.with_columns(pl.col("_lineage").list.sort()).sort("level")
 
 
-def test_identical_file_is_skipped_and_its_batch_promoted_again(tmp_path: Path) -> None:
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and ".locks" not in p.parts)
+
+
+def test_identical_run_again_is_up_to_date_and_writes_nothing(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     first = engine.run_full_pipeline(NOC, "noc", bronze_schema=NOC_BRONZE, gold_transforms=[LEVELS])
-    staged_version = engine.current("staged", "noc")
+    before = {p: p.read_bytes() for p in _files(engine.config.data_root)}
     again = engine.run_full_pipeline(NOC, "noc", bronze_schema=NOC_BRONZE, gold_transforms=[LEVELS])
 
     assert again.ingest.skipped is True and again.ingest.record is None
-    assert again.batch_id == first.batch_id
-    assert again.ingest.path == first.ingest.path and again.ingest.rows == 822
-    assert engine.current("staged", "noc") == staged_version  # nothing re-published
+    assert again.ingest.reason == "up to date" and again.ingest.duplicate_of is None
+    assert again.batch_id == first.batch_id and again.ingest.rows == 822
+    for step, earlier in [(again.bronze, first.bronze), (again.silver, first.silver)]:
+        assert step.up_to_date and step.reason == "up to date"
+        assert step.record == earlier.record and step.path == earlier.path
+    assert again.gold[0].up_to_date and again.gold[0].record == first.gold[0].record
+    # not a byte written: no data file, no record, no pointer, no catalog entry
+    assert {p: p.read_bytes() for p in _files(engine.config.data_root)} == before
+    kinds = [r.get("source_layer", "ingest") for r in lineage_records(engine, "noc")]
+    assert kinds == ["ingest", "staged", "bronze"]
+
+
+def test_a_batch_promoted_again_gets_fresh_files(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path)
+    first = engine.run_full_pipeline(NOC, "noc", bronze_schema=NOC_BRONZE, gold_transforms=[LEVELS])
+    staged_version = engine.current("staged", "noc")
+    bronze = engine.promote_to_bronze("noc", NOC_BRONZE, force=True)
+    silver = engine.promote_to_silver("noc", force=True)
+    gold = engine.promote_to_gold(LEVELS, force=True)
+
+    assert engine.current("staged", "noc") == staged_version  # nothing re-ingested
     assert len(list(first.ingest.path.parent.glob("*.parquet"))) == 1
     kinds = [r.get("source_layer", "ingest") for r in lineage_records(engine, "noc")]
     # one ingestion, then two promotions per run
     assert kinds == ["ingest", "staged", "bronze", "staged", "bronze"]
-    assert again.bronze.batch_id == first.batch_id
-    assert again.bronze.record.transition_id != first.bronze.record.transition_id
-    assert again.silver.record.ledger == first.silver.record.ledger
+    assert bronze.batch_id == first.batch_id and not bronze.up_to_date
+    assert bronze.reason == "forced"
+    assert bronze.record.transition_id != first.bronze.record.transition_id
+    assert bronze.path != first.bronze.path and first.bronze.path.exists()
+    assert silver.record.ledger == first.silver.record.ledger
     # gold is identical except the time it was built
-    assert again.gold[0].path != first.gold[0].path
-    assert _sorted_gold(again.gold[0].path).equals(_sorted_gold(first.gold[0].path))
-    assert engine.current("gold", "levels").files(again.gold[0].path.parent) == [again.gold[0].path]
-    # the table versions count the runs
+    assert gold.path != first.gold[0].path
+    assert _sorted_gold(gold.path).equals(_sorted_gold(first.gold[0].path))
+    assert engine.current("gold", "levels").files(gold.path.parent) == [gold.path]
+    # the table versions count the publications
     assert (engine.current("bronze", "noc").version, engine.current("silver", "noc").version) == (
         2,
         2,
@@ -225,7 +249,11 @@ def test_rerun_keeps_each_runs_quarantine_file(tmp_path: Path) -> None:
     first = engine.run_full_pipeline(EMPLOYMENT, "employment", bronze_schema=_years())
     first_bytes = first.bronze.quarantine_path.read_bytes()
     again = engine.run_full_pipeline(EMPLOYMENT, "employment", bronze_schema=_years())
+    assert again.ingest.skipped and again.bronze.up_to_date  # nothing changed: nothing run
+    assert again.bronze.quarantine_path is None
+    again = engine.run_full_pipeline(EMPLOYMENT, "employment", bronze_schema=_years(("x",)))
     assert again.ingest.skipped and again.batch_id == first.batch_id
+    assert again.bronze.reason == "bronze cast changed"
     assert again.bronze.quarantine_path != first.bronze.quarantine_path
     assert first.bronze.quarantine_path.read_bytes() == first_bytes
     assert quarantine_files(engine, "employment", "bronze") == sorted(

@@ -69,7 +69,7 @@ def _silver_records(root: Path) -> list:
 
 def _promote_again(root: Path, *plugins: object) -> None:
     engine = _engine(root, *plugins)
-    engine.promote_to_silver("noc", SILVER)
+    engine.promote_to_silver("noc", SILVER, force=True)
 
 
 @pytest.mark.parametrize(
@@ -335,7 +335,7 @@ def test_when_the_lineage_writer_fails_the_next_run_writes_the_failed_record(
 
     # while the writer is still broken, every run on the table stops there, saying why
     with pytest.raises(PluginError) as caught:
-        _engine(root, Faulty("write_lineage")).promote_to_bronze("noc")
+        _engine(root, Faulty("write_lineage")).promote_to_bronze("noc", force=True)
     assert str(caught.value).startswith(
         "while completing the interrupted silver transition of 'noc' (journal "
         f"{root / '.locks' / 'noc.journal'}): plugin 'faulty-write_lineage' (explicit) raised "

@@ -225,7 +225,7 @@ def test_a_linked_lock_file_is_not_truncated(tmp_path: Path) -> None:
     engine = PipelineEngine(PipelineConfig(root, entry_points=False))
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
-    (root / ".locks").mkdir(exist_ok=True)
+    (root / ".locks").mkdir(parents=True, exist_ok=True)
     (root / ".locks" / "noc.lock").symlink_to(victim)
     with pytest.raises(PathEscapeError, match=r"noc\.lock is a symbolic link"):
         engine.ingest(NOC, "noc")
@@ -313,10 +313,13 @@ def test_plugins_are_not_imported_from_the_current_directory(tmp_path: Path, mod
 def test_no_environment_value_is_written_to_logs_or_catalog(tmp_path: Path) -> None:
     secret = f"s3cr3t-{uuid.uuid4().hex}"
     project = warehouse.make_project(tmp_path)
-    broken = project / "broken.toml"  # a gold table whose SQL fails: error paths too
+    # a gold table whose SQL fails when it runs (the checks before a run pass it):
+    # error paths too
+    broken = project / "broken.toml"
     broken.write_text(
         (project / "jobforge.toml").read_text()
-        + '\n[gold.broken]\ninputs = ["noc_structure"]\nsql = "SELECT nope FROM noc_structure"\n'
+        + '\n[gold.broken]\ninputs = ["noc_structure"]\n'
+        + "sql = \"SELECT error('broken on purpose') AS x, _lineage FROM noc_structure\"\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOBFORGE_")}
     env.update(

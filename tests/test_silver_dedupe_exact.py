@@ -43,6 +43,8 @@ C,,2
 KEPT = [1, 2, 4, 7, 10]
 DUPLICATES = [3, 6, 9, 11, 12]
 REJECTED = [5, 8]
+DUPLICATE_OF = {3: 1, 6: 2, 9: 1, 11: 1, 12: 4}
+"""Each dropped row -> the kept row it equals."""
 
 
 def _run(tmp_path: Path) -> tuple[list[int], list[int], list[int], dict]:
@@ -57,8 +59,11 @@ def _run(tmp_path: Path) -> tuple[list[int], list[int], list[int], dict]:
     )
     silver = result.silver
     kept = pl.read_parquet(silver.path).get_column("_source_row").to_list()
-    dups = pl.read_parquet(silver.duplicates_path).get_column("_source_row").to_list()
+    duplicates = pl.read_parquet(silver.duplicates_path)
+    dups = duplicates.get_column("_source_row").to_list()
     rejected = pl.read_parquet(silver.quarantine_path).get_column("_source_row").to_list()
+    equals = dict(zip(dups, duplicates.get_column("duplicate_of"), strict=True))
+    assert equals == DUPLICATE_OF  # every dropped copy names the row it equals
     return kept, sorted(dups), sorted(rejected), silver.record.ledger.model_dump()
 
 

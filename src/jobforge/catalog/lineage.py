@@ -8,6 +8,7 @@ file name starts with the record's start time, so a listing is in time order.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +24,11 @@ from jobforge.storage.names import validate_name
 _RECORD: TypeAdapter[LineageRecord] = TypeAdapter(
     Annotated[TransitionRecord | IngestionRecord, Field(discriminator="record_type")]
 )
-_BATCH_FILE = re.compile(r"^batch=(?P<id>[A-Za-z0-9][A-Za-z0-9_-]*)\.parquet$")
+_BATCH_FILE = re.compile(
+    r"^batch=(?P<id>[A-Za-z0-9][A-Za-z0-9_-]*?)(?:-v[0-9]+(?:-[0-9a-f]{8})?)?\.parquet$"
+)
+"""``batch=<id>.parquet``, or ``batch=<id>-v<n>[-<hex>].parquet`` for a batch
+published again (see :func:`jobforge.storage.versions.new_batch_file_name`)."""
 
 
 def read_record(path: Path) -> LineageRecord:
@@ -40,6 +45,25 @@ def read_record(path: Path) -> LineageRecord:
 def record_id(record: LineageRecord) -> str:
     """The ingestion id or transition id of ``record``."""
     return record.ingestion_id if isinstance(record, IngestionRecord) else record.transition_id
+
+
+def find_record(config: PipelineConfig, table: str, wanted: str) -> LineageRecord | None:
+    """The record of ``table`` whose ingestion or transition id is ``wanted``
+    (``None`` if there is none). Record files end in ``-<id>.json``: only the
+    names of the table's folder are listed."""
+    validate_name(wanted, "record id")
+    folder = config.catalog_lineage_path() / validate_name(table)
+    suffix = f"-{wanted}.json"
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.endswith(suffix)]
+    except FileNotFoundError:
+        return None
+    for name in sorted(names):
+        if not name.startswith("."):
+            record = read_record(folder / name)
+            if record_id(record) == wanted:
+                return record
+    return None
 
 
 def lineage_tables(config: PipelineConfig) -> list[str]:

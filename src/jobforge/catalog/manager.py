@@ -29,9 +29,9 @@ from pydantic import ValidationError
 from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
 from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
 from jobforge.catalog.jsonfile import summarise, visible_json_files
-from jobforge.catalog.lineage import batch_id_of_file, read_records
+from jobforge.catalog.lineage import batch_id_of_file, read_records, record_id
 from jobforge.catalog.store import table_file_for
-from jobforge.errors import CatalogError
+from jobforge.errors import CatalogError, ConfigError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata, TransitionRecord
 from jobforge.sources.base import sha256_of
@@ -39,6 +39,20 @@ from jobforge.storage import versions
 from jobforge.storage.names import validate_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def unique_prefix(prefix: str, known: set[str], what: str) -> str:
+    """The one id of ``known`` that starts with ``prefix``; none or several is a
+    :class:`ConfigError` (exit 2) listing the candidates."""
+    if prefix in known:
+        return prefix
+    matches = sorted(k for k in known if k.startswith(prefix)) if prefix else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ConfigError(f"no {what} id starts with {prefix!r}")
+    shown = ", ".join(matches[:10]) + (f" ... ({len(matches)} in all)" if len(matches) > 10 else "")
+    raise ConfigError(f"{what} id {prefix!r} is ambiguous: {shown}")
 
 
 def split_key(key: str) -> tuple[Layer, str]:
@@ -99,6 +113,20 @@ class LineageNode:
 
 
 @dataclass(frozen=True)
+class DuplicateDelivery:
+    """A source file whose bytes equal a batch already ingested: not read again,
+    on record as a ``skipped`` ingestion naming the batch it equals."""
+
+    table: str
+    source_file: str
+    sha256: str
+    delivered_at: datetime
+    duplicate_of: str
+    """The batch it equals."""
+    ingestion_id: str
+
+
+@dataclass(frozen=True)
 class UpstreamLineage:
     """Everything the current version of a table was derived from."""
 
@@ -106,6 +134,8 @@ class UpstreamLineage:
     nodes: tuple[LineageNode, ...]
     """The table itself first, then its inputs, breadth first."""
     sources: tuple[SourceFile, ...]
+    duplicates: tuple[DuplicateDelivery, ...] = ()
+    """Files delivered again with the bytes of a batch on the chain."""
 
     @property
     def tables(self) -> list[str]:
@@ -137,21 +167,41 @@ class _Index:
 
     def __init__(self, records: list[LineageRecord]) -> None:
         self.records = records
+        self.by_id: dict[str, LineageRecord] = {}
         self.ingestions: dict[tuple[str, str], IngestionRecord] = {}
         self.transitions: dict[tuple[str, str, str], TransitionRecord] = {}
         for record in records:  # oldest first: a later record of a batch wins
-            if record.status == "failed":
+            if record.status in ("failed", "skipped"):
                 continue
+            self.by_id[record_id(record)] = record
             if isinstance(record, IngestionRecord):
                 self.ingestions[(record.table_name, record.batch_id)] = record
             else:
                 key = (record.target_layer, record.table_name, record.batch_id)
                 self.transitions[key] = record
 
+    def find(
+        self, layer: Layer, table: str, batch: str, wanted: str | None
+    ) -> LineageRecord | None:
+        """The record that published ``batch`` of ``layer.table``: by its id when
+        the pointer or the reading transition names it (exact, whatever ran
+        since), else the latest successful record of that batch (files
+        published before jobforge 2.1)."""
+        if wanted is not None:
+            found = self.by_id.get(wanted)
+            if found is not None and found.table_name == table:
+                return found
+            return None
+        if layer is Layer.STAGED:
+            return self.ingestions.get((table, batch))
+        return self.transitions.get((layer.value, table, batch))
+
     @staticmethod
-    def inputs_of(record: TransitionRecord) -> dict[str, set[str]]:
-        """Input table key -> the batch ids of it the transition read."""
-        found: dict[str, set[str]] = {}
+    def inputs_of(record: TransitionRecord) -> list[tuple[str, str, str | None]]:
+        """``(input table key, batch id, record id)`` of every batch the transition read."""
+        if record.inputs:
+            return [(ref.table, ref.batch_id, ref.record_id) for ref in record.inputs]
+        found: list[tuple[str, str, str | None]] = []
         for key in record.input_tables:
             _, table = split_key(key)
             ids = {
@@ -161,7 +211,7 @@ class _Index:
             }
             if not ids and record.target_layer != "gold":
                 ids = {record.batch_id}  # bronze and silver keep the ingestion batch id
-            found[key] = ids
+            found += [(key, batch, None) for batch in sorted(ids)]
         return found
 
 
@@ -256,12 +306,26 @@ class CatalogManager:
         read its files."""
         found = []
         for record in read_records(self.config):
-            if record.batch_id == batch_id or (
-                isinstance(record, TransitionRecord)
-                and any(batch_id_of_file(f) == batch_id for f in record.source_files)
+            if (
+                record.batch_id == batch_id
+                or (isinstance(record, IngestionRecord) and record.duplicate_of == batch_id)
+                or (
+                    isinstance(record, TransitionRecord)
+                    and (
+                        any(ref.batch_id == batch_id for ref in record.inputs)
+                        or any(batch_id_of_file(f) == batch_id for f in record.source_files)
+                    )
+                )
             ):
                 found.append(record)
         return found
+
+    def resolve_batch_id(self, prefix: str) -> str:
+        """The batch id that ``prefix`` starts (like git's short ids: the 8
+        characters ``status`` and ``lineage`` show are enough when unique); an
+        unknown or ambiguous prefix is a :class:`ConfigError` naming the candidates."""
+        ids = {r.batch_id for r in read_records(self.config)}
+        return unique_prefix(prefix, ids, "batch")
 
     def upstream(self, layer: Layer | str, table: str) -> UpstreamLineage:
         """The full upstream chain of the current version of ``layer.table``,
@@ -279,37 +343,59 @@ class CatalogManager:
         if current is None:
             raise CatalogError(f"{start.value}.{table} has no current version")
         index = _Index(read_records(self.config))
-        involved: dict[str, set[str]] = {}
-        queue: deque[tuple[str, set[str]]] = deque(
-            [(f"{start.value}.{table}", {b.batch_id for b in current.batches})]
+        top = f"{start.value}.{table}"
+        involved: dict[str, dict[str, LineageRecord]] = {}
+        """Table key -> batch id -> the record that published it."""
+        queue: deque[tuple[str, str, str | None]] = deque(
+            (top, b.batch_id, b.record_id) for b in current.batches
         )
+        seen: set[tuple[str, str, str | None]] = set()
         while queue:
-            key, ids = queue.popleft()
-            seen = involved.setdefault(key, set())
-            new = ids - seen
-            seen |= new
-            node_layer, node_table = split_key(key)
-            if node_layer is Layer.STAGED:
+            item = queue.popleft()
+            if item in seen:
                 continue
-            for batch in sorted(new):
-                record = self._transition(index, node_layer, node_table, batch)
-                for input_key, input_ids in index.inputs_of(record).items():
-                    queue.append((input_key, input_ids))
+            seen.add(item)
+            key, batch, wanted = item
+            node_layer, node_table = split_key(key)
+            record = index.find(node_layer, node_table, batch, wanted)
+            if record is None:
+                raise CatalogError(self._missing(node_layer, node_table, batch, wanted))
+            involved.setdefault(key, {})[batch] = record
+            if isinstance(record, TransitionRecord):
+                queue.extend(index.inputs_of(record))
         nodes = []
         sources = []
-        for key, ids in involved.items():
+        for key, batches in involved.items():
             node_layer, node_table = split_key(key)
-            batch_ids = tuple(sorted(ids))
+            batch_ids = tuple(sorted(batches))
             if node_layer is Layer.STAGED:
                 for batch in batch_ids:
-                    sources.append(self._source(index, node_table, batch))
+                    ingestion = batches[batch]
+                    assert isinstance(ingestion, IngestionRecord)
+                    sources.append(_source_file(ingestion))
                 nodes.append(LineageNode(key, node_layer.value, node_table, batch_ids, (), ()))
                 continue
-            records = tuple(self._transition(index, node_layer, node_table, b) for b in batch_ids)
+            records = tuple(r for b in batch_ids if isinstance(r := batches[b], TransitionRecord))
             inputs = tuple(dict.fromkeys(k for r in records for k in r.input_tables))
             nodes.append(LineageNode(key, node_layer.value, node_table, batch_ids, records, inputs))
         sources.sort(key=lambda s: (s.ingested_at, s.table, s.batch_id))
-        return UpstreamLineage(f"{start.value}.{table}", tuple(nodes), tuple(sources))
+        staged = {(s.table, s.batch_id) for s in sources}
+        duplicates = tuple(
+            DuplicateDelivery(
+                r.table_name,
+                r.source_file,
+                r.source_sha256,
+                r.started_at,
+                r.duplicate_of,
+                r.ingestion_id,
+            )
+            for r in index.records
+            if isinstance(r, IngestionRecord)
+            and r.status == "skipped"
+            and r.duplicate_of is not None
+            and (r.table_name, r.duplicate_of) in staged
+        )
+        return UpstreamLineage(top, tuple(nodes), tuple(sources), duplicates)
 
     def downstream_of_source(self, source: str | Path) -> list[DownstreamTable]:
         """Every table that rows of ``source`` reached, in layer order.
@@ -336,9 +422,9 @@ class CatalogManager:
                 produced = (record.target_layer, record.table_name, record.batch_id)
                 if produced in reached:
                     continue
-                for key, ids in index.inputs_of(record).items():
+                for key, batch, _ in index.inputs_of(record):
                     in_layer, in_table = split_key(key)
-                    if any((in_layer.value, in_table, b) in reached for b in ids):
+                    if (in_layer.value, in_table, batch) in reached:
                         reached.add(produced)
                         changed = True
                         break
@@ -375,31 +461,12 @@ class CatalogManager:
         return checked
 
     # -- helpers ----------------------------------------------------------------------------
-    def _transition(self, index: _Index, layer: Layer, table: str, batch: str) -> TransitionRecord:
-        record = index.transitions.get((layer.value, table, batch))
-        if record is None:
-            raise CatalogError(
-                f"{layer.value}.{table}: no lineage record for batch {batch} in "
-                f"{self.config.catalog_lineage_path() / table}"
-            )
-        return record
-
-    def _source(self, index: _Index, table: str, batch: str) -> SourceFile:
-        record = index.ingestions.get((table, batch))
-        if record is None:
-            raise CatalogError(
-                f"staged.{table}: no ingestion record for batch {batch} in "
-                f"{self.config.catalog_lineage_path() / table}"
-            )
-        return SourceFile(
-            table=table,
-            batch_id=batch,
-            source_file=record.source_file,
-            sha256=record.source_sha256,
-            size_bytes=record.source_size_bytes,
-            ingested_at=record.started_at,
-            rows=record.row_count_out,
-            ingestion_id=record.ingestion_id,
+    def _missing(self, layer: Layer, table: str, batch: str, wanted: str | None) -> str:
+        kind = "ingestion record" if layer is Layer.STAGED else "lineage record"
+        named = f" (record {wanted})" if wanted else ""
+        return (
+            f"{layer.value}.{table}: no {kind} for batch {batch}{named} in "
+            f"{self.config.catalog_lineage_path() / table}"
         )
 
     @staticmethod
@@ -415,6 +482,19 @@ class CatalogManager:
             if path.is_file():
                 digests.add(sha256_of(path))
         return _SourceMatcher(paths, digests)
+
+
+def _source_file(record: IngestionRecord) -> SourceFile:
+    return SourceFile(
+        table=record.table_name,
+        batch_id=record.batch_id,
+        source_file=record.source_file,
+        sha256=record.source_sha256,
+        size_bytes=record.source_size_bytes,
+        ingested_at=record.started_at,
+        rows=record.row_count_out,
+        ingestion_id=record.ingestion_id,
+    )
 
 
 @dataclass(frozen=True)

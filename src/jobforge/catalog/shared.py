@@ -1,4 +1,5 @@
-"""The catalog folders every table shares: ``catalog/glossary/`` and ``catalog/schemas/``.
+"""The catalog folders every table shares: ``catalog/glossary/``, ``catalog/schemas/``
+and ``catalog/runs/``.
 
 Their files are written atomically (a temporary file, then a rename), like every
 other file, but under no table's lock. So that what a killed writer left there
@@ -25,13 +26,15 @@ from jobforge.storage.locks import DEFAULT_TIMEOUT_S, folder_lock
 
 log = structlog.get_logger("jobforge")
 
-SharedFolder = Literal["glossary", "schemas"]
-SHARED_FOLDERS: tuple[SharedFolder, ...] = ("glossary", "schemas")
+SharedFolder = Literal["glossary", "schemas", "runs"]
+SHARED_FOLDERS: tuple[SharedFolder, ...] = ("glossary", "schemas", "runs")
 
 
 def folder_path(config: PipelineConfig, folder: SharedFolder) -> Path:
     if folder == "glossary":
         return config.catalog_glossary_path()
+    if folder == "runs":
+        return config.catalog_path() / "runs"
     return config.catalog_schemas_path()
 
 

@@ -45,9 +45,11 @@ DUPLICATE_COLUMNS: tuple[str, ...] = (
     "_source_row",
     "table_name",
     "row",
+    "duplicate_of",
     "deduplicated_at",
 )
-"""Columns of the file of rows dropped as duplicates in silver."""
+"""Columns of the file of rows dropped as duplicates in silver; ``duplicate_of``
+is the ``_source_row`` of the row it equals, the one kept (same batch)."""
 
 
 @dataclass

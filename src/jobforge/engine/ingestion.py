@@ -24,6 +24,7 @@ from jobforge.catalog.declarations import TableDeclaration
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepTargets
+from jobforge.engine.fingerprint import Fingerprint, short_digest
 from jobforge.engine.quarantine import quarantine_dir
 from jobforge.engine.records import blame, claim_failed, fail, finish
 from jobforge.engine.recovery import Publication, failed_ingestion, interrupted_ingestion
@@ -34,7 +35,7 @@ from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import IngestionRecord, new_id, utc_now
 from jobforge.sources.base import SourceSpec, sha256_of
 from jobforge.storage import versions
-from jobforge.storage.atomic import temporary_path_for
+from jobforge.storage.atomic import make_dirs, remove_empty_dirs, temporary_path_for
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry
 
@@ -51,34 +52,148 @@ def ingest_source(
 ) -> IngestResult:
     """Read ``spec`` into the staged layer as a new batch of ``table`` (its
     lock held): the body of :meth:`PipelineEngine.ingest
-    <jobforge.engine.pipeline.PipelineEngine.ingest>`."""
+    <jobforge.engine.pipeline.PipelineEngine.ingest>`.
+
+    A file whose bytes, read the same way (format, reader options, reader
+    plugin and version), equal a batch of the current version is not read
+    again: from the same path it is up to date; from another path it is a
+    duplicate delivery, recorded once with a ``skipped`` ingestion record
+    naming the batch it equals.
+    """
     staged_dir = rt.layer_dir(Layer.STAGED)
-    table_dir = versions.table_dir(staged_dir, table)
     previous = versions.read_current(staged_dir, table)
     digest = sha256_of(spec.path)
-    if previous is not None:
-        same = next((b for b in previous.batches if b.source_sha256 == digest), None)
-        if same is not None and not force:
-            log.info("ingest.skipped", table=table, batch_id=same.batch_id, sha256=digest)
-            return IngestResult(
-                table=table,
-                batch_id=same.batch_id,
-                path=table_dir / same.file,
-                rows=same.rows,
-                rows_quarantined=0,
-                skipped=True,
-                record=None,
-            )
-    with _scratch_folder(table_dir) as scratch:
+    fingerprint = source_fingerprint(rt, spec, digest)
+    if previous is not None and not force:
+        same = same_batch(previous, fingerprint)
+        if same is not None:
+            return _already_ingested(rt, spec, table, domain, same, fingerprint, digest)
+    reason = "forced" if force else why_new(previous, spec, fingerprint)
+    with _scratch_folder(versions.table_dir(staged_dir, table)) as scratch:
         return _ingest_batch(
             rt,
             dataclasses.replace(spec, scratch=scratch),
             table,
             domain,
             declaration,
-            digest,
+            fingerprint,
             previous,
+            reason,
         )
+
+
+def why_new(
+    previous: versions.CurrentVersion | None, spec: SourceSpec, fingerprint: Fingerprint
+) -> str:
+    """Why a file is read into a new batch: the earlier batch from its path (if
+    any) had other bytes, or was read another way."""
+    name = spec.path.as_posix()
+    earlier = (
+        next((b for b in reversed(previous.batches) if b.source_file == name), None)
+        if previous
+        else None
+    )
+    if earlier is None:
+        return "new file"
+    if earlier.fingerprint and earlier.fingerprint.get("source") == fingerprint["source"]:
+        return "reader or reader options changed"
+    return "source changed"
+
+
+def source_fingerprint(rt: Runtime, spec: SourceSpec, digest: str) -> Fingerprint:
+    """What a staged batch is made from: the file's bytes and how they are read
+    (format, reader options, and the reader plugin that claims the file)."""
+    try:
+        claimed = rt.host.source_reader(spec, rt.config)
+    except PluginError as exc:
+        # Not up to date, whatever was read before: the ingestion that follows
+        # claims the file again and records the failure.
+        claimed, reader = None, f"error: {exc}"
+    else:
+        reader = rt.host.identity(claimed[1]) if claimed else "none"
+    how = [spec.effective_format, dict(spec.options), reader]
+    return {"source": digest, "reader": short_digest(how)}
+
+
+def same_batch(previous: versions.CurrentVersion, fingerprint: Fingerprint) -> BatchEntry | None:
+    """The batch of ``previous`` made from the same bytes read the same way (a
+    batch published before fingerprints were kept: the same bytes)."""
+    for batch in reversed(previous.batches):
+        if batch.fingerprint == fingerprint or (
+            not batch.fingerprint and batch.source_sha256 == fingerprint["source"]
+        ):
+            return batch
+    return None
+
+
+def _already_ingested(
+    rt: Runtime,
+    spec: SourceSpec,
+    table: str,
+    domain: str,
+    same: BatchEntry,
+    fingerprint: Fingerprint,
+    digest: str,
+) -> IngestResult:
+    """The result for a file that needs no new batch; a duplicate delivery (a
+    path the batch was not read from) is recorded the first time it is seen."""
+    source_name = spec.path.as_posix()
+    table_dir = versions.table_dir(rt.layer_dir(Layer.STAGED), table)
+    duplicate = same.source_file != source_name
+    record = None
+    if duplicate and not _delivery_recorded(rt, table, source_name, digest):
+        now = utc_now()
+        record = IngestionRecord(
+            ingestion_id=new_id(),
+            batch_id=same.batch_id,
+            table_name=table,
+            domain=domain,
+            source_file=source_name,
+            source_sha256=digest,
+            source_size_bytes=spec.path.stat().st_size,
+            source_format=spec.effective_format,
+            reader="-",
+            target_file=str(table_dir / same.file),
+            row_count_in=0,
+            row_count_out=0,
+            started_at=now,
+            completed_at=now,
+            status="skipped",
+            fingerprint=fingerprint,
+            duplicate_of=same.batch_id,
+        )
+        rt.host.write_lineage(record, rt.config)
+    reason = (
+        f"duplicate delivery: same bytes as batch {same.batch_id} ({same.source_file})"
+        if duplicate
+        else "up to date"
+    )
+    rt.ensure_layout()
+    log.info("ingest.skipped", table=table, batch_id=same.batch_id, reason=reason)
+    return IngestResult(
+        table=table,
+        batch_id=same.batch_id,
+        path=table_dir / same.file,
+        rows=same.rows,
+        rows_quarantined=0,
+        skipped=True,
+        record=record,
+        duplicate_of=same.batch_id if duplicate else None,
+        reason=reason,
+    )
+
+
+def _delivery_recorded(rt: Runtime, table: str, source_name: str, digest: str) -> bool:
+    """Whether a ``skipped`` record already notes this path with these bytes."""
+    from jobforge.catalog.lineage import read_records
+
+    return any(
+        isinstance(r, IngestionRecord)
+        and r.status == "skipped"
+        and r.source_file == source_name
+        and r.source_sha256 == digest
+        for r in read_records(rt.config, table)
+    )
 
 
 @contextlib.contextmanager
@@ -87,11 +202,12 @@ def _scratch_folder(table_dir: Path) -> Iterator[Path]:
     table's staged files under a temporary name: removed when the ingestion
     ends, and by the next run on the table after a crash."""
     scratch = temporary_path_for(table_dir / "reader")
-    scratch.mkdir(parents=True)
+    created = make_dirs(scratch)
     try:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        remove_empty_dirs(created)  # a refused file leaves no table folder
 
 
 def _ingest_batch(
@@ -100,10 +216,12 @@ def _ingest_batch(
     table: str,
     domain: str,
     declaration: TableDeclaration | None,
-    digest: str,
+    fingerprint: Fingerprint,
     previous: versions.CurrentVersion | None,
+    reason: str,
 ) -> IngestResult:
     """Ingest ``spec`` as a new batch (it is not an already ingested file)."""
+    digest = fingerprint["source"]
     staged_dir = rt.layer_dir(Layer.STAGED)
     table_dir = versions.table_dir(staged_dir, table)
     batch_id = new_id()
@@ -128,6 +246,7 @@ def _ingest_batch(
         "reader": "unknown",
         "target_file": str(targets.data),
         "started_at": started,
+        "fingerprint": fingerprint,
     }
     try:
         claimed = rt.host.source_reader(spec, rt.config)
@@ -188,6 +307,7 @@ def _ingest_batch(
             status=status,
             seconds=round(time.perf_counter() - clock, 6),
         )
+        rt.ensure_layout()  # the first publication of an engine
         published = publication.commit_files(pending, record)
         try:
             entry = BatchEntry(
@@ -197,6 +317,8 @@ def _ingest_batch(
                 source_sha256=digest,
                 source_file=source_name,
                 ingested_at=started,
+                record_id=record.ingestion_id,
+                fingerprint=fingerprint,
             )
             metadata = build_layer_entry(
                 rt.config,
@@ -264,6 +386,7 @@ def _ingest_batch(
         skipped=False,
         record=record,
         quarantine_path=targets.quarantine if outcome.rows_quarantined else None,
+        reason=reason,
     )
 
 

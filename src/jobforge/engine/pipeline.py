@@ -17,20 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
-from jobforge.catalog.schemas import ensure_schemas
 from jobforge.catalog.shared import remove_shared_temporaries
 from jobforge.engine.executor import Executor, StepContext, StepOutcome, StepTargets
-from jobforge.engine.ingestion import ingest_source
-from jobforge.engine.promotion import domain_of, gold_inputs, promote, resolve_batch
-from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
+from jobforge.engine.fingerprint import (
+    Fingerprint,
+    bronze_parts,
+    gold_parts,
+    silver_parts,
+    step_fingerprint,
+)
+from jobforge.engine.ingestion import ingest_source, same_batch, source_fingerprint, why_new
+from jobforge.engine.promotion import (
+    GoldInputs,
+    decide,
+    domain_of,
+    gold_inputs,
+    promote,
+    resolve_batch,
+)
+from jobforge.engine.results import IngestPlan, IngestResult, PipelineResult, PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
 from jobforge.engine.tables import TableLocks, write_roots
 from jobforge.errors import ContractError, JobforgeError
 from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import new_id
-from jobforge.sources.base import SourceSpec, check_readable_file
+from jobforge.pipeline.models import InputRef, new_id
+from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
 from jobforge.storage import versions
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
@@ -66,15 +79,15 @@ class PipelineEngine:
             )
         self.mode: WriteMode = mode
         host = config.plugins
-        self._rt = Runtime(config, host, host.executor(config), lock_timeout)
+        executor, plugin = host.executor_with_plugin(config)
+        identity = f"{getattr(executor, 'name', type(executor).__name__)} {host.identity(plugin)}"
+        self._rt = Runtime(config, host, executor, lock_timeout, identity)
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
+        self._started = False
         roots = write_roots(config)
         for path in [*config.layout_paths(), config.locks_path()]:
             ensure_no_symlinks(roots, path)
-        config.ensure_layout()
-        remove_shared_temporaries(config)
-        ensure_schemas(config, lock_timeout)
 
     @property
     def config(self) -> PipelineConfig:
@@ -104,6 +117,11 @@ class PipelineEngine:
             )
         self._active = what
         try:
+            if not self._started:
+                # Creating an engine writes nothing; its first step removes what
+                # killed writers left in the shared catalog folders.
+                remove_shared_temporaries(self.config)
+                self._started = True
             yield
         finally:
             self._active = None
@@ -159,8 +177,13 @@ class PipelineEngine:
         domain: str = "",
         declaration: TableDeclaration | None = None,
         mode: WriteMode | None = None,
+        force: bool = False,
     ) -> PromotionResult:
-        """Rename, cast and standardise a staged batch (default: the latest)."""
+        """Rename, cast and standardise a staged batch (default: the latest).
+
+        Unless ``force``, nothing is done when the bronze version already holds
+        this batch made from the same staged file, declaration and executor
+        (the result says ``up_to_date``)."""
         schema = schema or BronzeSchema()
         return self._promote_batch(
             table_name,
@@ -173,6 +196,8 @@ class PipelineEngine:
             transform_script=None,
             write=self.executor.write_bronze,
             spec=schema,
+            declared=bronze_parts(schema),
+            force=force,
         )
 
     def promote_to_silver(
@@ -184,8 +209,12 @@ class PipelineEngine:
         domain: str = "",
         declaration: TableDeclaration | None = None,
         mode: WriteMode | None = None,
+        force: bool = False,
     ) -> PromotionResult:
-        """De-duplicate, validate and transform a bronze batch (default: the latest)."""
+        """De-duplicate, validate and transform a bronze batch (default: the latest).
+
+        Unless ``force``, nothing is done when the silver version is up to date
+        (see :meth:`promote_to_bronze`)."""
         spec = spec or SilverSpec()
         named = [t for t in spec.transforms if isinstance(t, str)]
         return self._promote_batch(
@@ -199,6 +228,8 @@ class PipelineEngine:
             transform_script=", ".join(named) or None,
             write=self.executor.write_silver,
             spec=spec,
+            declared=silver_parts(spec),
+            force=force,
         )
 
     def _promote_batch(
@@ -214,6 +245,8 @@ class PipelineEngine:
         transform_script: str | None,
         write: Callable[..., StepOutcome],
         spec: BronzeSchema | SilverSpec,
+        declared: Fingerprint,
+        force: bool,
     ) -> PromotionResult:
         """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
         executor's ``write`` step (``write_bronze`` or ``write_silver``) and its ``spec``."""
@@ -222,6 +255,11 @@ class PipelineEngine:
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
             batch = resolve_batch(self._rt, source, table, batch_id)
             file = versions.table_dir(self._rt.layer_dir(source), table) / batch.file
+            key = f"{source.value}.{table}"
+            ref = InputRef(
+                table=key, batch_id=batch.batch_id, file=str(file), record_id=batch.record_id
+            )
+            fingerprint = self._batch_fingerprint(key, batch, declared, declaration)
             return promote(
                 self._rt,
                 table=table,
@@ -231,12 +269,14 @@ class PipelineEngine:
                 domain=domain_of(self._rt, source, table, domain),
                 declaration=declaration,
                 mode=mode or self.mode,
-                upstream=[f"{source.value}.{table}"],
-                input_files=[file],
+                upstream=[key],
+                inputs=[ref],
                 transform_script=transform_script,
                 step=lambda targets, ctx, pending: write(
                     [file], batch.rows, spec, targets, ctx, pending
                 ),
+                fingerprint=fingerprint,
+                force=force,
             )
 
     def promote_to_gold(
@@ -244,15 +284,23 @@ class PipelineEngine:
         spec: GoldSpec,
         *,
         declaration: TableDeclaration | None = None,
+        force: bool = False,
     ) -> PromotionResult:
         """Build a gold table from the current versions of its input tables.
 
         An input is looked up in gold first (gold tables may build on gold),
-        then in silver.
+        then in silver. Unless ``force``, nothing is done when the gold version
+        was built from the same input versions, SQL (or function),
+        declaration and executor.
         """
         table = spec.name
+        declaration = declaration or (
+            TableDeclaration(description=spec.description) if spec.description else None
+        )
         with self._guard(f"gold build of {table!r}"), self._locks.hold(table):
-            inputs, upstream, rows_in = gold_inputs(self._rt, spec)
+            found = gold_inputs(self._rt, spec)
+            inputs, rows_in = found.files, found.rows
+            fingerprint = self._gold_fingerprint(found, spec, declaration)
             run_id = new_id()
             batch = BatchEntry(batch_id=run_id, file=versions.batch_file_name(run_id), rows=rows_in)
 
@@ -268,14 +316,109 @@ class PipelineEngine:
                 target=Layer.GOLD,
                 batch=batch,
                 domain=spec.domain,
-                declaration=declaration
-                or (TableDeclaration(description=spec.description) if spec.description else None),
+                declaration=declaration,
                 mode="replace",
-                upstream=upstream,
-                input_files=[p for paths in inputs.values() for p in paths],
+                upstream=found.upstream,
+                inputs=found.refs,
                 transform_script=spec.sql if spec.sql is not None else spec.transform_label,
                 step=step,
+                fingerprint=fingerprint,
+                force=force,
             )
+
+    # -- fingerprints ----------------------------------------------------------------------
+    def _batch_fingerprint(
+        self,
+        key: str,
+        batch: BatchEntry,
+        declared: Fingerprint,
+        declaration: TableDeclaration | None,
+    ) -> Fingerprint:
+        """What promoting ``batch`` of the input ``key`` is made from."""
+        return step_fingerprint(
+            inputs={key: batch.record_id or [batch.batch_id, batch.file]},
+            declared=declared,
+            declaration=declaration,
+            executor=self._rt.executor_identity,
+        )
+
+    def _gold_fingerprint(
+        self, found: GoldInputs, spec: GoldSpec, declaration: TableDeclaration | None
+    ) -> Fingerprint:
+        """What a gold build is made from: its inputs' current versions and more."""
+        return step_fingerprint(
+            inputs={
+                key: [r.record_id or r.file for r in found.refs if r.table == key]
+                for key in found.upstream
+            },
+            declared=gold_parts(spec),
+            declaration=declaration,
+            executor=self._rt.executor_identity,
+        )
+
+    # -- planning: what a step would do, reading no data and writing nothing ---------------
+    def plan_ingest(
+        self,
+        source: str | Path,
+        table_name: str,
+        *,
+        format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> IngestPlan:
+        """Whether :meth:`ingest` would read ``source`` into a new batch, and why.
+
+        Hashes the file (that is how a changed source is told); reads nothing
+        else and writes nothing.
+        """
+        table = validate_name(table_name)
+        path = Path(source)
+        check_readable_file(path)
+        spec = SourceSpec(path=path, format=format, options=dict(options or {}))
+        previous = self.current(Layer.STAGED, table)
+        fingerprint = source_fingerprint(self._rt, spec, sha256_of(path))
+        same = same_batch(previous, fingerprint) if previous is not None else None
+        if same is None:
+            return IngestPlan("ingest", why_new(previous, spec, fingerprint), None)
+        if same.source_file != spec.path.as_posix():
+            return IngestPlan("duplicate", f"same bytes as batch {same.batch_id}", same.batch_id)
+        return IngestPlan("up to date", "up to date", same.batch_id)
+
+    def plan_promotion(
+        self,
+        layer: Layer | str,
+        table_name: str,
+        spec: BronzeSchema | SilverSpec,
+        *,
+        batch_id: str,
+        declaration: TableDeclaration | None = None,
+        mode: WriteMode | None = None,
+    ) -> list[str]:
+        """Why promoting ``batch_id`` of ``table_name`` into ``layer`` (bronze or
+        silver) would run (``["up to date"]`` if it would not)."""
+        target = Layer(layer)
+        source = target.previous()
+        if source is None or target is Layer.GOLD:
+            raise ContractError(f"plan_promotion: {target.value} is not a batch promotion")
+        table = validate_name(table_name)
+        batch = resolve_batch(self._rt, source, table, batch_id)
+        declared = bronze_parts(spec) if isinstance(spec, BronzeSchema) else silver_parts(spec)
+        fingerprint = self._batch_fingerprint(
+            f"{source.value}.{table}", batch, declared, declaration
+        )
+        _, why = decide(self.current(target, table), fingerprint, mode or self.mode, batch.batch_id)
+        return why
+
+    def plan_gold(
+        self, spec: GoldSpec, *, declaration: TableDeclaration | None = None
+    ) -> list[str]:
+        """Why building ``spec`` would run (``["up to date"]`` if it would not)."""
+        declaration = declaration or (
+            TableDeclaration(description=spec.description) if spec.description else None
+        )
+        found = gold_inputs(self._rt, spec)
+        fingerprint = self._gold_fingerprint(found, spec, declaration)
+        _, why = decide(self.current(Layer.GOLD, spec.name), fingerprint, "replace", None)
+        return why
 
     # -- whole runs ----------------------------------------------------------------------
     def run_full_pipeline(
@@ -357,11 +500,13 @@ class PipelineEngine:
                 mode: WriteMode = "replace" if index == 0 else "append"
                 results.append(
                     self.promote_to_bronze(
-                        table_name, bronze_schema, batch_id=batch.batch_id, mode=mode
+                        table_name, bronze_schema, batch_id=batch.batch_id, mode=mode, force=True
                     )
                 )
                 results.append(
-                    self.promote_to_silver(table_name, silver, batch_id=batch.batch_id, mode=mode)
+                    self.promote_to_silver(
+                        table_name, silver, batch_id=batch.batch_id, mode=mode, force=True
+                    )
                 )
         return results
 

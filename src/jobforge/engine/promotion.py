@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.entries import load_entry
+from jobforge.catalog.lineage import find_record
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
+from jobforge.engine.fingerprint import Fingerprint
+from jobforge.engine.fingerprint import reasons as fingerprint_reasons
 from jobforge.engine.ledger import ledger_for
 from jobforge.engine.quarantine import DUPLICATES, quarantine_dir
 from jobforge.engine.records import blame, fail, failed_ledger, finish
@@ -24,9 +28,9 @@ from jobforge.engine.recovery import Publication, interrupted_transition
 from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import GoldSpec
-from jobforge.errors import ContractError
+from jobforge.errors import ConfigError, ContractError
 from jobforge.pipeline.config import Layer
-from jobforge.pipeline.models import TransitionRecord, new_id, utc_now
+from jobforge.pipeline.models import InputRef, TransitionRecord, new_id, utc_now
 from jobforge.storage import versions
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry, WriteMode
@@ -46,7 +50,18 @@ def resolve_batch(rt: Runtime, layer: Layer, table: str, batch_id: str | None) -
         return current.batches[-1]
     found = next((b for b in current.batches if b.batch_id == batch_id), None)
     if found is None:
-        raise ContractError(f"batch {batch_id!r} is not in the {layer.value} version of {table!r}")
+        # a unique prefix names a batch too (the 8 characters `status` shows)
+        matches = [b for b in current.batches if b.batch_id.startswith(batch_id)]
+        if len(matches) > 1:
+            raise ConfigError(
+                f"batch id {batch_id!r} is ambiguous in the {layer.value} version of "
+                f"{table!r}: {', '.join(b.batch_id for b in matches)}"
+            )
+        if not matches:
+            raise ContractError(
+                f"batch {batch_id!r} is not in the {layer.value} version of {table!r}"
+            )
+        found = matches[0]
     return found
 
 
@@ -59,13 +74,37 @@ def domain_of(rt: Runtime, layer: Layer, table: str, domain: str) -> str:
     return entry.domain if entry else ""
 
 
-def gold_inputs(rt: Runtime, spec: GoldSpec) -> tuple[dict[str, list[Path]], list[str], int]:
-    """The files of the current version of each input of ``spec`` (looked up in
-    gold first, gold tables may build on gold, then in silver), the upstream
-    keys (``layer.table``) and the rows in all of them."""
+@dataclass(frozen=True)
+class GoldInputs:
+    """The current versions a gold build reads."""
+
+    files: dict[str, list[Path]]
+    """Input table name -> the files of its current version."""
+    upstream: list[str]
+    """``layer.table`` of each input."""
+    refs: list[InputRef]
+    """Every batch read, with the record that published it."""
+    rows: int
+    """Rows in all of them."""
+
+
+def input_refs(key: str, current: versions.CurrentVersion, table_dir: Path) -> list[InputRef]:
+    """The batches of a current version, as a transition that reads them records them."""
+    return [
+        InputRef(
+            table=key, batch_id=b.batch_id, file=str(table_dir / b.file), record_id=b.record_id
+        )
+        for b in current.batches
+    ]
+
+
+def gold_inputs(rt: Runtime, spec: GoldSpec) -> GoldInputs:
+    """The current version of each input of ``spec`` (looked up in gold first,
+    gold tables may build on gold, then in silver)."""
     table = spec.name
     inputs: dict[str, list[Path]] = {}
     upstream: list[str] = []
+    refs: list[InputRef] = []
     rows_in = 0
     for name in spec.inputs:
         for layer in (Layer.GOLD, Layer.SILVER):
@@ -76,10 +115,65 @@ def gold_inputs(rt: Runtime, spec: GoldSpec) -> tuple[dict[str, list[Path]], lis
                 break
         else:
             raise ContractError(f"gold {table}: input {name!r} has no silver or gold version")
-        inputs[name] = current.files(versions.table_dir(rt.layer_dir(layer), name))
+        folder = versions.table_dir(rt.layer_dir(layer), name)
+        inputs[name] = current.files(folder)
         upstream.append(f"{layer.value}.{name}")
+        refs += input_refs(f"{layer.value}.{name}", current, folder)
         rows_in += current.row_count
-    return inputs, upstream, rows_in
+    return GoldInputs(inputs, upstream, refs, rows_in)
+
+
+def decide(
+    previous: versions.CurrentVersion | None,
+    fingerprint: Fingerprint,
+    mode: WriteMode,
+    batch_id: str | None,
+) -> tuple[BatchEntry | None, list[str]]:
+    """Whether a step must run: the batch of ``previous`` it would publish again
+    unchanged (``None`` if it must run), and why (``["up to date"]``, or the
+    parts that changed).
+
+    In ``replace`` mode the version must be that batch alone; in ``append``
+    mode it must hold it. ``batch_id``: the batch the step promotes (``None``
+    for gold, whose build runs have ids of their own).
+    """
+    if previous is None or not previous.batches:
+        return None, ["not built yet"]
+    if mode == "replace":
+        if len(previous.batches) != 1:
+            return None, [f"the version holds {len(previous.batches)} batches, replaced by one"]
+        before = previous.batches[0]
+    else:
+        before = next((b for b in previous.batches if b.batch_id == batch_id), None)
+        if before is None:
+            return None, ["new batch"]
+    if before.fingerprint == fingerprint:
+        return before, ["up to date"]
+    if not before.fingerprint:
+        return None, ["made before fingerprints were kept"]
+    return None, fingerprint_reasons(before.fingerprint, fingerprint)
+
+
+def current_result(
+    rt: Runtime, target: Layer, table: str, entry: BatchEntry, reason: str
+) -> PromotionResult | None:
+    """The result of a step that is up to date: its current batch and the record
+    that published it (``None`` if that record cannot be found: then the step
+    runs again, so that the chain has no gap)."""
+    if entry.record_id is None:
+        return None
+    record = find_record(rt.config, table, entry.record_id)
+    if not isinstance(record, TransitionRecord):
+        return None
+    return PromotionResult(
+        table=table,
+        layer=target.value,
+        batch_id=entry.batch_id,
+        path=versions.table_dir(rt.layer_dir(target), table) / entry.file,
+        record=record,
+        up_to_date=True,
+        reason=reason,
+    )
 
 
 def promote(
@@ -93,18 +187,37 @@ def promote(
     declaration: TableDeclaration | None,
     mode: WriteMode,
     upstream: list[str],
-    input_files: list[Path],
+    inputs: list[InputRef],
     transform_script: str | None,
     step: Step,
+    fingerprint: Fingerprint,
+    force: bool = False,
 ) -> PromotionResult:
     """Run ``step`` from ``source`` to ``target`` for ``batch`` of ``table`` (its
     lock held): hooks, the step writing temporaries, the ledger check, the
     record, publication and the catalog entry; or, on any failure, nothing
-    published and a ``failed`` record."""
+    published and a ``failed`` record.
+
+    Unless ``force``, a step whose ``fingerprint`` equals the one its current
+    version was published with is not run: the result is that version, with
+    ``up_to_date`` set, and nothing is written.
+    """
     check_declaration(rt.config, declaration, table)
     target_dir = rt.layer_dir(target)
     table_dir = versions.table_dir(target_dir, table)
     previous = versions.read_current(target_dir, table)
+    same, why = decide(
+        previous, fingerprint, mode, batch.batch_id if target is not Layer.GOLD else None
+    )
+    if force:
+        why = ["forced"]
+    elif same is not None:
+        result = current_result(rt, target, table, same, "up to date")
+        if result is not None:
+            rt.ensure_layout()
+            log.info("transition.up_to_date", table=table, target_layer=target.value)
+            return result
+        why = ["the record of the current version is missing"]
     started = utc_now()
     clock = time.perf_counter()
     event = TransitionEvent(table, source.value, target.value, batch.batch_id, rt.config, domain)
@@ -129,7 +242,9 @@ def promote(
         "batch_id": batch.batch_id,
         "source_layer": source.value,
         "target_layer": target.value,
-        "source_files": [str(p) for p in input_files],
+        "source_files": list(dict.fromkeys(ref.file for ref in inputs)),
+        "inputs": inputs,
+        "fingerprint": fingerprint,
         "target_file": str(targets.data),
         "started_at": started,
         "table_name": table,
@@ -158,6 +273,7 @@ def promote(
             rule_counts=outcome.rule_counts,
             seconds=round(time.perf_counter() - clock, 6),
         )
+        rt.ensure_layout()  # the first publication of an engine
         published = publication.commit_files(pending, record)
         try:
             metadata = build_layer_entry(
@@ -181,6 +297,8 @@ def promote(
                 source_sha256=batch.source_sha256,
                 source_file=batch.source_file,
                 ingested_at=batch.ingested_at,
+                record_id=record.transition_id,
+                fingerprint=fingerprint,
             )
             publication.before_switch(metadata)
             version = versions.publish(
@@ -234,4 +352,5 @@ def promote(
         record=record,
         quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
+        reason="; ".join(why),
     )

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from pydantic import TypeAdapter
 
+from jobforge.catalog.lineage import record_id
 from jobforge.errors import JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
@@ -87,10 +88,6 @@ def interrupted_transition(base: dict[str, Any], rows_in: int) -> TransitionReco
     )
 
 
-def _record_id(record: LineageRecord) -> str:
-    return record.ingestion_id if isinstance(record, IngestionRecord) else record.transition_id
-
-
 class Publication:
     """The journal of one transition, written before each step that publishes."""
 
@@ -99,7 +96,7 @@ class Publication:
         self.journal = Journal(
             table=interrupted.table_name,
             layer=layer.value,
-            record_id=_record_id(interrupted),
+            record_id=record_id(interrupted),
             phase="running",
             failed=interrupted.model_dump(mode="json"),
         )

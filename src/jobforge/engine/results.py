@@ -19,10 +19,29 @@ class IngestResult:
     rows: int
     rows_quarantined: int
     skipped: bool
-    """True when the identical file had been ingested before and was not read again."""
+    """True when no new batch was made: the file's bytes, read the same way,
+    equal the batch :attr:`batch_id` (see :attr:`reason`)."""
     record: IngestionRecord | None
-    """The ingestion record; ``None`` when skipped."""
+    """The ingestion record; when skipped, the ``skipped`` record of a duplicate
+    delivery seen for the first time, else ``None``."""
     quarantine_path: Path | None = None
+    duplicate_of: str | None = None
+    """When skipped as a duplicate delivery (the same bytes from another path):
+    the batch it equals."""
+    reason: str = ""
+    """Why it was skipped (``up to date``, ``duplicate delivery: ...``)."""
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """What :meth:`~jobforge.engine.pipeline.PipelineEngine.ingest` would do with a file."""
+
+    action: str
+    """``ingest`` (a new batch), ``up to date`` or ``duplicate`` (the same bytes
+    as an earlier batch from another path)."""
+    reason: str
+    batch_id: str | None
+    """The batch the file already is (``None`` when it would be ingested)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +53,14 @@ class PromotionResult:
     batch_id: str
     path: Path
     record: TransitionRecord
+    """The record that published the version (when :attr:`up_to_date`: the
+    earlier record that published it)."""
     quarantine_path: Path | None = None
     duplicates_path: Path | None = None
+    up_to_date: bool = False
+    """True when the step was not run: its current version was made from the
+    same inputs and declaration (nothing was written)."""
+    reason: str = ""
 
     @property
     def rows(self) -> int:

@@ -3,7 +3,7 @@ its plugins, the executor and how long to wait for a lock."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jobforge.engine.executor import Executor
@@ -18,6 +18,22 @@ class Runtime:
     host: PluginHost
     executor: Executor
     lock_timeout: float
+    executor_identity: str = ""
+    """The executor's name and the plugin (and version) that gave it: part of
+    every promotion's fingerprint."""
+    _layout_ready: list[bool] = field(default_factory=lambda: [False], repr=False)
+
+    def ensure_layout(self) -> None:
+        """Once per engine, after its first publication: every folder of the
+        layout and the catalog's JSON Schemas. A data root that never received
+        a table gets neither."""
+        if self._layout_ready[0]:
+            return
+        from jobforge.catalog.schemas import ensure_schemas
+
+        self.config.ensure_layout()
+        ensure_schemas(self.config, self.lock_timeout)
+        self._layout_ready[0] = True
 
     @property
     def executor_label(self) -> str:

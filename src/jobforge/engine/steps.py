@@ -87,6 +87,29 @@ class BronzeSchema(_Spec):
         reverse = {target: source for source, target in self.rename.items()}
         return set(self.rename) | set(self.required) | {reverse.get(c, c) for c in self.cast}
 
+    def column_names(self, columns: list[str]) -> dict[str, str]:
+        """Source column -> its bronze name (renames, then ``snake_case``), in order."""
+        final = {c: self.rename.get(c, c) for c in columns}
+        if self.snake_case:
+            final = {c: snake_case(n) for c, n in final.items()}
+        return final
+
+    def column_types(self, columns: dict[str, str]) -> dict[str, str]:
+        """Bronze column -> its type (a cast type name), from the source columns'
+        types (text formats: ``string``)."""
+        names = self.column_names(list(columns))
+        return {
+            names[c]: (self.cast[names[c]].type if names[c] in self.cast else kind)
+            for c, kind in columns.items()
+        }
+
+
+def snake_case(name: str) -> str:
+    """``"Code - NOC 2021 V1.0"`` -> ``"code_noc_2021_v1_0"``."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    name = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
+    return name or "column"
+
 
 class Rule(_Spec):
     """A silver validation rule: a SQL boolean expression every row must satisfy.

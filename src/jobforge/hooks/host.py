@@ -153,18 +153,29 @@ class PluginHost:
                 plugin=impl.plugin_name,
             ) from exc
 
-    def _first(self, hook_name: str, kwargs: dict[str, Any]) -> Any:
+    def _first(self, hook_name: str, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+        """The first non-``None`` result and the name of the plugin that gave it."""
         for impl in self._impls(hook_name):
             result = self._call_one(hook_name, impl, kwargs)
             if result is not None:
-                return result
-        return None
+                return result, impl.plugin_name
+        return None, None
 
     def _required(self, hook_name: str, kwargs: dict[str, Any]) -> Any:
-        result = self._first(hook_name, kwargs)
-        if result is None:
+        return self._required_with_plugin(hook_name, kwargs)[0]
+
+    def _required_with_plugin(self, hook_name: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
+        result, plugin = self._first(hook_name, kwargs)
+        if result is None or plugin is None:
             raise NoPluginError(self._loaded.no_plugin_message(hook_name))
-        return result
+        return result, plugin
+
+    def identity(self, plugin_name: str) -> str:
+        """``name (distribution version)`` of a registered plugin: what a step's
+        fingerprint records of the reader or executor that made it."""
+        plugin = self.pm.get_plugin(plugin_name)
+        info = self._loaded.info_for(plugin) if plugin is not None else None
+        return info.describe() if info else repr(plugin_name)
 
     # -- layout -------------------------------------------------------------------
     def resolve_layer_path(self, config: PipelineConfig, layer: Layer) -> Path:
@@ -199,6 +210,10 @@ class PluginHost:
     # -- execution ----------------------------------------------------------------------
     def executor(self, config: PipelineConfig) -> Executor:
         return self._required("jobforge_executor", {"config": config})
+
+    def executor_with_plugin(self, config: PipelineConfig) -> tuple[Executor, str]:
+        """The executor and the name of the plugin that gave it."""
+        return self._required_with_plugin("jobforge_executor", {"config": config})
 
     # -- enrichment -----------------------------------------------------------------------
     def enrich_table_metadata(

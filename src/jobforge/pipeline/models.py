@@ -44,6 +44,9 @@ PII_CLASSIFICATIONS: tuple[str, ...] = get_args(PiiClassification)
 
 LayerName = Literal["staged", "bronze", "silver", "gold"]
 TransitionStatus = Literal["success", "partial", "failed"]
+IngestionStatus = Literal["success", "partial", "failed", "skipped"]
+"""``skipped``: the file's bytes (read the same way) equal an earlier batch's: a
+duplicate delivery, recorded with the batch it equals (``duplicate_of``)."""
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -224,6 +227,21 @@ class RowLedger(_Record):
         )
 
 
+class InputRef(_Record):
+    """One batch a transition read: which table version's file, and the lineage
+    record that published that file (so a chain is followed by record ids, not
+    by file names)."""
+
+    table: str
+    """``<layer>.<table>`` of the input."""
+    batch_id: str
+    file: str
+    """The file read, as the version pointer lists it (a path)."""
+    record_id: str | None = None
+    """The ingestion or transition record that published ``file`` (``None`` for
+    files published before jobforge 2.1)."""
+
+
 class TransitionRecord(LayerTransitionLog):
     """A :class:`LayerTransitionLog` with the table and its row ledger.
 
@@ -237,8 +255,12 @@ class TransitionRecord(LayerTransitionLog):
     ledger: RowLedger
     quarantine_file: str | None = None
     input_tables: list[str] = Field(default_factory=list)
+    inputs: list[InputRef] = Field(default_factory=list)
+    """Every batch read, with the record that published it."""
     rule_counts: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
+    fingerprint: dict[str, str] = Field(default_factory=dict)
+    """What the output was made from (see :mod:`jobforge.engine.fingerprint`)."""
 
     @model_validator(mode="after")
     def _check_ledger(self) -> TransitionRecord:
@@ -279,9 +301,13 @@ class IngestionRecord(_Record):
     reader_details: dict[str, Any] = Field(default_factory=dict)
     started_at: UtcDatetime
     completed_at: UtcDatetime
-    status: TransitionStatus
+    status: IngestionStatus
     errors: list[str] | None = None
     seconds: float = 0.0
+    fingerprint: dict[str, str] = Field(default_factory=dict)
+    """The source's sha256 and how it was read (see :mod:`jobforge.engine.fingerprint`)."""
+    duplicate_of: str | None = None
+    """``skipped`` records: the batch whose file had the same bytes, read the same way."""
 
     @model_validator(mode="after")
     def _check_consistency(self) -> IngestionRecord:
@@ -289,7 +315,9 @@ class IngestionRecord(_Record):
             raise ValueError("completed_at: must not be before started_at")
         if self.status == "failed" and not self.errors:
             raise ValueError("errors: a failed ingestion must say what went wrong")
-        if self.status != "failed" and (
+        if (self.status == "skipped") != (self.duplicate_of is not None):
+            raise ValueError("duplicate_of: a skipped ingestion names the batch it equals")
+        if self.status not in ("failed", "skipped") and (
             self.row_count_in != self.row_count_out + self.rows_quarantined
         ):
             raise ValueError(

@@ -140,3 +140,23 @@ def remove_stale_temporaries_of(directory: str | os.PathLike[str], final_name: s
                 tmp.unlink()
                 removed += 1
     return removed
+
+
+def make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; return the folders created,
+    deepest first, so that :func:`remove_empty_dirs` can undo exactly them."""
+    missing = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty_dirs(folders: list[Path]) -> None:
+    """Remove each folder of ``folders`` (deepest first) that is empty: what a
+    refused or failed step created and left nothing in."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from jobforge.errors import InvalidNameError, PathEscapeError
+from jobforge.errors import ConfigError, InvalidNameError, PathEscapeError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _RESERVED = frozenset(
@@ -71,3 +71,19 @@ def ensure_no_symlinks(roots: Sequence[Path], path: Path) -> Path:
         f"refusing to write {path}: it is not inside the data root "
         f"({', '.join(str(r) for r in roots)})"
     )
+
+
+def unknown_table(name: str, known: Iterable[str], where: str = "") -> ConfigError:
+    """The error for a table name that is not known (exit 2), the same from every
+    command: it names the table and the closest known names."""
+    import difflib
+
+    listing = sorted(set(known))
+    close = difflib.get_close_matches(name, listing, n=3, cutoff=0.6)
+    if close:
+        hint = f"did you mean {', '.join(close)}?"
+    elif listing:
+        hint = "known tables: " + ", ".join(listing[:15]) + (" ..." if len(listing) > 15 else "")
+    else:
+        hint = "there are no tables yet"
+    return ConfigError(f"{where}unknown table {name!r}; {hint}")

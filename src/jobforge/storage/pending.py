@@ -15,13 +15,21 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from jobforge.storage.atomic import _fsync_directory, _fsync_file, temporary_path_for
+from jobforge.storage.atomic import (
+    _fsync_directory,
+    _fsync_file,
+    make_dirs,
+    remove_empty_dirs,
+    temporary_path_for,
+)
 
 
 class PendingFiles:
     def __init__(self) -> None:
         self._pending: dict[Path, Path] = {}
         self._optional: set[Path] = set()
+        self._created: list[Path] = []
+        """Folders made for the files: removed again by :meth:`abort` if empty."""
 
     def temp_for(self, final: Path, *, drop_if_empty: bool = False) -> Path:
         """The temporary path to write ``final`` to.
@@ -29,7 +37,7 @@ class PendingFiles:
         ``drop_if_empty``: a parquet file with no rows is not published (used for
         quarantine and duplicate files).
         """
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._created += make_dirs(final.parent)
         tmp = temporary_path_for(final)
         self._pending[final] = tmp
         if drop_if_empty:
@@ -62,14 +70,18 @@ class PendingFiles:
         for directory in {p.parent for p in published}:
             _fsync_directory(directory)
         self._pending.clear()
+        remove_empty_dirs(self._created)  # a quarantine folder nothing went to
+        self._created.clear()
         return published
 
     def abort(self) -> None:
-        """Remove every temporary file; publish nothing."""
+        """Remove every temporary file, and the folders made for them; publish nothing."""
         for tmp in self._pending.values():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self._pending.clear()
+        remove_empty_dirs(self._created)
+        self._created.clear()
 
 
 def remove_published(paths: list[Path]) -> None:

@@ -41,6 +41,10 @@ class BatchEntry(BaseModel):
     source_sha256: str | None = None
     source_file: str | None = None
     ingested_at: UtcDatetime | None = None
+    record_id: str | None = None
+    """The lineage record that published this file (``None`` before jobforge 2.1)."""
+    fingerprint: dict[str, str] = Field(default_factory=dict)
+    """What this batch's file was made from (:mod:`jobforge.engine.fingerprint`)."""
 
 
 class CurrentVersion(BaseModel):
@@ -113,10 +117,19 @@ def publish(
     record_id: str | None,
     previous: CurrentVersion | None,
 ) -> CurrentVersion:
-    """Switch the current version of ``table`` atomically and return it."""
-    kept = list(previous.batches) if (previous and mode == "append") else []
-    replaced = {b.batch_id for b in new}
-    batches = [b for b in kept if b.batch_id not in replaced] + new
+    """Switch the current version of ``table`` atomically and return it.
+
+    ``append``: a new batch whose id the previous version holds takes its place
+    (the order of the batches is kept); the others are added at the end.
+    """
+    batches = list(previous.batches) if (previous and mode == "append") else []
+    position = {b.batch_id: i for i, b in enumerate(batches)}
+    for entry in new:
+        if entry.batch_id in position:
+            batches[position[entry.batch_id]] = entry
+        else:
+            position[entry.batch_id] = len(batches)
+            batches.append(entry)
     version = CurrentVersion(
         table=table,
         layer=layer,

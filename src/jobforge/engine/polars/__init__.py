@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
+from jobforge.engine.polars import checks
 from jobforge.engine.polars.bronze import write_bronze
 from jobforge.engine.polars.gold import write_gold
 from jobforge.engine.polars.silver import write_silver
@@ -36,6 +37,14 @@ class PolarsExecutor:
     """Runs layer steps as polars lazy plans with streaming parquet sinks."""
 
     name = "polars"
+
+    def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
+        """Whether a silver rule can run here (``None``) or what is wrong."""
+        return checks.check_rule(expression, columns)
+
+    def describe_gold(self, sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
+        """The columns a gold SQL query returns over inputs with these columns."""
+        return checks.describe_gold(sql, inputs)
 
     def write_staged(
         self, read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles

@@ -18,7 +18,6 @@ from jobforge.engine.polars.exprs import (
     first_true,
     json_row,
     quarantine_frame,
-    snake_case,
 )
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError
@@ -50,9 +49,7 @@ def write_bronze(
                 f"bronze {ctx.table}: new source column(s) {', '.join(map(repr, new))} "
                 "not declared (on_new_column = fail)"
             )
-    final = {c: schema.rename.get(c, c) for c in data}
-    if schema.snake_case:
-        final = {c: snake_case(n) for c, n in final.items()}
+    final = schema.column_names(data)
     seen: dict[str, str] = {}
     for source, name in final.items():
         if name in seen:

@@ -12,6 +12,8 @@ from jobforge.engine import provenance as prov
 from jobforge.engine.polars.exprs import column
 from jobforge.storage.atomic import temporary_path_for
 
+DUPLICATE_OF = "duplicate_of"
+"""The ``_source_row`` of the row a dropped duplicate equals (the one kept)."""
 _HASH_SEED = 0x6A6F62666F726765
 _HASHES_PER_PASS = 4_000_000
 """De-duplication sorts at most this many row hashes at a time (32 MiB)."""
@@ -59,9 +61,10 @@ def _row_hash(keys: list[str]) -> pl.Expr:
 def duplicate_rows(
     kept: pl.LazyFrame, keys: list[str], data: list[str], near: Path
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """``_batch_id`` and ``_source_row`` of the rows of ``kept`` equal on
-    ``keys`` to an earlier row (those two name a row of a layer), and, when
-    the candidates were compared in one pass, those rows themselves (their
+    """``_batch_id``, ``_source_row`` and ``duplicate_of`` (the ``_source_row``
+    of the earlier row kept) of the rows of ``kept`` equal on ``keys`` to an
+    earlier row (the first two name a row of a layer), and, when the
+    candidates were compared in one pass, those rows themselves (their
     provenance and ``data`` columns; ``None`` otherwise).
 
     Exact, without holding every row. A 64-bit hash of each kept row's keys
@@ -88,7 +91,9 @@ def duplicate_rows(
         hashes.unlink(missing_ok=True)
     schema = kept.collect_schema()
     carried = [prov.SOURCE_FILE, prov.INGESTED_AT, *identity]
-    dropped = [pl.DataFrame(schema={c: schema[c] for c in [*carried, *data]})]
+    dropped = [
+        pl.DataFrame(schema={**{c: schema[c] for c in [*carried, *data]}, DUPLICATE_OF: pl.Int64})
+    ]
     passes = max(1, math.ceil(candidates.height / _CANDIDATES_PER_PASS))
     for part in range(passes):
         wanted = candidates.filter(pl.col("__jf_h") % passes == part) if passes > 1 else candidates
@@ -96,6 +101,9 @@ def duplicate_rows(
             continue
         # Read by name, in file order, so the first of equal rows is kept.
         rows = kept.filter(is_one_of(wanted)).select(*carried, *map(column, data)).collect()
-        dropped.append(rows.filter(~pl.struct(map(column, keys)).is_first_distinct()))
-    everything = pl.concat(dropped)
-    return everything.select(identity), everything if passes == 1 else None
+        equal = pl.struct(map(column, keys))
+        rows = rows.with_columns(pl.col(prov.SOURCE_ROW).first().over(equal).alias(DUPLICATE_OF))
+        dropped.append(rows.filter(~equal.is_first_distinct()))
+    everything = pl.concat(dropped, how="diagonal_relaxed")
+    named = everything.select(*identity, DUPLICATE_OF)
+    return named, everything if passes == 1 else None

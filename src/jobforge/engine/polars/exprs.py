@@ -30,13 +30,6 @@ def ts(value: object) -> pl.Expr:
     return pl.lit(value, dtype=UTC_US)
 
 
-def snake_case(name: str) -> str:
-    """``"Code - NOC 2021 V1.0"`` -> ``"code_noc_2021_v1_0"``."""
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
-    name = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
-    return name or "column"
-
-
 def json_row(columns: list[str]) -> pl.Expr:
     if not columns:
         return pl.lit("{}")

@@ -9,7 +9,7 @@ import polars as pl
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import DUPLICATE_COLUMNS, StepContext, StepOutcome, StepTargets
-from jobforge.engine.polars.dedupe import duplicate_rows, is_one_of
+from jobforge.engine.polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
 from jobforge.engine.polars.exprs import (
     WRITE,
     all_true,
@@ -124,9 +124,18 @@ def write_silver(
             f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
         )
     result.sink_parquet(pending.temp_for(targets.data), **WRITE)
-    if duplicate is not None and targets.duplicates is not None:
-        # The dropped rows as read while comparing candidates, else read again.
-        source = kept.filter(duplicate) if dropped_rows is None else dropped_rows.lazy()
+    if duplicate is not None and targets.duplicates is not None and dropped is not None:
+        # The dropped rows as read while comparing candidates, else read again
+        # (and told which row each equals).
+        if dropped_rows is None:
+            source = kept.filter(duplicate).join(
+                dropped.lazy(),
+                on=[prov.BATCH_ID, prov.SOURCE_ROW],
+                how="left",
+                maintain_order="left",
+            )
+        else:
+            source = dropped_rows.lazy()
         source.select(
             pl.col(prov.SOURCE_FILE),
             pl.col(prov.INGESTED_AT),
@@ -134,6 +143,7 @@ def write_silver(
             pl.col(prov.SOURCE_ROW),
             pl.lit(ctx.table).alias("table_name"),
             json_row(data).alias("row"),
+            pl.col(DUPLICATE_OF),
             ts(ctx.processed_at).alias("deduplicated_at"),
         ).select(DUPLICATE_COLUMNS).sink_parquet(
             pending.temp_for(targets.duplicates, drop_if_empty=True), **WRITE
