@@ -128,8 +128,8 @@ def test_catalog_commands(demo: tuple[Path, str]) -> None:
     text = jobforge("catalog", "show", "noc_structure", "--layer", "silver", cwd=project)
     assert "owner: Statistics Canada" in text.out
     missing = jobforge("catalog", "show", "nope", cwd=project)
-    assert missing.code == 1
-    assert "no catalog entry" in missing.err
+    assert missing.code == 2  # an unknown table: the same for every command
+    assert "unknown table 'nope'" in missing.err
 
 
 def test_lineage_reaches_source_files_with_sha256(demo: tuple[Path, str]) -> None:
@@ -203,10 +203,18 @@ def test_quarantine_commands(tmp_path: Path) -> None:
     project = tmp_path / "p"
     assert jobforge("run", "-q", cwd=project).code == 0
     listed = json.loads(jobforge("quarantine", "list", "--json", cwd=project).out)
-    assert sorted((r["table_name"], r["layer"], r["rule_id"], r["rows"]) for r in listed) == [
-        ("occupations", "bronze", "cast:survey_date", 1),
-        ("occupations", "silver", "wage_not_negative", 1),
+    assert sorted(
+        (r["table_name"], r["layer"], r["rule_id"], r["rows"], r["duplicates"]) for r in listed
+    ) == [
+        ("occupations", "bronze", "cast:survey_date", 1, None),
+        # record 3 repeats record 2: dropped as a duplicate, counted apart
+        ("occupations", "silver", "dedupe", None, 1),
+        ("occupations", "silver", "wage_not_negative", 1, None),
     ]
+    duplicates = json.loads(
+        jobforge("quarantine", "show", "occupations", "--duplicates", "--json", cwd=project).out
+    )
+    assert [(d["_source_row"], d["duplicate_of"]) for d in duplicates] == [(3, 2)]
     rows = json.loads(jobforge("quarantine", "show", "occupations", "--json", cwd=project).out)
     by_rule = {r["rule_id"]: r for r in rows}
     # Record 6 of sources/occupations.csv has the survey date "not a date";

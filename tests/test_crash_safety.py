@@ -4,7 +4,9 @@ Two ways of choosing the moment:
 
 - by time: the uninterrupted run is timed first, then runs are killed at evenly
   spaced fractions of that duration (52 moments, half from an empty data root,
-  half on top of a complete previous run, so that a previous version exists);
+  half on top of a complete previous run, so that a previous version exists: that
+  run's project declares other descriptions, so every promotion publishes again,
+  since a run in which nothing changed publishes nothing);
 - by step: ``tests/reliability/kill_at_rename.py`` kills the process just before
   its N-th ``os.replace``; every publication step ends in one, so evenly spaced
   N visit the states between steps (files renamed but pointer not switched,
@@ -55,6 +57,9 @@ WORKERS = 2
 @dataclass
 class Lab:
     project: Path
+    changed: Path
+    """The project with every table's description changed: a run of it on top of
+    a run of :attr:`project` publishes every promotion again (nothing is re-ingested)."""
     base: Path
     reference: dict[tuple[str, str], list[str]]
     """Rows of every table of an uninterrupted run."""
@@ -68,8 +73,19 @@ def _command(*args: str) -> list[str]:
     return [*args, "run", "-q"]
 
 
-def _jobforge_args(lab: Lab) -> list[str]:
-    return ["--project", str(lab.project / "jobforge.toml"), "--data-root", "data"]
+def _jobforge_args(lab: Lab, scenario: str) -> list[str]:
+    project = lab.changed if scenario == "rerun" else lab.project
+    return ["--project", str(project / "jobforge.toml"), "--data-root", "data"]
+
+
+def _changed_project(base: Path, project: Path) -> Path:
+    changed = base / "project-changed"
+    shutil.copytree(project, changed)
+    toml = changed / "jobforge.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert text.count('\ndescription = "') >= 5  # every table's metadata
+    toml.write_text(text.replace('\ndescription = "', '\ndescription = "(2) '), encoding="utf-8")
+    return changed
 
 
 def _prepare(lab_base: Path, scenario: str, name: str, previous: Path | None) -> Path:
@@ -110,6 +126,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     renames, and the rows every later run must reproduce."""
     base = tmp_path_factory.mktemp("crash")
     project = warehouse.make_project(base)
+    changed = _changed_project(base, project)
     fresh = [base / "reference-1", base / "reference-2"]
     for folder in fresh:
         folder.mkdir()
@@ -124,13 +141,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     for folder in rerun:
         shutil.copytree(fresh[0], folder, symlinks=True)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        rerun_runs = list(pool.map(lambda f: _counted_run(project, f), rerun))
+        rerun_runs = list(pool.map(lambda f: _counted_run(changed, f), rerun))
     for folder in rerun:
         check_consistency(folder / "data", recovered=True, cwd=folder)
         assert snapshot(folder / "data") == reference
     assert fresh_runs[0][1] == fresh_runs[1][1] and rerun_runs[0][1] == rerun_runs[1][1]
+    assert rerun_runs[0][1] > fresh_runs[0][1] // 2  # the rerun publishes again
     return Lab(
         project=project,
+        changed=changed,
         base=base,
         reference=reference,
         previous=fresh[0],
@@ -156,7 +175,7 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
     trial = _prepare(lab.base, scenario, name, lab.previous)
     root = trial / "data"
     before = warehouse.pointers(root) if scenario == "rerun" else {}
-    args = _jobforge_args(lab)
+    args = _jobforge_args(lab, scenario)
     if how == "time":
         process = subprocess.Popen(
             warehouse.jobforge_command(*_command(*args)),

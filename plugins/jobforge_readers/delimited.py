@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from jobforge.errors import SourceError
-from jobforge.sources.base import ReadResult
+from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import normalise_headers, refuse_reserved
 from jobforge_readers._sniff import (
     canonical_encoding,
@@ -34,6 +34,7 @@ from jobforge_readers._sniff import (
     refuse_utf16_as_utf8,
 )
 from jobforge_readers.csv_records import Dialect, check_records
+from jobforge_readers.header import delimited_header
 
 _OPTIONS = ("delimiter", "quote", "encoding")
 _FORBIDDEN = {"\n", "\r"}
@@ -117,6 +118,14 @@ class DelimitedReader:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
         return target
+
+    def header(self) -> SourceHeader:
+        """The header record's staged names (nothing else is read)."""
+        self._configure()
+        names = delimited_header(
+            self.path, self.encoding, self.dialect.delimiter, self.dialect.quote
+        )
+        return SourceHeader(names)
 
     def read(self) -> ReadResult:
         try:

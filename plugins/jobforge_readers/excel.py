@@ -21,7 +21,7 @@ import polars as pl
 
 from jobforge.errors import SourceError
 from jobforge.hooks.manager import one_line
-from jobforge.sources.base import ReadResult
+from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import normalise_headers, refuse_reserved
 
 
@@ -56,6 +56,25 @@ class ExcelReader:
         if sheet not in names:
             raise SourceError(f"{self.path}: no sheet {sheet!r}; the sheets are {', '.join(names)}")
         return str(sheet)
+
+    def header(self) -> SourceHeader:
+        """The sheet's first row with a value, as staged names."""
+        import fastexcel
+
+        try:
+            workbook = fastexcel.read_excel(str(self.path))
+            sheet = self._sheet(list(workbook.sheet_names))
+            first = workbook.load_sheet(sheet, header_row=None, n_rows=1).to_polars()
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(
+                f"{self.path}: not a readable xlsx workbook ({_short(exc)})"
+            ) from None
+        if first.height == 0:
+            raise SourceError(f"{self.path}: sheet {sheet!r} is empty (expected a header row)")
+        row = ["" if v is None else str(v) for v in first.row(0)]
+        return SourceHeader(normalise_headers(row)[0])
 
     def read(self) -> ReadResult:
         import fastexcel

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from jobforge.errors import SourceError
-from jobforge.sources.base import ReadResult
+from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,
@@ -33,6 +33,7 @@ from jobforge_readers._sniff import (
     refuse_utf16_as_utf8,
 )
 from jobforge_readers._text import compact, loads, records_to_frame, repeated_keys
+from jobforge_readers.header import json_first_keys, ndjson_first_keys
 
 NOT_AN_OBJECT = "not_an_object"
 INVALID_JSON = "invalid_json"
@@ -170,6 +171,12 @@ class JsonReader:
             )
         return records
 
+    def header(self) -> SourceHeader | None:
+        """The first record's keys (later records may add columns)."""
+        _check_options(self.path, self.options, {"record_path", "encoding"})
+        keys = json_first_keys(self.path, _encoding(self.path, self.options), self.record_path)
+        return SourceHeader(keys, complete=False) if keys is not None else None
+
     def read(self) -> ReadResult:
         details: dict[str, Any] = {}
         records = self._records(self._load(), details)
@@ -193,6 +200,12 @@ class NdjsonReader:
     def __init__(self, path: Path, options: Mapping[str, Any]) -> None:
         self.path = path
         self.options = dict(options)
+
+    def header(self) -> SourceHeader | None:
+        """The first object's keys (later lines may add columns)."""
+        _check_options(self.path, self.options, {"encoding"})
+        keys = ndjson_first_keys(self.path, _encoding(self.path, self.options))
+        return SourceHeader(keys, complete=False) if keys is not None else None
 
     def read(self) -> ReadResult:
         _check_options(self.path, self.options, {"encoding"})

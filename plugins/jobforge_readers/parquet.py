@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from jobforge.errors import SourceError
 from jobforge.hooks.manager import one_line
-from jobforge.sources.base import ReadResult
+from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import refuse_reserved
 
 
@@ -41,6 +41,16 @@ class ParquetReader:
     def __init__(self, path: Path, options: Mapping[str, Any]) -> None:
         self.path = path
         self.options = dict(options)
+
+    def header(self) -> SourceHeader:
+        """The column names in the footer."""
+        try:
+            names = pq.read_schema(self.path).names
+        except Exception as exc:
+            raise SourceError(
+                f"{self.path}: not a readable parquet file ({one_line(exc)})"
+            ) from None
+        return SourceHeader(list(names))
 
     def read(self) -> ReadResult:
         if self.options:

@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=args, prog_name="jobforge", standalone_mode=False)
+        # a command ends with a code of its own by raising click's Exit, which
+        # click returns here (standalone_mode=False)
+        code = cli.main(args=args, prog_name="jobforge", standalone_mode=False)
     except JobforgeError as exc:
         if "--debug" in args:
             raise
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:  # pragma: no cover - console script wrapper

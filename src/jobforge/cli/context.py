@@ -47,3 +47,23 @@ def plugin_host_for_listing() -> PluginHost:
     except Exception:
         project = None
     return build_host(pipeline_config(project), strict=False)
+
+
+def known_table(config: PipelineConfig, name: str, project: Project | None = None) -> str:
+    """``name`` if it is a table of the warehouse (a layer, the lineage records)
+    or of the project; else a :class:`~jobforge.errors.ConfigError` (exit 2)
+    naming the closest known names, the same for every command."""
+    from jobforge.catalog.lineage import lineage_tables
+    from jobforge.pipeline.config import Layer
+    from jobforge.storage import versions
+    from jobforge.storage.names import unknown_table, validate_name
+
+    validate_name(name)
+    known = set(lineage_tables(config))
+    for layer in Layer:
+        known |= set(versions.list_tables(config.layer_path(layer)))
+    if project is not None:
+        known |= set(project.order)
+    if name in known:
+        return name
+    raise unknown_table(name, known)

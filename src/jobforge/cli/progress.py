@@ -18,7 +18,17 @@ from jobforge.cli.output import console, print_table
 from jobforge.engine.events import TransitionEvent
 from jobforge.project.runner import RunReport, StepReport
 
-COLUMNS = ["table", "layer", "status", "rows in", "rows out", "quarantined", "deduplicated", "s"]
+COLUMNS = [
+    "table",
+    "layer",
+    "status",
+    "rows in",
+    "rows out",
+    "quarantined",
+    "deduplicated",
+    "s",
+    "why",
+]
 
 
 def _cells(step: StepReport) -> list[str]:
@@ -31,16 +41,28 @@ def _cells(step: StepReport) -> list[str]:
         str(step.rows_quarantined),
         str(step.rows_deduplicated),
         f"{step.seconds:.2f}",
+        step.error or (step.reason if step.reason != step.status else ""),
     ]
 
 
 def _line(step: StepReport) -> str:
     if step.status == "failed":
-        return f"{step.table}: failed"
+        return f"{step.table}: failed: {step.error}"
+    if step.status == "skipped":
+        return f"{step.table}: skipped, {step.reason}"
     return (
         f"{step.table} {step.layer}: {step.status}, {step.rows_out} rows"
         f" ({step.rows_quarantined} quarantined, {step.rows_deduplicated} deduplicated)"
+        + (f"; {step.reason}" if step.reason and step.reason != step.status else "")
     )
+
+
+def summary_line(report: RunReport) -> str:
+    """``ran 6, up to date 3, failed 1, skipped 2`` (statuses with no step left out)."""
+    counts = report.counts()
+    ran = counts.pop("success") + counts.pop("partial")
+    parts = [f"ran {ran}"] + [f"{status} {n}" for status, n in counts.items() if n]
+    return ", ".join(parts)
 
 
 class RunDisplay:
@@ -97,6 +119,8 @@ def run_display(quiet: bool) -> Iterator[tuple[Callable[[StepReport], None], lis
 
 
 def print_summary(report: RunReport) -> None:
-    if sys.stdout.isatty():
-        return  # the live table already is the summary
-    print_table("summary", COLUMNS, [_cells(s) for s in report.steps])
+    if not sys.stdout.isatty():  # on a terminal the live table already is the summary
+        print_table("summary", COLUMNS, [_cells(s) for s in report.steps])
+    click.echo(summary_line(report))
+    for step in report.failed:
+        click.echo(f"error: {step.error}", err=True)

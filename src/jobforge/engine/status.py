@@ -27,6 +27,14 @@ class TableStatus:
     stale: bool
     """True when an upstream table was published after this version."""
     upstream: list[str]
+    state: str = "up to date"
+    """``up to date``, ``stale (upstream ... newer)``, or what the last run that
+    considered this step said of it when it did not end well (``failed: ...``,
+    ``skipped: ...``)."""
+    duplicate_deliveries: int = 0
+    """Staged: source files seen with the same bytes as an earlier batch."""
+    record_id: str | None = None
+    """The lineage record that published this version."""
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -45,6 +53,28 @@ def _quarantined(
     return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
 
 
+def _duplicate_deliveries(config: PipelineConfig, table: str) -> int:
+    from jobforge.catalog.lineage import read_records
+    from jobforge.pipeline.models import IngestionRecord
+
+    return sum(
+        isinstance(r, IngestionRecord) and r.status == "skipped"
+        for r in read_records(config, table)
+    )
+
+
+def _last_steps(config: PipelineConfig) -> dict[tuple[str, str], tuple[str, str]]:
+    """``(layer, table)`` -> ``(status, reason or error)`` of the latest run
+    record that considered the step."""
+    from jobforge.catalog.runs import read_run_records
+
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for run in read_run_records(config):  # oldest first: later runs win
+        for step in run.steps:
+            found[(step.layer, step.table)] = (step.status, step.error or step.reason)
+    return found
+
+
 def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
     """One entry per table and layer that has a current version, layer by layer."""
     found: dict[tuple[str, str], versions.CurrentVersion] = {}
@@ -54,6 +84,7 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
             if current is not None:
                 found[(layer.value, table)] = current
     statuses = []
+    last = _last_steps(config)
     for (layer_name, table), current in found.items():
         layer = Layer(layer_name)
         if layer is Layer.GOLD:
@@ -63,12 +94,16 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
             upstream = []
         else:
             upstream = [f"{layer.previous().value}.{table}"]
-        stale = False
+        newer = []
         for key in upstream:
             up_layer, _, up_table = key.partition(".")
             up = found.get((up_layer, up_table))
             if up is not None and up.updated_at > current.updated_at:
-                stale = True
+                newer.append(key)
+        state = f"stale (upstream {', '.join(newer)} newer)" if newer else "up to date"
+        step = last.get((layer_name, table))
+        if step is not None and step[0] in ("failed", "skipped"):
+            state = f"{step[0]} in the last run: {step[1]}"
         statuses.append(
             TableStatus(
                 table=table,
@@ -79,8 +114,13 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                 last_batch=current.batches[-1].batch_id if current.batches else "",
                 updated_at=current.updated_at,
                 quarantined_rows=_quarantined(config, table, layer, current),
-                stale=stale,
+                stale=bool(newer),
                 upstream=upstream,
+                state=state,
+                duplicate_deliveries=(
+                    _duplicate_deliveries(config, table) if layer is Layer.STAGED else 0
+                ),
+                record_id=current.record_id,
             )
         )
     return statuses

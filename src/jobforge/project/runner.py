@@ -1,21 +1,45 @@
-"""Running a project: every declared table, sources first, then gold in dependency order."""
+"""Running a project: every declared table, sources first, then gold in dependency order.
+
+A table that fails does not stop the run: the tables built from it are skipped
+(saying why), every other table runs, and the report ends with what ran, what
+was up to date, what failed and what was skipped. ``fail_fast`` stops at the
+first failure instead. Steps whose inputs and declarations have not changed
+are not run again (see :mod:`jobforge.engine.fingerprint`); each run leaves one
+small run record in the catalog (:mod:`jobforge.catalog.runs`).
+"""
 
 from __future__ import annotations
 
 import glob
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.results import PromotionResult
+from jobforge.engine.results import IngestResult, PromotionResult
 from jobforge.engine.steps import GoldSpec, SilverSpec
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
-from jobforge.sources.base import SourceSpec
+from jobforge.storage.names import unknown_table
+from jobforge.storage.versions import CurrentVersion, WriteMode
+
+STEP_STATUSES: tuple[str, ...] = (
+    "success",
+    "partial",
+    "up to date",
+    "duplicate",
+    "failed",
+    "skipped",
+)
+"""What a step of a run can end as: ``success``, ``partial`` (rows quarantined),
+``up to date`` (nothing changed: not run), ``duplicate`` (a source file whose
+bytes equal an earlier batch's), ``failed``, ``skipped`` (not run because a
+table it is built from failed)."""
 
 
 @dataclass
@@ -25,8 +49,7 @@ class StepReport:
     table: str
     layer: str
     status: str
-    """``success``, ``partial`` (rows quarantined), ``skipped`` (identical file
-    already ingested) or ``failed``."""
+    """One of :data:`STEP_STATUSES`."""
     batch_id: str = ""
     rows_in: int = 0
     rows_out: int = 0
@@ -34,18 +57,38 @@ class StepReport:
     rows_deduplicated: int = 0
     seconds: float = 0.0
     error: str | None = None
+    reason: str = ""
+    """Why the step ran, or why it did not."""
+    source: str | None = None
+    """Staged steps: the source file."""
 
 
 @dataclass
 class RunReport:
+    run_id: str = field(default_factory=new_id)
+    started_at: datetime = field(default_factory=utc_now)
+    completed_at: datetime | None = None
     steps: list[StepReport] = field(default_factory=list)
 
     @property
     def failed(self) -> list[StepReport]:
         return [s for s in self.steps if s.status == "failed"]
 
+    @property
+    def skipped(self) -> list[StepReport]:
+        """Steps not run because a table they are built from failed."""
+        return [s for s in self.steps if s.status == "skipped"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def counts(self) -> dict[str, int]:
+        """How many steps ended in each status (every status, zero included)."""
+        return {status: sum(s.status == status for s in self.steps) for status in STEP_STATUSES}
+
     def as_dicts(self) -> list[dict[str, object]]:
-        return [s.__dict__.copy() for s in self.steps]
+        return [asdict(s) for s in self.steps]
 
 
 Progress = Callable[[StepReport], None]
@@ -85,6 +128,11 @@ def gold_spec(name: str, table: GoldTable) -> GoldSpec:
     )
 
 
+def silver_spec(table: SourceTable) -> SilverSpec:
+    silver = table.silver
+    return SilverSpec(dedupe=silver.dedupe, rules=silver.rules, transforms=silver.transforms)
+
+
 def source_files(project: Project, name: str) -> list[Path]:
     """The files a source table's ``source`` (a path or glob) names, sorted."""
     pattern = project.spec.tables[name].source
@@ -96,54 +144,78 @@ def source_files(project: Project, name: str) -> list[Path]:
     return matches
 
 
-def _selected(project: Project, tables: Sequence[str] | None) -> list[str]:
+def selected_tables(project: Project, tables: Sequence[str] | None) -> list[str]:
+    """The tables to run, in run order (all of them when ``tables`` is empty)."""
     if not tables:
         return list(project.order)
-    unknown = [t for t in tables if t not in project.order]
-    if unknown:
-        raise ConfigError(
-            f"--table: unknown table(s) {', '.join(unknown)}; declared: {', '.join(project.order)}"
-        )
+    for name in tables:
+        if name not in project.order:
+            raise unknown_table(name, project.order, "--table: ")
     return [t for t in project.order if t in tables]
 
 
 def write_glossary(project: Project, config: PipelineConfig) -> None:
-    """Write the project's glossary terms into the catalog (related terms after)."""
+    """Write the project's glossary terms into the catalog (related terms after);
+    a term that is already there unchanged is not written again."""
     terms = project.spec.glossary
     existing = load_glossary(config)
     for term_id, entry in terms.items():
         term = GlossaryTerm(
             id=term_id, name=entry.name, definition=entry.definition, owner=entry.owner
         )
-        if existing.get(term_id) != term:
+        known = existing.get(term_id)
+        if known is None or known.model_copy(update={"related_terms": []}) != term:
             save_term(config, term)
     for term_id, entry in terms.items():
-        if entry.related_terms:
-            save_term(
-                config,
-                GlossaryTerm(
-                    id=term_id,
-                    name=entry.name,
-                    definition=entry.definition,
-                    owner=entry.owner,
-                    related_terms=entry.related_terms,
-                ),
-            )
+        full = GlossaryTerm(
+            id=term_id,
+            name=entry.name,
+            definition=entry.definition,
+            owner=entry.owner,
+            related_terms=entry.related_terms,
+        )
+        if entry.related_terms and existing.get(term_id) != full:
+            save_term(config, full)
 
 
-def _report(result: PromotionResult) -> StepReport:
+def _promoted(result: PromotionResult) -> StepReport:
     ledger = result.record.ledger
     return StepReport(
         table=result.table,
         layer=result.layer,
-        status=result.record.status,
+        status="up to date" if result.up_to_date else result.record.status,
         batch_id=result.batch_id,
         rows_in=ledger.rows_in,
         rows_out=ledger.rows_out,
         rows_quarantined=ledger.rows_quarantined,
         rows_deduplicated=ledger.rows_deduplicated,
-        seconds=result.record.seconds,
+        seconds=0.0 if result.up_to_date else result.record.seconds,
+        reason=result.reason,
     )
+
+
+def _ingested(result: IngestResult, path: Path) -> StepReport:
+    if result.skipped:
+        status = "duplicate" if result.duplicate_of else "up to date"
+    else:
+        status = result.record.status if result.record else "success"
+    return StepReport(
+        table=result.table,
+        layer="staged",
+        status=status,
+        batch_id=result.batch_id,
+        rows_in=result.rows + result.rows_quarantined,
+        rows_out=result.rows,
+        rows_quarantined=result.rows_quarantined,
+        seconds=result.record.seconds if result.record and not result.skipped else 0.0,
+        reason=result.reason,
+        source=str(path),
+    )
+
+
+def table_inputs(project: Project, name: str) -> list[str]:
+    """The project tables ``name`` is built from (gold inputs; none for a source)."""
+    return list(project.spec.gold[name].inputs) if project.is_gold(name) else []
 
 
 def run_project(
@@ -154,44 +226,104 @@ def run_project(
     to: Layer = Layer.GOLD,
     full_refresh: bool = False,
     progress: Progress | None = None,
+    fail_fast: bool = False,
+    on_error: Callable[[JobforgeError], None] | None = None,
 ) -> RunReport:
-    """Run the selected tables up to layer ``to``; stop at the first failure.
+    """Run the selected tables up to layer ``to``.
 
-    ``full_refresh`` re-ingests source files even when identical files were
-    ingested before.
+    A table that fails is reported and the tables built from it are skipped;
+    every other table runs (``fail_fast``: the first failure is raised
+    instead). ``full_refresh`` re-ingests every source file and re-runs every
+    step, changed or not. ``on_error`` is called with each failure (the CLI
+    prints its traceback with ``--debug``). The run record is written at the
+    end, also when a step failed.
     """
+    from jobforge.catalog.runs import write_run_record
+    from jobforge.project.checks import check_project
+
     config = config or project_config(project)
     engine = PipelineEngine(
         config, mode=project.spec.project.mode, lock_timeout=project.spec.project.lock_timeout_s
     )
+    selected = selected_tables(project, tables)
+    check_project(project, config, engine.executor)
     write_glossary(project, config)
     report = RunReport()
+    not_built: dict[str, str] = {}
+    """Tables that failed or were skipped -> how their dependents name the cause."""
 
     def emit(step: StepReport) -> None:
         report.steps.append(step)
         if progress is not None:
             progress(step)
 
-    for name in _selected(project, tables):
-        try:
-            if project.is_gold(name):
-                if to is not Layer.GOLD:
-                    continue
-                gold = project.spec.gold[name]
+    try:
+        for name in selected:
+            if project.is_gold(name) and to is not Layer.GOLD:
+                continue
+            blocked = [i for i in table_inputs(project, name) if i in not_built]
+            if blocked:
+                cause = "; ".join(not_built[i] for i in blocked)
+                not_built[name] = cause
                 emit(
-                    _report(
-                        engine.promote_to_gold(
-                            gold_spec(name, gold), declaration=declaration_for(gold)
-                        )
+                    StepReport(
+                        table=name,
+                        layer=_layer_of(project, name),
+                        status="skipped",
+                        reason=f"not run because {cause}",
                     )
                 )
                 continue
-            with engine.lock(name):  # ingestion and promotions of a table as one run
-                _run_source_table(engine, project, name, to, full_refresh, emit)
-        except JobforgeError as exc:
-            emit(StepReport(table=name, layer="-", status="failed", error=str(exc)))
-            raise
+            attempt = [_layer_of(project, name) if project.is_gold(name) else "staged"]
+            try:
+                if project.is_gold(name):
+                    gold = project.spec.gold[name]
+                    emit(
+                        _promoted(
+                            engine.promote_to_gold(
+                                gold_spec(name, gold),
+                                declaration=declaration_for(gold),
+                                force=full_refresh,
+                            )
+                        )
+                    )
+                else:
+                    with engine.lock(name):  # ingestion and promotions of a table as one run
+                        _run_source_table(engine, project, name, to, full_refresh, emit, attempt)
+            except JobforgeError as exc:
+                emit(StepReport(table=name, layer=attempt[0], status="failed", error=str(exc)))
+                not_built[name] = f"{_layer_of(project, name)}.{name} failed"
+                if on_error is not None:
+                    on_error(exc)
+                if fail_fast:
+                    raise
+    finally:
+        report.completed_at = utc_now()
+        write_run_record(config, project, report)
     return report
+
+
+def _layer_of(project: Project, name: str) -> str:
+    return "gold" if project.is_gold(name) else "silver"
+
+
+def promotion_modes(
+    current: CurrentVersion | None, batches: Sequence[str], mode: WriteMode
+) -> list[WriteMode]:
+    """How to promote ``batches`` (in order) so that the version ends as exactly
+    them, re-using what the current version holds.
+
+    One batch: the project's mode. Several (a glob of files): if the current
+    version holds a prefix of them, every batch is appended (those already
+    there and unchanged are up to date, a changed one takes its own place);
+    otherwise the first replaces the version and the others are appended.
+    """
+    if len(batches) == 1:
+        return [mode]
+    held = [b.batch_id for b in current.batches] if current else []
+    if len(held) <= len(batches) and held == list(batches[: len(held)]):
+        return ["append"] * len(batches)
+    return ["replace", *["append"] * (len(batches) - 1)]
 
 
 def _run_source_table(
@@ -201,15 +333,14 @@ def _run_source_table(
     to: Layer,
     full_refresh: bool,
     emit: Progress,
+    attempt: list[str],
 ) -> None:
+    """Ingest every file of a source table and promote its batches; ``attempt``
+    holds the layer of the step running (for the report of a failure)."""
     table = project.spec.tables[name]
     declaration = declaration_for(table)
-    silver = SilverSpec(
-        dedupe=table.silver.dedupe, rules=table.silver.rules, transforms=table.silver.transforms
-    )
-    files = source_files(project, name)
-    for index, path in enumerate(files):
-        mode = "replace" if index == 0 else "append"
+    batches: list[str] = []
+    for path in source_files(project, name):
         ingested = engine.ingest(
             path,
             name,
@@ -219,54 +350,51 @@ def _run_source_table(
             force=full_refresh,
             declaration=declaration,
         )
-        emit(
-            StepReport(
-                table=name,
-                layer="staged",
-                status="skipped" if ingested.skipped else ingested.record.status,
-                batch_id=ingested.batch_id,
-                rows_in=ingested.rows + ingested.rows_quarantined,
-                rows_out=ingested.rows,
-                rows_quarantined=ingested.rows_quarantined,
-                seconds=ingested.record.seconds if ingested.record else 0.0,
-            )
-        )
-        if to is Layer.STAGED:
-            continue
-        effective_mode = mode if len(files) > 1 else engine.mode
-        emit(
-            _report(
-                engine.promote_to_bronze(
+        emit(_ingested(ingested, path))
+        if ingested.batch_id not in batches:  # a duplicate delivery is its batch's
+            batches.append(ingested.batch_id)
+    if to is Layer.STAGED:
+        return
+    for layer in (Layer.BRONZE, Layer.SILVER):
+        attempt[0] = layer.value
+        modes = promotion_modes(engine.current(layer, name), batches, engine.mode)
+        for batch, mode in zip(batches, modes, strict=True):
+            if layer is Layer.BRONZE:
+                result = engine.promote_to_bronze(
                     name,
                     table.bronze,
-                    batch_id=ingested.batch_id,
+                    batch_id=batch,
                     domain=table.domain,
                     declaration=declaration,
-                    mode=effective_mode,
+                    mode=mode,
+                    force=full_refresh,
                 )
-            )
-        )
-        if to is Layer.BRONZE:
-            continue
-        emit(
-            _report(
-                engine.promote_to_silver(
+            else:
+                result = engine.promote_to_silver(
                     name,
-                    silver,
-                    batch_id=ingested.batch_id,
+                    silver_spec(table),
+                    batch_id=batch,
                     domain=table.domain,
                     declaration=declaration,
-                    mode=effective_mode,
+                    mode=mode,
+                    force=full_refresh,
                 )
-            )
-        )
+            emit(_promoted(result))
+        if layer is to:
+            return
 
 
 @dataclass
 class PlannedStep:
+    """A step of a run as ``run --dry-run`` sees it."""
+
     table: str
     layer: str
     what: str
+    """What the step does (the reader, the renames and rules, the SQL's inputs)."""
+    action: str = "run"
+    """``run``, ``up to date``, ``duplicate`` or ``skip``."""
+    reason: str = ""
 
 
 def plan_project(
@@ -275,47 +403,138 @@ def plan_project(
     config: PipelineConfig | None = None,
     tables: Sequence[str] | None = None,
     to: Layer = Layer.GOLD,
+    full_refresh: bool = False,
 ) -> tuple[list[PlannedStep], dict[str, list[str]]]:
-    """What ``run`` would do, without reading data or writing anything.
+    """What ``run`` would do and why, reading no data and writing nothing (the
+    source files are hashed: that is how a changed source is told).
 
     Returns the steps and, for each hook, the plugins that answer it in call order.
     """
+    from jobforge.project.checks import check_project
+
     config = config or project_config(project)
     host = config.plugins
+    engine = PipelineEngine(config, mode=project.spec.project.mode)
+    selected = selected_tables(project, tables)
+    check_project(project, config, engine.executor)
     steps: list[PlannedStep] = []
-    for name in _selected(project, tables):
+    changing: dict[str, str] = {}
+    """``layer.table`` that would get a new version -> why."""
+    for name in selected:
         if project.is_gold(name):
             if to is Layer.GOLD:
-                gold = project.spec.gold[name]
-                body = "sql" if gold.sql is not None else f"function {gold.function}"
-                steps.append(PlannedStep(name, "gold", f"{body} over {', '.join(gold.inputs)}"))
+                steps.append(_plan_gold(engine, project, name, changing, full_refresh))
             continue
-        table = project.spec.tables[name]
-        for path in source_files(project, name):
-            claimed = host.source_reader(SourceSpec(path, table.format, table.reader), config)
-            reader = f"{claimed[1]} ({getattr(claimed[0], 'format', '?')})" if claimed else "NONE"
-            steps.append(PlannedStep(name, "staged", f"ingest {path} with reader {reader}"))
-        bronze = table.bronze
-        steps.append(
-            PlannedStep(
-                name,
-                "bronze",
-                f"rename {len(bronze.rename)}, cast {len(bronze.cast)}, "
-                f"required {len(bronze.required)}, new columns: {bronze.on_new_column}",
-            )
-        )
-        if to in (Layer.SILVER, Layer.GOLD):
-            silver = table.silver
-            dedupe = silver.dedupe if isinstance(silver.dedupe, str) else ", ".join(silver.dedupe)
-            steps.append(
-                PlannedStep(
-                    name,
-                    "silver",
-                    f"dedupe {dedupe}; rules {', '.join(r.id for r in silver.rules) or 'none'}; "
-                    f"transforms {', '.join(silver.transforms) or 'none'}",
-                )
-            )
-        if to is Layer.STAGED:
-            steps = [s for s in steps if not (s.table == name and s.layer == "bronze")]
+        steps += _plan_source_table(engine, project, name, to, changing, full_refresh)
     hooks = {hook: host.implementations(hook) for hook in host.hook_names()}
     return steps, hooks
+
+
+def _plan_gold(
+    engine: PipelineEngine,
+    project: Project,
+    name: str,
+    changing: dict[str, str],
+    full_refresh: bool,
+) -> PlannedStep:
+    gold = project.spec.gold[name]
+    body = "sql" if gold.sql is not None else f"function {gold.function}"
+    step = PlannedStep(name, "gold", f"{body} over {', '.join(gold.inputs)}")
+    upstream = [
+        key for key in changing if key.partition(".")[2] in gold.inputs and key != f"gold.{name}"
+    ]
+    if full_refresh:
+        step.reason = "full refresh"
+    elif upstream:
+        step.reason = "; ".join(f"upstream {key} changes" for key in upstream)
+    else:
+        try:
+            why = engine.plan_gold(gold_spec(name, gold), declaration=declaration_for(gold))
+        except JobforgeError as exc:
+            why = [f"cannot be planned: {exc}"]
+        step.reason = "; ".join(why)
+        if why == ["up to date"]:
+            step.action = "up to date"
+            return step
+    changing[f"gold.{name}"] = step.reason
+    return step
+
+
+def _plan_source_table(
+    engine: PipelineEngine,
+    project: Project,
+    name: str,
+    to: Layer,
+    changing: dict[str, str],
+    full_refresh: bool,
+) -> list[PlannedStep]:
+    from jobforge.sources.base import SourceSpec
+
+    table = project.spec.tables[name]
+    declaration = declaration_for(table)
+    steps: list[PlannedStep] = []
+    batches: list[str | None] = []
+    for path in source_files(project, name):
+        claimed = engine.host.source_reader(
+            SourceSpec(path, table.format, table.reader), engine.config
+        )
+        reader = f"{claimed[1]} ({getattr(claimed[0], 'format', '?')})" if claimed else "NONE"
+        step = PlannedStep(name, "staged", f"ingest {path} with reader {reader}")
+        plan = engine.plan_ingest(path, name, format=table.format, options=table.reader)
+        if full_refresh:
+            step.reason = "full refresh"
+            batches.append(None)
+        elif plan.action == "ingest":
+            step.reason = plan.reason
+            batches.append(None)
+        else:
+            step.action, step.reason = plan.action, plan.reason
+            if plan.batch_id not in batches:
+                batches.append(plan.batch_id)
+        if step.action == "run":
+            changing[f"staged.{name}"] = step.reason
+        steps.append(step)
+    if to is Layer.STAGED:
+        return steps
+    bronze = table.bronze
+    dedupe = table.silver.dedupe
+    specs = {
+        Layer.BRONZE: (
+            bronze,
+            f"rename {len(bronze.rename)}, cast {len(bronze.cast)}, "
+            f"required {len(bronze.required)}, new columns: {bronze.on_new_column}",
+        ),
+        Layer.SILVER: (
+            silver_spec(table),
+            f"dedupe {dedupe if isinstance(dedupe, str) else ', '.join(dedupe)}; "
+            f"rules {', '.join(r.id for r in table.silver.rules) or 'none'}; "
+            f"transforms {', '.join(table.silver.transforms) or 'none'}",
+        ),
+    }
+    for layer in (Layer.BRONZE, Layer.SILVER):
+        spec, what = specs[layer]
+        upstream = f"{layer.previous().value}.{name}"
+        step = PlannedStep(name, layer.value, what)
+        if full_refresh:
+            step.reason = "full refresh"
+        elif upstream in changing:
+            step.reason = f"upstream {upstream} changes"
+        else:
+            known = [b for b in batches if b is not None]
+            modes = promotion_modes(engine.current(layer, name), known, engine.mode)
+            why: list[str] = []
+            for batch, mode in zip(known, modes, strict=True):
+                found = engine.plan_promotion(
+                    layer, name, spec, batch_id=batch, declaration=declaration, mode=mode
+                )
+                why += [w for w in found if w != "up to date" and w not in why]
+            if not why:
+                step.action, step.reason = "up to date", "up to date"
+            else:
+                step.reason = "; ".join(why)
+        if step.action == "run":
+            changing[f"{layer.value}.{name}"] = step.reason
+        steps.append(step)
+        if layer is to:
+            break
+    return steps

@@ -61,6 +61,17 @@ class ReadResult:
     not count. The engine refuses a batch whose written rows do not add up to it."""
 
 
+@dataclass(frozen=True)
+class SourceHeader:
+    """The staged column names of a source, read from the start of the file only
+    (for the checks ``jobforge run`` makes before anything runs)."""
+
+    columns: list[str]
+    complete: bool = True
+    """``False`` when later records may add columns (JSON: the keys of the first
+    record; the staged columns are the union of every record's keys)."""
+
+
 @runtime_checkable
 class SourceReader(Protocol):
     """A reader claimed by a plugin for one source file."""
@@ -71,6 +82,13 @@ class SourceReader(Protocol):
     def read(self) -> ReadResult:
         """Read the file lazily where the format allows (CSV, Parquet)."""
         ...
+
+
+def source_header(reader: SourceReader) -> SourceHeader | None:
+    """The reader's :class:`SourceHeader`, if it can tell one without reading the
+    data (an optional method ``header()`` of a reader; ``None`` otherwise)."""
+    header = getattr(reader, "header", None)
+    return header() if callable(header) else None
 
 
 def check_readable_file(path: Path) -> None:

@@ -68,7 +68,10 @@ def show(table: str, layer: str | None, as_json: bool) -> None:
     from jobforge.catalog.manager import CatalogManager
     from jobforge.errors import CatalogError
 
-    manager = CatalogManager(context.pipeline_config(context.optional_project()))
+    project = context.optional_project()
+    config = context.pipeline_config(project)
+    context.known_table(config, table, project)
+    manager = CatalogManager(config)
     if layer is None:
         found = [e for e in manager.list_tables() if e.table_name == table]
         if not found:

@@ -48,9 +48,11 @@ def lineage(
     from jobforge.catalog.manager import CatalogManager
     from jobforge.errors import ConfigError
 
-    config = context.pipeline_config(context.optional_project())
+    project = context.optional_project()
+    config = context.pipeline_config(project)
     manager = CatalogManager(config)
     if batch_id is not None:
+        batch_id = manager.resolve_batch_id(batch_id)
         records = manager.batch_records(batch_id)
         if as_json:
             click.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
@@ -66,6 +68,7 @@ def lineage(
         return
     if table is None:
         raise ConfigError("give a TABLE or --batch ID")
+    context.known_table(config, table, project)
     if layer is None:
         reached = [e.layer for e in manager.list_tables() if e.table_name == table]
         layer = reached[-1] if reached else Layer.GOLD.value
@@ -132,6 +135,7 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
             for n in chain.nodes
         ],
         "sources": [s.__dict__ for s in chain.sources],
+        "duplicate_deliveries": [d.__dict__ for d in chain.duplicates],
     }
 
 
@@ -170,6 +174,13 @@ def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
                             f"{rows['source_rows']} source rows used, records "
                             f"{rows['first_source_row']} to {rows['last_source_row']}"
                         )
+                    for again in chain.duplicates:
+                        if again.duplicate_of == source.batch_id and again.table == node.table:
+                            leaf.add(
+                                f"delivered again as {again.source_file} "
+                                f"{again.delivered_at:%Y-%m-%d %H:%M:%S}Z: the same bytes, "
+                                "not read again"
+                            )
 
     top = nodes[chain.key]
     tree = Tree(label(top))

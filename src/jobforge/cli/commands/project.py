@@ -89,8 +89,10 @@ def demo(directory: Path, quiet: bool) -> None:
             project, config=project_config(project, plugins=display_plugins), progress=progress
         )
     config = project_config(project)
-    if not quiet:
+    if not quiet or not report.ok:
         print_summary(report)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
     with QueryEngine(config) as engine:
         for title, sql in DEMO_QUESTIONS:
             frame = engine.query(sql)

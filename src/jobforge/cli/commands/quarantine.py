@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from jobforge.cli import context
 from jobforge.cli.output import print_table
 from jobforge.pipeline.config import Layer
-from jobforge.storage.names import validate_name
 
 
 def register(group: click.Group) -> None:
@@ -24,16 +24,26 @@ def quarantine() -> None:
 @quarantine.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_quarantine(as_json: bool) -> None:
-    """Quarantined rows per table, layer and rule."""
+    """Rejected rows per table, layer and rule, and the rows dropped as duplicates
+    (a separate column: a duplicate is not a rejection)."""
     from jobforge.query.engine import QueryEngine
+    from jobforge.query.guard import quote_literal
 
     config = context.pipeline_config(context.optional_project())
     with QueryEngine(config) as engine:
         parts = [
-            f"SELECT '{r.name}' AS table_name, layer, rule_id, count(*) AS rows, "
+            f"SELECT {quote_literal(r.name)} AS table_name, layer, rule_id, "
+            f"count(*) AS rows, NULL::BIGINT AS duplicates, "
             f"min(quarantined_at) AS first_at, max(quarantined_at) AS last_at "
             f"FROM {r.sql_name} GROUP BY ALL"
             for r in engine.relations("quarantine")
+        ]
+        parts += [
+            f"SELECT {quote_literal(r.name)} AS table_name, 'silver' AS layer, "
+            f"'dedupe' AS rule_id, NULL::BIGINT AS rows, count(*) AS duplicates, "
+            f"min(deduplicated_at) AS first_at, max(deduplicated_at) AS last_at "
+            f"FROM {r.sql_name}"
+            for r in engine.relations("duplicates")
         ]
         if not parts:
             frame = None
@@ -44,7 +54,7 @@ def list_quarantine(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     if frame is None or frame.height == 0:
-        click.echo("no quarantined rows")
+        click.echo("no quarantined rows and no duplicates")
         return
     print_table("quarantine", frame.columns, frame.rows())
 
@@ -58,13 +68,23 @@ def list_quarantine(as_json: bool) -> None:
     help="Only rows rejected in this layer.",
 )
 @click.option("--limit", type=int, default=50, show_default=True, help="At most this many rows.")
+@click.option(
+    "--duplicates",
+    "show_duplicates",
+    is_flag=True,
+    help="Show the rows silver dropped as duplicates, with the row each equals.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def show(table: str, layer: str | None, limit: int, as_json: bool) -> None:
+def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_json: bool) -> None:
     """The quarantined rows of TABLE: source row, rule, column, message, original values."""
     from jobforge.query.engine import QueryEngine
 
-    validate_name(table)
-    config = context.pipeline_config(context.optional_project())
+    project = context.optional_project()
+    config = context.pipeline_config(project)
+    context.known_table(config, table, project)
+    if show_duplicates:
+        _show_duplicates(config, table, limit, as_json)
+        return
     with QueryEngine(config) as engine:
         relation = next((r for r in engine.relations("quarantine") if r.name == table), None)
         if relation is None:
@@ -92,6 +112,32 @@ def show(table: str, layer: str | None, limit: int, as_json: bool) -> None:
                 r["message"],
                 r["row"][:120],
             ]
+            for r in frame.to_dicts()
+        ],
+    )
+
+
+def _show_duplicates(config: Any, table: str, limit: int, as_json: bool) -> None:
+    """The dropped copies of TABLE and the source row each duplicates (the one kept)."""
+    from jobforge.query.engine import QueryEngine
+
+    with QueryEngine(config) as engine:
+        relation = next((r for r in engine.relations("duplicates") if r.name == table), None)
+        if relation is None:
+            click.echo(f"no rows of {table!r} were dropped as duplicates")
+            return
+        frame = engine.query(
+            f"SELECT _source_file, _batch_id, _source_row, duplicate_of, row, deduplicated_at "
+            f"FROM {relation.sql_name} ORDER BY deduplicated_at, _source_row LIMIT {int(limit)}"
+        )
+    if as_json:
+        click.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
+        return
+    print_table(
+        f"duplicates.{table}",
+        ["source row", "duplicate of row", "batch", "row"],
+        [
+            [r["_source_row"], r["duplicate_of"], r["_batch_id"][:8], r["row"][:120]]
             for r in frame.to_dicts()
         ],
     )

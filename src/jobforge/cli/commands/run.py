@@ -31,24 +31,43 @@ def register(group: click.Group) -> None:
     is_flag=True,
     help="Re-ingest source files even if identical files were ingested before.",
 )
-@click.option("--dry-run", is_flag=True, help="Print the plan; read and write nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and why each step would run.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first table that fails.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 def run(
-    tables: tuple[str, ...], to: str, full_refresh: bool, dry_run: bool, quiet: bool, as_json: bool
+    tables: tuple[str, ...],
+    to: str,
+    full_refresh: bool,
+    dry_run: bool,
+    fail_fast: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
-    """Run the pipeline declared in jobforge.toml."""
+    """Run the pipeline declared in jobforge.toml.
+
+    Every table that can run runs: a table that fails is reported, the tables
+    built from it are skipped, and the exit code is 1. Steps whose inputs and
+    declarations did not change are up to date and not run again.
+    """
     from jobforge.project.runner import plan_project, run_project
 
     project = context.required_project()
+    debug = context.state.current().debug
     if dry_run:
         config = context.pipeline_config(project)
-        steps, hooks = plan_project(project, config=config, tables=tables, to=Layer(to))
+        steps, hooks = plan_project(
+            project, config=config, tables=tables, to=Layer(to), full_refresh=full_refresh
+        )
         if as_json:
             click.echo(json.dumps({"steps": [s.__dict__ for s in steps], "hooks": hooks}, indent=2))
             return
         click.echo(f"plan for {project.path} (data root {config.data_root}); nothing is written")
-        print_table("plan", ["table", "layer", "step"], [[s.table, s.layer, s.what] for s in steps])
+        print_table(
+            "plan",
+            ["table", "layer", "action", "why", "step"],
+            [[s.table, s.layer, s.action, s.reason, s.what] for s in steps],
+        )
         click.echo("hooks (plugins in call order):")
         for hook, names in hooks.items():
             click.echo(f"  {hook}: {', '.join(names) or '-'}")
@@ -61,11 +80,21 @@ def run(
             to=Layer(to),
             full_refresh=full_refresh,
             progress=progress,
+            fail_fast=fail_fast,
+            on_error=_print_traceback if debug else None,
         )
     if as_json:
         click.echo(json.dumps(report.as_dicts(), indent=2, default=str))
     else:
         print_summary(report)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _print_traceback(error: BaseException) -> None:
+    import traceback
+
+    click.echo("".join(traceback.format_exception(error)), err=True, nl=False)
 
 
 @click.command("ingest")
@@ -137,8 +166,11 @@ def ingest(
 @click.argument("table")
 @click.option("--to", "to", type=LAYERS, required=True, help="Layer to promote into.")
 @click.option("--batch", "batch_id", default=None, help="Batch to promote (default: the latest).")
+@click.option(
+    "--force", is_flag=True, help="Promote again even if the target version is up to date."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the lineage record as JSON.")
-def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
+def promote(table: str, to: str, batch_id: str | None, force: bool, as_json: bool) -> None:
     """Promote TABLE's latest batch into the next layer (with the project's declaration)."""
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.steps import BronzeSchema, SilverSpec
@@ -147,6 +179,7 @@ def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
 
     project = context.optional_project()
     config = context.pipeline_config(project)
+    context.known_table(config, table, project)
     engine = PipelineEngine(config)
     if project is not None:
         write_glossary(project, config)
@@ -155,7 +188,9 @@ def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
         if project is None or table not in project.spec.gold:
             raise ConfigError(f"gold table {table!r} is not declared in a jobforge.toml")
         gold = project.spec.gold[table]
-        result = engine.promote_to_gold(gold_spec(table, gold), declaration=declaration_for(gold))
+        result = engine.promote_to_gold(
+            gold_spec(table, gold), declaration=declaration_for(gold), force=force
+        )
     else:
         declared = project.spec.tables.get(table) if project else None
         declaration = declaration_for(declared) if declared else None
@@ -165,6 +200,7 @@ def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
                 declared.bronze if declared else BronzeSchema(),
                 batch_id=batch_id,
                 declaration=declaration,
+                force=force,
             )
         else:
             silver = (
@@ -177,12 +213,18 @@ def promote(table: str, to: str, batch_id: str | None, as_json: bool) -> None:
                 else SilverSpec()
             )
             result = engine.promote_to_silver(
-                table, silver, batch_id=batch_id, declaration=declaration
+                table, silver, batch_id=batch_id, declaration=declaration, force=force
             )
     if as_json:
         click.echo(result.record.model_dump_json(indent=2))
         return
     ledger = result.record.ledger
+    if result.up_to_date:
+        click.echo(
+            f"{layer.value}.{table}: up to date (version made from the same inputs and "
+            "declaration; --force promotes again)"
+        )
+        return
     click.echo(
         f"{result.record.source_layer}.{table} -> {layer.value}.{table}: {result.record.status}, "
         f"{ledger.rows_in} in, {ledger.rows_out} out, {ledger.rows_quarantined} quarantined, "

@@ -17,7 +17,9 @@ def register(group: click.Group) -> None:
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
-    """Every table by layer: version, rows, last batch and time, quarantined rows, staleness."""
+    """Every table by layer: version, rows, last batch and time, quarantined rows,
+    duplicate deliveries, and whether it is up to date (or stale, or failed in the
+    last run)."""
     from jobforge.engine.status import warehouse_status
 
     config = context.pipeline_config(context.optional_project())
@@ -39,7 +41,8 @@ def status(as_json: bool) -> None:
             "last batch",
             "updated (UTC)",
             "quarantined",
-            "upstream newer",
+            "duplicate deliveries",
+            "state",
         ],
         [
             [
@@ -51,7 +54,8 @@ def status(as_json: bool) -> None:
                 s.last_batch[:8],
                 s.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                 s.quarantined_rows,
-                "yes" if s.stale else "no",
+                s.duplicate_deliveries if s.layer == "staged" else "",
+                s.state,
             ]
             for s in statuses
         ],
