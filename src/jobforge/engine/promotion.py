@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.entries import load_entry
 from jobforge.engine.entries import build_layer_entry
@@ -25,13 +23,14 @@ from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ContractError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import TransitionRecord, new_id, utc_now
 from jobforge.storage import versions
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry, WriteMode
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 Step = Callable[[StepTargets, StepContext, PendingFiles], StepOutcome]
 """A layer step: the executor writing a batch's outputs to ``PendingFiles`` temporaries."""

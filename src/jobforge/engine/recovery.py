@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import TypeAdapter
 
 from jobforge.errors import JobforgeError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
     IngestionRecord,
@@ -40,7 +40,7 @@ from jobforge.storage.journal import (
 )
 from jobforge.storage.pending import PendingFiles
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 INTERRUPTED = (
     "interrupted: the process stopped before this transition was published; "
