@@ -81,6 +81,11 @@ def test_a_file_and_a_folder_below_a_file_are_refused(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"data_root {str(afile / 'sub' / 'data')!r}: {afile} is a file; expected a folder"
     )
+    with pytest.raises(DataRootError) as caught:
+        PipelineConfig(afile / ".." / "data")  # the system does not go up through a file
+    assert str(caught.value) == (
+        f"data_root {str(afile / '..' / 'data')!r}: {afile} is a file; expected a folder"
+    )
     assert tree(tmp_path) == ["afile"]
 
 

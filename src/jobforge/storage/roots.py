@@ -90,11 +90,13 @@ def check_folder(path: Path, where: str) -> None:
             raise DataRootError(
                 f"{where}: is under {system}, a system folder; expected a folder of its own"
             )
-    current = absolute
+    # walk up the path as the system will create it, ``..`` kept (``afile/../x`` fails there)
+    given = path if path.is_absolute() else Path.cwd() / path
+    current = given
     while True:
         if current.exists():
             if not current.is_dir():
-                what = "is a file" if current == absolute else f"{current} is a file"
+                what = "is a file" if current == given else f"{current} is a file"
                 raise DataRootError(f"{where}: {what}; expected a folder")
             return
         if current.is_symlink():
