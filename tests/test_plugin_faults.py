@@ -259,16 +259,19 @@ def test_an_installed_plugin_raising_in_source_reader_fails_the_cli_on_record(
     )
     assert (result.code, result.out) == (1, "")
     assert "Traceback" not in result.err
-    # the error on one line, after the structured log event every failed step writes
+    # the error on one line, after the structured log event every failed step writes;
+    # the event names the error's type and the failed record, not the message (a
+    # message may quote a row value)
     event, line = result.err.splitlines()
     assert line == f"error: {error}"
     logged = json.loads(event)
-    assert (logged["event"], logged["level"], logged["table"], logged["error"]) == (
+    assert (logged["event"], logged["level"], logged["table"], logged["error_type"]) == (
         "transition.failed",
         "error",
         "noc",
-        error,
+        "PluginError",
     )
+    assert "error" not in logged
     [path] = (root / "catalog" / "lineage" / "noc").glob("*.json")
     record = json.loads(path.read_text(encoding="utf-8"))
     assert {k: record[k] for k in ("record_type", "status", "errors", "reader")} == {
@@ -284,6 +287,7 @@ def test_an_installed_plugin_raising_in_source_reader_fails_the_cli_on_record(
     )
     assert (record["source_file"], record["source_sha256"]) == (NOC.as_posix(), NOC_SHA256)
     assert record["batch_id"] == logged["batch_id"]
+    assert record["ingestion_id"] == logged["record_id"]
     staged = root / "staged"
     assert sorted(p for p in staged.rglob("*") if p.is_file()) == []
     assert not (root / "catalog" / "tables" / "staged" / "noc.json").exists()

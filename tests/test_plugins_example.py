@@ -1,9 +1,10 @@
 """The installed example distribution (tests/example_plugin, ``jobforge-example``),
 found through the real ``jobforge`` entry-point group.
 
-These tests need ``pip install -e ./tests/example_plugin`` (the README's test
-command does it). Outside the ``installed_plugins`` marker the suite's conftest
-disables the plugin, so every other test sees jobforge's defaults.
+The distribution is installed by pip into a folder of the test session
+(``example_distribution`` in the suite's conftest), never into the environment
+running the tests; the ``installed_plugins`` marker puts that folder on
+``sys.path`` and ``PYTHONPATH``. Every other test sees jobforge's defaults.
 """
 
 from __future__ import annotations

@@ -209,9 +209,13 @@ def test_explicit_wins_over_installed_which_wins_over_bundled(tmp_path: Path) ->
 
 
 # -- disabling the bundled defaults -----------------------------------------------------------
+@pytest.mark.installed_plugins  # the example, installed and disabled, is named in the hint too
 @pytest.mark.parametrize(
     ("env", "kwargs"),
-    [({"JOBFORGE_DISABLE_PLUGINS": "dama,example"}, {}), ({}, {"disable_plugins": ["dama"]})],
+    [
+        ({"JOBFORGE_DISABLE_PLUGINS": "dama,example"}, {}),
+        ({"JOBFORGE_DISABLE_PLUGINS": "example"}, {"disable_plugins": ["dama"]}),
+    ],
     ids=["environment", "config"],
 )
 def test_disabling_dama_without_a_replacement_is_a_clear_error(

@@ -168,6 +168,7 @@ def test_isolated_config_without_pytest(tmp_path: Path) -> None:
     assert [i.name for i in config.plugins.infos] == BUNDLED
 
 
+@pytest.mark.installed_plugins  # the module is importable from the session's installed copy
 def test_the_guide_example_registers_the_example_module(
     jobforge_config: PipelineConfig, register_jobforge_plugin, tmp_path: Path
 ) -> None:

@@ -19,7 +19,16 @@ def test_readme_starts_with_the_demo_and_the_test_command() -> None:
     assert demo.endswith("jobforge demo")
     assert "pip install -e ." in demo
     assert tests.endswith("pytest")
-    assert "./tests/example_plugin" in tests
+    assert 'pip install -q -e ".[dev]"' in tests
+
+
+def test_neither_command_installs_the_example_plugin() -> None:
+    """Both commands use one ``.venv``: a plugin installed there would load in the
+    demo and in every project (the tests install theirs in a session folder)."""
+    demo, tests = readme_commands()
+    assert demo.split(" && ")[0] == tests.split(" && ")[0] == "python3 -m venv .venv"
+    for command in (demo, tests):
+        assert "example_plugin" not in command
 
 
 def test_ci_runs_the_readme_test_command() -> None:

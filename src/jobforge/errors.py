@@ -20,6 +20,11 @@ class ConfigError(JobforgeError):
     exit_code = 2
 
 
+class DataRootError(ConfigError):
+    """A data root (or layout folder) jobforge must not write: the filesystem
+    root, a system folder, a file, a project or source folder."""
+
+
 class InvalidNameError(ConfigError, ValueError):
     """A table name, domain or id that is not safe to use in a path."""
 

@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-import structlog
-
 from jobforge.errors import LockTimeoutError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.atomic import remove_stale_temporaries
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S, folder_lock
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 SharedFolder = Literal["glossary", "schemas", "runs"]
 SHARED_FOLDERS: tuple[SharedFolder, ...] = ("glossary", "schemas", "runs")

@@ -11,6 +11,9 @@ from jobforge.pipeline.config import PipelineConfig
 from jobforge.project.loader import PROJECT_FILE, find_project_file, load_project
 from jobforge.project.model import Project
 from jobforge.project.runner import project_config
+from jobforge.storage.roots import check_data_root
+
+DATA_ROOT_OPTION = "--data-root"
 
 
 def optional_project() -> Project | None:
@@ -33,10 +36,14 @@ def pipeline_config(
     """``--data-root`` wins, then the project's data root, then $JOBFORGE_DATA_ROOT or ``data``.
 
     ``plugins`` are registered explicitly (the CLI's own progress display is one).
+    Each is checked where the config is built; a refusal names where the data
+    root came from.
     """
     options = state.current()
     if project is not None:
-        return project_config(project, options.data_root, plugins=plugins)
+        return project_config(project, options.data_root, plugins=plugins, origin=DATA_ROOT_OPTION)
+    if options.data_root is not None:
+        check_data_root(options.data_root, DATA_ROOT_OPTION)
     return PipelineConfig(options.data_root, plugins=plugins)
 
 

@@ -18,8 +18,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
@@ -31,6 +29,7 @@ from jobforge.engine.recovery import Publication, failed_ingestion, interrupted_
 from jobforge.engine.results import IngestResult
 from jobforge.engine.runtime import Runtime
 from jobforge.errors import ContractError, PluginError, SourceError, UnsupportedFormatError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import IngestionRecord, new_id, utc_now
 from jobforge.sources.base import SourceSpec, sha256_of
@@ -39,7 +38,7 @@ from jobforge.storage.atomic import make_dirs, remove_empty_dirs, temporary_path
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 
 def ingest_source(
@@ -355,7 +354,7 @@ def _ingest_batch(
         # either, only the error (the CLI prints it on one line, so the
         # event is logged at info: at the default level stderr holds that
         # line alone).
-        log.info("ingest.refused", table=table, source=source_name, error=str(exc))
+        log.info("ingest.refused", table=table, source=source_name, error_type=type(exc).__name__)
         raise
     except Exception as exc:
         pending.abort()

@@ -48,6 +48,7 @@ from jobforge.storage import versions
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
+from jobforge.storage.roots import check_outside
 from jobforge.storage.versions import BatchEntry, WriteMode
 
 
@@ -162,6 +163,7 @@ class PipelineEngine:
             validate_name(domain, "domain")
         path = Path(source)
         check_readable_file(path)
+        check_outside(path, [*self.config.layout_paths(), self.config.locks_path()])
         spec = SourceSpec(path=path, format=format, options=dict(options or {}))
         check_declaration(self.config, declaration, table)
         with self._guard(f"ingestion of {table!r}"), self._locks.hold(table):

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.entries import load_entry
 from jobforge.catalog.lineage import find_record
@@ -29,13 +27,14 @@ from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ConfigError, ContractError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import InputRef, TransitionRecord, new_id, utc_now
 from jobforge.storage import versions
 from jobforge.storage.pending import PendingFiles, remove_published
 from jobforge.storage.versions import BatchEntry, WriteMode
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 Step = Callable[[StepTargets, StepContext, PendingFiles], StepOutcome]
 """A layer step: the executor writing a batch's outputs to ``PendingFiles`` temporaries."""

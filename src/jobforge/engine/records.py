@@ -9,8 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
-
+from jobforge.catalog.lineage import record_id
 from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepOutcome
@@ -18,6 +17,7 @@ from jobforge.engine.ledger import ledger_for
 from jobforge.engine.recovery import Publication, failed_ingestion
 from jobforge.engine.runtime import Runtime
 from jobforge.errors import JobforgeError, PluginError, TransitionError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import (
     IngestionRecord,
@@ -28,7 +28,7 @@ from jobforge.pipeline.models import (
 )
 from jobforge.storage import versions
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 
 def finish(
@@ -139,7 +139,8 @@ def _record_failure(
         source_layer=event.source_layer,
         target_layer=event.target_layer,
         batch_id=event.batch_id,
-        error=str(exc),
+        record_id=record_id(record),
+        error_type=type(exc).__name__,
     )
     return notes
 

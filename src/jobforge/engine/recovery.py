@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import TypeAdapter
 
 from jobforge.catalog.lineage import record_id
 from jobforge.errors import JobforgeError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
     IngestionRecord,
@@ -41,7 +41,7 @@ from jobforge.storage.journal import (
 )
 from jobforge.storage.pending import PendingFiles
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 INTERRUPTED = (
     "interrupted: the process stopped before this transition was published; "

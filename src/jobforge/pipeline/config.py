@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobforge.storage.roots import check_data_root, check_folder
+
 if TYPE_CHECKING:
     from jobforge.hooks.host import PluginHost
 
@@ -50,7 +52,10 @@ class Layer(StrEnum):
 class PipelineConfig:
     """Where the data lives and which plugins a run uses.
 
-    ``data_root`` defaults to ``$JOBFORGE_DATA_ROOT`` or ``data``. ``plugins``
+    ``data_root`` defaults to ``$JOBFORGE_DATA_ROOT`` or ``data``; it is
+    checked here (:func:`jobforge.storage.roots.check_data_root`: not ``/``, not
+    a system folder, not a file, no NUL), so a config that exists has a data
+    root jobforge may write. ``plugins``
     are plugin objects (modules or instances) registered after the bundled and
     installed ones, so they win. ``disable_plugins`` and ``load_plugins`` add
     to ``$JOBFORGE_DISABLE_PLUGINS`` / ``$JOBFORGE_LOAD_PLUGINS``.
@@ -68,9 +73,12 @@ class PipelineConfig:
         load_plugins: Iterable[str] | None = None,
         entry_points: bool = True,
     ) -> None:
-        if data_root is None:
-            data_root = os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
-        self.data_root = Path(data_root)
+        if data_root is not None:
+            self.data_root = check_data_root(data_root, "data_root")
+        elif os.environ.get(DATA_ROOT_ENV):
+            self.data_root = check_data_root(os.environ[DATA_ROOT_ENV], f"${DATA_ROOT_ENV}")
+        else:
+            self.data_root = check_data_root(DEFAULT_DATA_ROOT)
         self.explicit_plugins: tuple[object, ...] = tuple(plugins)
         self.disable_plugins: tuple[str, ...] = tuple(disable_plugins)
         self.load_plugins: tuple[str, ...] | None = (
@@ -143,8 +151,14 @@ class PipelineConfig:
         ]
 
     def ensure_layout(self) -> list[Path]:
-        """Create every directory of the layout (idempotent) and return them."""
+        """Create every directory of the layout (idempotent) and return them.
+
+        Each is checked first as a data root is (a layout plugin may place one
+        anywhere): nothing is created if one is ``/``, a system folder or a file.
+        """
         paths = self.layout_paths()
+        for path in paths:
+            check_folder(path, f"layout folder {str(path)!r}")
         for path in paths:
             path.mkdir(parents=True, exist_ok=True)
         return paths

@@ -26,6 +26,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
+from jobforge.storage.roots import check_apart, check_data_root, check_outside
 from jobforge.storage.versions import CurrentVersion, WriteMode
 
 STEP_STATUSES: tuple[str, ...] = (
@@ -95,18 +96,66 @@ Progress = Callable[[StepReport], None]
 
 
 def project_config(
-    project: Project, data_root: Path | None = None, *, plugins: Sequence[object] = ()
+    project: Project,
+    data_root: Path | None = None,
+    *,
+    plugins: Sequence[object] = (),
+    origin: str = "data root",
 ) -> PipelineConfig:
     """The pipeline config a project declares (``data_root`` overrides the file's;
-    ``plugins`` are registered explicitly, after the installed ones)."""
+    ``plugins`` are registered explicitly, after the installed ones).
+
+    The data root is checked, and checked against the project
+    (:func:`check_project_folder`), before the config exists; ``origin`` names
+    an overriding ``data_root`` in the message (``--data-root``).
+    """
     declared = project.spec.plugins
+    if data_root is None:
+        where = f"{project.path}: project.data_root"
+        value = project.spec.project.data_root
+        data_root = check_data_root(value, where, base=project.root)
+        check_project_folder(project, data_root, f"{where} {value!r}")
+    else:
+        check_data_root(data_root, origin)
+        check_project_folder(project, data_root, f"{origin} {str(data_root)!r}")
     return PipelineConfig(
-        data_root if data_root is not None else project.data_root,
+        data_root,
         plugins=plugins,
         disable_plugins=declared.disable,
         load_plugins=declared.load,
         entry_points=declared.entry_points,
     )
+
+
+def source_patterns(project: Project) -> list[tuple[str, str]]:
+    """``(key, pattern)`` of every source table, as :func:`check_apart` takes them."""
+    return [(f"tables.{name}.source", table.source) for name, table in project.spec.tables.items()]
+
+
+def check_project_folder(project: Project, folder: Path, where: str) -> None:
+    """Refuse ``folder`` as the project's data root (or one of its layout
+    folders): the project folder or a parent of it, a folder holding sources,
+    or one inside a folder sources are read from."""
+    check_apart(folder, where, project.root, source_patterns(project))
+
+
+def check_project_run(project: Project, config: PipelineConfig, tables: Sequence[str]) -> None:
+    """Before a run creates anything: :func:`check_project_folder` on every
+    folder the layout plugins chose (they may put a layer anywhere), and no
+    file a selected source table names may lie in one of them (through a
+    link, say)."""
+    folders = [*config.layout_paths(), config.locks_path()]
+    for path in folders:
+        check_project_folder(project, path, f"layout folder {str(path)!r}")
+    for name in tables:
+        if project.is_gold(name):
+            continue
+        try:
+            files = source_files(project, name)
+        except ConfigError:
+            continue  # matches no file: the run says so when it reaches the table
+        for path in files:
+            check_outside(path, folders)
 
 
 def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
@@ -242,10 +291,11 @@ def run_project(
     from jobforge.project.checks import check_project
 
     config = config or project_config(project)
+    selected = selected_tables(project, tables)
+    check_project_run(project, config, selected)
     engine = PipelineEngine(
         config, mode=project.spec.project.mode, lock_timeout=project.spec.project.lock_timeout_s
     )
-    selected = selected_tables(project, tables)
     check_project(project, config, engine.executor)
     write_glossary(project, config)
     report = RunReport()
@@ -413,9 +463,10 @@ def plan_project(
     from jobforge.project.checks import check_project
 
     config = config or project_config(project)
+    selected = selected_tables(project, tables)
+    check_project_run(project, config, selected)
     host = config.plugins
     engine = PipelineEngine(config, mode=project.spec.project.mode)
-    selected = selected_tables(project, tables)
     check_project(project, config, engine.executor)
     steps: list[PlannedStep] = []
     changing: dict[str, str] = {}

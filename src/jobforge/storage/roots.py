@@ -1,0 +1,189 @@
+"""Where jobforge may write: the checks a data root and the layout folders must pass.
+
+jobforge creates folders under the data root and writes, replaces and removes
+files there (stale temporaries, files an interrupted run left). So the data
+root must be a folder of its own, and it must be apart from the files the
+user keeps:
+
+- :func:`check_data_root`, for every data root, whatever gave it (the library,
+  ``--data-root``, ``jobforge.toml``, ``$JOBFORGE_DATA_ROOT``): no NUL
+  character, not empty, not the filesystem root, not under a system folder
+  (``/proc``, ``/sys``, ``/dev``), not a file and not below one;
+- :func:`check_apart`, for a project: the folder is neither the project folder
+  nor one of its parents, holds no source, and lies outside every folder
+  sources are read from (only where the project folder lies inside that
+  folder too may it be there, and then no source pattern may reach into it);
+- :func:`check_outside`, for every source file read: not inside a folder
+  jobforge writes (a layer, the quarantine, the catalog, the locks).
+
+Every check raises :class:`~jobforge.errors.DataRootError` with one line that
+names what gave the folder, the folder and the reason, before anything is
+created.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from jobforge.errors import DataRootError
+
+SYSTEM_FOLDERS: tuple[Path, ...] = (
+    (Path("/proc"), Path("/sys"), Path("/dev")) if os.name == "posix" else ()
+)
+"""Folders of the operating system, never a place for data."""
+
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _shown(value: str | os.PathLike[str]) -> str:
+    return repr(os.fspath(value))
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies below it (both absolute and normalised)."""
+    return path == folder or path.is_relative_to(folder)
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def check_data_root(
+    value: str | os.PathLike[str], origin: str = "data root", base: Path | None = None
+) -> Path:
+    """Return ``value`` as a path (below ``base`` if it is relative and ``base``
+    is given) if it can be a data root; raise otherwise.
+
+    ``origin`` names what gave the value in the message (``--data-root``,
+    ``jobforge.toml: project.data_root``...). Nothing is created; symbolic
+    links are followed, so a link to ``/`` is the filesystem root.
+    """
+    text = os.fspath(value)
+    where = f"{origin} {_shown(text)}"
+    if "\x00" in text:
+        raise DataRootError(f"{where}: contains a NUL character; expected a folder path")
+    if not text:
+        raise DataRootError(f"{where}: empty; expected a folder path")
+    path = Path(text) if base is None else base / text
+    check_folder(path, where)
+    return path
+
+
+def check_folder(path: Path, where: str) -> None:
+    """The checks of :func:`check_data_root` on a folder jobforge would create
+    or write (``where`` starts the message)."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        real = _resolved(path)
+    except (OSError, RuntimeError) as exc:  # a loop of links, on some versions
+        raise DataRootError(f"{where}: cannot be resolved ({exc}); expected a folder") from None
+    if real == Path(real.anchor):
+        raise DataRootError(
+            f"{where}: is the filesystem root; expected a folder of its own (such as ./data)"
+        )
+    for system in SYSTEM_FOLDERS:
+        if _within(absolute, system) or _within(real, system):
+            raise DataRootError(
+                f"{where}: is under {system}, a system folder; expected a folder of its own"
+            )
+    # walk up the path as the system will create it, ``..`` kept (``afile/../x`` fails there)
+    given = path if path.is_absolute() else Path.cwd() / path
+    current = given
+    while True:
+        if current.exists():
+            if not current.is_dir():
+                what = "is a file" if current == given else f"{current} is a file"
+                raise DataRootError(f"{where}: {what}; expected a folder")
+            return
+        if current.is_symlink():
+            raise DataRootError(
+                f"{where}: {current} is a link to a missing target; expected a folder"
+            )
+        current = current.parent
+
+
+def _pattern_parts(pattern: str, base: Path) -> tuple[Path, list[str], bool]:
+    """``(fixed, rest, literal)``: the absolute path up to the first component
+    with a wildcard, the components after it, and whether there is none."""
+    path = Path(pattern)
+    if not path.is_absolute():
+        path = base / path
+    parts = Path(os.path.normpath(path)).parts
+    for index, part in enumerate(parts):
+        if _MAGIC.search(part):
+            return Path(*parts[:index]), list(parts[index:]), False
+    return Path(*parts), [], True
+
+
+def _can_reach(rest: Sequence[str], below: Sequence[str]) -> bool:
+    """Whether a glob's components ``rest`` can match a path inside the folder
+    whose components (relative to where ``rest`` starts) are ``below``."""
+    for index, part in enumerate(rest):
+        if part == "**" or index == len(below):
+            return True
+        if not fnmatch.fnmatchcase(below[index], part):
+            return False
+    return False
+
+
+def check_apart(
+    folder: Path,
+    where: str,
+    project_folder: Path,
+    sources: Iterable[tuple[str, str]],
+) -> None:
+    """Refuse ``folder`` (a data root or a layout folder of a project) if it is,
+    or contains, the project folder, contains a source, or lies in a folder
+    sources are read from.
+
+    ``sources`` are ``(key, pattern)`` pairs, a pattern being a path or a glob
+    relative to ``project_folder`` (``("tables.noc.source", "sources/*.csv")``).
+    The folder of a source is its file's folder, or a glob's path before the
+    first wildcard. ``folder`` may lie inside a source's folder only where the
+    project folder does too (``source = "../shared.csv"``), and then only if
+    the glob cannot match anything inside ``folder``.
+    """
+    real = _resolved(folder)
+    project = _resolved(project_folder)
+    if real == project:
+        raise DataRootError(
+            f"{where}: is the project folder; expected a folder of its own "
+            f"inside it (such as {project / 'data'})"
+        )
+    if _within(project, real):
+        raise DataRootError(f"{where}: contains the project folder {project}")
+    for key, pattern in sources:
+        fixed, rest, literal = _pattern_parts(pattern, project)
+        fixed = _resolved(fixed)
+        if _within(fixed, real):
+            raise DataRootError(f"{where}: contains {key} {pattern!r}")
+        source_folder = fixed.parent if literal else fixed
+        if not real.is_relative_to(source_folder):
+            continue
+        if not _within(project, source_folder):
+            raise DataRootError(
+                f"{where}: is inside {source_folder}, the folder of {key} {pattern!r}; "
+                "expected a folder apart from the sources"
+            )
+        if _can_reach(rest, real.relative_to(source_folder).parts):
+            raise DataRootError(
+                f"{where}: {key} {pattern!r} can match files inside it; "
+                "expected a pattern that stays outside the data root"
+            )
+
+
+def check_outside(source: Path, folders: Iterable[Path], what: str = "source") -> None:
+    """Refuse to read ``source`` if it lies in one of ``folders`` (the folders
+    jobforge writes): jobforge would read its own output, or a file it may
+    replace or remove."""
+    real = _resolved(source)
+    for folder in folders:
+        if _within(real, _resolved(folder)):
+            raise DataRootError(
+                f"{source}: is inside {folder}, a folder jobforge writes; "
+                f"expected a {what} file outside the data root's folders"
+            )
