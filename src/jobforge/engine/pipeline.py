@@ -87,7 +87,7 @@ class PipelineEngine:
         self._active: str | None = None
         self._started = False
         roots = write_roots(config)
-        for path in [*config.layout_paths(), config.locks_path()]:
+        for path in [*config.check_layout(), config.locks_path()]:
             ensure_no_symlinks(roots, path)
 
     @property

@@ -156,9 +156,16 @@ class PipelineConfig:
         Each is checked first as a data root is (a layout plugin may place one
         anywhere): nothing is created if one is ``/``, a system folder or a file.
         """
+        paths = self.check_layout()
+        for path in paths:
+            path.mkdir(parents=True, exist_ok=True)
+        return paths
+
+    def check_layout(self) -> list[Path]:
+        """Check every folder of the layout as a data root is checked (a layout
+        plugin may place one anywhere: not ``/``, not a system folder, not a
+        file) and return them; nothing is created."""
         paths = self.layout_paths()
         for path in paths:
             check_folder(path, f"layout folder {str(path)!r}")
-        for path in paths:
-            path.mkdir(parents=True, exist_ok=True)
         return paths
