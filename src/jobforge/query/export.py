@@ -30,6 +30,10 @@ FORMATS: tuple[ExportFormat, ...] = ("csv", "tsv", "json", "parquet")
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
 _WRAP_PREFIX, _WRAP_SUFFIX = '{"v":', "}"
 _LOCAL = pafs.LocalFileSystem()
+ROW_GROUP_ROWS = 1 << 20
+"""Rows of a parquet row group written by :func:`write_parquet` (at most)."""
+ROW_GROUP_BYTES = 64 << 20
+"""Bytes (in memory) after which a row group is written even if it has fewer rows."""
 
 
 def unique_names(names: Iterable[str]) -> list[str]:
@@ -139,8 +143,18 @@ def write_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Pa
             f"cannot write {path.name} as parquet: {unwritable(schema, exc)}"
         ) from None
     with writer:
+        # one row group per flush: batches are gathered up to ROW_GROUP_ROWS rows or
+        # ROW_GROUP_BYTES bytes, so that small batches do not make small row groups
+        pending: list[pa.RecordBatch] = []
+        rows = size = 0
         for batch in counted:
-            writer.write_batch(batch)
+            pending.append(batch)
+            rows, size = rows + batch.num_rows, size + batch.nbytes
+            if rows >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                pending, rows, size = [], 0, 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
     return counted.rows
 
 
