@@ -264,7 +264,7 @@ class QueryEngine:
         with limit:
             try:
                 return con.sql(statement, params=params).pl()
-            except duckdb.Error as exc:
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise QueryError(limit.message() if limit.fired else one_line(exc)) from None
 
     def stream(
