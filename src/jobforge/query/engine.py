@@ -14,13 +14,23 @@ A :class:`QueryEngine` holds one in-memory DuckDB connection. On open (and on
 
 Unqualified names are looked up in gold, then silver, bronze, staged, catalog.
 
+A view reads only files inside its own layer folder (the quarantine folder for
+``quarantine`` and ``duplicates``), resolved: a table whose pointer lists a
+file elsewhere (``../../outside/x.parquet``, a planted link) is skipped with a
+warning naming the file, and so is a folder whose name is not a table name.
+
 Read-only, twice over: every query must pass :mod:`jobforge.query.guard`
-(one SELECT), and the connection is locked before the first query runs:
-external access is disabled except for exactly the data files behind the
-views (``allowed_paths``), there is no temporary directory, extensions are
-neither installed nor loaded automatically, and the configuration is locked so
-no query can undo any of it. Because the allow-list is fixed once locked,
-:meth:`refresh` replaces the connection with a new one.
+(one SELECT), and the connection is a :class:`~jobforge.query.sandbox.Sandbox`:
+the files are read through pyarrow from their literal paths, and DuckDB itself
+can open no file at all, to read or to write, with its configuration locked.
+Because that is fixed once locked, :meth:`refresh` replaces the connection
+with a new one.
+
+Bounds: every statement has a time limit (``timeout``, default
+:data:`~jobforge.query.limits.DEFAULT_TIMEOUT_S` seconds, enforced with DuckDB's
+``interrupt()``), the connection a memory limit (``memory_limit``, default
+:data:`~jobforge.query.limits.DEFAULT_MEMORY_LIMIT`), and :meth:`QueryEngine.stream`
+reads a result in Arrow record batches, so that its size never sets memory.
 
 A connection is not meant to be shared between threads: use one engine per thread.
 """
@@ -28,7 +38,8 @@ A connection is not meant to be shared between threads: use one engine per threa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,16 +47,23 @@ from typing import Any, Literal
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import structlog
 
 from jobforge.catalog.manager import CatalogManager, current_version
 from jobforge.engine import provenance as prov
 from jobforge.engine.quarantine import DUPLICATES
-from jobforge.errors import InvalidNameError, QueryError
+from jobforge.engine.tables import write_roots
+from jobforge.errors import ConfigError, InvalidNameError, PathEscapeError, QueryError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata
 from jobforge.query.guard import one_line, quote_ident, quote_literal, read_only_statement
+from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, TimeLimit, check_timeout
+from jobforge.query.sandbox import Sandbox
 from jobforge.storage import versions
-from jobforge.storage.names import validate_name
+from jobforge.storage.names import ensure_no_symlinks, validate_name
+
+log = structlog.get_logger("jobforge")
 
 RelationKind = Literal["table", "quarantine", "duplicates", "catalog"]
 QUARANTINE_SCHEMA = "quarantine"
@@ -58,6 +76,8 @@ SCHEMAS: tuple[str, ...] = (
     CATALOG_SCHEMA,
 )
 SEARCH_PATH: tuple[str, ...] = ("gold", "silver", "bronze", "staged", CATALOG_SCHEMA)
+STREAM_BATCH_ROWS = 65_536
+"""Rows per Arrow record batch of :meth:`QueryEngine.stream` (default)."""
 _TS = pl.Datetime("us", "UTC")
 _STRINGS = pl.List(pl.String)
 
@@ -83,11 +103,66 @@ class Relation:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
 
+class QueryStream:
+    """The result of one query, read as Arrow record batches.
+
+    Iterate over it for :class:`pyarrow.RecordBatch` es (each at most the
+    batch size asked for); :attr:`schema` is known before the first batch.
+    The query's time limit runs until the last batch is read or the stream is
+    closed; close it (or use it as a context manager) before the next query on
+    the same engine. Errors, the time limit included, are :class:`QueryError`.
+    """
+
+    def __init__(self, reader: pa.RecordBatchReader, limit: TimeLimit) -> None:
+        self._reader: pa.RecordBatchReader | None = reader
+        self._limit = limit
+        self.schema: pa.Schema = reader.schema
+        self.rows = 0
+        """Rows read so far."""
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while self._reader is not None:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                self.close()
+                return
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                message = self._limit.message() if self._limit.fired else one_line(exc)
+                self.close()
+                raise QueryError(message) from None
+            self.rows += batch.num_rows
+            yield batch
+
+    def close(self) -> None:
+        """Stop reading (idempotent): the statement ends, the connection is free."""
+        reader, self._reader = self._reader, None
+        try:
+            if reader is not None:
+                reader.close()
+        finally:
+            self._limit.stop()
+
+    def __enter__(self) -> QueryStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class QueryEngine:
     """Read-only SQL over the current version of every table, the quarantine
     and the catalog of one :class:`PipelineConfig`.
 
-    ``memory_limit`` (e.g. ``"2GB"``) and ``threads`` are passed to DuckDB.
+    ``timeout``: seconds a statement may run (and its result be read) before it
+    is stopped with a :class:`QueryError`; ``None`` or ``0``: no limit.
+    ``memory_limit`` (DuckDB's syntax, e.g. ``"2GB"``; ``None``: DuckDB's own
+    default, 80 % of the machine's memory) and ``threads`` are passed to DuckDB.
     Use it as a context manager, or call :meth:`close`.
     """
 
@@ -95,22 +170,21 @@ class QueryEngine:
         self,
         config: PipelineConfig,
         *,
-        memory_limit: str | None = None,
+        memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.config = config
-        self._settings: dict[str, Any] = {
-            "temp_directory": "",
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "allow_community_extensions": False,
-        }
+        self.timeout = check_timeout(timeout)
+        self._settings: dict[str, Any] = {}
         if memory_limit is not None:
             self._settings["memory_limit"] = memory_limit
         if threads is not None:
             self._settings["threads"] = threads
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._sandbox: Sandbox | None = None
         self._relations: dict[str, Relation] = {}
+        self.warnings: list[str] = []
+        """What the last :meth:`refresh` skipped, and why (each also logged)."""
         self.refresh()
 
     def __repr__(self) -> str:
@@ -134,34 +208,43 @@ class QueryEngine:
         Builds a new locked connection first and swaps it in only when it is
         complete, so a failure leaves the previous one working.
         """
-        relations = self._discover()
+        relations, warnings = self._discover()
         frames = _catalog_frames(CatalogManager(self.config))
-        con = duckdb.connect(":memory:", config=self._settings)
         try:
-            _build(con, relations, frames)
+            sandbox = Sandbox(self._settings)
         except duckdb.Error as exc:
-            con.close()
+            settings = ", ".join(f"{k}={v!r}" for k, v in self._settings.items())
+            raise ConfigError(
+                f"invalid query engine settings ({settings}): {one_line(exc)}"
+            ) from None
+        try:
+            _build(sandbox, relations, frames)
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            sandbox.close()
             raise QueryError(f"cannot open the query engine: {one_line(exc)}") from None
         except BaseException:
-            con.close()
+            sandbox.close()
             raise
-        previous, self._con = self._con, con
+        previous, self._sandbox = self._sandbox, sandbox
         self._relations = {r.key: r for r in relations}
         self._relations.update(
             {f"{CATALOG_SCHEMA}.{n}": Relation(CATALOG_SCHEMA, n, "catalog") for n in frames}
         )
+        self.warnings = warnings
+        for warning in warnings:
+            log.warning("query.skipped", reason=warning)
         if previous is not None:
             previous.close()
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
 
     @property
     def closed(self) -> bool:
-        return self._con is None
+        return self._sandbox is None
 
     # -- queries -----------------------------------------------------------------------------
     def query(
@@ -171,15 +254,43 @@ class QueryEngine:
 
         ``params`` binds ``?``/``$1`` (a sequence) or ``$name`` (a mapping)
         placeholders. The result has exactly the columns the SQL selects.
-        A statement that is not a SELECT, or SQL DuckDB refuses, is a
-        :class:`QueryError` with DuckDB's message on one line.
+        A statement that is not a SELECT, SQL DuckDB refuses, or a statement
+        still running after the time limit is a :class:`QueryError` with one line.
+        The whole result is held in memory: use :meth:`stream` for large ones.
         """
         statement = read_only_statement(sql)
         con = self._connection()
+        limit = TimeLimit(con, self.timeout)
+        with limit:
+            try:
+                return con.sql(statement, params=params).pl()
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                raise QueryError(limit.message() if limit.fired else one_line(exc)) from None
+
+    def stream(
+        self,
+        sql: str,
+        params: Sequence[object] | Mapping[str, object] | None = None,
+        *,
+        batch_rows: int = STREAM_BATCH_ROWS,
+    ) -> QueryStream:
+        """Run one read-only statement and read its result in Arrow record
+        batches of at most ``batch_rows`` rows (memory does not grow with the
+        result's size, except for what the query itself must hold, such as a
+        sort). The same guard, time limit and errors as :meth:`query`.
+        """
+        statement = read_only_statement(sql)
+        con = self._connection()
+        limit = TimeLimit(con, self.timeout).start()
         try:
-            return con.sql(statement, params=params).pl()
-        except duckdb.Error as exc:
-            raise QueryError(one_line(exc)) from None
+            reader = con.sql(statement, params=params).to_arrow_reader(batch_rows)
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            limit.stop()
+            raise QueryError(limit.message() if limit.fired else one_line(exc)) from None
+        except BaseException:
+            limit.stop()
+            raise
+        return QueryStream(reader, limit)
 
     def query_with_provenance(
         self,
@@ -300,9 +411,9 @@ class QueryEngine:
 
     # -- internals -------------------------------------------------------------------------------
     def _connection(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
+        if self._sandbox is None:
             raise QueryError("the query engine is closed")
-        return self._con
+        return self._sandbox.con
 
     def _relation(self, schema: str, table: str) -> Relation:
         key = f"{schema}.{validate_name(table)}"
@@ -317,64 +428,119 @@ class QueryEngine:
         listing = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
         return f"no table {key}" + (f"; {schema} has: {listing}" if known else "")
 
-    def _discover(self) -> list[Relation]:
-        """The views to create: current versions, quarantine and duplicates files."""
-        relations = []
+    def _folder(self, folder: Path, warnings: list[str]) -> Path | None:
+        """``folder`` resolved, or None (with a warning) if a link leads to it
+        from inside the data root (the engine refuses such a layout too)."""
+        try:
+            ensure_no_symlinks(write_roots(self.config), folder)
+        except PathEscapeError:
+            warnings.append(f"{folder}: skipped: a symbolic link leads to it inside the data root")
+            return None
+        return Path(os.path.realpath(folder))
+
+    def _discover(self) -> tuple[list[Relation], list[str]]:
+        """The views to create (current versions, quarantine and duplicates
+        files) and what was skipped."""
+        relations: list[Relation] = []
+        warnings: list[str] = []
         for layer in Layer:
             layer_dir = self.config.layer_path(layer)
+            if not layer_dir.is_dir():
+                continue
+            root = self._folder(layer_dir, warnings)
+            if root is None:
+                continue
             for table in versions.list_tables(layer_dir):
-                current = current_version(self.config, layer, table)
-                if current is None or not current.batches:
-                    continue
-                files = current.files(versions.table_dir(layer_dir, table))
-                missing = [f for f in files if not f.is_file()]
-                if missing:
-                    raise QueryError(
-                        f"{versions.table_dir(layer_dir, table) / versions.POINTER_NAME}: lists "
-                        f"{missing[0].name}, which does not exist"
-                    )
-                relations.append(Relation(layer.value, table, "table", _paths(files)))
-        root = self.config.quarantine_path()
-        tables = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        for table_dir in tables:
+                files = self._version_files(layer, layer_dir, root, table, warnings)
+                if files:
+                    relations.append(Relation(layer.value, table, "table", files))
+        relations += self._quarantine_relations(warnings)
+        return relations, warnings
+
+    def _quarantine_relations(self, warnings: list[str]) -> list[Relation]:
+        """``quarantine.<t>`` and ``duplicates.<t>``: every batch file of the
+        table's quarantine folders (a file resolving elsewhere is skipped)."""
+        quarantine = self.config.quarantine_path()
+        root = self._folder(quarantine, warnings) if quarantine.is_dir() else None
+        if root is None:
+            return []
+        relations = []
+        for table_dir in sorted(p for p in quarantine.iterdir() if p.is_dir()):
             try:
                 table = validate_name(table_dir.name)
             except InvalidNameError:
-                continue  # not a folder jobforge wrote
-            rejected: list[Path] = []
-            duplicates: list[Path] = []
+                warnings.append(f"{table_dir}: skipped: {table_dir.name!r} is not a table name")
+                continue
+            rejected: list[str] = []
+            duplicates: list[str] = []
             for sub in sorted(p for p in table_dir.iterdir() if p.is_dir()):
-                files = sorted(f for f in sub.glob("batch=*.parquet") if f.is_file())
-                (duplicates if sub.name == DUPLICATES else rejected).extend(files)
+                kind = DUPLICATES_SCHEMA if sub.name == DUPLICATES else QUARANTINE_SCHEMA
+                for file in sorted(f for f in sub.glob("batch=*.parquet") if f.is_file()):
+                    resolved = _inside(file, root)
+                    if resolved is None:
+                        warnings.append(_outside(f"{kind}.{table}", file, root))
+                    else:
+                        (duplicates if kind == DUPLICATES_SCHEMA else rejected).append(resolved)
             if rejected:
-                relations.append(Relation(QUARANTINE_SCHEMA, table, "quarantine", _paths(rejected)))
+                relations.append(Relation(QUARANTINE_SCHEMA, table, "quarantine", tuple(rejected)))
             if duplicates:
                 relations.append(
-                    Relation(DUPLICATES_SCHEMA, table, "duplicates", _paths(duplicates))
+                    Relation(DUPLICATES_SCHEMA, table, "duplicates", tuple(duplicates))
                 )
         return relations
 
+    def _version_files(
+        self, layer: Layer, layer_dir: Path, root: Path, table: str, warnings: list[str]
+    ) -> tuple[str, ...]:
+        """The resolved files of ``layer.table``'s current version; empty (with a
+        warning) if the table is skipped."""
+        folder = layer_dir / table
+        try:
+            validate_name(table)
+        except InvalidNameError:
+            warnings.append(f"{folder}: skipped: {table!r} is not a table name")
+            return ()
+        current = current_version(self.config, layer, table)
+        if current is None or not current.batches:
+            return ()
+        pointer = folder / versions.POINTER_NAME
+        resolved = []
+        for file in current.files(folder):
+            inside = _inside(file, root)
+            if inside is None:
+                warnings.append(_outside(f"{layer.value}.{table}", file, root, pointer))
+                return ()
+            resolved.append(inside)
+        missing = [f for f in current.files(folder) if not f.is_file()]
+        if missing:
+            raise QueryError(f"{pointer}: lists {missing[0].name}, which does not exist")
+        return tuple(resolved)
 
-def _paths(files: Sequence[Path]) -> tuple[str, ...]:
-    return tuple(str(f.resolve()) for f in files)
+
+def _inside(file: Path, root: Path) -> str | None:
+    """``file`` resolved (links followed), if that is inside ``root``."""
+    resolved = Path(os.path.realpath(file))
+    return str(resolved) if resolved.is_relative_to(root) else None
 
 
-def _sql_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(quote_literal(v) for v in values) + "]"
+def _outside(what: str, file: Path, root: Path, pointer: Path | None = None) -> str:
+    listed = f"{pointer} lists {file}" if pointer else f"the file {file}"
+    return (
+        f"{what}: skipped: {listed}, which is {os.path.realpath(file)}, outside its folder {root}"
+    )
 
 
 def _build(
-    con: duckdb.DuckDBPyConnection, relations: Sequence[Relation], frames: dict[str, pl.DataFrame]
+    sandbox: Sandbox, relations: Sequence[Relation], frames: dict[str, pl.DataFrame]
 ) -> None:
     """Create the schemas, views and catalog tables, then lock the connection."""
+    con = sandbox.con
     con.execute("SET TimeZone = 'UTC'")
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA {quote_ident(schema)}")
     for relation in relations:
-        con.execute(
-            f"CREATE VIEW {relation.sql_name} AS SELECT * FROM read_parquet("
-            f"{_sql_list(relation.files)}, union_by_name = true, hive_partitioning = false)"
-        )
+        source = sandbox.parquet([Path(f) for f in relation.files])
+        con.execute(f"CREATE VIEW {relation.sql_name} AS SELECT * FROM {source}")
     for name, frame in frames.items():
         con.register("jobforge_catalog_frame", frame)
         try:
@@ -384,14 +550,8 @@ def _build(
             )
         finally:
             con.unregister("jobforge_catalog_frame")
-    allowed = sorted({f for relation in relations for f in relation.files})
     con.execute(f"SET search_path = {quote_literal(','.join(SEARCH_PATH))}")
-    # Order matters: the allow-list can only be set while external access is on,
-    # and nothing can be changed once the configuration is locked.
-    con.execute(f"SET allowed_paths = {_sql_list(allowed)}")
-    con.execute("SET allowed_directories = []")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+    sandbox.lock()
 
 
 # -- the catalog as tables ------------------------------------------------------------------------

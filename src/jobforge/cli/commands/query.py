@@ -1,15 +1,29 @@
-"""``jobforge query``: read-only SQL over every layer and the catalog."""
+"""``jobforge query``: read-only SQL over every layer and the catalog.
+
+The result is streamed: read from DuckDB in Arrow batches and written as each
+arrives, so a large result does not grow memory; the table format shows at
+most ``--max-rows`` rows and says how many it left out.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from jobforge.cli import context
 from jobforge.cli.output import print_table
 from jobforge.errors import ConfigError
+from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from jobforge.query.engine import QueryStream
+    from jobforge.query.export import ExportFormat
+
+DEFAULT_MAX_ROWS = 1000
 
 
 def register(group: click.Group) -> None:
@@ -24,42 +38,92 @@ def register(group: click.Group) -> None:
     type=click.Choice(["table", "csv", "json", "parquet"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format (table: tab-separated lines unless on a terminal).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write the result to this file (required for parquet).",
+    help="Write the result to this file (required for parquet; table is written as TSV).",
 )
-def query(sql: str, fmt: str, output: Path | None) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Stop the query after this many seconds (running and writing it); 0: no limit.",
+)
+@click.option(
+    "--memory-limit",
+    default=DEFAULT_MEMORY_LIMIT,
+    show_default=True,
+    help="DuckDB memory limit of the query (e.g. 500MB, 4GB).",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_ROWS,
+    show_default=True,
+    help="Rows shown by the table format on the screen (the rest are counted, not shown).",
+)
+def query(
+    sql: str,
+    fmt: str,
+    output: Path | None,
+    timeout: float,
+    memory_limit: str,
+    max_rows: int,
+) -> None:
     """Run one read-only SQL statement (schemas: staged, bronze, silver, gold,
     quarantine, duplicates, catalog)."""
     from jobforge.query.engine import QueryEngine
+    from jobforge.query.export import export
 
     if fmt == "parquet" and output is None:
         raise ConfigError("--format parquet needs --output FILE")
     config = context.pipeline_config(context.optional_project())
-    with QueryEngine(config) as engine:
-        frame = engine.query(sql)
-    if fmt == "parquet":
-        frame.write_parquet(output)
-    elif fmt == "csv":
-        text = frame.write_csv()
-        _emit(text, output)
-    elif fmt == "json":
-        _emit(frame.write_json() + "\n", output)
-    elif output is not None:
-        _emit(frame.write_csv(separator="\t"), output)
-    else:
-        print_table("result", frame.columns, frame.rows())
+    with (
+        QueryEngine(config, timeout=timeout, memory_limit=memory_limit) as engine,
+        engine.stream(sql) as result,
+    ):
+        if fmt == "table" and output is None:
+            _print_capped(result, max_rows)
+            return
+        kind = cast("ExportFormat", "tsv" if fmt == "table" else fmt)
+        try:
+            rows = export(result, result.schema, kind, output or sys.stdout)
+        except BrokenPipeError:
+            _stdout_closed()
+            return
     if output is not None:
-        click.echo(f"{frame.height} rows written to {output}", err=True)
+        click.echo(f"{rows} rows written to {output}", err=True)
 
 
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
+def _print_capped(result: QueryStream, max_rows: int) -> None:
+    """Print at most ``max_rows`` rows; count the others and say how many."""
+    from jobforge.query.export import to_polars, unique_names
+
+    shown: list[tuple[object, ...]] = []
+    total = 0
+    for batch in result:
+        total += batch.num_rows
+        if len(shown) < max_rows:
+            shown += to_polars(batch.slice(0, max_rows - len(shown))).rows()
+    try:
+        print_table("result", unique_names(result.schema.names), shown)
+    except BrokenPipeError:
+        _stdout_closed()
+        return
+    if total > len(shown):
+        click.echo(
+            f"note: {len(shown)} of {total} rows shown, {total - len(shown)} not shown "
+            "(--max-rows N to show more, --format csv or --output FILE for all)",
+            err=True,
+        )
+
+
+def _stdout_closed() -> None:
+    """The reader of standard output went away (``| head``): stop quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
