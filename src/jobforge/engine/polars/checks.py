@@ -9,6 +9,9 @@ import polars as pl
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.polars.exprs import UTC_US, first_line, ident
+from jobforge.errors import QueryError
+from jobforge.query.guard import select_statement
+from jobforge.query.sandbox import Sandbox
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -58,8 +61,13 @@ def check_rule(expression: str, columns: dict[str, str]) -> str | None:
 
 def describe_gold(sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
     """The columns (name -> type) ``sql`` returns over empty inputs with these
-    columns; raises ``ValueError`` with DuckDB's message on one line."""
-    con = duckdb.connect(config={"enable_external_access": False})
+    columns, on a connection locked as the gold step's is (one SELECT, no file,
+    no setting); raises ``ValueError`` with the reason on one line."""
+    try:
+        select = select_statement(sql)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    sandbox = Sandbox()
     try:
         for table, columns in inputs.items():
             defined = dict(columns)
@@ -67,11 +75,12 @@ def describe_gold(sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]
             body = ", ".join(
                 f"{ident(n)} {SQL_TYPES.get(t, 'VARCHAR')}" for n, t in defined.items()
             )
-            con.execute(f"CREATE TABLE {ident(table)} ({body})")
+            sandbox.con.execute(f"CREATE TABLE {ident(table)} ({body})")
+        con = sandbox.lock()
         try:
-            described = con.execute(f"DESCRIBE {sql}").fetchall()
+            described = con.execute(f"DESCRIBE {select}").fetchall()
         except duckdb.Error as exc:
             raise ValueError(first_line(exc)) from None
     finally:
-        con.close()
+        sandbox.close()
     return {row[0]: _FROM_SQL.get(str(row[1]), "other") for row in described}
