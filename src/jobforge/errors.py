@@ -20,6 +20,11 @@ class ConfigError(JobforgeError):
     exit_code = 2
 
 
+class SqlError(ConfigError):
+    """SQL that does not parse, is not a query, or names a table or column that is
+    not there (the message names it and lists the known ones)."""
+
+
 class InvalidNameError(ConfigError, ValueError):
     """A table name, domain or id that is not safe to use in a path."""
 
