@@ -134,3 +134,18 @@ def test_runner_measures_the_csv_module_path_on_a_messy_file(tmp_path: Path) -> 
     assert "checks: counts of every run and rows of the last run are as generated" in done.stdout
     assert done.stdout.strip().splitlines()[-1].startswith("rows=5000 jobforge_s=")
     assert len(list(tmp_path.glob("occupations-5000-seed8-v*-messy.csv"))) == 1
+
+
+def test_sql_lineage_benchmark_checks_the_demo_and_prints_its_figures() -> None:
+    done = _run(str(BENCH / "sql_lineage.py"), "--repeat", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "checks: the analysed columns of every table are the ones the demo built"
+    assert lines[1].startswith("dim_noc: columns=8 ")
+    assert lines[2].startswith("fact_employment_projection: columns=4 ")
+    assert lines[3].startswith("occupation_outlook: columns=9 ")
+    assert re.fullmatch(
+        r"tables=3 analyse_ms_max=\d+\.\d\d parse_ms_max=\d+\.\d\d first_ms_max=\d+\.\d "
+        r"import_ms=\d+",
+        lines[-1],
+    )

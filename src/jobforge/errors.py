@@ -25,6 +25,11 @@ class DataRootError(ConfigError):
     root, a system folder, a file, a project or source folder."""
 
 
+class SqlError(ConfigError):
+    """SQL that does not parse, is not a query, or names a table or column that is
+    not there (the message names it and lists the known ones)."""
+
+
 class InvalidNameError(ConfigError, ValueError):
     """A table name, domain or id that is not safe to use in a path."""
 
