@@ -44,6 +44,10 @@ class PipelineEngine:
     ``mode``: ``replace`` (default; each promotion's batch becomes the table's
     current version) or ``append`` (it is added to the current version). The
     staged layer always keeps every batch.
+
+    ``run_id``: the run the steps of this engine belong to (the project runner
+    gives every ``jobforge run`` one); it reaches the lifecycle hooks as
+    :attr:`TransitionEvent.run_id <jobforge.engine.events.TransitionEvent.run_id>`.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class PipelineEngine:
         *,
         mode: WriteMode = "replace",
         lock_timeout: float = DEFAULT_TIMEOUT_S,
+        run_id: str | None = None,
     ) -> None:
         if config is None:
             config = PipelineConfig(plugins=plugins)
@@ -63,10 +68,11 @@ class PipelineEngine:
                 disable_plugins=config.disable_plugins,
                 load_plugins=config.load_plugins,
                 entry_points=config.entry_points,
+                plugin_settings=config.plugin_settings,
             )
         self.mode: WriteMode = mode
         host = config.plugins
-        self._rt = Runtime(config, host, host.executor(config), lock_timeout)
+        self._rt = Runtime(config, host, host.executor(config), lock_timeout, run_id)
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
         roots = write_roots(config)
@@ -89,6 +95,11 @@ class PipelineEngine:
     def executor(self) -> Executor:
         """The execution engine the ``jobforge_executor`` hook chose."""
         return self._rt.executor
+
+    @property
+    def run_id(self) -> str | None:
+        """The run the steps of this engine belong to (``None``: not given)."""
+        return self._rt.run_id
 
     @property
     def lock_timeout(self) -> float:

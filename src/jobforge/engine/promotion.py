@@ -107,7 +107,9 @@ def promote(
     previous = versions.read_current(target_dir, table)
     started = utc_now()
     clock = time.perf_counter()
-    event = TransitionEvent(table, source.value, target.value, batch.batch_id, rt.config, domain)
+    event = TransitionEvent(
+        table, source.value, target.value, batch.batch_id, rt.config, domain, rt.run_id
+    )
     rejected_dir = quarantine_dir(rt.config, table, target)
     duplicates_dir = quarantine_dir(rt.config, table, DUPLICATES)
     # A batch promoted again gets a fresh file name: a file a pointer lists is

@@ -18,6 +18,8 @@ class Runtime:
     host: PluginHost
     executor: Executor
     lock_timeout: float
+    run_id: str | None = None
+    """The run the steps belong to (:attr:`TransitionEvent.run_id`)."""
 
     @property
     def executor_label(self) -> str:

@@ -14,6 +14,7 @@ from jobforge.engine.results import PromotionResult
 from jobforge.engine.steps import GoldSpec, SilverSpec
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import new_id
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.sources.base import SourceSpec
 
@@ -39,6 +40,8 @@ class StepReport:
 @dataclass
 class RunReport:
     steps: list[StepReport] = field(default_factory=list)
+    run_id: str = ""
+    """The id every step of this run had (``TransitionEvent.run_id``)."""
 
     @property
     def failed(self) -> list[StepReport]:
@@ -55,7 +58,8 @@ def project_config(
     project: Project, data_root: Path | None = None, *, plugins: Sequence[object] = ()
 ) -> PipelineConfig:
     """The pipeline config a project declares (``data_root`` overrides the file's;
-    ``plugins`` are registered explicitly, after the installed ones)."""
+    ``plugins`` are registered explicitly, after the installed ones). Plugin
+    sections of the file (``[openlineage]``) become ``plugin_settings``."""
     declared = project.spec.plugins
     return PipelineConfig(
         data_root if data_root is not None else project.data_root,
@@ -63,7 +67,22 @@ def project_config(
         disable_plugins=declared.disable,
         load_plugins=declared.load,
         entry_points=declared.entry_points,
+        plugin_settings=plugin_settings(project),
     )
+
+
+def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
+    """The settings the project file gives plugins, by plugin name: relative
+    paths resolved against the project's folder, defaults filled in."""
+    settings: dict[str, dict[str, object]] = {}
+    lineage = project.spec.openlineage
+    if lineage is not None:
+        values = lineage.model_dump()
+        if lineage.path is not None:
+            values["path"] = str(project.root / lineage.path)
+        values["namespace"] = lineage.namespace or project.spec.project.name
+        settings["openlineage"] = values
+    return settings
 
 
 def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
@@ -161,11 +180,14 @@ def run_project(
     ingested before.
     """
     config = config or project_config(project)
+    report = RunReport(run_id=new_id())
     engine = PipelineEngine(
-        config, mode=project.spec.project.mode, lock_timeout=project.spec.project.lock_timeout_s
+        config,
+        mode=project.spec.project.mode,
+        lock_timeout=project.spec.project.lock_timeout_s,
+        run_id=report.run_id,
     )
     write_glossary(project, config)
-    report = RunReport()
 
     def emit(step: StepReport) -> None:
         report.steps.append(step)
