@@ -637,6 +637,53 @@
     drawGraph(container, focus, column, explain);
   }
 
+  function goldDepths() {
+    // gold tables built on gold tables go one column further right
+    var depth = {};
+    function of(key) {
+      if (depth[key] !== undefined) return depth[key];
+      depth[key] = 0;
+      var t = byKey[key];
+      var d = 0;
+      (t ? t.upstream : []).forEach(function (up) {
+        if (up.indexOf("gold.") === 0) d = Math.max(d, of(up) + 1);
+      });
+      depth[key] = d;
+      return d;
+    }
+    SITE.tables.forEach(function (t) { if (t.layer === "gold") of(t.key); });
+    return depth;
+  }
+
+  function columnOf(data, depths) {
+    // source files, then one column per layer, left to right
+    if (data.kind === "source") return 0;
+    var layer = data.kind === "missing" ? data.id.split(".")[0] : data.layer;
+    var index = SITE.layers.indexOf(layer);
+    if (index < 0) index = SITE.layers.length - 1;
+    return 1 + index + (layer === "gold" ? depths[data.id] || 0 : 0);
+  }
+
+  function columnPositions(elements) {
+    // x of each column: the widest node of the columns before it, plus a gap
+    var depths = goldDepths();
+    var widths = [];
+    elements.forEach(function (el) {
+      if (el.data.source) return;
+      var c = columnOf(el.data, depths);
+      el.data.column = c;
+      widths[c] = Math.max(widths[c] || 0, el.data.width);
+    });
+    var xs = [];
+    var x = 0;
+    for (var c = 0; c < widths.length; c++) {
+      var w = widths[c] || 0;
+      xs[c] = x + w / 2;
+      x += w + (w ? 70 : 0);
+    }
+    return xs;
+  }
+
   function drawGraph(container, focus, column, explain) {
     if (cy) { cy.destroy(); cy = null; }
     if (typeof window.cytoscape !== "function") {
@@ -649,6 +696,7 @@
       if (el.data.source) return keep[el.data.source] && keep[el.data.target];
       return keep[el.data.id];
     });
+    var xs = columnPositions(elements);
     cy = window.cytoscape({
       container: container,
       elements: elements,
@@ -673,8 +721,18 @@
           "height": 38 } },
         { selector: "edge.on-path", style: { "width": 3, "line-color": "#6a1b9a", "target-arrow-color": "#6a1b9a" } },
       ],
-      layout: { name: "dagre", rankDir: "LR", nodeSep: 14, rankSep: 70, edgeSep: 8 },
+      layout: { name: "preset" },
     });
+    // dagre orders the nodes of each column to keep edges short; the column of a
+    // node is its layer, so every layer reads as one column
+    window.jobforgeGraph = cy;  // for scripts and tests: the graph as drawn
+    var layout = cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 14, rankSep: 70, edgeSep: 8,
+      transform: function (node, pos) { return { x: xs[node.data("column")], y: pos.y }; } });
+    layout.one("layoutstop", function () {
+      cy.fit(undefined, 20);
+      container.setAttribute("data-ready", "true");
+    });
+    layout.run();
     if (focus) cy.getElementById(focus).addClass("focus");
     if (focus && column) highlightPath(focus, column, explain);
     cy.on("tap", "node", function (evt) {
@@ -683,7 +741,6 @@
       if (kind === "table") location.hash = tableHref(node.id());
       else if (kind === "source") location.hash = "#/source/" + encodeURIComponent(node.id());
     });
-    window.jobforgeGraph = cy;
   }
 
   function highlightPath(focus, column, explain) {
