@@ -49,8 +49,8 @@ VENDOR = (
     "README.md",
 )
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "connect-src 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'none'; base-uri 'none'; form-action 'none'"
 )
 """The page's Content-Security-Policy: the site's own scripts, styles and images,
 no connection (the graph library sets inline styles, hence ``'unsafe-inline'``
