@@ -486,3 +486,26 @@ def test_real_project_quarantine_by_rule(real: Path) -> None:
     by_rule = _query(real, bronze["by_rule_sql"])
     assert sum(r["rows"] for r in by_rule) == 31
     assert all(r["rule_id"].startswith("cast:") for r in by_rule)
+
+
+def test_the_site_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None:
+    """benchmarks/site.py on a small catalog: it builds what it says (no timing asserted)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "site.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBFORGE_")}
+    done = subprocess.run(
+        [sys.executable, str(script), "--tables", "12", "--repeat", "2", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**env, "JOBFORGE_DISABLE_PLUGINS": "example"},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # 12 entries: 3 source tables in three layers and 3 gold tables, one run each
+    assert "tables: 12, source files: 3, runs: 12" in lines
+    assert [line.split(":")[0] for line in lines[-3:]] == ["gather", "write", "build"]
+    assert all(
+        re.search(r"best \d+\.\d{3} s, median \d+\.\d{3} s \(2 runs\)", x) for x in lines[-3:]
+    )
+    assert len(read_site_model(tmp_path / "site")["tables"]) == 12
