@@ -16,7 +16,7 @@ import pytest
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.testing import isolated_config
 
-BUNDLED = ["dama", "readers", "polars", "catalog-json"]
+BUNDLED = ["dama", "readers", "polars", "catalog-json", "openlineage"]
 
 AUTHOR_TESTS = """
 from pathlib import Path
@@ -57,7 +57,7 @@ def test_register_then_fail(jobforge_config, register_jobforge_plugin):
         "layout",
         "dama",
     ]
-    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", "Steward-5"]
+    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", "Steward-6"]
     raise RuntimeError("the test body fails on purpose")
 
 

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BUNDLED_PACKAGES = ["jobforge_catalog_json", "jobforge_dama", "jobforge_polars", "jobforge_readers"]
+BUNDLED_PACKAGES = [
+    "jobforge_catalog_json",
+    "jobforge_dama",
+    "jobforge_openlineage",
+    "jobforge_polars",
+    "jobforge_readers",
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +110,7 @@ def test_the_installed_wheel_loads_its_bundled_plugins(wheel: Path, tmp_path: Pa
         ("readers", "loaded"),
         ("polars", "loaded"),
         ("catalog-json", "loaded"),
+        ("openlineage", "loaded"),
     ]
     where = subprocess.run(
         [

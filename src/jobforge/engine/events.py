@@ -19,3 +19,8 @@ class TransitionEvent:
     batch_id: str
     config: PipelineConfig
     domain: str = ""
+    run_id: str | None = None
+    """The run this step is a part of: every step of one ``jobforge run`` (one
+    :func:`~jobforge.project.runner.run_project` call) has the same id; ``None``
+    for a step started outside a project run without one
+    (``PipelineEngine(run_id=...)``)."""

@@ -226,7 +226,7 @@ def _ingest_batch(
     batch_id = new_id()
     started = utc_now()
     clock = time.perf_counter()
-    event = TransitionEvent(table, "source", "staged", batch_id, rt.config, domain)
+    event = TransitionEvent(table, "source", "staged", batch_id, rt.config, domain, rt.run_id)
     targets = StepTargets(
         data=table_dir / versions.batch_file_name(batch_id),
         quarantine=quarantine_dir(rt.config, table, Layer.STAGED)

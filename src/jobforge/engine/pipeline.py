@@ -58,6 +58,10 @@ class PipelineEngine:
     ``mode``: ``replace`` (default; each promotion's batch becomes the table's
     current version) or ``append`` (it is added to the current version). The
     staged layer always keeps every batch.
+
+    ``run_id``: the run the steps of this engine belong to (the project runner
+    gives every ``jobforge run`` one); it reaches the lifecycle hooks as
+    :attr:`TransitionEvent.run_id <jobforge.engine.events.TransitionEvent.run_id>`.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class PipelineEngine:
         *,
         mode: WriteMode = "replace",
         lock_timeout: float = DEFAULT_TIMEOUT_S,
+        run_id: str | None = None,
     ) -> None:
         if config is None:
             config = PipelineConfig(plugins=plugins)
@@ -77,12 +82,13 @@ class PipelineEngine:
                 disable_plugins=config.disable_plugins,
                 load_plugins=config.load_plugins,
                 entry_points=config.entry_points,
+                plugin_settings=config.plugin_settings,
             )
         self.mode: WriteMode = mode
         host = config.plugins
         executor, plugin = host.executor_with_plugin(config)
         identity = f"{getattr(executor, 'name', type(executor).__name__)} {host.identity(plugin)}"
-        self._rt = Runtime(config, host, executor, lock_timeout, identity)
+        self._rt = Runtime(config, host, executor, lock_timeout, identity, run_id)
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
         self._started = False
@@ -103,6 +109,11 @@ class PipelineEngine:
     def executor(self) -> Executor:
         """The execution engine the ``jobforge_executor`` hook chose."""
         return self._rt.executor
+
+    @property
+    def run_id(self) -> str | None:
+        """The run the steps of this engine belong to (``None``: not given)."""
+        return self._rt.run_id
 
     @property
     def lock_timeout(self) -> float:

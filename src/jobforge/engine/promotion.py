@@ -219,7 +219,9 @@ def promote(
         why = ["the record of the current version is missing"]
     started = utc_now()
     clock = time.perf_counter()
-    event = TransitionEvent(table, source.value, target.value, batch.batch_id, rt.config, domain)
+    event = TransitionEvent(
+        table, source.value, target.value, batch.batch_id, rt.config, domain, rt.run_id
+    )
     rejected_dir = quarantine_dir(rt.config, table, target)
     duplicates_dir = quarantine_dir(rt.config, table, DUPLICATES)
     # A batch promoted again gets a fresh file name: a file a pointer lists is

@@ -21,6 +21,8 @@ class Runtime:
     executor_identity: str = ""
     """The executor's name and the plugin (and version) that gave it: part of
     every promotion's fingerprint."""
+    run_id: str | None = None
+    """The run the steps belong to (:attr:`TransitionEvent.run_id`)."""
     _layout_ready: list[bool] = field(default_factory=lambda: [False], repr=False)
 
     def ensure_layout(self) -> None:

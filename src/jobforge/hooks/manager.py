@@ -38,6 +38,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("readers", "jobforge_readers"),
     ("polars", "jobforge_polars"),
     ("catalog-json", "jobforge_catalog_json"),
+    ("openlineage", "jobforge_openlineage"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""
 

@@ -9,10 +9,11 @@ plugin answers last, so an installed plugin can move any layer.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from jobforge.storage.roots import check_data_root, check_folder
 
@@ -60,6 +61,11 @@ class PipelineConfig:
     installed ones, so they win. ``disable_plugins`` and ``load_plugins`` add
     to ``$JOBFORGE_DISABLE_PLUGINS`` / ``$JOBFORGE_LOAD_PLUGINS``.
 
+    ``plugin_settings`` maps a plugin's name to its settings (a mapping of
+    plain values, such as a ``jobforge.toml`` section holds); a plugin reads
+    its own with :meth:`settings_for` when a hook is called. jobforge itself
+    never reads them.
+
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
     """
@@ -72,6 +78,7 @@ class PipelineConfig:
         disable_plugins: Iterable[str] = (),
         load_plugins: Iterable[str] | None = None,
         entry_points: bool = True,
+        plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if data_root is not None:
             self.data_root = check_data_root(data_root, "data_root")
@@ -85,10 +92,18 @@ class PipelineConfig:
             None if load_plugins is None else tuple(load_plugins)
         )
         self.entry_points = entry_points
+        given = plugin_settings or {}
+        self.plugin_settings: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+            {name: MappingProxyType(dict(values)) for name, values in given.items()}
+        )
         self._host: PluginHost | None = None
 
     def __repr__(self) -> str:
         return f"PipelineConfig(data_root={str(self.data_root)!r})"
+
+    def settings_for(self, plugin: str) -> Mapping[str, Any] | None:
+        """The settings given for ``plugin`` (read-only), or ``None`` if none were."""
+        return self.plugin_settings.get(plugin)
 
     @property
     def plugins(self) -> PluginHost:

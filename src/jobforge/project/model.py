@@ -113,6 +113,45 @@ class GoldTable(_Section):
         return self
 
 
+class OpenLineageSection(_Section):
+    """``[openlineage]``: where the bundled ``openlineage`` plugin sends its events.
+
+    No section, no events. The plugin validates the settings it receives with
+    this model too, so a library user's ``PipelineConfig(plugin_settings=...)``
+    is checked the same way.
+    """
+
+    transport: Literal["file", "http", "console"]
+    url: str | None = None
+    """``http``: the receiver's base URL (``http://localhost:5000``)."""
+    endpoint: str = "api/v1/lineage"
+    """``http``: the path below ``url`` events are posted to."""
+    path: str | None = None
+    """``file``: the file events are appended to, one JSON document a line
+    (relative to the project file's folder)."""
+    api_key_env: str | None = None
+    """``http``: the environment variable that holds the API key (sent as
+    ``Authorization: Bearer <key>``); the key itself never goes in the file."""
+    namespace: str = ""
+    """The OpenLineage namespace of the jobs (default: the project's name)."""
+    timeout_s: float = Field(default=5.0, gt=0)
+    """``http``: seconds to wait for the receiver."""
+    on_error: Literal["warn", "fail"] = "warn"
+    """An event that cannot be sent: log a warning and go on, or fail the step."""
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> OpenLineageSection:
+        if self.transport == "http" and not self.url:
+            raise ValueError('url: required when transport = "http"')
+        if self.transport == "file" and not self.path:
+            raise ValueError('path: required when transport = "file"')
+        if self.url and self.transport != "http":
+            raise ValueError(f'url: only used with transport = "http" (got "{self.transport}")')
+        if self.path and self.transport != "file":
+            raise ValueError(f'path: only used with transport = "file" (got "{self.transport}")')
+        return self
+
+
 class GlossaryEntry(_Section):
     name: str
     definition: str
@@ -125,6 +164,7 @@ class ProjectFile(_Section):
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
+    openlineage: OpenLineageSection | None = None
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
     tables: dict[str, SourceTable] = Field(default_factory=dict)
     gold: dict[str, GoldTable] = Field(default_factory=dict)

@@ -67,6 +67,7 @@ class StepReport:
 @dataclass
 class RunReport:
     run_id: str = field(default_factory=new_id)
+    """The id every step of this run had (``TransitionEvent.run_id``)."""
     started_at: datetime = field(default_factory=utc_now)
     completed_at: datetime | None = None
     steps: list[StepReport] = field(default_factory=list)
@@ -103,7 +104,8 @@ def project_config(
     origin: str = "data root",
 ) -> PipelineConfig:
     """The pipeline config a project declares (``data_root`` overrides the file's;
-    ``plugins`` are registered explicitly, after the installed ones).
+    ``plugins`` are registered explicitly, after the installed ones). Plugin
+    sections of the file (``[openlineage]``) become ``plugin_settings``.
 
     The data root is checked, and checked against the project
     (:func:`check_project_folder`), before the config exists; ``origin`` names
@@ -124,6 +126,7 @@ def project_config(
         disable_plugins=declared.disable,
         load_plugins=declared.load,
         entry_points=declared.entry_points,
+        plugin_settings=plugin_settings(project),
     )
 
 
@@ -156,6 +159,20 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
             continue  # matches no file: the run says so when it reaches the table
         for path in files:
             check_outside(path, folders)
+
+
+def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
+    """The settings the project file gives plugins, by plugin name: relative
+    paths resolved against the project's folder, defaults filled in."""
+    settings: dict[str, dict[str, object]] = {}
+    lineage = project.spec.openlineage
+    if lineage is not None:
+        values = lineage.model_dump()
+        if lineage.path is not None:
+            values["path"] = str(project.root / lineage.path)
+        values["namespace"] = lineage.namespace or project.spec.project.name
+        settings["openlineage"] = values
+    return settings
 
 
 def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
@@ -293,12 +310,15 @@ def run_project(
     config = config or project_config(project)
     selected = selected_tables(project, tables)
     check_project_run(project, config, selected)
+    report = RunReport()
     engine = PipelineEngine(
-        config, mode=project.spec.project.mode, lock_timeout=project.spec.project.lock_timeout_s
+        config,
+        mode=project.spec.project.mode,
+        lock_timeout=project.spec.project.lock_timeout_s,
+        run_id=report.run_id,
     )
     check_project(project, config, engine.executor)
     write_glossary(project, config)
-    report = RunReport()
     not_built: dict[str, str] = {}
     """Tables that failed or were skipped -> how their dependents name the cause."""
 

@@ -8,6 +8,7 @@ import click
 def register(group: click.Group) -> None:
     from jobforge.cli.commands import (
         catalog,
+        docs,
         lineage,
         plugins,
         project,
@@ -17,5 +18,5 @@ def register(group: click.Group) -> None:
         status,
     )
 
-    for module in (project, run, status, query, catalog, lineage, quarantine, plugins):
+    for module in (project, run, status, query, catalog, lineage, quarantine, docs, plugins):
         module.register(group)
