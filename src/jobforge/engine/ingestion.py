@@ -19,23 +19,31 @@ from pathlib import Path
 from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration
+from jobforge.catalog.lineage import record_id
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
-from jobforge.engine.executor import StagedContext, StepTargets
+from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
 from jobforge.engine.fingerprint import Fingerprint, short_digest
 from jobforge.engine.quarantine import quarantine_dir
-from jobforge.engine.records import blame, claim_failed, fail, finish
-from jobforge.engine.recovery import Publication, failed_ingestion, interrupted_ingestion
+from jobforge.engine.records import blame, claim_failed
+from jobforge.engine.recovery import failed_ingestion, interrupted_ingestion
 from jobforge.engine.results import IngestResult
 from jobforge.engine.runtime import Runtime
+from jobforge.engine.transition import Transition
 from jobforge.errors import ContractError, PluginError, SourceError, UnsupportedFormatError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
-from jobforge.pipeline.models import IngestionRecord, new_id, utc_now
-from jobforge.sources.base import SourceSpec, sha256_of
+from jobforge.pipeline.models import (
+    IngestionRecord,
+    LineageRecord,
+    TableMetadata,
+    new_id,
+    utc_now,
+)
+from jobforge.sources.base import ReadResult, SourceSpec, sha256_of
 from jobforge.storage import versions
 from jobforge.storage.atomic import make_dirs, remove_empty_dirs, temporary_path_for
-from jobforge.storage.pending import PendingFiles, remove_published
+from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry
 
 log = get_logger()
@@ -266,20 +274,21 @@ def _ingest_batch(
     reader, reader_plugin = claimed
     base["reader"] = reader_plugin
     base["source_format"] = getattr(reader, "format", spec.effective_format)
-    pending = PendingFiles()
-    publication = Publication(rt.config, Layer.STAGED, interrupted_ingestion(base))
-    try:
-        rt.host.before_transition(event)
+    ctx = StagedContext(
+        table=table,
+        batch_id=batch_id,
+        processed_at=started,
+        source_file=source_name,
+        ingested_at=started,
+    )
+    transition = Transition(rt, event, Layer.STAGED, interrupted_ingestion(base), clock)
+    read: ReadResult | None = None
+
+    def write(pending: PendingFiles) -> StepOutcome:
+        nonlocal read
         try:
             with blame(f"the reader of plugin {reader_plugin!r} (read)"):
                 read = reader.read()
-            ctx = StagedContext(
-                table=table,
-                batch_id=batch_id,
-                processed_at=started,
-                source_file=source_name,
-                ingested_at=started,
-            )
             with blame(f"{rt.executor_label} (write_staged)"):
                 outcome = rt.executor.write_staged(read, targets, ctx, pending)
             if read.records is not None and outcome.rows_in != read.records:
@@ -290,12 +299,15 @@ def _ingest_batch(
                     f"{outcome.rows_out} were staged and {outcome.rows_quarantined} "
                     "quarantined; nothing was written"
                 )
+            return outcome
         finally:
             close = getattr(reader, "close", None)
             if close is not None:
                 close()
-        status = "partial" if outcome.rows_quarantined else "success"
-        record = IngestionRecord(
+
+    def record(outcome: StepOutcome) -> IngestionRecord:
+        assert read is not None
+        return IngestionRecord(
             **base,
             row_count_in=outcome.rows_in,
             row_count_out=outcome.rows_out,
@@ -303,79 +315,69 @@ def _ingest_batch(
             header_mapping=read.header_mapping,
             reader_details=_jsonable(read.details),
             completed_at=utc_now(),
-            status=status,
-            seconds=round(time.perf_counter() - clock, 6),
+            status="partial" if outcome.rows_quarantined else "success",
+            seconds=transition.seconds(),
         )
-        rt.ensure_layout()  # the first publication of an engine
-        published = publication.commit_files(pending, record)
-        try:
-            entry = BatchEntry(
-                batch_id=batch_id,
-                file=targets.data.name,
-                rows=outcome.rows_out,
-                source_sha256=digest,
-                source_file=source_name,
-                ingested_at=started,
-                record_id=record.ingestion_id,
-                fingerprint=fingerprint,
-            )
-            metadata = build_layer_entry(
-                rt.config,
-                layer=Layer.STAGED,
-                table=table,
-                domain=domain,
-                # the entry describes the whole (append) version, newest batch
-                # first so that its columns and examples are the latest file's
-                files=[targets.data, *(previous.files(table_dir) if previous else [])],
-                table_dir=table_dir,
-                declaration=declaration,
-                upstream=[],
-                outcome=outcome,
-                transform_script=None,
-            )
-            publication.before_switch(metadata)
-            version = versions.publish(
-                staged_dir,
-                table,
-                "staged",
-                [entry],
-                mode="append",
-                updated_at=record.completed_at,
-                record_id=record.ingestion_id,
-                previous=previous,
-            )
-        except BaseException:
-            remove_published(published)
-            raise
+
+    def entry(outcome: StepOutcome) -> TableMetadata:
+        return build_layer_entry(
+            rt.config,
+            layer=Layer.STAGED,
+            table=table,
+            domain=domain,
+            # the entry describes the whole (append) version, newest batch
+            # first so that its columns and examples are the latest file's
+            files=[targets.data, *(previous.files(table_dir) if previous else [])],
+            table_dir=table_dir,
+            declaration=declaration,
+            upstream=[],
+            outcome=outcome,
+            transform_script=None,
+        )
+
+    def batch(outcome: StepOutcome, made: LineageRecord) -> BatchEntry:
+        return BatchEntry(
+            batch_id=batch_id,
+            file=targets.data.name,
+            rows=outcome.rows_out,
+            source_sha256=digest,
+            source_file=source_name,
+            ingested_at=started,
+            record_id=record_id(made),
+            fingerprint=fingerprint,
+        )
+
+    def failed(exc: BaseException, outcome: StepOutcome | None) -> IngestionRecord:
+        return failed_ingestion(
+            base, str(exc) or type(exc).__name__, utc_now(), transition.seconds()
+        )
+
+    try:
+        done = transition.run(
+            write=write,
+            record=record,
+            entry=entry,
+            batch=batch,
+            failed=failed,
+            mode="append",
+            previous=previous,
+            quarantine=targets.quarantine,
+            refusals=(SourceError, ContractError),
+        )
     except (SourceError, ContractError) as exc:
-        pending.abort()
-        publication.done()
-        # Bad input is refused before anything is written: no failed record
-        # either, only the error (the CLI prints it on one line, so the
-        # event is logged at info: at the default level stderr holds that
-        # line alone).
+        # logged at info: at the default level stderr holds the error line alone
         log.info("ingest.refused", table=table, source=source_name, error_type=type(exc).__name__)
         raise
-    except Exception as exc:
-        pending.abort()
-        failed = failed_ingestion(
-            base,
-            str(exc) or type(exc).__name__,
-            utc_now(),
-            round(time.perf_counter() - clock, 6),
-        )
-        raise fail(rt, event, failed, exc, publication) from exc
-    finish(rt, event, record, metadata, version, publication)
-    if outcome.rows_quarantined:
-        rt.host.rows_quarantined(event, outcome.rows_quarantined, targets.quarantine)
+    outcome = done.outcome
     log.info(
         "ingest.done",
         table=table,
         batch_id=batch_id,
         rows=outcome.rows_out,
         rows_quarantined=outcome.rows_quarantined,
-        seconds=record.seconds,
+        seconds=done.record.seconds,
     )
+    assert isinstance(done.record, IngestionRecord)
     return IngestResult(
         table=table,
         batch_id=batch_id,
@@ -383,7 +385,7 @@ def _ingest_batch(
         rows=outcome.rows_out,
         rows_quarantined=outcome.rows_quarantined,
         skipped=False,
-        record=record,
+        record=done.record,
         quarantine_path=targets.quarantine if outcome.rows_quarantined else None,
         reason=reason,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.entries import load_entry
-from jobforge.catalog.lineage import find_record
+from jobforge.catalog.lineage import find_record, record_id
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
@@ -21,17 +21,25 @@ from jobforge.engine.fingerprint import Fingerprint
 from jobforge.engine.fingerprint import reasons as fingerprint_reasons
 from jobforge.engine.ledger import ledger_for
 from jobforge.engine.quarantine import DUPLICATES, quarantine_dir
-from jobforge.engine.records import blame, fail, failed_ledger, finish
-from jobforge.engine.recovery import Publication, interrupted_transition
+from jobforge.engine.records import blame, failed_ledger
+from jobforge.engine.recovery import interrupted_transition
 from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import GoldSpec
+from jobforge.engine.transition import Transition
 from jobforge.errors import ConfigError, ContractError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
-from jobforge.pipeline.models import InputRef, TransitionRecord, new_id, utc_now
+from jobforge.pipeline.models import (
+    InputRef,
+    LineageRecord,
+    TableMetadata,
+    TransitionRecord,
+    new_id,
+    utc_now,
+)
 from jobforge.storage import versions
-from jobforge.storage.pending import PendingFiles, remove_published
+from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, WriteMode
 
 log = get_logger()
@@ -237,7 +245,6 @@ def promote(
         quarantine=rejected_dir / name if target is not Layer.GOLD else None,
         duplicates=duplicates_dir / name if target is Layer.SILVER else None,
     )
-    pending = PendingFiles()
     base = {
         "transition_id": new_id(),
         "batch_id": batch.batch_id,
@@ -252,17 +259,18 @@ def promote(
         "domain": domain,
         "input_tables": upstream,
     }
-    outcome: StepOutcome | None = None
-    publication = Publication(rt.config, target, interrupted_transition(base, batch.rows))
-    try:
-        rt.host.before_transition(event)
-        ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
+    transition = Transition(rt, event, target, interrupted_transition(base, batch.rows), clock)
+    ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
+
+    def write(pending: PendingFiles) -> StepOutcome:
         with blame(f"{rt.executor_label} (write_{target.value})"):
-            outcome = step(targets, ctx, pending)
+            return step(targets, ctx, pending)
+
+    def record(outcome: StepOutcome) -> TransitionRecord:
         ledger = ledger_for(outcome, target)
         if not ledger.balanced:
             raise ContractError(ledger.imbalance_message())
-        record = TransitionRecord(
+        return TransitionRecord(
             **base,
             row_count_in=ledger.rows_in,
             row_count_out=ledger.rows_out,
@@ -272,52 +280,40 @@ def promote(
             ledger=ledger,
             quarantine_file=str(targets.quarantine) if ledger.rows_quarantined else None,
             rule_counts=outcome.rule_counts,
-            seconds=round(time.perf_counter() - clock, 6),
+            seconds=transition.seconds(),
         )
-        rt.ensure_layout()  # the first publication of an engine
-        published = publication.commit_files(pending, record)
-        try:
-            metadata = build_layer_entry(
-                rt.config,
-                layer=target,
-                table=table,
-                domain=domain,
-                files=[targets.data]
-                if mode == "replace"
-                else [*(previous.files(table_dir) if previous else []), targets.data],
-                table_dir=table_dir,
-                declaration=declaration,
-                upstream=upstream,
-                outcome=outcome,
-                transform_script=transform_script,
-            )
-            entry = BatchEntry(
-                batch_id=batch.batch_id,
-                file=targets.data.name,
-                rows=ledger.rows_out,
-                source_sha256=batch.source_sha256,
-                source_file=batch.source_file,
-                ingested_at=batch.ingested_at,
-                record_id=record.transition_id,
-                fingerprint=fingerprint,
-            )
-            publication.before_switch(metadata)
-            version = versions.publish(
-                target_dir,
-                table,
-                target.value,
-                [entry],
-                mode=mode,
-                updated_at=record.completed_at,
-                record_id=record.transition_id,
-                previous=previous,
-            )
-        except BaseException:
-            remove_published(published)  # fresh names: no pointer lists them
-            raise
-    except Exception as exc:
-        pending.abort()
-        failed = TransitionRecord(
+
+    def entry(outcome: StepOutcome) -> TableMetadata:
+        files = [targets.data]
+        if mode == "append" and previous is not None:
+            files = [*previous.files(table_dir), targets.data]
+        return build_layer_entry(
+            rt.config,
+            layer=target,
+            table=table,
+            domain=domain,
+            files=files,
+            table_dir=table_dir,
+            declaration=declaration,
+            upstream=upstream,
+            outcome=outcome,
+            transform_script=transform_script,
+        )
+
+    def new_batch(outcome: StepOutcome, made: LineageRecord) -> BatchEntry:
+        return BatchEntry(
+            batch_id=batch.batch_id,
+            file=targets.data.name,
+            rows=outcome.rows_out,
+            source_sha256=batch.source_sha256,
+            source_file=batch.source_file,
+            ingested_at=batch.ingested_at,
+            record_id=record_id(made),
+            fingerprint=fingerprint,
+        )
+
+    def failed(exc: BaseException, outcome: StepOutcome | None) -> TransitionRecord:
+        return TransitionRecord(
             **base,
             row_count_in=outcome.rows_in if outcome else batch.rows,
             row_count_out=0,
@@ -326,12 +322,22 @@ def promote(
             status="failed",
             errors=[str(exc) or type(exc).__name__],
             ledger=failed_ledger(outcome, target, batch.rows),
-            seconds=round(time.perf_counter() - clock, 6),
+            seconds=transition.seconds(),
         )
-        raise fail(rt, event, failed, exc, publication) from exc
-    finish(rt, event, record, metadata, version, publication)
-    if ledger.rows_quarantined and targets.quarantine is not None:
-        rt.host.rows_quarantined(event, ledger.rows_quarantined, targets.quarantine)
+
+    done = transition.run(
+        write=write,
+        record=record,
+        entry=entry,
+        batch=new_batch,
+        failed=failed,
+        mode=mode,
+        previous=previous,
+        quarantine=targets.quarantine,
+    )
+    made = done.record
+    assert isinstance(made, TransitionRecord)
+    ledger = made.ledger
     log.info(
         "transition.done",
         table=table,
@@ -342,15 +348,15 @@ def promote(
         rows_out=ledger.rows_out,
         rows_quarantined=ledger.rows_quarantined,
         rows_deduplicated=ledger.rows_deduplicated,
-        status=record.status,
-        seconds=record.seconds,
+        status=made.status,
+        seconds=made.seconds,
     )
     return PromotionResult(
         table=table,
         layer=target.value,
         batch_id=batch.batch_id,
         path=targets.data,
-        record=record,
+        record=made,
         quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
         reason="; ".join(why),
