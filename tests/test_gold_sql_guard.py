@@ -165,13 +165,14 @@ def test_the_command_line_refuses_a_gold_attack_in_one_line(tmp_path: Path) -> N
         f"sql = \"SELECT * FROM noc; COPY (SELECT 'pwned' AS x) TO '{outside}/written.csv'\"\n"
     )
     done = jobforge("run", cwd=project)
-    assert done.code == 1
+    # found by the checks before a run: nothing runs at all (exit 2), nothing is written
+    assert done.code == 2
     assert "Traceback" not in done.err
     assert (
-        "error: silver -> gold of 'evil' failed: gold evil: the SQL holds 2 statements: "
-        "expected exactly one SELECT"
-    ) in done.err.splitlines()
+        "gold.evil.sql: the SQL holds 2 statements: expected exactly one SELECT"
+    ) in [line.strip() for line in done.err.splitlines()]
     assert list(outside.iterdir()) == []
+    assert not (project / "data").exists()
 
 
 def test_types_keep_their_parquet_form_and_unwritable_ones_are_named(

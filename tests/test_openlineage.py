@@ -336,12 +336,16 @@ def test_http_transport_posts_every_event_to_a_loopback_receiver(tmp_path: Path)
 def test_a_failing_step_sends_fail_with_the_error(tmp_path: Path) -> None:
     project = _init_project(tmp_path, '[openlineage]\ntransport = "file"\npath = "events.ndjson"\n')
     toml = project / "jobforge.toml"
+    # SQL that fails when it runs (the checks before a run find nothing wrong in it)
     toml.write_text(
-        toml.read_text("utf-8").replace("FROM occupations\n", "FROM no_such_table\n"), "utf-8"
+        toml.read_text("utf-8").replace(
+            "FROM occupations\n", "FROM occupations WHERE error('broken on purpose') IS NULL\n"
+        ),
+        "utf-8",
     )
     result = jobforge("run", "--quiet", cwd=project)
     assert result.code == 1
-    assert "no_such_table" in result.err
+    assert "broken on purpose" in result.err
     events = _events(project / "events.ndjson")
     for event in events:
         validate_event(event)
@@ -349,7 +353,7 @@ def test_a_failing_step_sends_fail_with_the_error(tmp_path: Path) -> None:
     assert [e["eventType"] for e in gold] == ["START", "FAIL"]
     assert gold[0]["run"]["runId"] == gold[1]["run"]["runId"]
     error = gold[1]["run"]["facets"]["errorMessage"]
-    assert "no_such_table" in error["message"]
+    assert "broken on purpose" in error["message"]
     assert error["programmingLanguage"] == "python"
     assert "Traceback" in error["stackTrace"]
     # the failed record of the catalog holds the same error

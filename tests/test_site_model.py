@@ -347,8 +347,11 @@ def test_failed_runs_stale_tables_and_schema_history(tmp_path: Path) -> None:
     lines[1:] = [line + ",QC" for line in lines[1:]]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     toml = project / "jobforge.toml"
+    # SQL that fails when it runs (the checks before a run find nothing wrong in it)
     toml.write_text(
-        toml.read_text(encoding="utf-8").replace("FROM occupations\n", "FROM no_such_table\n"),
+        toml.read_text(encoding="utf-8").replace(
+            "FROM occupations\n", "FROM occupations WHERE error('broken on purpose') IS NULL\n"
+        ),
         encoding="utf-8",
     )
     failed = jobforge("run", "--quiet", cwd=project)
@@ -359,7 +362,7 @@ def test_failed_runs_stale_tables_and_schema_history(tmp_path: Path) -> None:
     assert gold["status"]["version"] == 1  # the first build is still the current version
     assert [r["status"] for r in gold["runs"]] == ["success", "failed"]
     assert gold["last_run"]["status"] == "failed"
-    assert "no_such_table" in " ".join(gold["last_run"]["errors"])
+    assert "broken on purpose" in " ".join(gold["last_run"]["errors"])
     assert gold["last_run"]["current"] is False and gold["runs"][0]["current"] is True
     assert model["summary"]["states"]["failed"] == 1
     # bronze and silver took the new column: a second schema version, "added Region"

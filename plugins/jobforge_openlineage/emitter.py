@@ -35,7 +35,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 
 from jobforge import __version__
@@ -44,6 +43,7 @@ from jobforge.catalog.manager import CatalogManager, current_version, split_key
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.provenance import is_provenance
 from jobforge.errors import ConfigError, JobforgeError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
     IngestionRecord,
@@ -55,7 +55,7 @@ from jobforge.pipeline.models import (
 from jobforge.project.model import OpenLineageSection
 from jobforge.storage import versions
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 PRODUCER = f"urn:jobforge:{__version__}"
 """``producer`` of every event and facet."""

@@ -197,12 +197,17 @@ def _check_gold(
     try:
         columns: Columns = describe(gold.sql, inputs)
     except ValueError as exc:
-        known = "; ".join(
-            f"{table}: {_listing([c for c in cols if not prov.is_provenance(c)] + [prov.LINEAGE])}"
-            for table, cols in inputs.items()
-            if cols is not None
-        )
-        problems.append(f"gold.{name}.sql: {exc}; the inputs' columns: {known}")
+        message = f"gold.{name}.sql: {exc}"
+        if "Binder Error" in str(exc):  # a name that is not there: say which are
+            known = {
+                table: [c for c in cols if not prov.is_provenance(c)] + [prov.LINEAGE]
+                for table, cols in inputs.items()
+                if cols is not None
+            }
+            message += "; the inputs' columns: " + "; ".join(
+                f"{table}: {_listing(cols)}" for table, cols in known.items()
+            )
+        problems.append(message)
         return None
     if prov.LINEAGE not in columns:
         problems.append(

@@ -48,13 +48,13 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 import pyarrow as pa
-import structlog
 
 from jobforge.catalog.manager import CatalogManager, current_version
 from jobforge.engine import provenance as prov
 from jobforge.engine.quarantine import DUPLICATES
 from jobforge.engine.tables import write_roots
 from jobforge.errors import ConfigError, InvalidNameError, PathEscapeError, QueryError
+from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata
 from jobforge.query.guard import one_line, quote_ident, quote_literal, read_only_statement
@@ -63,7 +63,7 @@ from jobforge.query.sandbox import Sandbox
 from jobforge.storage import versions
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 
-log = structlog.get_logger("jobforge")
+log = get_logger()
 
 RelationKind = Literal["table", "quarantine", "duplicates", "catalog"]
 QUARANTINE_SCHEMA = "quarantine"
