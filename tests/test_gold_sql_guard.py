@@ -168,9 +168,9 @@ def test_the_command_line_refuses_a_gold_attack_in_one_line(tmp_path: Path) -> N
     # found by the checks before a run: nothing runs at all (exit 2), nothing is written
     assert done.code == 2
     assert "Traceback" not in done.err
-    assert (
-        "gold.evil.sql: the SQL holds 2 statements: expected exactly one SELECT"
-    ) in [line.strip() for line in done.err.splitlines()]
+    assert ("gold.evil.sql: the SQL holds 2 statements: expected exactly one SELECT") in [
+        line.strip() for line in done.err.splitlines()
+    ]
     assert list(outside.iterdir()) == []
     assert not (project / "data").exists()
 

@@ -16,7 +16,31 @@ from jobforge import __version__
 from jobforge.cli.state import GlobalOptions
 
 
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they run (or when ``--help``
+    lists them), from :data:`jobforge.cli.commands.COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from jobforge.cli.commands import COMMANDS
+
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        import importlib
+
+        from jobforge.cli.commands import COMMANDS
+
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
 @click.group(
+    cls=LazyGroup,
     name="jobforge",
     help="Auditable medallion data pipelines: staged -> bronze -> silver -> gold.",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -59,17 +83,10 @@ def cli(
     ctx.obj = GlobalOptions(data_root=data_root, project=project, debug=debug)
 
 
-def _register() -> None:
-    from jobforge.cli import commands
-
-    commands.register(cli)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     from jobforge.errors import JobforgeError
 
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # a command ends with a code of its own by raising click's Exit, which

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobforge.cli import state
-from jobforge.hooks.host import PluginHost, build_host
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.project.loader import PROJECT_FILE, find_project_file, load_project
-from jobforge.project.model import Project
-from jobforge.project.runner import project_config
-from jobforge.storage.roots import check_data_root
+
+if TYPE_CHECKING:  # imported where used: a command that needs none of them loads none
+    from jobforge.hooks.host import PluginHost
+    from jobforge.pipeline.config import PipelineConfig
+    from jobforge.project.model import Project
 
 DATA_ROOT_OPTION = "--data-root"
 
 
 def optional_project() -> Project | None:
     """The project of this invocation: ``--project``, else ``./jobforge.toml`` if present."""
+    from jobforge.project.loader import PROJECT_FILE, find_project_file, load_project
+
     options = state.current()
     if options.project is not None:
         return load_project(find_project_file(options.project))
@@ -26,6 +28,8 @@ def optional_project() -> Project | None:
 
 
 def required_project() -> Project:
+    from jobforge.project.loader import find_project_file, load_project
+
     options = state.current()
     return load_project(find_project_file(options.project))
 
@@ -39,6 +43,10 @@ def pipeline_config(
     Each is checked where the config is built; a refusal names where the data
     root came from.
     """
+    from jobforge.pipeline.config import PipelineConfig
+    from jobforge.project.runner import project_config
+    from jobforge.storage.roots import check_data_root
+
     options = state.current()
     if project is not None:
         return project_config(project, options.data_root, plugins=plugins, origin=DATA_ROOT_OPTION)
@@ -49,6 +57,8 @@ def pipeline_config(
 
 def plugin_host_for_listing() -> PluginHost:
     """A host that records broken plugins instead of stopping on them."""
+    from jobforge.hooks.host import build_host
+
     try:
         project = optional_project()
     except Exception:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console(stderr: bool = False) -> Console:
     """A console that only uses colour and boxes on a terminal."""
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     return Console(
         file=stream, soft_wrap=True, highlight=False, width=None if stream.isatty() else 200
@@ -26,6 +29,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         for row in rows:
             click.echo("\t".join("" if v is None else str(v) for v in row))
         return
+    from rich.table import Table
+
     out = console()
     table = Table(title=title)
     for column in columns:

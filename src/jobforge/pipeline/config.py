@@ -15,8 +15,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from jobforge.storage.roots import check_data_root, check_folder
-
 if TYPE_CHECKING:
     from jobforge.hooks.host import PluginHost
 
@@ -80,6 +78,8 @@ class PipelineConfig:
         entry_points: bool = True,
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        from jobforge.storage.roots import check_data_root
+
         if data_root is not None:
             self.data_root = check_data_root(data_root, "data_root")
         elif os.environ.get(DATA_ROOT_ENV):
@@ -180,6 +180,8 @@ class PipelineConfig:
         """Check every folder of the layout as a data root is checked (a layout
         plugin may place one anywhere: not ``/``, not a system folder, not a
         file) and return them; nothing is created."""
+        from jobforge.storage.roots import check_folder
+
         paths = self.layout_paths()
         for path in paths:
             check_folder(path, f"layout folder {str(path)!r}")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from jobforge.errors import QueryError
+
+if TYPE_CHECKING:  # the defaults above are read by the command line without DuckDB
+    import duckdb
 
 DEFAULT_TIMEOUT_S = 60.0
 """Default time limit of a query (``jobforge query --timeout``, ``QueryEngine(timeout=...)``)."""

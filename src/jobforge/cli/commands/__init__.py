@@ -1,22 +1,22 @@
-"""One module per command group; each exposes ``register(group)``."""
+"""One module per command group; the command line loads a module only when its
+command runs (or when ``--help`` lists the commands), so that ``jobforge
+--version`` imports none of them. Each module imports only click at its top:
+what a command needs is imported inside it."""
 
 from __future__ import annotations
 
-import click
-
-
-def register(group: click.Group) -> None:
-    from jobforge.cli.commands import (
-        catalog,
-        docs,
-        lineage,
-        plugins,
-        project,
-        quarantine,
-        query,
-        run,
-        status,
-    )
-
-    for module in (project, run, status, query, catalog, lineage, quarantine, docs, plugins):
-        module.register(group)
+COMMANDS: dict[str, str] = {
+    "init": "jobforge.cli.commands.project:init",
+    "demo": "jobforge.cli.commands.project:demo",
+    "run": "jobforge.cli.commands.run:run",
+    "ingest": "jobforge.cli.commands.run:ingest",
+    "promote": "jobforge.cli.commands.run:promote",
+    "status": "jobforge.cli.commands.status:status",
+    "query": "jobforge.cli.commands.query:query",
+    "catalog": "jobforge.cli.commands.catalog:catalog",
+    "lineage": "jobforge.cli.commands.lineage:lineage",
+    "quarantine": "jobforge.cli.commands.quarantine:quarantine",
+    "docs": "jobforge.cli.commands.docs:docs",
+    "plugins": "jobforge.cli.commands.plugins:plugins",
+}
+"""Command name -> ``module:attribute`` of its click command, in the order of ``--help``."""

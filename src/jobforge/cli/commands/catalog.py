@@ -13,10 +13,6 @@ from jobforge.pipeline.config import Layer
 LAYER = click.Choice([layer.value for layer in Layer])
 
 
-def register(group: click.Group) -> None:
-    group.add_command(catalog)
-
-
 @click.group("catalog")
 def catalog() -> None:
     """Read the catalog: what each table means, who owns it, where it comes from."""

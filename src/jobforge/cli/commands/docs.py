@@ -12,10 +12,6 @@ import click
 OUTPUT_HELP = "Site folder (default: site/ beside jobforge.toml, else ./site)."
 
 
-def register(group: click.Group) -> None:
-    group.add_command(docs)
-
-
 @click.group("docs")
 def docs() -> None:
     """A static website of the catalog: tables, columns, runs, lineage, glossary."""

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.tree import Tree
 
 from jobforge.cli import context
 from jobforge.cli.output import console, print_table
 from jobforge.pipeline.config import Layer
 
-
-def register(group: click.Group) -> None:
-    group.add_command(lineage)
+if TYPE_CHECKING:
+    from rich.tree import Tree
 
 
 @click.command("lineage")
@@ -140,6 +138,8 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
 
 
 def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
+    from rich.tree import Tree
+
     nodes = {n.key: n for n in chain.nodes}
     sources_by_table: dict[str, list[Any]] = {}
     for source in chain.sources:
@@ -234,6 +234,8 @@ def _trace_rows(config: Any, layer: str, table: str, where: str, limit: int, as_
         click.echo(json.dumps(traced, indent=2, default=str))
         return
     for item in traced:
+        from rich.tree import Tree
+
         tree = Tree(", ".join(f"{k}={v}" for k, v in item["row"].items()))
         for origin in item["origins"]:
             branch = tree.add(

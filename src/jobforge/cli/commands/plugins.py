@@ -15,10 +15,6 @@ from jobforge.cli.output import console, print_table
 from jobforge.errors import ConfigError
 
 
-def register(group: click.Group) -> None:
-    group.add_command(plugins)
-
-
 @click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(

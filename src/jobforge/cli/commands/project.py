@@ -12,11 +12,6 @@ from jobforge.cli.output import print_table
 from jobforge.errors import ConfigError
 
 
-def register(group: click.Group) -> None:
-    group.add_command(init)
-    group.add_command(demo)
-
-
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
 def init(directory: Path) -> None:

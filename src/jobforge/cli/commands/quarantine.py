@@ -12,10 +12,6 @@ from jobforge.cli.output import print_table
 from jobforge.pipeline.config import Layer
 
 
-def register(group: click.Group) -> None:
-    group.add_command(quarantine)
-
-
 @click.group("quarantine")
 def quarantine() -> None:
     """Rows rejected by a reader, a bronze cast or a silver rule."""

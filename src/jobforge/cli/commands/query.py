@@ -26,10 +26,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_ROWS = 1000
 
 
-def register(group: click.Group) -> None:
-    group.add_command(query)
-
-
 @click.command("query")
 @click.argument("sql")
 @click.option(

@@ -9,16 +9,9 @@ import click
 
 from jobforge.cli import context
 from jobforge.cli.output import print_table
-from jobforge.cli.progress import print_summary, run_display
 from jobforge.pipeline.config import Layer
 
 LAYERS = click.Choice([layer.value for layer in Layer if layer is not Layer.STAGED])
-
-
-def register(group: click.Group) -> None:
-    group.add_command(run)
-    group.add_command(ingest)
-    group.add_command(promote)
 
 
 @click.command("run")
@@ -50,6 +43,7 @@ def run(
     built from it are skipped, and the exit code is 1. Steps whose inputs and
     declarations did not change are up to date and not run again.
     """
+    from jobforge.cli.progress import print_summary, run_display
     from jobforge.project.runner import plan_project, run_project
 
     project = context.required_project()

@@ -10,10 +10,6 @@ from jobforge.cli import context
 from jobforge.cli.output import print_table
 
 
-def register(group: click.Group) -> None:
-    group.add_command(status)
-
-
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
