@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "openlineage"]
+BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
 EXAMPLE_STEWARD = "example-steward@jobforge.example"
 
 

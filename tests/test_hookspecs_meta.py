@@ -53,7 +53,7 @@ def documented() -> dict[str, list[str]]:
 
 
 def test_there_are_hookspecs() -> None:
-    assert len(hookspecs()) == 14
+    assert len(hookspecs()) == 15
     assert set(hookspecs()) >= {
         "jobforge_resolve_layer_path",
         "jobforge_enrich_table_metadata",
@@ -140,6 +140,7 @@ def test_bundled_defaults_answer_last() -> None:
         ("jobforge_resolve_layer_path", "dama"),
         ("jobforge_resolve_quarantine_path", "dama"),
         ("jobforge_source_reader", "readers"),
+        ("jobforge_table_store", "parquet-store"),
     ]
 
 

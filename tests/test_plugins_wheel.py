@@ -17,6 +17,7 @@ BUNDLED_PACKAGES = [
     "jobforge_catalog_json",
     "jobforge_dama",
     "jobforge_openlineage",
+    "jobforge_parquet_store",
     "jobforge_polars",
     "jobforge_readers",
 ]
@@ -110,6 +111,7 @@ def test_the_installed_wheel_loads_its_bundled_plugins(wheel: Path, tmp_path: Pa
         ("readers", "loaded"),
         ("polars", "loaded"),
         ("catalog-json", "loaded"),
+        ("parquet-store", "loaded"),
         ("openlineage", "loaded"),
     ]
     where = subprocess.run(

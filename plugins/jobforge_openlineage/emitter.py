@@ -53,7 +53,6 @@ from jobforge.pipeline.models import (
     utc_now,
 )
 from jobforge.project.model import OpenLineageSection
-from jobforge.storage import versions
 
 log = get_logger()
 
@@ -299,7 +298,7 @@ class Emitter:
 
     def _table_dataset_name(self, key: str) -> str:
         layer, table = split_key(key)
-        return os.path.abspath(versions.table_dir(self.config.layer_path(layer), table))
+        return os.path.abspath(self.config.store.table_location(layer, table))
 
     def _table_facets(self, key: str, entry: TableMetadata | None) -> dict[str, Any]:
         from openlineage.client.facet_v2 import (

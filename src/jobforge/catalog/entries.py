@@ -123,7 +123,7 @@ def build_entry(
     table: str,
     domain: str,
     files: list[Path],
-    table_dir: Path,
+    table_dir: Path | str,
     now: datetime,
     declaration: TableDeclaration | None = None,
     upstream: list[str] | None = None,

@@ -17,18 +17,15 @@ pointers only.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
 from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
-from jobforge.catalog.jsonfile import summarise, visible_json_files
+from jobforge.catalog.jsonfile import visible_json_files
 from jobforge.catalog.lineage import batch_id_of_file, read_records, record_id
 from jobforge.catalog.store import table_file_for
 from jobforge.errors import CatalogError, ConfigError
@@ -69,15 +66,9 @@ def split_key(key: str) -> tuple[Layer, str]:
 def current_version(
     config: PipelineConfig, layer: Layer | str, table: str
 ) -> versions.CurrentVersion | None:
-    """The current version of ``layer.table``; an unreadable pointer is a CatalogError."""
-    layer_dir = config.layer_path(Layer(layer))
-    pointer = versions.table_dir(layer_dir, table) / versions.POINTER_NAME
-    try:
-        return versions.read_current(layer_dir, table)
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"{pointer}: not valid JSON ({exc.msg})") from None
-    except ValidationError as exc:
-        raise CatalogError(f"{pointer}: not a valid version pointer: {summarise(exc)}") from None
+    """The current version of ``layer.table`` (from the table store); an
+    unreadable version is a CatalogError."""
+    return config.store.current(Layer(layer).value, validate_name(table))
 
 
 @dataclass(frozen=True)

@@ -72,13 +72,12 @@ def known_table(config: PipelineConfig, name: str, project: Project | None = Non
     naming the closest known names, the same for every command."""
     from jobforge.catalog.lineage import lineage_tables
     from jobforge.pipeline.config import Layer
-    from jobforge.storage import versions
     from jobforge.storage.names import unknown_table, validate_name
 
     validate_name(name)
     known = set(lineage_tables(config))
     for layer in Layer:
-        known |= set(versions.list_tables(config.layer_path(layer)))
+        known |= set(config.store.tables(layer.value))
     if project is not None:
         known |= set(project.order)
     if name in known:

@@ -21,7 +21,7 @@ def build_layer_entry(
     table: str,
     domain: str,
     files: list[Path],
-    table_dir: Path,
+    table_dir: Path | str,
     declaration: TableDeclaration | None,
     upstream: list[str],
     outcome: StepOutcome,

@@ -15,6 +15,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from jobforge.storage.store import StepTargets
+
+__all__ = [
+    "DUPLICATE_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "Executor",
+    "StagedContext",
+    "StepContext",
+    "StepOutcome",
+    "StepTargets",
+]
+
 if TYPE_CHECKING:
     from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
     from jobforge.sources.base import ReadResult
@@ -65,15 +77,6 @@ class StepContext:
 class StagedContext(StepContext):
     source_file: str = ""
     ingested_at: datetime | None = None
-
-
-@dataclass
-class StepTargets:
-    """Final paths of a step's outputs (written first under temporary names)."""
-
-    data: Path
-    quarantine: Path | None = None
-    duplicates: Path | None = None
 
 
 @dataclass

@@ -22,9 +22,8 @@ from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.lineage import record_id
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
-from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
+from jobforge.engine.executor import StagedContext, StepOutcome
 from jobforge.engine.fingerprint import Fingerprint, short_digest
-from jobforge.engine.quarantine import quarantine_dir
 from jobforge.engine.records import blame, claim_failed
 from jobforge.engine.recovery import failed_ingestion, interrupted_ingestion
 from jobforge.engine.results import IngestResult
@@ -68,7 +67,7 @@ def ingest_source(
     naming the batch it equals.
     """
     staged_dir = rt.layer_dir(Layer.STAGED)
-    previous = versions.read_current(staged_dir, table)
+    previous = rt.current(Layer.STAGED, table)
     digest = sha256_of(spec.path)
     fingerprint = source_fingerprint(rt, spec, digest)
     if previous is not None and not force:
@@ -145,7 +144,6 @@ def _already_ingested(
     """The result for a file that needs no new batch; a duplicate delivery (a
     path the batch was not read from) is recorded the first time it is seen."""
     source_name = spec.path.as_posix()
-    table_dir = versions.table_dir(rt.layer_dir(Layer.STAGED), table)
     duplicate = same.source_file != source_name
     record = None
     if duplicate and not _delivery_recorded(rt, table, source_name, digest):
@@ -160,7 +158,7 @@ def _already_ingested(
             source_size_bytes=spec.path.stat().st_size,
             source_format=spec.effective_format,
             reader="-",
-            target_file=str(table_dir / same.file),
+            target_file=str(rt.store.file_of(Layer.STAGED.value, table, same)),
             row_count_in=0,
             row_count_out=0,
             started_at=now,
@@ -180,7 +178,7 @@ def _already_ingested(
     return IngestResult(
         table=table,
         batch_id=same.batch_id,
-        path=table_dir / same.file,
+        path=rt.store.file_of(Layer.STAGED.value, table, same),
         rows=same.rows,
         rows_quarantined=0,
         skipped=True,
@@ -229,17 +227,12 @@ def _ingest_batch(
 ) -> IngestResult:
     """Ingest ``spec`` as a new batch (it is not an already ingested file)."""
     digest = fingerprint["source"]
-    staged_dir = rt.layer_dir(Layer.STAGED)
-    table_dir = versions.table_dir(staged_dir, table)
     batch_id = new_id()
     started = utc_now()
     clock = time.perf_counter()
     event = TransitionEvent(table, "source", "staged", batch_id, rt.config, domain, rt.run_id)
-    targets = StepTargets(
-        data=table_dir / versions.batch_file_name(batch_id),
-        quarantine=quarantine_dir(rt.config, table, Layer.STAGED)
-        / versions.batch_file_name(batch_id),
-    )
+    draft = rt.store.draft(Layer.STAGED.value, table, batch_id)
+    targets = draft.targets
     source_name = spec.path.as_posix()
     base = {
         "ingestion_id": new_id(),
@@ -281,7 +274,7 @@ def _ingest_batch(
         source_file=source_name,
         ingested_at=started,
     )
-    transition = Transition(rt, event, Layer.STAGED, interrupted_ingestion(base), clock)
+    transition = Transition(rt, event, Layer.STAGED, interrupted_ingestion(base), draft, clock)
     read: ReadResult | None = None
 
     def write(pending: PendingFiles) -> StepOutcome:
@@ -327,8 +320,11 @@ def _ingest_batch(
             domain=domain,
             # the entry describes the whole (append) version, newest batch
             # first so that its columns and examples are the latest file's
-            files=[targets.data, *(previous.files(table_dir) if previous else [])],
-            table_dir=table_dir,
+            files=[
+                targets.data,
+                *(rt.store.files(Layer.STAGED.value, table, previous) if previous else []),
+            ],
+            table_dir=rt.store.table_location(Layer.STAGED.value, table),
             declaration=declaration,
             upstream=[],
             outcome=outcome,

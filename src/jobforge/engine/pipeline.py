@@ -267,7 +267,7 @@ class PipelineEngine:
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
             batch = resolve_batch(self._rt, source, table, batch_id)
-            file = versions.table_dir(self._rt.layer_dir(source), table) / batch.file
+            file = self._rt.store.file_of(source.value, table, batch)
             key = f"{source.value}.{table}"
             ref = InputRef(
                 table=key, batch_id=batch.batch_id, file=str(file), record_id=batch.record_id

@@ -20,7 +20,6 @@ from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.fingerprint import Fingerprint
 from jobforge.engine.fingerprint import reasons as fingerprint_reasons
 from jobforge.engine.ledger import ledger_for
-from jobforge.engine.quarantine import DUPLICATES, quarantine_dir
 from jobforge.engine.records import blame, failed_ledger
 from jobforge.engine.recovery import interrupted_transition
 from jobforge.engine.results import PromotionResult
@@ -95,13 +94,16 @@ class GoldInputs:
     """Rows in all of them."""
 
 
-def input_refs(key: str, current: versions.CurrentVersion, table_dir: Path) -> list[InputRef]:
-    """The batches of a current version, as a transition that reads them records them."""
+def input_refs(rt: Runtime, layer: Layer, table: str, batches: list[BatchEntry]) -> list[InputRef]:
+    """Batches of ``layer.table``, as a transition that reads them records them."""
     return [
         InputRef(
-            table=key, batch_id=b.batch_id, file=str(table_dir / b.file), record_id=b.record_id
+            table=f"{layer.value}.{table}",
+            batch_id=b.batch_id,
+            file=str(rt.store.file_of(layer.value, table, b)),
+            record_id=b.record_id,
         )
-        for b in current.batches
+        for b in batches
     ]
 
 
@@ -122,10 +124,9 @@ def gold_inputs(rt: Runtime, spec: GoldSpec) -> GoldInputs:
                 break
         else:
             raise ContractError(f"gold {table}: input {name!r} has no silver or gold version")
-        folder = versions.table_dir(rt.layer_dir(layer), name)
-        inputs[name] = current.files(folder)
+        inputs[name] = rt.store.files(layer.value, name, current)
         upstream.append(f"{layer.value}.{name}")
-        refs += input_refs(f"{layer.value}.{name}", current, folder)
+        refs += input_refs(rt, layer, name, current.batches)
         rows_in += current.row_count
     return GoldInputs(inputs, upstream, refs, rows_in)
 
@@ -176,7 +177,7 @@ def current_result(
         table=table,
         layer=target.value,
         batch_id=entry.batch_id,
-        path=versions.table_dir(rt.layer_dir(target), table) / entry.file,
+        path=rt.store.file_of(target.value, table, entry),
         record=record,
         up_to_date=True,
         reason=reason,
@@ -210,9 +211,7 @@ def promote(
     ``up_to_date`` set, and nothing is written.
     """
     check_declaration(rt.config, declaration, table)
-    target_dir = rt.layer_dir(target)
-    table_dir = versions.table_dir(target_dir, table)
-    previous = versions.read_current(target_dir, table)
+    previous = rt.current(target, table)
     same, why = decide(
         previous, fingerprint, mode, batch.batch_id if target is not Layer.GOLD else None
     )
@@ -230,21 +229,10 @@ def promote(
     event = TransitionEvent(
         table, source.value, target.value, batch.batch_id, rt.config, domain, rt.run_id
     )
-    rejected_dir = quarantine_dir(rt.config, table, target)
-    duplicates_dir = quarantine_dir(rt.config, table, DUPLICATES)
-    # A batch promoted again gets a fresh file name: a file a pointer lists is
-    # never overwritten (see versions.new_batch_file_name).
-    name = versions.new_batch_file_name(
-        batch.batch_id,
-        (previous.version + 1) if previous else 1,
-        [table_dir, rejected_dir, duplicates_dir],
-    )
-    targets = StepTargets(
-        data=table_dir / name,
-        # gold builds new rows: nothing to reject or de-duplicate
-        quarantine=rejected_dir / name if target is not Layer.GOLD else None,
-        duplicates=duplicates_dir / name if target is Layer.SILVER else None,
-    )
+    # A batch promoted again gets fresh file names: a file a version lists is
+    # never overwritten (the store's draft sees to it).
+    draft = rt.store.draft(target.value, table, batch.batch_id)
+    targets = draft.targets
     base = {
         "transition_id": new_id(),
         "batch_id": batch.batch_id,
@@ -259,7 +247,9 @@ def promote(
         "domain": domain,
         "input_tables": upstream,
     }
-    transition = Transition(rt, event, target, interrupted_transition(base, batch.rows), clock)
+    transition = Transition(
+        rt, event, target, interrupted_transition(base, batch.rows), draft, clock
+    )
     ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
 
     def write(pending: PendingFiles) -> StepOutcome:
@@ -286,14 +276,15 @@ def promote(
     def entry(outcome: StepOutcome) -> TableMetadata:
         files = [targets.data]
         if mode == "append" and previous is not None:
-            files = [*previous.files(table_dir), targets.data]
+            kept = [b for b in previous.batches if b.batch_id != batch.batch_id]
+            files = [*(rt.store.file_of(target.value, table, b) for b in kept), targets.data]
         return build_layer_entry(
             rt.config,
             layer=target,
             table=table,
             domain=domain,
             files=files,
-            table_dir=table_dir,
+            table_dir=rt.store.table_location(target.value, table),
             declaration=declaration,
             upstream=upstream,
             outcome=outcome,

@@ -30,16 +30,14 @@ from jobforge.pipeline.models import (
     TableMetadata,
     TransitionRecord,
 )
-from jobforge.storage import versions
 from jobforge.storage.journal import (
     Journal,
     clear_journal,
-    discard_unpublished,
     journal_path,
     read_journal,
     write_journal,
 )
-from jobforge.storage.pending import PendingFiles
+from jobforge.storage.store import Draft, TableStore
 
 log = get_logger()
 
@@ -106,14 +104,15 @@ class Publication:
         self.journal = self.journal.model_copy(update=changes)
         write_journal(self._locks, self.journal)
 
-    def commit_files(self, pending: PendingFiles, record: LineageRecord) -> list[Path]:
-        """Journal the files and the record, then rename the files into place."""
+    def stage(self, store: TableStore, draft: Draft, record: LineageRecord) -> list[Path]:
+        """Journal the draft's files and the record, then have the store put the
+        files under their final names (in no version yet)."""
         self._update(
             phase="publishing",
             record=record.model_dump(mode="json"),
-            files=[os.path.abspath(p) for p in pending.finals()],
+            files=[os.path.abspath(p) for p in draft.pending.finals()],
         )
-        return pending.commit()
+        return store.stage(draft)
 
     def before_switch(self, metadata: TableMetadata) -> None:
         """Journal the catalog entry; the pointer switch comes next."""
@@ -144,16 +143,16 @@ def recover(
     journal = read_journal(locks, table)
     if journal is None:
         return None
-    layer_dir = config.layer_path(journal.layer)
-    current = versions.read_current(layer_dir, table)
+    store = config.store
     host = config.plugins
     try:
-        if journal.published(current) and journal.record is not None and journal.metadata:
+        published = store.is_published(journal.layer, table, journal.record_id)
+        if published and journal.record is not None and journal.metadata:
             host.write_lineage(_RECORD.validate_python(journal.record), config)
             write_entry(TableMetadata.model_validate(journal.metadata))
             outcome = "completed"
         else:
-            removed = discard_unpublished(journal, current, versions.table_dir(layer_dir, table))
+            removed = store.discard(journal.layer, table, journal.files)
             failed = _RECORD.validate_python(journal.failed)
             if failed.errors == [INTERRUPTED]:
                 stamp = os.stat(journal_path(locks, table)).st_mtime

@@ -10,6 +10,7 @@ from jobforge.engine.executor import Executor
 from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.storage import versions
+from jobforge.storage.store import TableStore
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Runtime:
     def layer_dir(self, layer: Layer) -> Path:
         return self.config.layer_path(layer)
 
+    @property
+    def store(self) -> TableStore:
+        """The table store every version is read from and published to."""
+        return self.config.store
+
     def current(self, layer: Layer, table: str) -> versions.CurrentVersion | None:
         """The current version of ``table`` in ``layer`` (``None`` if never published)."""
-        return versions.read_current(self.layer_dir(layer), table)
+        return self.store.current(layer.value, table)

@@ -8,7 +8,6 @@ from datetime import datetime
 import pyarrow.parquet as pq
 
 from jobforge.catalog.entries import load_entry
-from jobforge.engine.quarantine import quarantine_dir
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.storage import versions
 
@@ -48,8 +47,10 @@ def _quarantined(
     """Rows rejected by the publications of the current version: a quarantine file is
     named like the data file it goes with, and a batch promoted again (a re-run, a
     replay) has new files beside the earlier run's, which are not counted again."""
-    folder = quarantine_dir(config, table, layer)
-    files = [folder / b.file for b in current.batches]
+    if layer is Layer.GOLD:  # gold builds new rows: it rejects none
+        return 0
+    store = config.store
+    files = [store.set_apart_file(table, layer.value, b) for b in current.batches]
     return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
 
 
@@ -78,9 +79,10 @@ def _last_steps(config: PipelineConfig) -> dict[tuple[str, str], tuple[str, str]
 def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
     """One entry per table and layer that has a current version, layer by layer."""
     found: dict[tuple[str, str], versions.CurrentVersion] = {}
+    store = config.store
     for layer in Layer:
-        for table in versions.list_tables(config.layer_path(layer)):
-            current = versions.read_current(config.layer_path(layer), table)
+        for table in store.tables(layer.value):
+            current = store.current(layer.value, table)
             if current is not None:
                 found[(layer.value, table)] = current
     statuses = []

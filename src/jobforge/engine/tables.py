@@ -73,14 +73,12 @@ class TableLocks:
     def _remove_temporaries(self, table: str) -> None:
         """Remove what an interrupted run on ``table`` left under temporary names."""
         config = self.config
-        for layer in Layer:
-            remove_stale_temporaries(config.layer_path(layer) / table)
+        config.store.remove_temporaries(table)
         with catalog_lock(config.locks_path(), table, self.timeout):
             for layer in Layer:
                 entries = config.catalog_tables_path() / layer.value
                 remove_stale_temporaries_of(entries, f"{table}.json")
                 remove_stale_temporaries_of(entries / "_history", f"{table}.json")
-        remove_stale_temporaries(config.quarantine_path() / table)
         remove_stale_temporaries(config.catalog_lineage_path() / table)
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)

@@ -39,8 +39,8 @@ from jobforge.engine.recovery import Publication
 from jobforge.engine.runtime import Runtime
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import LineageRecord, TableMetadata
-from jobforge.storage import versions
-from jobforge.storage.pending import PendingFiles, remove_published
+from jobforge.storage.pending import PendingFiles
+from jobforge.storage.store import Draft
 from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
 
 
@@ -62,6 +62,8 @@ class Transition:
     target: Layer
     interrupted: LineageRecord
     """The ``failed`` record the next run writes if this process dies before publishing."""
+    draft: Draft
+    """Where the step writes (from the table store)."""
     clock: float = field(default_factory=time.perf_counter)
 
     def seconds(self) -> float:
@@ -83,49 +85,42 @@ class Transition:
     ) -> Published:
         """Run the protocol of the module docstring.
 
-        ``write`` writes the step's files to the temporaries it asks of
-        :class:`PendingFiles` and reports what it did; ``record`` builds the
+        ``write`` writes the step's files (:attr:`draft`'s targets) to the
+        temporaries it asks of the draft's :class:`PendingFiles` and reports
+        what it did; ``record`` builds the
         lineage record from that report (raising if it cannot: an unbalanced
         ledger), ``entry`` the catalog entry and ``batch`` the pointer's batch
         entry; ``failed`` builds the ``failed`` record of an error. Errors of
         the types in ``refusals`` are refusals (nothing written, no record).
         """
-        rt, event = self.rt, self.event
-        table = event.table
-        layer_dir = rt.layer_dir(self.target)
-        pending = PendingFiles()
+        rt, event, draft, store = self.rt, self.event, self.draft, self.rt.store
         publication = Publication(rt.config, self.target, self.interrupted)
         outcome: StepOutcome | None = None
+        staged: list[Path] = []
         try:
             rt.host.before_transition(event)
-            outcome = write(pending)
+            outcome = write(draft.pending)
             built = record(outcome)
             rt.ensure_layout()  # the first publication of an engine
-            moved = publication.commit_files(pending, built)
-            try:
-                metadata = entry(outcome)
-                publication.before_switch(metadata)
-                version = versions.publish(
-                    layer_dir,
-                    table,
-                    self.target.value,
-                    [batch(outcome, built)],
-                    mode=mode,
-                    updated_at=built.completed_at,
-                    record_id=record_id(built),
-                    previous=previous,
-                )
-            except BaseException:
-                remove_published(moved)  # fresh names: no pointer lists them
-                raise
+            staged = publication.stage(store, draft, built)
+            metadata = entry(outcome)
+            publication.before_switch(metadata)
+            version = store.publish(
+                draft,
+                batch(outcome, built),
+                mode=mode,
+                record_id=record_id(built),
+                updated_at=built.completed_at,
+                previous=previous,
+            )
         except refusals:
             # Bad input is refused before anything is written: no failed record
             # either, only the error (the CLI prints it on one line).
-            pending.abort()
+            store.abort(draft, staged)
             publication.done()
             raise
         except Exception as exc:
-            pending.abort()
+            store.abort(draft, staged)
             raise fail(rt, event, failed(exc, outcome), exc, publication) from exc
         finish(rt, event, built, metadata, version, publication)
         if outcome.rows_quarantined and quarantine is not None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from jobforge.pipeline.config import Layer, PipelineConfig
     from jobforge.pipeline.models import ColumnMetadata, LineageRecord, TableMetadata
     from jobforge.sources.base import SourceReader, SourceSpec
+    from jobforge.storage.store import TableStore
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -210,6 +211,10 @@ class PluginHost:
     # -- execution ----------------------------------------------------------------------
     def executor(self, config: PipelineConfig) -> Executor:
         return self._required("jobforge_executor", {"config": config})
+
+    def table_store(self, config: PipelineConfig) -> TableStore:
+        """The table store of ``config`` (``jobforge_table_store``)."""
+        return self._required("jobforge_table_store", {"config": config})
 
     def executor_with_plugin(self, config: PipelineConfig) -> tuple[Executor, str]:
         """The executor and the name of the plugin that gave it."""

@@ -38,11 +38,13 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("readers", "jobforge_readers"),
     ("polars", "jobforge_polars"),
     ("catalog-json", "jobforge_catalog_json"),
+    ("parquet-store", "jobforge_parquet_store"),
     ("openlineage", "jobforge_openlineage"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""
 
 REQUIRED_HOOKS: tuple[str, ...] = (
+    "jobforge_table_store",
     "jobforge_resolve_layer_path",
     "jobforge_resolve_quarantine_path",
     "jobforge_resolve_catalog_path",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from jobforge.pipeline.config import Layer, PipelineConfig
     from jobforge.pipeline.models import ColumnMetadata, LineageRecord, TableMetadata
     from jobforge.sources.base import SourceReader, SourceSpec
+    from jobforge.storage.store import TableStore
 
 
 # -- layout ------------------------------------------------------------------
@@ -89,6 +90,20 @@ def jobforge_executor(config: PipelineConfig) -> Executor | None:
 
     First result wins. Bundled default (``polars``, trylast): the polars
     streaming executor.
+    """
+
+
+# -- storage -----------------------------------------------------------------
+@hookspec(firstresult=True)
+def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
+    """Return the table store that keeps the versions of every table of
+    ``config`` (see :class:`jobforge.storage.store.TableStore`), or ``None`` to
+    pass.
+
+    First result wins. Bundled default (``parquet-store``, trylast): parquet
+    files and an atomically switched ``_current.json`` pointer per table.
+
+    .. versionadded:: 2.1
     """
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobforge.hooks.host import PluginHost
+    from jobforge.storage.store import TableStore
 
 DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
 DEFAULT_DATA_ROOT = Path("data")
@@ -97,6 +98,7 @@ class PipelineConfig:
             {name: MappingProxyType(dict(values)) for name, values in given.items()}
         )
         self._host: PluginHost | None = None
+        self._store: TableStore | None = None
 
     def __repr__(self) -> str:
         return f"PipelineConfig(data_root={str(self.data_root)!r})"
@@ -113,6 +115,14 @@ class PipelineConfig:
 
             self._host = build_host(self)
         return self._host
+
+    @property
+    def store(self) -> TableStore:
+        """The table store that keeps every table's versions (``jobforge_table_store``;
+        built on first use)."""
+        if self._store is None:
+            self._store = self.plugins.table_store(self)
+        return self._store
 
     # -- layers -------------------------------------------------------------
     def layer_path(self, layer: Layer | str) -> Path:

@@ -450,7 +450,7 @@ class QueryEngine:
             root = self._folder(layer_dir, warnings)
             if root is None:
                 continue
-            for table in versions.list_tables(layer_dir):
+            for table in self.config.store.tables(layer.value):
                 files = self._version_files(layer, layer_dir, root, table, warnings)
                 if files:
                     relations.append(Relation(layer.value, table, "table", files))
@@ -505,13 +505,14 @@ class QueryEngine:
             return ()
         pointer = folder / versions.POINTER_NAME
         resolved = []
-        for file in current.files(folder):
+        files = self.config.store.files(layer.value, table, current)
+        for file in files:
             inside = _inside(file, root)
             if inside is None:
                 warnings.append(_outside(f"{layer.value}.{table}", file, root, pointer))
                 return ()
             resolved.append(inside)
-        missing = [f for f in current.files(folder) if not f.is_file()]
+        missing = [f for f in files if not f.is_file()]
         if missing:
             raise QueryError(f"{pointer}: lists {missing[0].name}, which does not exist")
         return tuple(resolved)

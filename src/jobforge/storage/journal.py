@@ -6,11 +6,12 @@ killed between two steps leaves the journal behind, and the next run that takes
 the table's lock finishes or undoes the work
 (:mod:`jobforge.engine.recovery`):
 
-- the pointer names the journal's record (the switch happened): the lineage
-  record and the catalog entry kept in the journal are written;
-- otherwise nothing was published: the files the journal lists are removed
-  (no pointer ever named them) and the failed record kept in the journal is
-  written, saying the run was interrupted.
+- the table store says the version names the journal's record (the switch
+  happened): the lineage record and the catalog entry kept in the journal are
+  written;
+- otherwise nothing was published: the store removes the files the journal
+  lists (no version ever named them) and the failed record kept in the journal
+  is written, saying the run was interrupted.
 
 The journal lives beside the lock, ``<locks>/<table>.journal``, not in a data
 or catalog folder, and is written atomically. Its records are kept as plain
@@ -28,7 +29,6 @@ from pydantic import BaseModel, Field
 
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
-from jobforge.storage.versions import CurrentVersion
 
 Phase = Literal["running", "publishing", "switching"]
 """``running``: nothing renamed yet; ``publishing``: data files are being renamed
@@ -51,10 +51,6 @@ class Journal(BaseModel):
     files: list[str] = Field(default_factory=list)
     """Absolute final paths of the files this transition renames into place."""
 
-    def published(self, current: CurrentVersion | None) -> bool:
-        """Whether the pointer switch happened (the pointer names this record)."""
-        return current is not None and current.record_id == self.record_id
-
 
 def journal_path(locks_dir: Path, table: str) -> Path:
     return locks_dir / f"{validate_name(table)}.journal"
@@ -75,21 +71,3 @@ def read_journal(locks_dir: Path, table: str) -> Journal | None:
 def clear_journal(locks_dir: Path, table: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(journal_path(locks_dir, table))
-
-
-def discard_unpublished(journal: Journal, current: CurrentVersion | None, table_dir: Path) -> int:
-    """Remove the files of a transition that never switched the pointer.
-
-    A file the current pointer lists is kept (it cannot be one of them, as new
-    publications get fresh names; this is a second guard). Returns how many
-    files were removed.
-    """
-    listed = {os.path.abspath(p) for p in current.files(table_dir)} if current else set()
-    removed = 0
-    for name in journal.files:
-        if os.path.abspath(name) in listed:
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-            removed += 1
-    return removed

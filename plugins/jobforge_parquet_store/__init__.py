@@ -1,0 +1,15 @@
+"""The bundled table store: batch-partitioned parquet files and an atomically
+switched pointer per table, in the layout's folders (trylast: a store plugin
+that answers first is used instead)."""
+
+from __future__ import annotations
+
+from jobforge import hookimpl
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.storage.store import TableStore
+from jobforge_parquet_store.store import ParquetStore
+
+
+@hookimpl(trylast=True)
+def jobforge_table_store(config: PipelineConfig) -> TableStore:
+    return ParquetStore(config)
