@@ -19,9 +19,9 @@ _READERS = {
     "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
     "txt": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
     "xlsx": lambda s: ExcelReader(s.path, s.options),
-    "json": lambda s: JsonReader(s.path, s.options),
-    "ndjson": lambda s: NdjsonReader(s.path, s.options),
-    "jsonl": lambda s: NdjsonReader(s.path, s.options),
+    "json": lambda s: JsonReader(s.path, s.options, s.scratch),
+    "ndjson": lambda s: NdjsonReader(s.path, s.options, s.scratch),
+    "jsonl": lambda s: NdjsonReader(s.path, s.options, s.scratch),
     "parquet": lambda s: ParquetReader(s.path, s.options),
 }
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import pyarrow.parquet as pq
-
 from jobforge.catalog.entries import load_entry
 from jobforge.engine.quarantine import quarantine_dir
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage import versions
+from jobforge.storage import literal, versions
 
 
 @dataclass
@@ -50,7 +48,7 @@ def _quarantined(
     replay) has new files beside the earlier run's, which are not counted again."""
     folder = quarantine_dir(config, table, layer)
     files = [folder / b.file for b in current.batches]
-    return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
+    return sum(literal.read_metadata(p).num_rows for p in files if p.exists())
 
 
 def _duplicate_deliveries(config: PipelineConfig, table: str) -> int:
