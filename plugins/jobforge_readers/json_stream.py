@@ -78,6 +78,9 @@ class JsonText:
         """Line of ``buf[0]`` in the file."""
         self._column = 1
         """Column of ``buf[0]`` in the file."""
+        self._known = (0, 1, 1)
+        """A position in the buffer and its line and column: :meth:`where`
+        counts from there, so that finding every record's line costs one pass."""
         self._decoder = decoder()
 
     # -- the buffer ---------------------------------------------------------------------
@@ -95,6 +98,7 @@ class JsonText:
                 self._column += len(dropped)
             self.buf = self.buf[self.pos :]
             self.pos = 0
+        self._known = (0, self._line, self._column)
         if self.eof:
             return False
         chunk = self.handle.read(max(at_least, CHUNK_CHARS))
@@ -107,10 +111,16 @@ class JsonText:
     def where(self, pos: int | None = None) -> tuple[int, int]:
         """(line, column) in the file of ``pos`` in the buffer (default: here)."""
         pos = self.pos if pos is None else pos
-        newlines = self.buf.count("\n", 0, pos)
-        if not newlines:
-            return self._line, self._column + pos
-        return self._line + newlines, pos - self.buf.rfind("\n", 0, pos)
+        known, line, column = self._known
+        if pos < known:
+            known, line, column = 0, self._line, self._column
+        newlines = self.buf.count("\n", known, pos)
+        if newlines:
+            line, column = line + newlines, pos - self.buf.rfind("\n", known, pos)
+        else:
+            column += pos - known
+        self._known = (pos, line, column)
+        return line, column
 
     def error(self, message: str, pos: int | None = None) -> SourceError:
         line, column = self.where(pos)
