@@ -11,7 +11,7 @@ The cases (the defaults are the sizes reported in the hardening issue):
 
 - ``xlsx-cells``: a workbook of ``--size`` rows x 50 numeric cells (1 000 000);
 - ``xlsx-bomb``: a workbook whose sheet XML is ``--size`` MiB of repeated
-  rows that deflate about 1000 to 1 (1024);
+  rows that deflate over 300 to 1 (1024);
 - ``json-array``: a JSON array of about ``--size`` MiB of records (1024);
 - ``csv-wide``: a CSV whose header has ``--size`` columns (1 000 000).
 
@@ -133,7 +133,7 @@ def _xml(text: str) -> str:
 def write_xlsx_bomb(path: Path, mebibytes: int) -> Path:
     """A workbook whose sheet is ``mebibytes`` MiB of identical empty-ish rows
     (no ``r`` attributes, so every row is the same bytes), declaring a small
-    dimension: it deflates about 1000 to 1."""
+    dimension: it deflates over 300 to 1."""
     row = b"<row>" + b"<c><v>1</v></c>" * 64 + b"</row>"
     chunk = row * ((1 << 20) // len(row))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
