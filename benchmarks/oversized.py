@@ -92,7 +92,11 @@ def write_xlsx(
     (``auto``: the real one; ``None``: none)."""
     if (rows is None) == (repeat is None):
         raise ValueError("give rows or repeat")
-    height, width = (len(rows), max(map(len, rows))) if rows is not None else repeat  # type: ignore[misc]
+    if rows is not None:
+        height, width = len(rows), max(map(len, rows))
+    else:
+        assert repeat is not None
+        height, width = repeat
     if dimension == "auto":
         dimension = f"A1:{column_letters(width - 1)}{height}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +123,9 @@ def write_xlsx(
                 for start in range(1, height + 1, 10_000):
                     chunk = []
                     for number in range(start, min(start + 10_000, height + 1)):
-                        cells = "".join(f'<c r="{c}{number}"><v>{i}</v></c>' for i, c in enumerate(letters))
+                        cells = "".join(
+                            f'<c r="{c}{number}"><v>{i}</v></c>' for i, c in enumerate(letters)
+                        )
                         chunk.append(f'<row r="{number}">{cells}</row>')
                     sheet.write("".join(chunk).encode())
             sheet.write(b"</sheetData></worksheet>")
