@@ -289,7 +289,7 @@ class JsonReader(_StreamingReader):
         it is a non-empty array of objects (auto-detected records)."""
         count = 0
         alive = True
-        for position, value, span in text.elements(lambda n: f"element {n} of {key!r}"):
+        for position, value, span in text.elements(lambda n: f"record {n} of {key!r}"):
             count += 1
             if not isinstance(value, dict):
                 alive = False
