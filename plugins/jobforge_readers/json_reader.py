@@ -333,6 +333,7 @@ class JsonReader(_StreamingReader):
                     continue
             if sink is not None:
                 self._drop(sink)
+        text.end()  # invalid JSON anywhere is refused first, as json.loads would
         if wanted is None and candidates != 1:
             raise SourceError(
                 f"{self.path}: expected a JSON array of objects; the top level is an "
