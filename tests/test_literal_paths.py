@@ -272,3 +272,25 @@ def test_fuzz_staged_rows_are_always_those_of_the_named_file(
     _assert_named_file_staged(engine, "t", named)
     staged_values = {v for _, fields in _staged(engine, "t") for v in fields}
     assert not {f"decoy{i}" for i in range(len(decoys))} & staged_values
+
+
+def test_no_code_calls_the_globbing_functions_directly() -> None:
+    """Every polars scan, pyarrow footer read or writer in jobforge and its bundled
+    plugins goes through ``jobforge.storage.literal`` (sinks pass ``literal.text``)."""
+    import re
+
+    repo = Path(__file__).resolve().parent.parent
+    direct = re.compile(
+        r"\bpl\.(scan_parquet|scan_csv|scan_ndjson|read_parquet|read_csv|read_excel|"
+        r"read_parquet_schema)\(|\bpq\.(read_metadata|read_table|ParquetFile|ParquetWriter)\(|"
+        r"fastexcel\.read_excel\((?!literal\.text)|\.sink_parquet\((?!literal\.text|\s*$)"
+    )
+    found = []
+    for folder in ("src/jobforge", "plugins"):
+        for path in sorted((repo / folder).rglob("*.py")):
+            if path.name == "literal.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if direct.search(line):
+                    found.append(f"{path.relative_to(repo)}:{number}: {line.strip()}")
+    assert found == []

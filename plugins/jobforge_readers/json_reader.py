@@ -365,7 +365,7 @@ class NdjsonReader(_StreamingReader):
         self._configure()
         sink = self._sink()
         limit = self.limits.max_record_chars
-        blank = invalid = 0
+        blank = 0
         try:
             with self.path.open("r", encoding=self.encoding) as handle:
                 line_no = 0
@@ -398,7 +398,6 @@ class NdjsonReader(_StreamingReader):
                         if message is None:
                             _sort(sink, line_no, value, text, len(text))
                             continue
-                    invalid += 1
                     sink.reject(line_no, INVALID_JSON, message, text)
         except UnicodeDecodeError:
             raise decode_error(self.path, self.encoding) from None

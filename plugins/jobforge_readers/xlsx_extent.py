@@ -33,9 +33,6 @@ from jobforge.errors import SourceError
 from jobforge.storage import literal
 from jobforge_readers.limits import Limits, over
 
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CHUNK = 1 << 22
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _ANY_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
@@ -120,20 +117,25 @@ def _xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element | None:
         return None
 
 
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
 def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     """The archive member holding ``sheet``'s cells (``xl/worksheets/sheet1.xml``),
-    from the workbook and its relationships; ``None`` if they do not say."""
+    from the workbook and its relationships (in any namespace: transitional or
+    strict OOXML); ``None`` if they do not say."""
     workbook = _xml(archive, "xl/workbook.xml")
     rels = _xml(archive, "xl/_rels/workbook.xml.rels")
     if workbook is None or rels is None:
         return None
     rel_id = None
-    for element in workbook.iter(f"{{{_MAIN_NS}}}sheet"):
-        if element.get("name") == sheet:
-            rel_id = element.get(f"{{{_REL_NS}}}id")
+    for element in workbook.iter():
+        if _local(element.tag) == "sheet" and element.get("name") == sheet:
+            rel_id = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
             break
-    for element in rels.iter(f"{{{_PKG_REL_NS}}}Relationship"):
-        if element.get("Id") == rel_id:
+    for element in rels.iter():
+        if _local(element.tag) == "Relationship" and element.get("Id") == rel_id:
             target = element.get("Target") or ""
             if target.startswith("/"):
                 return target.lstrip("/")
