@@ -5,8 +5,9 @@ The limits (``jobforge_readers.limits``) are tested at a small size by lowering
 them with their reader option; the hostile cases at full size run
 ``jobforge ingest`` in a child process and read its peak resident memory
 (``ru_maxrss`` of the children, in a fresh process): a CSV whose header has a
-million columns (7.8 GB before), a 2-cell xlsx whose cells span 17 billion
-(calamine's dense grid), a workbook that inflates over 300 to 1. A refusal is one
+million columns (7.8 GB before), a 1M x 50 sheet (8.9 GB before), a 2-cell
+xlsx whose cells span 17 billion (calamine's dense grid), a workbook that
+inflates over 300 to 1. A refusal is one
 line naming the file and the limit, and leaves nothing behind: no parquet
 file, no pointer, no lineage record, no journal, no temporary folder.
 ``benchmarks/oversized.py`` measures the larger cases of the issue (an 1M x 50
@@ -338,3 +339,71 @@ def test_every_limit_is_documented_with_its_default(doc: str) -> None:
         row = next((r for r in text.splitlines() if r.startswith(f"| `{name}` |")), None)
         assert row is not None, f"{doc}: no row for {name}"
         assert f"{limit.default:_}".replace("_", " ") in row, (doc, row)
+
+
+def test_xlsx_inflated_text_limit(engine: PipelineEngine, tmp_path: Path) -> None:
+    """The sheet's XML and the shared strings, whose text calamine holds, are
+    bounded by their declared (and checked) inflated sizes."""
+    import xlsxwriter
+
+    path = tmp_path / "strings.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("S")
+    sheet.write_row(0, 0, ["id", "text"])
+    for row in range(1, 21):
+        sheet.write_row(row, 0, [str(row), f"shared string number {row}"])
+    book.close()
+    with zipfile.ZipFile(path) as archive:
+        strings = archive.getinfo("xl/sharedStrings.xml").file_size
+        total = strings + archive.getinfo("xl/worksheets/sheet1.xml").file_size
+    refused(
+        engine,
+        path,
+        f"the shared strings inflate to {strings} bytes, more than max_inflated_bytes = "
+        f"{strings - 1} (",
+        max_inflated_bytes=strings - 1,
+    )
+    refused(
+        engine,
+        path,
+        f"sheet 'S' and the shared strings inflate to {total} bytes, more than "
+        f"max_inflated_bytes = {total - 1} (",
+        max_inflated_bytes=total - 1,
+    )
+    engine.ingest(path, "big", options={"max_inflated_bytes": total})
+    assert staged(engine)[-1] == (20, "20", "shared string number 20")
+
+
+def test_a_million_by_fifty_sheet_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    """The issue's 1M x 50 sheet, whose XML inflates to 1.4 GB: refused from the
+    archive's directory (its cells are counted only when that limit is raised,
+    see docs/reliability.md)."""
+    path = oversized.write_xlsx_bomb(tmp_path / "placeholder.xlsx", 1)  # archive layout only
+    with zipfile.ZipFile(path) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist() if "sheet1" not in n}
+    big = tmp_path / "cells.xlsx"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                b'2006/main"><sheetData>'
+            )
+            row = b"<row>" + b"".join(b"<c><v>%d</v></c>" % i for i in range(50)) + b"</row>"
+            block = row * 10_000
+            for _ in range(100):
+                sheet.write(block)
+            sheet.write(b"</sheetData></worksheet>")
+    with zipfile.ZipFile(big) as archive:
+        inflated = archive.getinfo("xl/worksheets/sheet1.xml").file_size
+    assert inflated > 1 << 29
+    code, line, _, peak = oversized.ingest_peak(big, tmp_path, "--option", "max_ratio=1000")
+    assert code == 1
+    assert line == (
+        f"error: {big}: sheet 'Sheet1' inflates to {inflated} bytes, more than "
+        "max_inflated_bytes = 536870912 (a reader limit: set the option max_inflated_bytes "
+        "higher to read this file)"
+    )
+    assert peak < PEAK_MIB, peak
+    assert leftovers(tmp_path / "data") == []

@@ -8,13 +8,14 @@ a sheet at its first used cell). Empty rows below it are kept, so
 
 Options: ``sheet`` (a sheet name, or a 1-based sheet number, also given as
 text such as ``"2"`` when no sheet has that name; default: the first sheet,
-recorded with the ingestion), and the limits ``max_cells``, ``max_ratio`` and
-``max_columns`` (:mod:`jobforge_readers.limits`): calamine loads a whole sheet
-at once, so its size is measured first (:mod:`.xlsx_extent`) and a sheet over
-the limits is refused before it is loaded. The loaded sheet is written to a
-parquet file in the reader's temporary folder (``jobforge-xlsx-*``, in the
-engine's scratch folder) and scanned from there, so that it is not held while
-the engine writes staged; :meth:`ExcelReader.close` removes the folder.
+recorded with the ingestion), and the limits ``max_cells``, ``max_ratio``,
+``max_inflated_bytes`` and ``max_columns`` (:mod:`jobforge_readers.limits`):
+calamine loads a whole sheet at once, so its size is measured first
+(:mod:`.xlsx_extent`) and a sheet over the limits is refused before it is
+loaded. The loaded sheet is written to a parquet file in the reader's
+temporary folder (``jobforge-xlsx-*``, in the engine's scratch folder) and
+scanned from there, so that it is not held while the engine writes staged;
+:meth:`ExcelReader.close` removes the folder.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import normalise_headers, refuse_reserved
 from jobforge.storage import literal
 from jobforge_readers.limits import limits_from, options_for, over
-from jobforge_readers.xlsx_extent import check_archive, open_archive, sheet_extent, sheet_part
+from jobforge_readers.xlsx_extent import (
+    check_archive,
+    check_inflated,
+    open_archive,
+    shared_strings_part,
+    sheet_extent,
+    sheet_part,
+)
 
 _OPTIONS = ("sheet", *options_for("xlsx"))
 _GROUP_ROWS = 10_000
@@ -117,9 +125,15 @@ class ExcelReader:
             )
         limits = limits_from(self.path, self.options, "xlsx")
         archive = open_archive(self.path)
+        strings: str | None = None
         try:
             if archive is not None:
                 check_archive(self.path, archive, limits)
+                strings = shared_strings_part(archive)
+                if strings is not None:
+                    check_inflated(
+                        self.path, archive, [strings], "the shared strings inflate to", limits
+                    )
             try:
                 workbook = fastexcel.read_excel(literal.text(self.path))
                 names = list(workbook.sheet_names)
@@ -134,7 +148,15 @@ class ExcelReader:
                     f"{self.path}: not a readable xlsx workbook (the part holding sheet "
                     f"{sheet!r} is not named by the workbook)"
                 )
-            extent = sheet_extent(self.path, archive, part, sheet, limits)  # type: ignore[arg-type]
+            assert archive is not None
+            parts = [part] + ([strings] if strings is not None else [])
+            what = (
+                f"sheet {sheet!r} and the shared strings inflate to"
+                if strings
+                else f"sheet {sheet!r} inflates to"
+            )
+            check_inflated(self.path, archive, parts, what, limits)
+            extent = sheet_extent(self.path, archive, part, sheet, limits)
         finally:
             if archive is not None:
                 archive.close()

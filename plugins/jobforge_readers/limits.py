@@ -64,6 +64,13 @@ LIMITS: dict[str, Limit] = {
             "cells of the sheet read (rows x columns of the area its cells span)",
         ),
         Limit(
+            "max_inflated_bytes",
+            1 << 29,
+            ("xlsx",),
+            "bytes the sheet read and the workbook's shared strings inflate to (calamine holds "
+            "their text)",
+        ),
+        Limit(
             "max_ratio",
             100,
             ("xlsx",),
@@ -83,6 +90,7 @@ class Limits:
     max_depth: int = LIMITS["max_depth"].default
     max_cells: int = LIMITS["max_cells"].default
     max_ratio: int = LIMITS["max_ratio"].default
+    max_inflated_bytes: int = LIMITS["max_inflated_bytes"].default
 
 
 def options_for(fmt: str) -> tuple[str, ...]:

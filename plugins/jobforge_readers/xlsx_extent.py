@@ -143,6 +143,43 @@ def sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     return None
 
 
+def shared_strings_part(archive: zipfile.ZipFile) -> str | None:
+    """The archive member holding the workbook's shared strings, if it has one."""
+    rels = _xml(archive, "xl/_rels/workbook.xml.rels")
+    if rels is None:
+        return None
+    for element in rels.iter():
+        if _local(element.tag) == "Relationship" and (element.get("Type") or "").endswith(
+            "/sharedStrings"
+        ):
+            target = element.get("Target") or ""
+            if target.startswith("/"):
+                return target.lstrip("/")
+            return posixpath.normpath(posixpath.join("xl", target))
+    return None
+
+
+def check_inflated(
+    path: Path, archive: zipfile.ZipFile, parts: list[str], what: str, limits: Limits
+) -> None:
+    """Refuse ``parts`` (names of members) whose declared sizes add up to more
+    than ``max_inflated_bytes``: calamine holds their text. ``what`` says it
+    (``sheet 'S' inflates to``)."""
+    total = 0
+    for name in parts:
+        try:
+            total += archive.getinfo(name).file_size
+        except KeyError:
+            continue
+    if total > limits.max_inflated_bytes:
+        raise over(
+            path,
+            "max_inflated_bytes",
+            limits.max_inflated_bytes,
+            f"{what} {total} bytes",
+        )
+
+
 def sheet_extent(
     path: Path, archive: zipfile.ZipFile, part: str, sheet: str, limits: Limits
 ) -> Extent:
