@@ -282,7 +282,8 @@ def test_no_code_calls_the_globbing_functions_directly() -> None:
     repo = Path(__file__).resolve().parent.parent
     direct = re.compile(
         r"\bpl\.(scan_parquet|scan_csv|scan_ndjson|read_parquet|read_csv|read_excel|"
-        r"read_parquet_schema)\(|\bpq\.(read_metadata|read_table|ParquetFile|ParquetWriter)\(|"
+        r"read_parquet_schema)\(|\bpq\.(read_metadata|read_schema|read_table|ParquetFile|"
+        r"ParquetWriter)\(|"
         r"fastexcel\.read_excel\((?!literal\.text)|\.sink_parquet\((?!literal\.text|\s*$)"
     )
     found = []

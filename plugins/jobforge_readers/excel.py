@@ -89,15 +89,12 @@ class ExcelReader:
         return str(sheet)
 
     def header(self) -> SourceHeader:
-        """The sheet's first row with a value, as staged names."""
-        import fastexcel
-
+        """The sheet's first row with a value, as staged names. calamine loads
+        the whole sheet even for one row, so the sheet is checked as for
+        :meth:`read` first."""
+        workbook, sheet = self._checked()
         try:
-            workbook = fastexcel.read_excel(str(self.path))
-            sheet = self._sheet(list(workbook.sheet_names))
             first = workbook.load_sheet(sheet, header_row=None, n_rows=1).to_polars()
-        except SourceError:
-            raise
         except Exception as exc:
             raise SourceError(
                 f"{self.path}: not a readable xlsx workbook ({_short(exc)})"
@@ -114,7 +111,10 @@ class ExcelReader:
             self.close()
             raise
 
-    def _read(self) -> ReadResult:
+    def _checked(self) -> tuple[Any, str]:
+        """The workbook (fastexcel's reader) and the sheet to read, once the
+        options, the archive and the sheet's size are checked against the limits
+        (before calamine loads the sheet)."""
         import fastexcel
 
         unknown = set(self.options) - set(_OPTIONS)
@@ -167,6 +167,11 @@ class ExcelReader:
                 limits.max_columns,
                 f"sheet {sheet!r} spans {extent.columns} columns",
             )
+        return workbook, sheet
+
+    def _read(self) -> ReadResult:
+        workbook, sheet = self._checked()
+        names = list(workbook.sheet_names)
         try:
             batch = workbook.load_sheet(sheet, header_row=None, dtypes="string", eager=True)
         except Exception as exc:

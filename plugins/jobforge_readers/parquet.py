@@ -46,7 +46,7 @@ class ParquetReader:
     def header(self) -> SourceHeader:
         """The column names in the footer."""
         try:
-            names = pq.read_schema(self.path).names
+            names = literal.read_schema(self.path).names
         except Exception as exc:
             raise SourceError(
                 f"{self.path}: not a readable parquet file ({one_line(exc)})"

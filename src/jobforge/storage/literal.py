@@ -66,6 +66,11 @@ def read_metadata(path: Path) -> pq.FileMetaData:
     return pq.read_metadata(text(path), filesystem=LOCAL)
 
 
+def read_schema(path: Path) -> pa.Schema:
+    """The arrow schema in the footer of exactly this file."""
+    return pq.read_schema(text(path), filesystem=LOCAL)
+
+
 def parquet_file(path: Path) -> pq.ParquetFile:
     """A :class:`pyarrow.parquet.ParquetFile` of exactly this file."""
     return pq.ParquetFile(text(path), filesystem=LOCAL)
