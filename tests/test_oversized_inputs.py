@@ -314,6 +314,11 @@ def test_a_sparse_xlsx_spanning_17_billion_cells_is_refused_within_bounds(tmp_pa
     )
     assert peak < PEAK_MIB, peak
     assert leftovers(tmp_path / "data") == []
+    # The header alone (what `jobforge run` checks first) would load the grid too.
+    from jobforge_readers.excel import ExcelReader
+
+    with pytest.raises(SourceError, match="spans at least 1048576 rows x 16384 columns"):
+        ExcelReader(path, {}).header()
 
 
 def test_an_xlsx_zip_bomb_is_refused_within_bounds(tmp_path: Path) -> None:
