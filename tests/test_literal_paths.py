@@ -276,7 +276,8 @@ def test_fuzz_staged_rows_are_always_those_of_the_named_file(
 
 def test_no_code_calls_the_globbing_functions_directly() -> None:
     """Every polars scan, pyarrow footer read or writer in jobforge and its bundled
-    plugins goes through ``jobforge.storage.literal`` (sinks pass ``literal.text``)."""
+    plugins goes through ``jobforge.storage.literal`` (sinks pass ``literal.text``;
+    a pyarrow call may instead name the local file system itself)."""
     import re
 
     repo = Path(__file__).resolve().parent.parent
@@ -292,6 +293,8 @@ def test_no_code_calls_the_globbing_functions_directly() -> None:
             if path.name == "literal.py":
                 continue
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if direct.search(line):
+                # pyarrow given the local file system (or a file object) takes it literally
+                literal_arrow = "filesystem=" in line or "BytesIO()" in line
+                if direct.search(line) and not literal_arrow:
                     found.append(f"{path.relative_to(repo)}:{number}: {line.strip()}")
     assert found == []
