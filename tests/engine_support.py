@@ -17,7 +17,7 @@ import polars as pl
 
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage import versions
+from jobforge.storage import literal, versions
 from jobforge.storage.versions import WriteMode
 
 REAL = Path(__file__).resolve().parent / "data" / "real"
@@ -64,7 +64,7 @@ def current_frame(engine: PipelineEngine, layer: Layer | str, table: str) -> pl.
     current = engine.current(layer, table)
     assert current is not None, f"{layer}.{table} has no current version"
     folder = versions.table_dir(engine.config.layer_path(Layer(layer)), table)
-    return pl.read_parquet(current.files(folder))
+    return literal.scan_parquet(current.files(folder)).collect()  # the files, not a glob
 
 
 def tree(root: Path) -> dict[str, str]:

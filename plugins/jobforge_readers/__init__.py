@@ -18,10 +18,10 @@ _READERS = {
     "tsv": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
     "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
     "txt": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
-    "xlsx": lambda s: ExcelReader(s.path, s.options),
-    "json": lambda s: JsonReader(s.path, s.options),
-    "ndjson": lambda s: NdjsonReader(s.path, s.options),
-    "jsonl": lambda s: NdjsonReader(s.path, s.options),
+    "xlsx": lambda s: ExcelReader(s.path, s.options, s.scratch),
+    "json": lambda s: JsonReader(s.path, s.options, s.scratch),
+    "ndjson": lambda s: NdjsonReader(s.path, s.options, s.scratch),
+    "jsonl": lambda s: NdjsonReader(s.path, s.options, s.scratch),
     "parquet": lambda s: ParquetReader(s.path, s.options),
 }
 

@@ -10,14 +10,8 @@ keys included.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
-
-import polars as pl
-
-from jobforge.errors import SourceError
-from jobforge.sources.headers import normalise_headers, refuse_reserved
 
 
 class RawNumber(str):
@@ -49,16 +43,78 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def loads(text: str) -> Any:
-    """``json.loads`` keeping numbers as :class:`RawNumber` and objects with a
-    repeated key as :class:`RepeatedKeys`."""
-    return json.loads(
-        text,
+class InvalidToken(Exception):
+    """A token that Python's :mod:`json` accepts but JSON does not (``NaN``,
+    ``Infinity``, ``-Infinity``)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _constant(token: str) -> Any:
+    raise InvalidToken(token)
+
+
+def decoder() -> json.JSONDecoder:
+    """A decoder keeping numbers as :class:`RawNumber` and objects with a
+    repeated key as :class:`RepeatedKeys`; ``NaN`` and the infinities raise
+    :class:`InvalidToken`."""
+    return json.JSONDecoder(
         parse_float=RawNumber,
         parse_int=RawNumber,
-        parse_constant=RawNumber,
+        parse_constant=_constant,
         object_pairs_hook=_object,
     )
+
+
+_DECODER = decoder()
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` with :func:`decoder`'s hooks."""
+    return _DECODER.decode(text)
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first string (key or value) anywhere in ``value`` that holds a lone
+    surrogate (``"\\ud800"`` decodes to one: it is no character, and no UTF-8
+    text can hold it), as a JSON escape of its first 40 characters; else ``None``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        texts: list[Any] = []
+        if isinstance(item, str):
+            texts = [item]
+        elif isinstance(item, dict):
+            texts = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return json.dumps(text[:40])
+    return None
+
+
+def depth(value: Any) -> int:
+    """Nesting depth: 0 for a plain value, 1 for an object or array of plain
+    values, and so on."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def as_text(value: Any) -> str | None:
@@ -104,29 +160,3 @@ def repeated_keys(value: Any) -> list[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
-
-
-def records_to_frame(
-    path: Path,
-    records: Iterable[tuple[int, Mapping[str, Any]]],
-) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Text columns (the union of keys, in first-seen order) with ``_source_row``;
-    records without any key, or a key that is a provenance column's name, refuse
-    the file."""
-    rows: list[int] = []
-    keys: dict[str, None] = {}
-    materialised = []
-    for row, record in records:
-        rows.append(row)
-        materialised.append(record)
-        for key in record:
-            keys.setdefault(key, None)
-    raw_names = list(keys)
-    if not raw_names:
-        raise SourceError(f"{path}: the records have no keys (no columns to stage)")
-    names, mapping = normalise_headers(raw_names)
-    refuse_reserved(path, names)
-    data: dict[str, pl.Series] = {"_source_row": pl.Series(rows, dtype=pl.Int64)}
-    for raw, name in zip(raw_names, names, strict=True):
-        data[name] = pl.Series([as_text(r.get(raw)) for r in materialised], dtype=pl.String)
-    return pl.DataFrame(data), mapping

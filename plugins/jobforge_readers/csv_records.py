@@ -38,9 +38,15 @@ import pyarrow.parquet as pq
 
 from jobforge.errors import SourceError
 from jobforge.sources.headers import BOM
+from jobforge.storage import literal
+from jobforge_readers._sniff import nul_advice
+from jobforge_readers.limits import Limits, over
 
 FIELD_LIMIT = 2**31 - 1
-"""Python's ``csv`` refuses fields over 128 KiB by default; jobforge reads any."""
+"""The most Python's ``csv`` module can be told to accept (its default is 128 KiB);
+the reader option ``max_field_chars`` sets the limit in force."""
+
+DEFAULT_LIMITS = Limits()
 
 RAGGED_RULE = "ragged_record"
 """``rule_id`` of a record whose field count differs from the header's."""
@@ -65,8 +71,8 @@ class Dialect:
     delimiter: str
     quote: str | None
 
-    def reader(self, lines: Iterator[str]) -> Iterator[list[str]]:
-        csv.field_size_limit(FIELD_LIMIT)
+    def reader(self, lines: Iterator[str], field_limit: int = FIELD_LIMIT) -> Iterator[list[str]]:
+        csv.field_size_limit(min(field_limit, FIELD_LIMIT))
         if self.quote is None:
             return csv.reader(lines, delimiter=self.delimiter, quoting=csv.QUOTE_NONE, strict=True)
         return csv.reader(lines, delimiter=self.delimiter, quotechar=self.quote, strict=True)
@@ -115,6 +121,8 @@ class _Lines:
 
     def __init__(self, path: Path, handle: TextIO) -> None:
         self.path = path
+        """The file's name in messages (the source's, when ``handle`` reads a
+        transcoded copy of it)."""
         self.handle = handle
         self.number = 0
         self.chars = 0
@@ -130,18 +138,20 @@ class _Lines:
             self.last = line
             if "\x00" in line:
                 raise SourceError(
-                    f"{self.path}: line {self.number} contains a NUL character (binary data, "
-                    "or text in another encoding such as UTF-16? set the reader option encoding)"
+                    f"{self.path}: line {self.number} contains a NUL character "
+                    + nul_advice(self.path)
                 )
             if line[-1:] == "\r":
                 self.lone_cr = True
             yield line
 
 
-def _records(path: Path, dialect: Dialect, lines: _Lines) -> Iterator[tuple[int, list[str]]]:
+def _records(
+    path: Path, dialect: Dialect, lines: _Lines, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[int, list[str]]]:
     """``(first line, fields)`` of every record, header included; ``csv`` errors
     become one-line :class:`SourceError` naming the record's first line."""
-    reader = dialect.reader(iter(lines))
+    reader = dialect.reader(iter(lines), limits.max_field_chars)
     while True:
         start = lines.number + 1
         try:
@@ -149,6 +159,13 @@ def _records(path: Path, dialect: Dialect, lines: _Lines) -> Iterator[tuple[int,
         except StopIteration:
             return
         except csv.Error as exc:
+            if str(exc).startswith("field larger than field limit"):
+                raise over(
+                    path,
+                    "max_field_chars",
+                    limits.max_field_chars,
+                    f"the record starting on line {start} has a field longer than that",
+                ) from None
             hint = " (a quoted field is never closed)" if "end of data" in str(exc) else ""
             raise SourceError(
                 f"{path}: malformed CSV in the record starting on line {start}: {exc}{hint}"
@@ -162,7 +179,9 @@ def _open(path: Path) -> TextIO:
     return path.open("r", encoding="utf-8-sig", newline="")
 
 
-def _header(path: Path, records: Iterator[tuple[int, list[str]]]) -> list[str]:
+def _header(
+    path: Path, records: Iterator[tuple[int, list[str]]], limits: Limits = DEFAULT_LIMITS
+) -> list[str]:
     first = next(records, None)
     if first is None:
         raise SourceError(f"{path}: the file is empty (expected a header row)")
@@ -173,11 +192,18 @@ def _header(path: Path, records: Iterator[tuple[int, list[str]]]) -> list[str]:
         raise SourceError(
             f"{path}: the header row has no column names ({len(header)} empty or blank names)"
         )
+    if len(header) > limits.max_columns:
+        raise over(path, "max_columns", limits.max_columns, f"the header has {len(header)} columns")
     return header
 
 
 def check_records(
-    path: Path, dialect: Dialect, folder: Callable[[], Path] | None = None
+    path: Path,
+    dialect: Dialect,
+    folder: Callable[[], Path] | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    shown: Path | None = None,
 ) -> RecordCheck:
     """The ``csv`` module's answer for ``path`` (UTF-8): the header, the number
     of records, odd records, and what polars would read differently; the one
@@ -192,12 +218,12 @@ def check_records(
     answer), and they are the ones to use. A faster implementation must give the
     same answers (the property tests compare both paths with the ``csv`` module).
     """
-    plain = _plain_file_check(path, dialect)
+    plain = _plain_file_check(path, dialect, limits=limits, shown=shown)
     if plain is not None:
         return plain
     if folder is None:
-        return _full_check(path, dialect)
-    return write_records(path, dialect, folder())
+        return _full_check(path, dialect, limits=limits, shown=shown)
+    return write_records(path, dialect, folder(), limits=limits, shown=shown)
 
 
 def _hex(char: str) -> str:
@@ -269,7 +295,12 @@ def _quoted_line_pattern(width: int, dialect: Dialect) -> re.Pattern[str]:
 
 
 def _plain_file_check(
-    path: Path, dialect: Dialect, *, counted: bool | None = None
+    path: Path,
+    dialect: Dialect,
+    *,
+    counted: bool | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    shown: Path | None = None,
 ) -> RecordCheck | None:
     """The check of a plain file, or ``None`` when the file is not plainly so.
 
@@ -289,9 +320,10 @@ def _plain_file_check(
         dialect.quote is not None and len(dialect.quote.encode()) != 1
     ):
         return None
+    name = shown or path
     with _open(path) as handle:
-        lines = _Lines(path, handle)
-        header = _header(path, _records(path, dialect, lines))
+        lines = _Lines(name, handle)
+        header = _header(name, _records(name, dialect, lines, limits), limits)
         if lines.number != 1 or lines.lone_cr:
             return None
     if dialect.quote is not None and dialect.quote in "".join(header):
@@ -307,8 +339,8 @@ def _plain_file_check(
     if len(last_line) == len(tail) or b"\x00" in last_line or tail.endswith(b"\r"):
         return None  # polars reads a NUL at the very end, or a final \r, as nothing
     try:
-        total, odd = (
-            pl.scan_csv(
+        total, odd, longest = (
+            literal.scan_csv(
                 path,
                 has_header=False,
                 skip_lines=1,
@@ -322,25 +354,34 @@ def _plain_file_check(
             .select(
                 pl.len(),
                 _not_plain(len(header), dialect, counted=counted).sum(),
+                pl.col("line").str.len_bytes().max().alias("longest"),
             )
             .collect()
             .row(0)
         )
     except pl.exceptions.PolarsError:
         return None
-    if odd or not total:
-        return None
+    if odd or not total or (longest or 0) > limits.max_field_chars:
+        return None  # a line that long may hold a field over the limit: the csv module decides
     return RecordCheck(header=header, records=total)
 
 
-def _full_check(path: Path, dialect: Dialect, sink: _RecordSink | None = None) -> RecordCheck:
+def _full_check(
+    path: Path,
+    dialect: Dialect,
+    sink: _RecordSink | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    shown: Path | None = None,
+) -> RecordCheck:
     """:func:`check_records` by one pass of the ``csv`` module over every record;
     with a ``sink``, each record is also handed to it as it is read (the one
     place where the ``csv`` module's records are both checked and kept)."""
+    name = shown or path
     with _open(path) as handle:
-        lines = _Lines(path, handle)
-        records = _records(path, dialect, lines)
-        check = RecordCheck(header=_header(path, records))
+        lines = _Lines(name, handle)
+        records = _records(name, dialect, lines, limits)
+        check = RecordCheck(header=_header(name, records, limits))
         width = len(check.header)
         if sink is not None:
             sink.start(width, lines)
@@ -382,7 +423,7 @@ def _full_check(path: Path, dialect: Dialect, sink: _RecordSink | None = None) -
     return check
 
 
-_REJECTED_SCHEMA = pa.schema(
+REJECTED_SCHEMA = pa.schema(
     [
         ("_source_row", pa.int64()),
         ("rule_id", pa.large_string()),
@@ -428,7 +469,7 @@ class _RecordSink:
         schema = pa.schema(
             [("_source_row", pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
         )
-        self._records = pq.ParquetWriter(self.folder / "records.parquet", schema, **_PARQUET)
+        self._records = literal.parquet_writer(self.folder / "records.parquet", schema, **_PARQUET)
 
     def record(self, number: int, fields: list[str]) -> None:
         self._numbers.append(number)
@@ -463,7 +504,7 @@ class _RecordSink:
         if self._ragged:
             if self._rejected is None:
                 target = self.folder / "rejected.parquet"
-                self._rejected = pq.ParquetWriter(target, _REJECTED_SCHEMA, **_PARQUET)
+                self._rejected = literal.parquet_writer(target, REJECTED_SCHEMA, **_PARQUET)
             numbers, messages, fields = zip(*self._ragged, strict=True)
             self._ragged = []
             columns = [
@@ -472,7 +513,7 @@ class _RecordSink:
                 pa.array(messages, type=pa.large_string()),
                 pa.array(fields, type=pa.large_string()),
             ]
-            table = pa.Table.from_arrays(columns, schema=_REJECTED_SCHEMA)
+            table = pa.Table.from_arrays(columns, schema=REJECTED_SCHEMA)
             self._rejected.write_table(table, row_group_size=group)
 
     def close(self, *, complete: bool) -> RecordFiles:
@@ -494,7 +535,14 @@ class _RecordSink:
         )
 
 
-def write_records(path: Path, dialect: Dialect, folder: Path) -> RecordCheck:
+def write_records(
+    path: Path,
+    dialect: Dialect,
+    folder: Path,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    shown: Path | None = None,
+) -> RecordCheck:
     """One pass of the ``csv`` module over ``path`` (UTF-8): the check of
     :func:`check_records`'s full pass, and every record written to parquet files
     in ``folder`` (``files`` of the answer, see :class:`RecordFiles`), in batches.
@@ -502,7 +550,7 @@ def write_records(path: Path, dialect: Dialect, folder: Path) -> RecordCheck:
     and nothing elsewhere."""
     sink = _RecordSink(folder)
     try:
-        check = _full_check(path, dialect, sink)
+        check = _full_check(path, dialect, sink, limits=limits, shown=shown)
     except BaseException:
         sink.close(complete=False)
         raise

@@ -27,6 +27,7 @@ import polars as pl
 from jobforge.errors import SourceError
 from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import normalise_headers, refuse_reserved
+from jobforge.storage import literal
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,
@@ -35,8 +36,9 @@ from jobforge_readers._sniff import (
 )
 from jobforge_readers.csv_records import Dialect, check_records
 from jobforge_readers.header import delimited_header
+from jobforge_readers.limits import limits_from, options_for
 
-_OPTIONS = ("delimiter", "quote", "encoding")
+_OPTIONS = ("delimiter", "quote", "encoding", *options_for("csv"))
 _FORBIDDEN = {"\n", "\r"}
 
 
@@ -85,6 +87,7 @@ class DelimitedReader:
             )
         self.dialect = Dialect(delimiter=delimiter, quote=quote)
         self.encoding = canonical_encoding(path, str(options.get("encoding", "utf-8")))
+        self.limits = limits_from(path, options, "csv")
 
     @property
     def folder(self) -> Path | None:
@@ -140,7 +143,10 @@ class DelimitedReader:
         refuse_utf16_as_utf8(self.path, self.encoding)
         try:
             path = self._utf8_path()
-            check = check_records(path, self.dialect, self._folder)
+            # Messages name the source file, not a transcoded copy (lines are alike).
+            check = check_records(
+                path, self.dialect, self._folder, limits=self.limits, shown=self.path
+            )
         except UnicodeDecodeError:
             raise decode_error(self.path, self.encoding) from None
         names, mapping = normalise_headers(check.header)
@@ -155,7 +161,7 @@ class DelimitedReader:
         }
         if files is None:
             # A plain file: polars reads it exactly as the csv module does.
-            frame = pl.scan_csv(
+            frame = literal.scan_csv(
                 path,
                 has_header=True,
                 new_columns=names,
@@ -176,10 +182,10 @@ class DelimitedReader:
         details["polars_differs"] = check.polars_differs
         # Positional column names in the files: renamed by position, whatever the names.
         columns = ["_source_row", *names]
-        frame = pl.scan_parquet(files.records).select(
+        frame = literal.scan_parquet(files.records).select(
             pl.nth(i).alias(name) for i, name in enumerate(columns)
         )
-        rejected = pl.scan_parquet(files.rejected) if files.rejected is not None else None
+        rejected = literal.scan_parquet(files.rejected) if files.rejected is not None else None
         return ReadResult(
             frame=frame,
             rejected=rejected,

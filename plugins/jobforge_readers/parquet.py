@@ -19,6 +19,7 @@ from jobforge.errors import SourceError
 from jobforge.hooks.manager import one_line
 from jobforge.sources.base import ReadResult, SourceHeader
 from jobforge.sources.headers import refuse_reserved
+from jobforge.storage import literal
 
 
 def verify_parquet(path: Path) -> pq.FileMetaData:
@@ -26,10 +27,10 @@ def verify_parquet(path: Path) -> pq.FileMetaData:
     batch at a time), so that a corrupt file is refused here rather than
     failing halfway through the staged write. Returns the footer."""
     try:
-        parquet = pq.ParquetFile(path)
-        metadata = parquet.metadata
-        for _ in parquet.iter_batches(batch_size=65_536):
-            pass
+        with literal.parquet_file(path) as parquet:
+            metadata = parquet.metadata
+            for _ in parquet.iter_batches(batch_size=65_536):
+                pass
     except Exception as exc:
         raise SourceError(f"{path}: not a readable parquet file ({one_line(exc)})") from None
     return metadata
@@ -45,7 +46,7 @@ class ParquetReader:
     def header(self) -> SourceHeader:
         """The column names in the footer."""
         try:
-            names = pq.read_schema(self.path).names
+            names = literal.read_schema(self.path).names
         except Exception as exc:
             raise SourceError(
                 f"{self.path}: not a readable parquet file ({one_line(exc)})"
@@ -59,6 +60,6 @@ class ParquetReader:
             )
         metadata = verify_parquet(self.path)
         refuse_reserved(self.path, metadata.schema.to_arrow_schema().names)
-        frame = pl.scan_parquet(self.path).with_row_index("_source_row", offset=1)
+        frame = literal.scan_parquet(self.path).with_row_index("_source_row", offset=1)
         frame = frame.with_columns(pl.col("_source_row").cast(pl.Int64))
         return ReadResult(frame=frame, records=metadata.num_rows)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
 import pyarrow.parquet as pq
+
+from jobforge.storage import literal
 
 SAMPLE_ROWS = 5
 
@@ -57,11 +58,11 @@ def profile_files(table: str, layer: str, paths: list[Path]) -> TableProfile:
     """Profile the parquet files of one table version."""
     if not paths:
         return TableProfile(table, layer, [], 0, 0, [])
-    footers = [pq.read_metadata(p) for p in paths]  # each file's footer, read once
+    footers = [literal.read_metadata(p) for p in paths]  # each file's footer, read once
     rows = sum(meta.num_rows for meta in footers)
     size = sum(p.stat().st_size for p in paths)
-    head = pl.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
-    schema = pl.read_parquet_schema(paths[0])
+    head = literal.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
+    schema = literal.read_parquet_schema(paths[0])
     nulls = _null_counts(footers)
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns

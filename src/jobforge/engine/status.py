@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import pyarrow.parquet as pq
-
 from jobforge.catalog.entries import load_entry
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage import versions
+from jobforge.storage import literal, versions
 
 
 @dataclass
@@ -51,7 +49,7 @@ def _quarantined(
         return 0
     store = config.store
     files = [store.set_apart_file(table, layer.value, b) for b in current.batches]
-    return sum(pq.read_metadata(p).num_rows for p in files if p.exists())
+    return sum(literal.read_metadata(p).num_rows for p in files if p.exists())
 
 
 def _duplicate_deliveries(config: PipelineConfig, table: str) -> int:

@@ -13,8 +13,7 @@ import contextlib
 import os
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from jobforge.storage import literal
 from jobforge.storage.atomic import (
     _fsync_directory,
     _fsync_file,
@@ -53,7 +52,7 @@ class PendingFiles:
         tmp = self._pending.get(final)
         if tmp is None or not tmp.exists():
             return 0
-        return pq.read_metadata(tmp).num_rows
+        return literal.read_metadata(tmp).num_rows
 
     def commit(self) -> list[Path]:
         """Publish every written file; return the published final paths."""
@@ -61,7 +60,7 @@ class PendingFiles:
         for final, tmp in self._pending.items():
             if not tmp.exists():
                 continue
-            if final in self._optional and pq.read_metadata(tmp).num_rows == 0:
+            if final in self._optional and literal.read_metadata(tmp).num_rows == 0:
                 tmp.unlink()
                 continue
             _fsync_file(tmp)

@@ -21,6 +21,7 @@ from jobforge.engine.polars.exprs import (
 )
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError
+from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 
 
@@ -32,7 +33,7 @@ def write_bronze(
     ctx: StepContext,
     pending: PendingFiles,
 ) -> StepOutcome:
-    frame = pl.scan_parquet(inputs)
+    frame = literal.scan_parquet(inputs)
     types = frame.collect_schema()
     data = prov.data_columns(list(types.names()))
     missing = [c for c in [*schema.required, *schema.rename] if c not in data]
@@ -80,7 +81,7 @@ def write_bronze(
     )
     # The data alone in the main plan (a second sink costs every row a fan
     # out); the rows that failed, if any, are found again by a second pass.
-    good.sink_parquet(pending.temp_for(targets.data), **WRITE)
+    good.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
     out = pending.row_count(targets.data)
     total = int(frame.select(pl.len()).collect().item())
     if flags and targets.quarantine is not None and out < total:
@@ -111,7 +112,9 @@ def write_bronze(
             column=all_true([(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "),
             message=all_true(described, "; "),
             row=json_row(data),
-        ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **WRITE)
+        ).sink_parquet(
+            literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **WRITE
+        )
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     casts = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]

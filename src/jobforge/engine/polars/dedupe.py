@@ -10,6 +10,7 @@ import polars as pl
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.polars.exprs import column
+from jobforge.storage import literal
 from jobforge.storage.atomic import temporary_path_for
 
 DUPLICATE_OF = "duplicate_of"
@@ -35,11 +36,11 @@ def is_one_of(rows: pl.DataFrame) -> pl.Expr:
 def _repeated_hashes(hashes: Path) -> pl.Series:
     """The values of ``__jf_h`` that occur more than once in the file ``hashes``,
     sorting at most :data:`_HASHES_PER_PASS` of them at a time."""
-    rows = pl.scan_parquet(hashes).select(pl.len()).collect().item()
+    rows = literal.scan_parquet(hashes).select(pl.len()).collect().item()
     passes = max(1, math.ceil(rows / _HASHES_PER_PASS))
     repeated: list[pl.Series] = []
     for part in range(passes):
-        scan = pl.scan_parquet(hashes).select("__jf_h")
+        scan = literal.scan_parquet(hashes).select("__jf_h")
         if passes > 1:
             scan = scan.filter(pl.col("__jf_h") % passes == part)
         values = scan.collect().get_column("__jf_h").sort()
@@ -80,12 +81,17 @@ def duplicate_rows(
     hashes = temporary_path_for(near.with_name(near.stem + ".hashes.parquet"))
     hashes.parent.mkdir(parents=True, exist_ok=True)
     try:
-        kept.select(_row_hash(keys), *identity).sink_parquet(
-            hashes, compression="uncompressed", statistics=False
+        literal.sink_parquet(
+            kept.select(_row_hash(keys), *identity),
+            hashes,
+            compression="uncompressed",
+            statistics=False,
         )
         repeated = _repeated_hashes(hashes)
         candidates = (
-            pl.scan_parquet(hashes).filter(pl.col("__jf_h").is_in(repeated.implode())).collect()
+            literal.scan_parquet(hashes)
+            .filter(pl.col("__jf_h").is_in(repeated.implode()))
+            .collect()
         )
     finally:
         hashes.unlink(missing_ok=True)

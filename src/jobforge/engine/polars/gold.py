@@ -21,6 +21,7 @@ from jobforge.errors import ContractError, QueryError
 from jobforge.query.export import unwritable
 from jobforge.query.guard import SQLParseError, select_statement
 from jobforge.query.sandbox import Sandbox
+from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 
 GOLD_BATCH_ROWS = 122_880
@@ -67,7 +68,7 @@ def _with_lineage(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
 def _gold_python(
     inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
 ) -> dict[str, list[str]]:
-    frames = {n: _with_lineage(n, pl.scan_parquet(p)) for n, p in inputs.items()}
+    frames = {n: _with_lineage(n, literal.scan_parquet(p)) for n, p in inputs.items()}
     result = spec.resolved_function()(frames)
     if isinstance(result, pl.DataFrame):
         result = result.lazy()
@@ -81,7 +82,7 @@ def _gold_python(
     keep = [c for c in names if c not in (prov.LAYER, prov.PROCESSED_AT)]
     result.select(
         *keep, pl.lit("gold").alias(prov.LAYER), ts(ctx.processed_at).alias(prov.PROCESSED_AT)
-    ).sink_parquet(tmp, **WRITE)
+    ).sink_parquet(literal.text(tmp), **WRITE)
     return _same_name_sources(inputs, frames, keep)
 
 

@@ -22,6 +22,7 @@ from jobforge.engine.polars.exprs import (
 )
 from jobforge.engine.steps import Rule, SilverSpec, transform_name
 from jobforge.errors import ContractError
+from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 
 
@@ -33,7 +34,7 @@ def write_silver(
     ctx: StepContext,
     pending: PendingFiles,
 ) -> StepOutcome:
-    frame = pl.scan_parquet(inputs)
+    frame = literal.scan_parquet(inputs)
     names = list(frame.collect_schema().names())
     data = prov.data_columns(names)
     failures: list[tuple[pl.Expr, Rule]] = []
@@ -104,7 +105,9 @@ def write_silver(
                 "; ",
             ),
             row=json_row(data),
-        ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **WRITE)
+        ).sink_parquet(
+            literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **WRITE
+        )
     kept = frame.filter(~rejected)
     dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
     duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
@@ -123,7 +126,7 @@ def write_silver(
         raise ContractError(
             f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
         )
-    result.sink_parquet(pending.temp_for(targets.data), **WRITE)
+    result.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
     if duplicate is not None and targets.duplicates is not None and dropped is not None:
         # The dropped rows as read while comparing candidates, else read again
         # (and told which row each equals).
@@ -146,7 +149,7 @@ def write_silver(
             pl.col(DUPLICATE_OF),
             ts(ctx.processed_at).alias("deduplicated_at"),
         ).select(DUPLICATE_COLUMNS).sink_parquet(
-            pending.temp_for(targets.duplicates, drop_if_empty=True), **WRITE
+            literal.text(pending.temp_for(targets.duplicates, drop_if_empty=True)), **WRITE
         )
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0

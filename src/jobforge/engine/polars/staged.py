@@ -10,6 +10,7 @@ from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
 from jobforge.engine.polars.exprs import SINK, quarantine_frame, ts
 from jobforge.errors import ContractError
 from jobforge.sources.base import ReadResult
+from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 
 
@@ -35,7 +36,7 @@ def write_staged(
     positions = [i for i, c in enumerate(names) if c != prov.SOURCE_ROW]
     data = [pl.nth(positions)] if positions else []
     staged = read.frame.select(*data, *stamps, pl.col(prov.SOURCE_ROW).cast(pl.Int64))
-    queries = [staged.sink_parquet(pending.temp_for(targets.data), **SINK)]
+    queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **SINK)]
     if read.rejected is not None and targets.quarantine is not None:
         rejected = read.rejected.with_columns(*stamps)
         queries.append(
@@ -47,7 +48,9 @@ def write_staged(
                 column=pl.lit(None, dtype=pl.String),
                 message=pl.col("message"),
                 row=pl.col("row"),
-            ).sink_parquet(pending.temp_for(targets.quarantine, drop_if_empty=True), **SINK)
+            ).sink_parquet(
+                literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **SINK
+            )
         )
     pl.collect_all(queries)
     out = pending.row_count(targets.data)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
+
+from jobforge.storage import literal
 
 _MORSEL_ROWS = 10_000
 _MORSEL_BYTES = 2 << 20
@@ -18,7 +19,7 @@ def streaming(inputs: list[Path]) -> pl.Config:
     it reads faster than it writes; smaller morsels cost no measurable time."""
     rows = size = 0
     for path in inputs:
-        meta = pq.read_metadata(path)
+        meta = literal.read_metadata(path)
         rows += meta.num_rows
         size += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     per_row = max(1, size // max(rows, 1))

@@ -1,0 +1,81 @@
+"""Paths handed to polars and pyarrow, taken literally: the one place that does it.
+
+Left to themselves, both libraries read a path as more than a name:
+
+- polars' scans expand glob patterns (``a[1].csv`` reads ``a1.csv``, ``b*.csv``
+  merges files, and a data root with ``[`` in its path finds nothing), infer
+  hive partitions from ``key=value`` folders, and, like fastexcel, expand a
+  leading ``~`` to a home folder;
+- pyarrow parses a path that does not exist yet (a file about to be written)
+  as a URI when it looks like one.
+
+Every call here passes an absolute path (no ``~`` expansion, no URI scheme;
+not resolved, so a link in the path stays a link) with globbing and hive
+partitioning off, and pyarrow gets the local file system explicitly. jobforge
+code calls these instead of the libraries' own functions (``grep -rn
+"scan_parquet\\|scan_csv\\|read_metadata\\|ParquetWriter\\|ParquetFile"`` finds
+them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+LOCAL = pafs.LocalFileSystem()
+"""The local file system: given explicitly, pyarrow never parses a path as a URI."""
+
+
+def text(path: Path | str) -> str:
+    """The absolute path as text, without resolving links or ``..``."""
+    return str(Path(path).absolute())
+
+
+def scan_parquet(paths: Path | Sequence[Path], **options: Any) -> pl.LazyFrame:
+    """``pl.scan_parquet`` of exactly these files (no glob, no hive partitions)."""
+    if isinstance(paths, (str, Path)):
+        sources: str | list[str] = text(paths)
+    else:
+        sources = [text(p) for p in paths]
+    return pl.scan_parquet(sources, glob=False, hive_partitioning=False, **options)
+
+
+def scan_csv(path: Path, **options: Any) -> pl.LazyFrame:
+    """``pl.scan_csv`` of exactly this file (no glob)."""
+    return pl.scan_csv(text(path), glob=False, **options)
+
+
+def sink_parquet(frame: pl.LazyFrame, path: Path, **options: Any) -> Any:
+    """``frame.sink_parquet`` to exactly this path (no ``~`` expansion)."""
+    return frame.sink_parquet(text(path), **options)
+
+
+def read_parquet_schema(path: Path) -> dict[str, pl.DataType]:
+    """The polars schema of exactly this file."""
+    return dict(scan_parquet(path).collect_schema())
+
+
+def read_metadata(path: Path) -> pq.FileMetaData:
+    """The parquet footer of exactly this file."""
+    return pq.read_metadata(text(path), filesystem=LOCAL)
+
+
+def read_schema(path: Path) -> pa.Schema:
+    """The arrow schema in the footer of exactly this file."""
+    return pq.read_schema(text(path), filesystem=LOCAL)
+
+
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """A :class:`pyarrow.parquet.ParquetFile` of exactly this file."""
+    return pq.ParquetFile(text(path), filesystem=LOCAL)
+
+
+def parquet_writer(path: Path, schema: pa.Schema, **options: Any) -> pq.ParquetWriter:
+    """A :class:`pyarrow.parquet.ParquetWriter` writing exactly this path."""
+    return pq.ParquetWriter(text(path), schema, filesystem=LOCAL, **options)
