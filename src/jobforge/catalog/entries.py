@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.glossary import check_reference, load_glossary
-from jobforge.catalog.governance import DEFAULT_CLASSIFICATION, Computed, govern, input_labels
+from jobforge.catalog.governance import (
+    DEFAULT_CLASSIFICATION,
+    Computed,
+    govern,
+    input_labels,
+    redact,
+)
 from jobforge.catalog.jsonfile import read_json_model
 from jobforge.catalog.profile import TableProfile, profile_files
 from jobforge.catalog.store import schema_history_file_for, table_file_for
@@ -199,6 +205,7 @@ def write_entry(config: PipelineConfig, metadata: TableMetadata) -> None:
     """Write an entry through the catalog writers, record its schema version and
     add it to the ``downstream_tables`` of its upstream entries."""
     host = config.plugins
+    metadata = redact(metadata)  # whoever built it, no value it may not hold is written
     layer, table = metadata.layer, metadata.table_name
     _record_schema(config, metadata)
     host.write_table_metadata(metadata, config)
