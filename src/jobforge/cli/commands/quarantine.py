@@ -99,7 +99,7 @@ def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_js
         return
     print_table(
         f"quarantine.{table}{_label(relation.classification)}",
-        ["source row", "layer", "rule", "column", "message", "row"],
+        ["source row", "layer", "rule", "column", "message", "row", "classification"],
         [
             [
                 r["_source_row"],
@@ -108,6 +108,7 @@ def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_js
                 r["column"] or "",
                 r["message"],
                 r["row"][:120],
+                r["classification"] or "",
             ]
             for r in frame.to_dicts()
         ],
@@ -140,9 +141,15 @@ def _show_duplicates(config: Any, table: str, limit: int, as_json: bool) -> None
         return
     print_table(
         f"duplicates.{table}{_label(relation.classification)}",
-        ["source row", "duplicate of row", "batch", "row"],
+        ["source row", "duplicate of row", "batch", "row", "classification"],
         [
-            [r["_source_row"], r["duplicate_of"], r["_batch_id"][:8], r["row"][:120]]
+            [
+                r["_source_row"],
+                r["duplicate_of"],
+                r["_batch_id"][:8],
+                r["row"][:120],
+                r["classification"] or "",
+            ]
             for r in frame.to_dicts()
         ],
     )
