@@ -481,3 +481,33 @@ def test_entries_written_before_the_rule_are_redacted_in_catalog_columns(tmp_pat
     assert "ann.smith@example.org" in path.read_text("utf-8")  # reading changes no file
     rows = _query(project, "SELECT DISTINCT example_values FROM catalog.columns")
     assert rows == [{"example_values": []}]
+
+
+def test_only_a_gold_table_can_be_declassified(tmp_path: Path) -> None:
+    source = tmp_path / "employees.csv"
+    source.write_text(EMPLOYEES, encoding="utf-8")
+    engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
+    decision = DeclassifyDecision(to="public", reason="none", approved_by="nobody")
+    with pytest.raises(GovernanceError) as refused:
+        engine.ingest(source, "employees", declaration=TableDeclaration(declassify=decision))
+    assert str(refused.value) == (
+        "staged.employees: metadata.declassify: only a gold table can be declassified (a "
+        "source table's layers inherit their labels from each other)"
+    )
+    assert not (tmp_path / "data").exists()
+    project = _project(tmp_path / "hr")
+    toml = project / "jobforge.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            'classification = "restricted"',
+            'classification = "restricted"\n' + DECISION.replace('"internal"', '"restricted"'),
+            1,
+        ),
+        encoding="utf-8",
+    )
+    done = jobforge("run", cwd=project)
+    assert done.code == 2
+    assert done.err.splitlines()[1] == (
+        "  tables.employees: metadata.declassify: only a gold table can be declassified (a "
+        "source table's metadata applies to all its layers, which inherit from each other)"
+    )

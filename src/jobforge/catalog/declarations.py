@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from jobforge.catalog.glossary import check_reference, load_glossary
+from jobforge.errors import GovernanceError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import Classification, PiiClassification
 
@@ -70,15 +71,25 @@ class TableDeclaration(BaseModel):
 
 
 def check_declaration(
-    config: PipelineConfig, declaration: TableDeclaration | None, table: str
+    config: PipelineConfig,
+    declaration: TableDeclaration | None,
+    table: str,
+    layer: str = "gold",
 ) -> None:
-    """Refuse a declaration whose columns reference glossary terms that do not exist.
+    """Refuse a declaration whose columns reference glossary terms that do not exist,
+    and a ``declassify`` decision for a ``layer`` other than gold (a source table's
+    layers inherit from each other: only a gold table can be declassified).
 
     The engine calls this before a transition starts, so a bad reference is
     refused before anything is read or written.
     """
     if declaration is None:
         return
+    if declaration.declassify is not None and layer != "gold":
+        raise GovernanceError(
+            f"{layer}.{table}: metadata.declassify: only a gold table can be declassified "
+            "(a source table's layers inherit their labels from each other)"
+        )
     glossary = load_glossary(config)
     for name, column in declaration.columns.items():
         check_reference(

@@ -339,11 +339,8 @@ def govern(
         if by_plugin and classification_rank(value) >= classification_rank(top):
             origin = PLUGIN
         else:  # a plugin may raise a label, never lower it
-            value, origin, sources = (
-                top,
-                inherited(computed.classification_roots),
-                (computed.classification_roots),
-            )
+            value, sources = top, computed.classification_roots
+            origin = inherited(sources)
     elif classification_rank(declared) >= classification_rank(top):
         origin = DECLARED
     elif decision is not None:

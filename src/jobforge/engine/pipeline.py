@@ -183,7 +183,7 @@ class PipelineEngine:
         check_readable_file(path)
         check_outside(path, [*self.config.layout_paths(), self.config.locks_path()])
         spec = SourceSpec(path=path, format=format, options=dict(options or {}))
-        check_declaration(self.config, declaration, table)
+        check_declaration(self.config, declaration, table, Layer.STAGED.value)
         with self._guard(f"ingestion of {table!r}"), self._locks.hold(table):
             return ingest_source(self._rt, spec, table, domain, force, declaration)
 

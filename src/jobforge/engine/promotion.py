@@ -224,7 +224,7 @@ def promote(
     it, a ``declassify`` decision's ``min_group_size`` is checked on the data
     written (a group too small fails the step).
     """
-    check_declaration(rt.config, declaration, table)
+    check_declaration(rt.config, declaration, table, target.value)
     target_dir = rt.layer_dir(target)
     table_dir = versions.table_dir(target_dir, table)
     previous = versions.read_current(target_dir, table)
