@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from jobforge.cli import context
 from jobforge.cli.output import print_table
 from jobforge.pipeline.config import Layer
-from jobforge.pipeline.models import TableMetadata
+
+if TYPE_CHECKING:
+    from jobforge.pipeline.models import TableMetadata
 
 LAYER = click.Choice([layer.value for layer in Layer])
 

@@ -220,6 +220,7 @@ def _column_tree(node: Any) -> Tree:
     """A column's lineage as a tree: each line the column, how it is computed
     and its PII class; the leaves the source files' headers."""
     from rich.text import Text  # labels hold brackets and column names: never markup
+    from rich.tree import Tree
 
     tree = Tree(Text(_column_label(node), overflow="fold"), highlight=False)
 
