@@ -149,3 +149,13 @@ def test_sql_lineage_benchmark_checks_the_demo_and_prints_its_figures() -> None:
         r"import_ms=\d+",
         lines[-1],
     )
+
+
+def test_governance_benchmark_checks_its_lineage_and_prints_its_figures() -> None:
+    done = _run(str(BENCH / "governance.py"), "--columns", "50", "--repeat", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.fullmatch(
+        r"columns=50 bronze_ms=\d+\.\d silver_ms=\d+\.\d gold_sql_ms=\d+\.\d "
+        r"gold_function_ms=\d+\.\d labels_ms=\d+\.\d",
+        done.stdout.strip().splitlines()[-1],
+    )

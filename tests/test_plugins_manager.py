@@ -499,7 +499,8 @@ def test_a_plugin_changes_metadata_only_through_its_updates(
             {"colour": "blue"},
             "plugin 'odd' (explicit) set unknown field 'colour' in "
             "jobforge_enrich_column_metadata; expected one of name, data_type, nullable, "
-            "description, glossary_term_id, source_columns, pii_classification, example_values",
+            "description, glossary_term_id, source_columns, lineage_kind, lineage_expression, "
+            "pii_classification, pii_origin, pii_sources, example_values",
         ),
         (
             ["pii_classification"],

@@ -44,6 +44,7 @@ def test_every_table_of_every_layer_is_a_view(engine: QueryEngine) -> None:
     assert [r.key for r in engine.relations("quarantine")] == ["quarantine.employment"]
     assert [r.key for r in engine.relations("duplicates")] == ["duplicates.noc_onet"]
     assert [r.name for r in engine.relations("catalog")] == [
+        "column_lineage",
         "columns",
         "glossary",
         "lineage",

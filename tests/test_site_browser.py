@@ -12,6 +12,7 @@ Without Chromium or Playwright these tests are skipped, unless
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pytest
 
 from jobforge.site.serve import make_server, url_of
 
-from .conftest import REPO
+from .conftest import REAL_DATA, REPO
 from .site_projects import (
     catalog_edges,
     catalog_entries,
@@ -311,28 +312,33 @@ def test_a_click_on_a_gold_node_opens_its_page(
 
 
 def test_a_classified_column_shows_no_example_values(real_site: Site) -> None:
+    agreements = json.loads((REAL_DATA / "collective_agreements.json").read_text("utf-8"))
+    subgroups = json.loads((REAL_DATA / "og_subgroups_en.json").read_text("utf-8"))
     page = real_site.open("#/table/silver.agreements")
     entry = real_site.entries["silver.agreements"]
     assert entry["classification"] == "confidential"
     name = next(c for c in entry["columns"] if c["name"] == "agreement_name")
-    assert name["example_values"]  # the catalog holds them ...
+    assert name["example_values"] == []  # the catalog keeps none ...
     cell = page.locator('#columns tr[data-column="agreement_name"] td.examples-cell')
     assert cell.text_content() == "hidden: table classified confidential"
     text = page.locator("body").inner_text()
-    for value in name["example_values"]:  # ... the page does not
-        assert value not in text
+    for record in agreements[:3]:  # ... and the first records of the file are not on the page
+        assert record["agreement_name"] not in text
     real_site.screenshot("confidential-table")
 
     page = real_site.open("#/table/silver.og_subgroups")
     entry = real_site.entries["silver.og_subgroups"]
     subgroup = next(c for c in entry["columns"] if c["name"] == "subgroup_name")
-    assert subgroup["pii_classification"] == "quasi_identifier" and subgroup["example_values"]
+    assert subgroup["pii_classification"] == "quasi_identifier"
+    assert subgroup["example_values"] == []
     cell = page.locator('#columns tr[data-column="subgroup_name"] td.examples-cell')
     assert cell.text_content() == "hidden: column classified quasi_identifier"
     text = page.locator("body").inner_text()
-    assert all(value not in text for value in subgroup["example_values"])
-    # a column of the same (internal) table without a PII class shows its examples
+    assert all(record["subgroup_name"] not in text for record in subgroups[:3])
+    # a column of the same (internal) table without a PII class shows its examples:
+    # the first three records' og_code
     code = next(c for c in entry["columns"] if c["name"] == "og_code")
+    assert code["example_values"] == [record["og_code"] for record in subgroups[:3]]
     shown = page.locator('#columns tr[data-column="og_code"] td.examples-cell code')
     assert shown.all_text_contents() == code["example_values"]
     real_site.check_clean()

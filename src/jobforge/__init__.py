@@ -32,6 +32,7 @@ _PUBLIC: dict[str, str] = {
     "GoldSpec": "jobforge.engine.steps",
     "TableDeclaration": "jobforge.catalog.declarations",
     "ColumnDeclaration": "jobforge.catalog.declarations",
+    "DeclassifyDecision": "jobforge.catalog.declarations",
     "IngestResult": "jobforge.engine.results",
     "PromotionResult": "jobforge.engine.results",
     "PipelineResult": "jobforge.engine.results",
@@ -56,6 +57,7 @@ _PUBLIC: dict[str, str] = {
     "ContractError": "jobforge.errors",
     "TransitionError": "jobforge.errors",
     "CatalogError": "jobforge.errors",
+    "GovernanceError": "jobforge.errors",
     "QueryError": "jobforge.errors",
 }
 """Public name -> the module that defines it."""
@@ -77,7 +79,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from jobforge.catalog.declarations import ColumnDeclaration, TableDeclaration
+    from jobforge.catalog.declarations import (
+        ColumnDeclaration,
+        DeclassifyDecision,
+        TableDeclaration,
+    )
     from jobforge.catalog.manager import CatalogManager
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.results import IngestResult, PipelineResult, PromotionResult
@@ -86,6 +92,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         CatalogError,
         ConfigError,
         ContractError,
+        GovernanceError,
         JobforgeError,
         QueryError,
         SourceError,

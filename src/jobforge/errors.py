@@ -30,6 +30,12 @@ class SqlError(ConfigError):
     not there (the message names it and lists the known ones)."""
 
 
+class GovernanceError(ConfigError):
+    """A declared label (a table's classification, a column's PII class) lower than
+    its inputs give, without a recorded ``declassify`` decision, or a decision
+    that cannot be applied as declared."""
+
+
 class InvalidNameError(ConfigError, ValueError):
     """A table name, domain or id that is not safe to use in a path."""
 

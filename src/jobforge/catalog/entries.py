@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from jobforge.catalog.declarations import TableDeclaration
+from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.glossary import check_reference, load_glossary
+from jobforge.catalog.governance import (
+    DEFAULT_CLASSIFICATION,
+    Computed,
+    govern,
+    input_labels,
+    redact,
+)
 from jobforge.catalog.jsonfile import read_json_model
 from jobforge.catalog.profile import TableProfile, profile_files
 from jobforge.catalog.store import schema_history_file_for, table_file_for
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, TableMetadata, UtcDatetime
+from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata, UtcDatetime
 from jobforge.storage.atomic import atomic_write_text
 
 
@@ -90,30 +98,18 @@ def schema_history(config: PipelineConfig, layer: str, table: str) -> list[Schem
     return read_json_model(path, _HISTORY, "schema history")
 
 
-def qualify_source_columns(
-    source_columns: Mapping[str, Sequence[str]], upstream: Sequence[str], layer: str
-) -> dict[str, list[str]]:
-    """An executor's ``source_columns`` in catalog form, ``<layer>.<table>.<column>``.
-
-    Bronze and silver report bare column names of their one upstream table
-    (which may contain dots: ``"Code - NOC 2021 V1.0"``); gold reports
-    ``<input table>.<column>``, and ``upstream`` says which layer each input came
-    from. Staged has no upstream table: its sources are the source file's columns.
-    """
-    if not upstream:
-        return {name: list(sources) for name, sources in source_columns.items()}
-    if layer != "gold":
-        return {
-            name: [f"{upstream[0]}.{s}" for s in sources]
-            for name, sources in source_columns.items()
-        }
-    by_table = {key.partition(".")[2]: key for key in upstream}
-
-    def qualify(source: str) -> str:
-        table, dot, column = source.partition(".")
-        return f"{by_table[table]}.{column}" if dot and table in by_table else source
-
-    return {name: [qualify(s) for s in sources] for name, sources in source_columns.items()}
+def upstream_computed(
+    config: PipelineConfig, lineage: StepLineage, upstream: Sequence[str]
+) -> Computed:
+    """What the catalog entries of ``upstream`` (``layer.table`` keys) give a step
+    with this ``lineage`` (an input with no entry gives nothing)."""
+    entries = []
+    for key in upstream:
+        layer, _, name = key.partition(".")
+        entry = load_entry(config, layer, name)
+        if entry is not None:
+            entries.append(input_labels(entry))
+    return Computed(lineage, tuple(entries))
 
 
 def build_entry(
@@ -127,17 +123,31 @@ def build_entry(
     now: datetime,
     declaration: TableDeclaration | None = None,
     upstream: list[str] | None = None,
-    source_columns: dict[str, list[str]] | None = None,
+    lineage: StepLineage | None = None,
+    computed: Computed | None = None,
+    decision: Declassification | None = None,
     transform_script: str | None = None,
 ) -> TableMetadata:
-    """Build, enrich and validate the entry of ``layer.table`` (nothing is written)."""
+    """Build, enrich, govern and validate the entry of ``layer.table`` (nothing is
+    written).
+
+    ``lineage``: how each column is computed (:mod:`jobforge.engine.column_lineage`);
+    ``computed``: what the inputs give the table and its columns (default: from
+    the entries of ``upstream``), see :mod:`jobforge.catalog.governance`;
+    ``decision``: the ``declassify`` decision as applied to this version.
+    """
     declaration = declaration or TableDeclaration()
+    lineage = lineage or StepLineage()
+    upstream = list(upstream or [])
+    if computed is None:
+        computed = upstream_computed(config, lineage, upstream)
     profile = profile_files(table, layer, files)
     previous = load_entry(config, layer, table)
     version = schema_version_of(profile)
     columns = []
     for col in profile.columns:
         declared = declaration.columns.get(col.name)
+        derivation = lineage.of(col.name)
         columns.append(
             ColumnMetadata(
                 name=col.name,
@@ -145,7 +155,9 @@ def build_entry(
                 nullable=col.null_count is None or col.null_count > 0,
                 description=declared.description if declared else "",
                 glossary_term_id=declared.glossary_term if declared else None,
-                source_columns=(source_columns or {}).get(col.name, []),
+                source_columns=list(derivation.sources),
+                lineage_kind=derivation.kind,
+                lineage_expression=derivation.expression,
                 pii_classification=declared.pii if declared else None,
                 example_values=col.examples,
             )
@@ -165,20 +177,24 @@ def build_entry(
         business_purpose=declaration.business_purpose,
         data_owner=declaration.owner,
         data_steward=declaration.steward,
-        upstream_tables=list(upstream or []),
+        upstream_tables=upstream,
         downstream_tables=list(previous.downstream_tables) if previous else [],
         transform_script=transform_script,
         retention_days=declaration.retention_days,
-        classification=declaration.classification,
+        classification=declaration.declared_classification or DEFAULT_CLASSIFICATION,
         columns=columns,
     )
     host = config.plugins
+    before = metadata
     metadata = host.enrich_table_metadata(metadata, profile, config)
     enriched = [
         host.enrich_column_metadata(column, metadata, profile, config)
         for column in metadata.columns
     ]
     metadata = metadata.model_copy(update={"columns": enriched})
+    metadata = govern(
+        metadata, before=before, declaration=declaration, computed=computed, decision=decision
+    )
     glossary = load_glossary(config)
     for column in metadata.columns:
         check_reference(config, column.glossary_term_id, f"{layer}.{table}.{column.name}", glossary)
@@ -189,6 +205,7 @@ def write_entry(config: PipelineConfig, metadata: TableMetadata) -> None:
     """Write an entry through the catalog writers, record its schema version and
     add it to the ``downstream_tables`` of its upstream entries."""
     host = config.plugins
+    metadata = redact(metadata)  # whoever built it, no value it may not hold is written
     layer, table = metadata.layer, metadata.table_name
     _record_schema(config, metadata)
     host.write_table_metadata(metadata, config)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from jobforge.catalog.column_tree import ColumnNode
 from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
 from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
 from jobforge.catalog.jsonfile import visible_json_files
@@ -244,6 +245,13 @@ class CatalogManager:
                 f"(expected {table_file_for(self.config, layer, table)})"
             )
         return entry
+
+    def column_lineage(self, layer: Layer | str, table: str, column: str) -> ColumnNode:
+        """The lineage of one column of ``layer.table`` through every layer down to
+        the source files' header names (see :mod:`jobforge.catalog.column_tree`)."""
+        from jobforge.catalog.column_tree import column_tree
+
+        return column_tree(self, Layer(layer).value, table, column)
 
     def list_tables(
         self, *, layer: Layer | str | None = None, domain: str | None = None

@@ -7,10 +7,11 @@ import contextlib
 from pathlib import Path
 
 from jobforge.catalog.declarations import TableDeclaration
-from jobforge.catalog.entries import build_entry, load_entry, qualify_source_columns, write_entry
-from jobforge.engine.executor import StepOutcome
+from jobforge.catalog.derivation import StepLineage
+from jobforge.catalog.entries import build_entry, load_entry, write_entry
+from jobforge.catalog.governance import Computed
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import TableMetadata, utc_now
+from jobforge.pipeline.models import Declassification, TableMetadata, utc_now
 from jobforge.storage.locks import catalog_lock
 
 
@@ -24,10 +25,14 @@ def build_layer_entry(
     table_dir: Path | str,
     declaration: TableDeclaration | None,
     upstream: list[str],
-    outcome: StepOutcome,
+    lineage: StepLineage,
+    computed: Computed | None,
+    decision: Declassification | None,
     transform_script: str | None,
 ) -> TableMetadata:
-    """The entry of ``table`` in ``layer`` once ``files`` are its current version."""
+    """The entry of ``table`` in ``layer`` once ``files`` are its current version:
+    its columns' lineage as the engine worked it out from the step's
+    declarations (never from the executor), and the labels its inputs give it."""
     return build_entry(
         config,
         layer=layer.value,
@@ -38,7 +43,9 @@ def build_layer_entry(
         now=utc_now(),
         declaration=declaration,
         upstream=upstream,
-        source_columns=qualify_source_columns(outcome.source_columns, upstream, layer.value),
+        lineage=lineage,
+        computed=computed,
+        decision=decision,
         transform_script=transform_script,
     )
 

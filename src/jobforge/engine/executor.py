@@ -82,7 +82,9 @@ class StagedContext(StepContext):
 @dataclass
 class StepOutcome:
     """What an executor reports after writing a step. Counts come from the written
-    files' parquet footers, never from a second scan."""
+    files' parquet footers, never from a second scan. Column lineage is not the
+    executor's to report: the engine works it out from the step's declarations
+    (:mod:`jobforge.engine.column_lineage`)."""
 
     rows_in: int
     rows_out: int
@@ -92,8 +94,6 @@ class StepOutcome:
     rows_warned: int = 0
     rule_counts: dict[str, int] = field(default_factory=dict)
     transforms_applied: list[str] = field(default_factory=list)
-    source_columns: dict[str, list[str]] = field(default_factory=dict)
-    """Output column -> the input columns it was derived from (where known)."""
 
 
 class Executor(Protocol):

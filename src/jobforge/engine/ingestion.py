@@ -20,6 +20,7 @@ from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.lineage import record_id
+from jobforge.engine.column_lineage import input_columns, staged_lineage
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedContext, StepOutcome
@@ -327,7 +328,11 @@ def _ingest_batch(
             table_dir=rt.store.table_location(Layer.STAGED.value, table),
             declaration=declaration,
             upstream=[],
-            outcome=outcome,
+            lineage=staged_lineage(
+                input_columns([targets.data]), read.header_mapping if read else {}
+            ),
+            computed=None,
+            decision=None,
             transform_script=None,
         )
 

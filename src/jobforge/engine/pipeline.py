@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
+from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.shared import remove_shared_temporaries
+from jobforge.engine.column_lineage import (
+    bronze_lineage,
+    gold_lineage,
+    input_columns,
+    silver_lineage,
+)
 from jobforge.engine.executor import Executor, StepContext, StepOutcome, StepTargets
 from jobforge.engine.fingerprint import (
     Fingerprint,
@@ -176,7 +183,7 @@ class PipelineEngine:
         check_readable_file(path)
         check_outside(path, [*self.config.layout_paths(), self.config.locks_path()])
         spec = SourceSpec(path=path, format=format, options=dict(options or {}))
-        check_declaration(self.config, declaration, table)
+        check_declaration(self.config, declaration, table, Layer.STAGED.value)
         with self._guard(f"ingestion of {table!r}"), self._locks.hold(table):
             return ingest_source(self._rt, spec, table, domain, force, declaration)
 
@@ -209,6 +216,7 @@ class PipelineEngine:
             transform_script=None,
             write=self.executor.write_bronze,
             spec=schema,
+            lineage=lambda file: bronze_lineage(table_name, input_columns([file]), schema),
             declared=bronze_parts(schema),
             force=force,
         )
@@ -241,6 +249,7 @@ class PipelineEngine:
             transform_script=", ".join(named) or None,
             write=self.executor.write_silver,
             spec=spec,
+            lineage=lambda file: silver_lineage(table_name, [file], spec),
             declared=silver_parts(spec),
             force=force,
         )
@@ -258,11 +267,13 @@ class PipelineEngine:
         transform_script: str | None,
         write: Callable[..., StepOutcome],
         spec: BronzeSchema | SilverSpec,
+        lineage: Callable[[Path], StepLineage],
         declared: Fingerprint,
         force: bool,
     ) -> PromotionResult:
         """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
-        executor's ``write`` step (``write_bronze`` or ``write_silver``) and its ``spec``."""
+        executor's ``write`` step (``write_bronze`` or ``write_silver``) and its
+        ``spec``; ``lineage`` works out the step's column lineage from the file read."""
         table = validate_name(table_name)
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
@@ -288,6 +299,7 @@ class PipelineEngine:
                 step=lambda targets, ctx, pending: write(
                     [file], batch.rows, spec, targets, ctx, pending
                 ),
+                lineage=lambda: lineage(file),
                 fingerprint=fingerprint,
                 force=force,
             )
@@ -335,6 +347,7 @@ class PipelineEngine:
                 inputs=found.refs,
                 transform_script=spec.sql if spec.sql is not None else spec.transform_label,
                 step=step,
+                lineage=lambda: gold_lineage(spec, inputs, found.upstream, declaration),
                 fingerprint=fingerprint,
                 force=force,
             )

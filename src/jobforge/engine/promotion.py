@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
-from jobforge.catalog.entries import load_entry
+from jobforge.catalog.derivation import StepLineage
+from jobforge.catalog.entries import load_entry, upstream_computed
+from jobforge.catalog.governance import Computed, GroupCheck, check_labels, declassification
 from jobforge.catalog.lineage import find_record, record_id
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.fingerprint import Fingerprint
 from jobforge.engine.fingerprint import reasons as fingerprint_reasons
+from jobforge.engine.group_size import GroupSizeError, check_group_size, group_tables
 from jobforge.engine.ledger import ledger_for
 from jobforge.engine.records import blame, failed_ledger
 from jobforge.engine.recovery import interrupted_transition
@@ -30,6 +33,7 @@ from jobforge.errors import ConfigError, ContractError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
 from jobforge.pipeline.models import (
+    Declassification,
     InputRef,
     LineageRecord,
     TableMetadata,
@@ -45,6 +49,9 @@ log = get_logger()
 
 Step = Callable[[StepTargets, StepContext, PendingFiles], StepOutcome]
 """A layer step: the executor writing a batch's outputs to ``PendingFiles`` temporaries."""
+
+Lineage = Callable[[], StepLineage]
+"""Works out a step's column lineage from its declarations (reads no data)."""
 
 
 def resolve_batch(rt: Runtime, layer: Layer, table: str, batch_id: str | None) -> BatchEntry:
@@ -198,6 +205,7 @@ def promote(
     inputs: list[InputRef],
     transform_script: str | None,
     step: Step,
+    lineage: Lineage,
     fingerprint: Fingerprint,
     force: bool = False,
 ) -> PromotionResult:
@@ -209,8 +217,15 @@ def promote(
     Unless ``force``, a step whose ``fingerprint`` equals the one its current
     version was published with is not run: the result is that version, with
     ``up_to_date`` set, and nothing is written.
+
+    Before the step runs, its column lineage is worked out (``lineage``) and the
+    labels its inputs give it are checked against the declared ones: a declared
+    label lower than the inputs', without a ``declassify`` decision, is refused
+    (:class:`~jobforge.errors.GovernanceError`) before anything is read. After
+    it, a ``declassify`` decision's ``min_group_size`` is checked on the data
+    written (a group too small fails the step).
     """
-    check_declaration(rt.config, declaration, table)
+    check_declaration(rt.config, declaration, table, target.value)
     previous = rt.current(target, table)
     same, why = decide(
         previous, fingerprint, mode, batch.batch_id if target is not Layer.GOLD else None
@@ -224,6 +239,9 @@ def promote(
             log.info("transition.up_to_date", table=table, target_layer=target.value)
             return result
         why = ["the record of the current version is missing"]
+    columns = lineage()
+    computed = upstream_computed(rt.config, columns, upstream)
+    check_labels(f"{target.value}.{table}", declaration, computed, columns.columns)
     started = utc_now()
     clock = time.perf_counter()
     event = TransitionEvent(
@@ -252,7 +270,12 @@ def promote(
     )
     ctx = StepContext(table=table, batch_id=batch.batch_id, processed_at=started)
 
+    written: list[PendingFiles] = []
+    decision: list[Declassification | None] = [None]
+    """The ``declassify`` decision as applied to the files written (also on a failure)."""
+
     def write(pending: PendingFiles) -> StepOutcome:
+        written.append(pending)
         with blame(f"{rt.executor_label} (write_{target.value})"):
             return step(targets, ctx, pending)
 
@@ -260,6 +283,11 @@ def promote(
         ledger = ledger_for(outcome, target)
         if not ledger.balanced:
             raise ContractError(ledger.imbalance_message())
+        try:
+            decision[0] = _declassify(rt, table, declaration, computed, upstream, targets, written)
+        except GroupSizeError as exc:
+            decision[0] = _decision(declaration, computed, targets, written, exc.check)
+            raise
         return TransitionRecord(
             **base,
             row_count_in=ledger.rows_in,
@@ -271,6 +299,7 @@ def promote(
             quarantine_file=str(targets.quarantine) if ledger.rows_quarantined else None,
             rule_counts=outcome.rule_counts,
             seconds=transition.seconds(),
+            declassification=decision[0],
         )
 
     def entry(outcome: StepOutcome) -> TableMetadata:
@@ -287,7 +316,9 @@ def promote(
             table_dir=rt.store.table_location(target.value, table),
             declaration=declaration,
             upstream=upstream,
-            outcome=outcome,
+            lineage=columns,
+            computed=computed,
+            decision=decision[0],
             transform_script=transform_script,
         )
 
@@ -314,6 +345,7 @@ def promote(
             errors=[str(exc) or type(exc).__name__],
             ledger=failed_ledger(outcome, target, batch.rows),
             seconds=transition.seconds(),
+            declassification=decision[0],
         )
 
     done = transition.run(
@@ -352,3 +384,48 @@ def promote(
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
         reason="; ".join(why),
     )
+
+
+def _written_columns(targets: StepTargets, written: list[PendingFiles]) -> list[str]:
+    import pyarrow.parquet as pq
+
+    path = written[0].written(targets.data) if written else None
+    return list(pq.read_schema(path).names) if path is not None else []
+
+
+def _decision(
+    declaration: TableDeclaration | None,
+    computed: Computed,
+    targets: StepTargets,
+    written: list[PendingFiles],
+    check: GroupCheck | None,
+) -> Declassification | None:
+    decision = declaration.declassify if declaration is not None else None
+    columns = _written_columns(targets, written) if decision is not None else []
+    return declassification(decision, computed, declaration, columns, check)
+
+
+def _declassify(
+    rt: Runtime,
+    table: str,
+    declaration: TableDeclaration | None,
+    computed: Computed,
+    upstream: list[str],
+    targets: StepTargets,
+    written: list[PendingFiles],
+) -> Declassification | None:
+    """The ``declassify`` decision of the table as applied to the version just
+    written, its ``min_group_size`` checked on the data (a
+    :class:`~jobforge.engine.group_size.GroupSizeError` if a group is too small)."""
+    decision = declaration.declassify if declaration is not None else None
+    if decision is None:
+        return None
+    check = None
+    path = written[0].written(targets.data) if written else None
+    if decision.min_group_size is not None and path is not None:
+        lowered = _decision(declaration, computed, targets, written, None)
+        tables = group_tables(
+            rt.config, upstream, decision.to, computed, lowered.columns if lowered else []
+        )
+        check = check_group_size(table, path, tables, decision.min_group_size)
+    return _decision(declaration, computed, targets, written, check)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -21,16 +22,23 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PositiveInt,
     model_validator,
 )
 
+# -- the governance vocabularies: the one place they and their order are defined -------------
+
 Classification = Literal["public", "internal", "confidential", "restricted"]
-"""Information classification of a table, least to most protected."""
+"""Information classification of a table, least to most protected:
+``public < internal < confidential < restricted``. A table's classification is
+at least the highest of its inputs' (see :mod:`jobforge.catalog.governance`)."""
 
 CLASSIFICATIONS: tuple[str, ...] = get_args(Classification)
+"""The classifications in order, least to most protected."""
 
 PiiClassification = Literal["none", "quasi_identifier", "direct_identifier", "sensitive"]
-"""PII vocabulary of a column.
+"""PII vocabulary of a column, weakest to strongest:
+``none < quasi_identifier < direct_identifier < sensitive``.
 
 - ``none``: holds no personal information.
 - ``quasi_identifier``: identifies a person only combined with other data
@@ -38,9 +46,78 @@ PiiClassification = Literal["none", "quasi_identifier", "direct_identifier", "se
 - ``direct_identifier``: identifies a person alone (name, e-mail, SIN).
 - ``sensitive``: personal information of a special category (health, salary
   of a named person, ethnicity, union membership).
+
+A column's class is at least the strongest class of the columns it is
+computed from. ``None`` (not classified yet) is not a class: it never becomes
+``none`` by propagation.
 """
 
 PII_CLASSIFICATIONS: tuple[str, ...] = get_args(PiiClassification)
+"""The PII classes in order, weakest to strongest."""
+
+
+def classification_rank(value: str) -> int:
+    """The place of a classification in :data:`CLASSIFICATIONS` (0 = ``public``)."""
+    return CLASSIFICATIONS.index(value)
+
+
+def highest_classification(values: Iterable[str]) -> str | None:
+    """The most protected of ``values`` (``None`` when there is none)."""
+    found = list(values)
+    return max(found, key=classification_rank) if found else None
+
+
+def pii_rank(value: str) -> int:
+    """The place of a PII class in :data:`PII_CLASSIFICATIONS` (0 = ``none``)."""
+    return PII_CLASSIFICATIONS.index(value)
+
+
+def strongest_pii(values: Iterable[str | None]) -> str | None:
+    """The class of a column computed from columns of classes ``values``.
+
+    The strongest class among them; but when that is ``none`` and one of them
+    is not classified (``None``), the result is not classified either: an
+    unclassified input may hold personal data. No values: ``None``.
+    """
+    found = list(values)
+    classified = [v for v in found if v is not None]
+    if not classified:
+        return None
+    strongest = max(classified, key=pii_rank)
+    if strongest == "none" and len(classified) < len(found):
+        return None
+    return strongest
+
+
+LineageKind = Literal[
+    "identity",
+    "rename",
+    "cast",
+    "expression",
+    "aggregate",
+    "literal",
+    "transform",
+    "declared",
+    "unknown",
+]
+"""How a column is computed from its ``source_columns``.
+
+- ``identity``: the source column itself, same name, untouched (a staged column: the
+  source file's header of the same name; silver: a bronze column passed through);
+- ``rename``: a source column under another name (a bronze rename, ``x AS y``; a staged
+  column whose header name had to be changed, see the ingestion's ``header_mapping``);
+- ``cast``: a cast of one column (a bronze cast, ``CAST(x AS ...)``), renamed or not;
+- ``expression``: computed row by row (functions, arithmetic, ``CASE``, concatenation);
+- ``aggregate``: an aggregate or window function is involved;
+- ``literal``: no source column (a constant);
+- ``transform``: changed by a silver transform (a Python function);
+- ``declared``: a gold function's column whose plan could not be read, with the
+  sources the project declares (``[gold.<t>.columns.<c>] from = [...]``);
+- ``unknown``: a gold function's column whose plan could not be read and whose
+  sources nobody declared: never guessed.
+"""
+
+LINEAGE_KINDS: tuple[str, ...] = get_args(LineageKind)
 
 LayerName = Literal["staged", "bronze", "silver", "gold"]
 TransitionStatus = Literal["success", "partial", "failed"]
@@ -143,8 +220,48 @@ class ColumnMetadata(_Record):
     description: str = ""
     glossary_term_id: str | None = None
     source_columns: list[str] = Field(default_factory=list)
+    """The exact columns this one is computed from, ``<layer>.<table>.<column>``; in
+    staged, the source file's header name."""
+    lineage_kind: LineageKind | None = None
+    """How it is computed from ``source_columns`` (``None``: an entry written before
+    jobforge recorded it)."""
+    lineage_expression: str | None = None
+    """The expression that computes it (gold SQL in DuckDB's dialect, a bronze cast,
+    the silver transforms), ``None`` for a plain pass-through."""
     pii_classification: PiiClassification | None = None
+    pii_origin: str | None = None
+    """Why the column has its PII class: ``declared``, ``set by an enrichment
+    plugin``, ``inherited from <layer>.<table>.<column>, ...`` or ``declassified
+    from <class> ...`` (see docs/catalog.md)."""
+    pii_sources: list[str] = Field(default_factory=list)
+    """Inherited (or declassified) classes: the columns, ``<layer>.<table>.<column>``,
+    where the class was set (declared or by a plugin), followed through every layer."""
     example_values: list[str] = Field(default_factory=list)
+    """Up to three values from the first rows, kept only where they may be read: a
+    column with no PII class (or ``none``) in a ``public`` or ``internal`` table."""
+
+
+class Declassification(_Record):
+    """A decision, declared in ``jobforge.toml`` (``declassify = {...}`` on a table's
+    metadata), that lets a table carry a lower label than its inputs give, as
+    applied to one version of the table."""
+
+    to: Classification
+    """The table's classification by the decision."""
+    computed: Classification
+    """What the inputs give (the label without the decision)."""
+    reason: str = Field(min_length=1)
+    approved_by: str = Field(min_length=1)
+    min_group_size: PositiveInt | None = None
+    """Every row must count at least this many distinct source rows (``_lineage``
+    entries) of the tables in ``group_tables``; checked on the data on every run."""
+    smallest_group: NonNegativeInt | None = None
+    """The fewest such rows any row of this version counts (``None``: no check
+    declared, or a version with no rows)."""
+    group_tables: list[str] = Field(default_factory=list)
+    """The silver tables whose rows were counted."""
+    columns: list[str] = Field(default_factory=list)
+    """Columns whose declared PII class is below what their sources give."""
 
 
 class TableMetadata(_Record):
@@ -169,6 +286,16 @@ class TableMetadata(_Record):
     transform_script: str | None = None
     retention_days: NonNegativeInt | None = None
     classification: Classification = "internal"
+    classification_origin: str | None = None
+    """Why the table has its classification: ``declared``, ``default`` (nothing
+    declared, no input), ``set by an enrichment plugin``, ``inherited from
+    <layer>.<table>, ...`` or ``declassified from <classification> ...``."""
+    classification_sources: list[str] = Field(default_factory=list)
+    """Inherited (or declassified) classifications: the tables, ``<layer>.<table>``,
+    where the classification was set, followed through every layer."""
+    declassification: Declassification | None = None
+    """The recorded decision that gave this table (or its columns) a lower label
+    than its inputs do, with the group-size check of this version."""
     columns: list[ColumnMetadata] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -261,6 +388,9 @@ class TransitionRecord(LayerTransitionLog):
     seconds: float = 0.0
     fingerprint: dict[str, str] = Field(default_factory=dict)
     """What the output was made from (see :mod:`jobforge.engine.fingerprint`)."""
+    declassification: Declassification | None = None
+    """Gold builds under a ``declassify`` decision: the decision and the smallest
+    group found in the data (see :class:`Declassification`)."""
 
     @model_validator(mode="after")
     def _check_ledger(self) -> TransitionRecord:

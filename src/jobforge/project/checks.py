@@ -11,6 +11,13 @@ exist; nothing runs and nothing is written (exit 2).
 A source file that cannot be read at all is not a mistake in the project: the
 run reports that table as failed and goes on with the others. The checks that
 need its columns are left out (and so are those of the tables built from it).
+
+Labels are followed the same way (:mod:`jobforge.catalog.governance`): what each
+layer's classification and columns' PII classes will be, from the declarations
+and the column lineage of each step, so that a declared label lower than its
+inputs give (without a ``declassify`` decision) is a mistake reported here, in
+``jobforge.toml``'s terms. Labels an enrichment plugin adds at run time are
+checked by the engine when the step runs.
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobforge.catalog.declarations import TableDeclaration
+from jobforge.catalog.derivation import StepLineage
+from jobforge.catalog.governance import Computed, InputLabels, label_problems, labels_after
 from jobforge.engine import provenance as prov
+from jobforge.engine.column_lineage import bronze_lineage, sql_lineage, staged_lineage
 from jobforge.engine.executor import Executor
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.project.loader import ProjectError
 from jobforge.project.model import Project, SourceTable
+from jobforge.project.runner import declaration_for
 from jobforge.sources.base import SourceHeader, SourceSpec, source_header
 
 Columns = dict[str, str]
@@ -46,6 +58,8 @@ class _Schemas:
 
     tables: dict[str, Columns | None] = field(default_factory=dict)
     """``None``: not known (a file that cannot be read, a Python transform)."""
+    labels: dict[str, InputLabels | None] = field(default_factory=dict)
+    """The labels each table's last layer passes on (``None``: not known)."""
 
 
 def check_project(project: Project, config: PipelineConfig, executor: Executor) -> None:
@@ -55,16 +69,20 @@ def check_project(project: Project, config: PipelineConfig, executor: Executor) 
     schemas = _Schemas()
     for name, table in project.spec.tables.items():
         before = len(problems)
-        columns = _check_source_table(project, config, executor, name, table, problems)
+        columns = _check_source_table(project, config, executor, name, table, problems, schemas)
         # the tables built from a table with mistakes are checked once those are fixed
         schemas.tables[name] = columns if len(problems) == before else None
+        if len(problems) != before:
+            schemas.labels[name] = None
     for name in project.order:
         if project.is_gold(name):
             before = len(problems)
             columns = _check_gold(project, executor, name, schemas, problems)
             schemas.tables[name] = columns if len(problems) == before else None
+            if len(problems) != before:
+                schemas.labels[name] = None
     if problems:
-        raise ProjectError(project.path, problems)
+        raise ProjectError(project.path, list(dict.fromkeys(problems)))
 
 
 def _headers(
@@ -109,6 +127,7 @@ def _check_source_table(
     name: str,
     table: SourceTable,
     problems: list[str],
+    schemas: _Schemas,
 ) -> Columns | None:
     """Check one source table; return its silver columns if they can be known."""
     where = f"tables.{name}"
@@ -158,6 +177,7 @@ def _check_source_table(
                 )
     if not complete:
         return None
+    silver_labels = _source_labels(name, table, columns, problems)
     types = bronze.column_types(dict.fromkeys(columns, "string"))
     silver = table.silver
     if isinstance(silver.dedupe, list):
@@ -179,7 +199,56 @@ def _check_source_table(
                 )
     if silver.transforms:
         return None  # a Python transform may change the columns
+    schemas.labels[name] = silver_labels
     return {**types, **_PROVENANCE_TYPES}
+
+
+def _source_labels(
+    name: str, table: SourceTable, header: list[str], problems: list[str]
+) -> InputLabels | None:
+    """Follow a source table's labels through staged and bronze into silver (a
+    silver without transforms passes every column on); report declared labels
+    lower than the layer below gives. ``None`` when silver has transforms."""
+    declaration = declaration_for(table)
+    where = f"tables.{name}"
+    staged_columns = [*header, *prov.STAGED_COLUMNS]
+    staged = labels_after(
+        f"staged.{name}",
+        declaration,
+        Computed(staged_lineage(staged_columns, {}), ()),
+        staged_columns,
+    )
+    lineage = bronze_lineage(name, staged_columns, table.bronze)
+    bronze_columns = list(lineage.columns)
+    bronze = _step_labels(
+        f"bronze.{name}", where, declaration, lineage, (staged,), bronze_columns, problems
+    )
+    if table.silver.transforms:
+        return None
+    passed = StepLineage(
+        {
+            c: (d if prov.is_provenance(c) else type(d)("identity", (f"bronze.{name}.{c}",)))
+            for c, d in lineage.columns.items()
+        }
+    )
+    return _step_labels(
+        f"silver.{name}", where, declaration, passed, (bronze,), bronze_columns, problems
+    )
+
+
+def _step_labels(
+    key: str,
+    where: str,
+    declaration: TableDeclaration,
+    lineage: StepLineage,
+    inputs: tuple[InputLabels, ...],
+    columns: list[str],
+    problems: list[str],
+) -> InputLabels:
+    computed = Computed(lineage, inputs)
+    for problem in label_problems(declaration, computed, columns):
+        problems.append(f"{where}.{problem.where}: {problem.message}")
+    return labels_after(key, declaration, computed, columns)
 
 
 def _check_gold(
@@ -187,6 +256,7 @@ def _check_gold(
 ) -> Columns | None:
     gold = project.spec.gold[name]
     if gold.sql is None:
+        _check_declared_sources(name, schemas, problems, project)
         return None
     inputs = {i: schemas.tables.get(i) for i in gold.inputs}
     if any(columns is None for columns in inputs.values()):
@@ -215,8 +285,45 @@ def _check_gold(
             f"e.g. SELECT *, or a._lineage || b._lineage AS _lineage for a join)"
         )
     _check_unique(f"gold.{name}.sql", list(columns), problems)
+    labels = [schemas.labels.get(i) for i in gold.inputs]
+    if all(label is not None for label in labels):
+        layers = {i: f"{'gold' if project.is_gold(i) else 'silver'}.{i}" for i in gold.inputs}
+        lineage = sql_lineage(gold.sql, {t: list(c or {}) for t, c in inputs.items()}, layers)
+        schemas.labels[name] = _step_labels(
+            f"gold.{name}",
+            f"gold.{name}",
+            declaration_for(gold),
+            lineage,
+            tuple(label for label in labels if label is not None),
+            list(columns),
+            problems,
+        )
     columns = {c: t for c, t in columns.items() if c not in (prov.LAYER, prov.PROCESSED_AT)}
     return {**columns, prov.LAYER: "string", prov.PROCESSED_AT: "datetime"}
+
+
+def _check_declared_sources(
+    name: str, schemas: _Schemas, problems: list[str], project: Project
+) -> None:
+    """``from = ["<input>.<column>", ...]`` of a gold function's columns: each an
+    input of the table, and a column of it where its columns are known."""
+    gold = project.spec.gold[name]
+    for column, declared in gold.columns.items():
+        for index, entry in enumerate(declared.sources or []):
+            where = f"gold.{name}.columns.{column}.from.{index}"
+            table, dot, source = entry.partition(".")
+            if not dot or not source or table not in gold.inputs:
+                problems.append(
+                    f'{where}: {entry!r}: expected "<input table>.<column>" with one of the '
+                    f"inputs {', '.join(gold.inputs)}"
+                )
+                continue
+            known = schemas.tables.get(table)
+            if known is not None and source not in known and source != prov.LINEAGE:
+                data = [c for c in known if not prov.is_provenance(c)]
+                problems.append(
+                    f"{where}: {source!r} is not a column of {table}; its columns: {_listing(data)}"
+                )
 
 
 def _check_unique(where: str, names: list[str], problems: list[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobforge.catalog.declarations import ColumnDeclaration
+from jobforge.catalog.declarations import ColumnDeclaration, DeclassifyDecision
 from jobforge.engine.steps import BronzeSchema, Rule
 from jobforge.pipeline.models import Classification
 from jobforge.storage.names import validate_name
@@ -41,8 +41,22 @@ class TableMetadataSection(_Section):
     business_purpose: str = ""
     owner: str = ""
     steward: str | None = None
-    classification: Classification = "internal"
+    classification: Classification | None = None
+    """Not declared: what the inputs give (a source table: ``internal``)."""
+    declassify: DeclassifyDecision | None = None
+    """Gold tables: the recorded decision that allows a lower label than the inputs give."""
     retention_days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_label(self) -> TableMetadataSection:
+        decision = self.declassify
+        if decision is not None and self.classification not in (None, decision.to):
+            raise ValueError(
+                f"classification: {self.classification!r} disagrees with declassify.to "
+                f"{decision.to!r}; declare one of them (the decision gives the table its "
+                "classification)"
+            )
+        return self
 
 
 class SilverSection(_Section):
@@ -88,6 +102,21 @@ class SourceTable(_Section):
     def _domain(cls, value: str) -> str:
         return validate_name(value, "domain") if value else value
 
+    @model_validator(mode="after")
+    def _gold_only(self) -> SourceTable:
+        if self.metadata.declassify is not None:
+            raise ValueError(
+                "metadata.declassify: only a gold table can be declassified (a source "
+                "table's metadata applies to all its layers, which inherit from each other)"
+            )
+        for name, column in self.columns.items():
+            if column.sources is not None:
+                raise ValueError(
+                    f"columns.{name}.from: only for the columns of a gold table built by a "
+                    "function (a source table's lineage is known from its declarations)"
+                )
+        return self
+
 
 class GoldTable(_Section):
     """A table built from silver or gold tables."""
@@ -110,6 +139,13 @@ class GoldTable(_Section):
     def _one_body(self) -> GoldTable:
         if (self.sql is None) == (self.function is None):
             raise ValueError("give exactly one of sql or function")
+        if self.sql is not None:
+            for name, column in self.columns.items():
+                if column.sources is not None:
+                    raise ValueError(
+                        f"columns.{name}.from: only for a gold table built by a function "
+                        "(the lineage of SQL is read from the SQL)"
+                    )
         return self
 
 

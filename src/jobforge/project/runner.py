@@ -183,6 +183,7 @@ def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
         owner=meta.owner,
         steward=meta.steward,
         classification=meta.classification,
+        declassify=meta.declassify,
         retention_days=meta.retention_days,
         columns=table.columns,
     )

@@ -6,11 +6,18 @@ A :class:`QueryEngine` holds one in-memory DuckDB connection. On open (and on
 - a view per table and layer over the files of its current version
   (``gold.dim_noc``, ``silver.noc_structure``, ``staged."odd-name"``...);
 - ``quarantine.<table>``: every quarantined row of the table, all layers and
-  batches; ``duplicates.<table>``: every row silver dropped as a duplicate;
+  batches; ``duplicates.<table>``: every row silver dropped as a duplicate.
+  Both hold the original values of the rows, so each row also carries the
+  table's ``classification`` (the highest of its staged, bronze and silver
+  entries): read them as you would read the table;
 - the catalog as tables: ``catalog.tables``, ``catalog.columns``,
+  ``catalog.column_lineage`` (one row per column and source column),
   ``catalog.lineage``, ``catalog.glossary``, ``catalog.schema_versions``
   (read through :class:`~jobforge.catalog.manager.CatalogManager`, so an
-  invalid catalog file stops the engine with its path).
+  invalid catalog file stops the engine with its path). ``catalog.columns``
+  holds example values only where the catalog may keep them
+  (:func:`~jobforge.catalog.governance.redaction_reason`), also for entries
+  written before that rule.
 
 Unqualified names are looked up in gold, then silver, bronze, staged, catalog.
 
@@ -37,6 +44,7 @@ A connection is not meant to be shared between threads: use one engine per threa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +57,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from jobforge.catalog.derivation import SOURCE_LAYER, split_source
+from jobforge.catalog.governance import redact
 from jobforge.catalog.manager import CatalogManager, current_version
 from jobforge.engine import provenance as prov
 from jobforge.engine.quarantine import DUPLICATES
@@ -56,7 +66,12 @@ from jobforge.engine.tables import write_roots
 from jobforge.errors import ConfigError, InvalidNameError, PathEscapeError, QueryError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata
+from jobforge.pipeline.models import (
+    IngestionRecord,
+    LineageRecord,
+    TableMetadata,
+    highest_classification,
+)
 from jobforge.query.guard import one_line, quote_ident, quote_literal, read_only_statement
 from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, TimeLimit, check_timeout
 from jobforge.query.sandbox import Sandbox
@@ -91,6 +106,9 @@ class Relation:
     kind: RelationKind
     files: tuple[str, ...] = ()
     """The parquet files a view reads (empty for catalog tables)."""
+    classification: str | None = None
+    """``quarantine`` and ``duplicates``: the table's classification, a column of
+    every row (``None``: the table has no catalog entry)."""
 
     @property
     def key(self) -> str:
@@ -209,7 +227,10 @@ class QueryEngine:
         complete, so a failure leaves the previous one working.
         """
         relations, warnings = self._discover()
-        frames = _catalog_frames(CatalogManager(self.config))
+        catalog = CatalogManager(self.config)
+        entries = catalog.list_tables()
+        frames = _catalog_frames(catalog, entries)
+        relations = _classified(relations, entries)
         try:
             sandbox = Sandbox(self._settings)
         except duckdb.Error as exc:
@@ -541,7 +562,11 @@ def _build(
         con.execute(f"CREATE SCHEMA {quote_ident(schema)}")
     for relation in relations:
         source = sandbox.parquet([Path(f) for f in relation.files])
-        con.execute(f"CREATE VIEW {relation.sql_name} AS SELECT * FROM {source}")
+        extra = ""
+        if relation.kind in ("quarantine", "duplicates"):
+            label = quote_literal(relation.classification) if relation.classification else "NULL"
+            extra = f", CAST({label} AS VARCHAR) AS classification"
+        con.execute(f"CREATE VIEW {relation.sql_name} AS SELECT *{extra} FROM {source}")
     for name, frame in frames.items():
         con.register("jobforge_catalog_frame", frame)
         try:
@@ -555,6 +580,20 @@ def _build(
     sandbox.lock()
 
 
+def _classified(relations: list[Relation], entries: Sequence[TableMetadata]) -> list[Relation]:
+    """Quarantine and duplicates views with the classification of their table."""
+    labels: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.layer != Layer.GOLD.value:
+            labels.setdefault(entry.table_name, []).append(entry.classification)
+    return [
+        dataclasses.replace(r, classification=highest_classification(labels.get(r.name, [])))
+        if r.kind in ("quarantine", "duplicates")
+        else r
+        for r in relations
+    ]
+
+
 # -- the catalog as tables ------------------------------------------------------------------------
 _TABLES_SCHEMA: dict[str, pl.DataType] = {
     "layer": pl.String(),
@@ -566,6 +605,13 @@ _TABLES_SCHEMA: dict[str, pl.DataType] = {
     "data_owner": pl.String(),
     "data_steward": pl.String(),
     "classification": pl.String(),
+    "classification_origin": pl.String(),
+    "classification_sources": _STRINGS,
+    "declassified_from": pl.String(),
+    "declassify_reason": pl.String(),
+    "declassify_approved_by": pl.String(),
+    "min_group_size": pl.Int64(),
+    "smallest_group": pl.Int64(),
     "retention_days": pl.Int64(),
     "row_count": pl.Int64(),
     "column_count": pl.Int64(),
@@ -588,9 +634,24 @@ _COLUMNS_SCHEMA: dict[str, pl.DataType] = {
     "description": pl.String(),
     "glossary_term_id": pl.String(),
     "pii_classification": pl.String(),
+    "pii_origin": pl.String(),
+    "pii_sources": _STRINGS,
     "source_columns": _STRINGS,
+    "lineage_kind": pl.String(),
+    "lineage_expression": pl.String(),
     "example_values": _STRINGS,
     "is_provenance": pl.Boolean(),
+}
+_COLUMN_LINEAGE_SCHEMA: dict[str, pl.DataType] = {
+    "target_layer": pl.String(),
+    "target_table": pl.String(),
+    "target_column": pl.String(),
+    "position": pl.Int64(),
+    "source_layer": pl.String(),
+    "source_table": pl.String(),
+    "source_column": pl.String(),
+    "kind": pl.String(),
+    "expression": pl.String(),
 }
 _LINEAGE_SCHEMA: dict[str, pl.DataType] = {
     "record_type": pl.String(),
@@ -623,6 +684,8 @@ _LINEAGE_SCHEMA: dict[str, pl.DataType] = {
     "transforms_applied": _STRINGS,
     "rule_counts": pl.String(),
     "errors": _STRINGS,
+    "min_group_size": pl.Int64(),
+    "smallest_group": pl.Int64(),
 }
 _GLOSSARY_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(),
@@ -640,9 +703,11 @@ _SCHEMA_VERSIONS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _catalog_frames(catalog: CatalogManager) -> dict[str, pl.DataFrame]:
-    """The catalog tables, from validated catalog files."""
-    entries = catalog.list_tables()
+def _catalog_frames(
+    catalog: CatalogManager, entries: Sequence[TableMetadata]
+) -> dict[str, pl.DataFrame]:
+    """The catalog tables, from validated catalog files (``entries``: every table entry)."""
+    entries = [redact(e) for e in entries]
     records = catalog.lineage_records()
     terms = catalog.glossary().values()
     history = [
@@ -661,6 +726,10 @@ def _catalog_frames(catalog: CatalogManager) -> dict[str, pl.DataFrame]:
         "columns": pl.DataFrame(
             [row for e in entries for row in _column_rows(e)], schema=_COLUMNS_SCHEMA
         ),
+        "column_lineage": pl.DataFrame(
+            [row for e in entries for row in _column_lineage_rows(e)],
+            schema=_COLUMN_LINEAGE_SCHEMA,
+        ),
         "lineage": pl.DataFrame([_lineage_row(r) for r in records], schema=_LINEAGE_SCHEMA),
         "glossary": pl.DataFrame([t.model_dump() for t in terms], schema=_GLOSSARY_SCHEMA),
         "schema_versions": pl.DataFrame(history, schema=_SCHEMA_VERSIONS_SCHEMA),
@@ -668,8 +737,17 @@ def _catalog_frames(catalog: CatalogManager) -> dict[str, pl.DataFrame]:
 
 
 def _table_row(entry: TableMetadata) -> dict[str, Any]:
-    row = entry.model_dump(exclude={"columns"})
+    row = entry.model_dump(exclude={"columns", "declassification"})
     row["key"] = entry.key
+    decision = entry.declassification
+    if decision is not None:
+        row.update(
+            declassified_from=decision.computed,
+            declassify_reason=decision.reason,
+            declassify_approved_by=decision.approved_by,
+            min_group_size=decision.min_group_size,
+            smallest_group=decision.smallest_group,
+        )
     return {name: row.get(name) for name in _TABLES_SCHEMA}
 
 
@@ -684,6 +762,38 @@ def _column_rows(entry: TableMetadata) -> list[dict[str, Any]]:
         }
         for position, column in enumerate(entry.columns, start=1)
     ]
+
+
+def _column_lineage_rows(entry: TableMetadata) -> list[dict[str, Any]]:
+    """One row per column of ``entry`` and source column it is computed from (a
+    column with no source: one row, its source fields null)."""
+    rows = []
+    for position, column in enumerate(entry.columns, start=1):
+        target = {
+            "target_layer": entry.layer,
+            "target_table": entry.table_name,
+            "target_column": column.name,
+            "position": position,
+            "kind": column.lineage_kind,
+            "expression": column.lineage_expression,
+        }
+        if not column.source_columns:
+            rows.append(
+                {**target, "source_layer": None, "source_table": None, "source_column": None}
+            )
+        for source in column.source_columns:
+            parts = split_source(source)
+            if parts is None:  # a staged column: the source file's header name
+                found = {
+                    "source_layer": SOURCE_LAYER,
+                    "source_table": None,
+                    "source_column": source,
+                }
+            else:
+                layer, table, name = parts
+                found = {"source_layer": layer, "source_table": table, "source_column": name}
+            rows.append({**target, **found})
+    return rows
 
 
 def _lineage_row(record: LineageRecord) -> dict[str, Any]:
@@ -706,4 +816,9 @@ def _lineage_row(record: LineageRecord) -> dict[str, Any]:
             rows_warned=ledger.rows_warned,
             rule_counts=json.dumps(record.rule_counts, sort_keys=True),
         )
+        if record.declassification is not None:
+            data.update(
+                min_group_size=record.declassification.min_group_size,
+                smallest_group=record.declassification.smallest_group,
+            )
     return {name: data.get(name) for name in _LINEAGE_SCHEMA}

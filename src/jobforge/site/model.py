@@ -10,13 +10,14 @@ the only figures it shows are the counts the catalog and the records already
 hold.
 
 The pages (``assets/app.js``) read nothing else, so when the catalog gains a
-field (a column lineage kind, a PII origin, a classification origin, the head
-of a record chain) only this module changes: the pages already show
-``pii_origin``, ``classification_origin`` and each lineage step's ``kind`` and
-``expression`` when they are not ``null``.
+field only this module changes: the pages show ``pii_origin``,
+``classification_origin`` and each lineage step's ``kind`` and ``expression``
+(the column's, from its catalog entry) when they are not ``null``.
 
-Example values pass through :func:`~jobforge.site.redaction.redaction_reason`:
-a column whose values may not be shown has none in the model at all.
+Example values pass through the catalog's own rule,
+:func:`~jobforge.catalog.governance.redaction_reason` (the catalog does not
+keep values it may not show; the site checks again, for entries written before
+that rule): a column whose values may not be shown has none in the model at all.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from datetime import datetime
 from typing import Any
 
 from jobforge import __version__
+from jobforge.catalog.derivation import split_source
 from jobforge.catalog.entries import SchemaVersion
 from jobforge.catalog.glossary import GlossaryTerm
+from jobforge.catalog.governance import redaction_reason
 from jobforge.catalog.manager import CatalogManager, current_version
 from jobforge.engine.status import TableStatus, warehouse_status
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -43,7 +46,6 @@ from jobforge.pipeline.models import (
     utc_now,
 )
 from jobforge.query.guard import quote_ident, quote_literal
-from jobforge.site.redaction import redaction_reason
 from jobforge.storage.versions import CurrentVersion
 
 MODEL_FORMAT = 1
@@ -133,7 +135,11 @@ def _table(
         "owner": entry.data_owner,
         "steward": entry.data_steward,
         "classification": entry.classification,
-        "classification_origin": _optional(entry, "classification_origin"),
+        "classification_origin": entry.classification_origin,
+        "classification_sources": list(entry.classification_sources),
+        "declassification": (
+            entry.declassification.model_dump(mode="json") if entry.declassification else None
+        ),
         "retention_days": entry.retention_days,
         "rows": entry.row_count,
         "column_count": entry.column_count,
@@ -155,14 +161,6 @@ def _table(
         "run_count": len(records),
         "quarantine": _quarantine(entry, status, current, produced),
     }
-
-
-def _optional(model: object, name: str) -> Any:
-    """A field the catalog may not have yet (``None`` until it does)."""
-    value = getattr(model, name, None)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return value
 
 
 def _status(status: TableStatus | None, last: LineageRecord | None) -> dict[str, Any]:
@@ -197,20 +195,23 @@ def _column(entry: TableMetadata, column: ColumnMetadata) -> dict[str, Any]:
         "description": column.description,
         "glossary_term": column.glossary_term_id,
         "pii": column.pii_classification,
-        "pii_origin": _optional(column, "pii_origin"),
-        "lineage": [_lineage_step(entry.layer, source) for source in column.source_columns],
+        "pii_origin": column.pii_origin,
+        "pii_sources": list(column.pii_sources),
+        "lineage_kind": column.lineage_kind,
+        "lineage_expression": column.lineage_expression,
+        "lineage": [_lineage_step(entry.layer, column, source) for source in column.source_columns],
         "examples": [] if hidden else list(column.example_values),
         "examples_hidden": hidden,
     }
 
 
-def _lineage_step(layer: str, source: str) -> dict[str, Any]:
+def _lineage_step(layer: str, column: ColumnMetadata, source: str) -> dict[str, Any]:
     """One entry of ``source_columns``: ``<layer>.<table>.<column>`` (the column may
-    hold dots), or, in staged, the source file's column name."""
-    kind = None  # the catalog does not record how a column is derived yet
-    expression = None
-    parts = source.split(".", 2)
-    if layer != Layer.STAGED.value and len(parts) == 3 and parts[0] in LAYERS:
+    hold dots), or, in staged, the source file's column name; with how the
+    column is computed from its sources."""
+    kind, expression = column.lineage_kind, column.lineage_expression
+    parts = split_source(source)
+    if layer != Layer.STAGED.value and parts is not None:
         table = f"{parts[0]}.{parts[1]}"
         return {"table": table, "column": parts[2], "kind": kind, "expression": expression}
     return {"table": None, "column": source, "kind": kind, "expression": expression}

@@ -43,6 +43,11 @@ class PendingFiles:
             self._optional.add(final)
         return tmp
 
+    def written(self, final: Path) -> Path | None:
+        """The temporary file written for ``final`` (``None`` if none was)."""
+        tmp = self._pending.get(final)
+        return tmp if tmp is not None and tmp.exists() else None
+
     def finals(self) -> list[Path]:
         """The final paths of every file written so far (published or not yet)."""
         return list(self._pending)

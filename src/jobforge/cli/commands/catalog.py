@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from jobforge.cli import context
 from jobforge.cli.output import print_table
 from jobforge.pipeline.config import Layer
+
+if TYPE_CHECKING:
+    from jobforge.pipeline.models import TableMetadata
 
 LAYER = click.Choice([layer.value for layer in Layer])
 
@@ -86,6 +90,8 @@ def show(table: str, layer: str | None, as_json: bool) -> None:
         ("owner", entry.data_owner),
         ("steward", entry.data_steward or ""),
         ("classification", entry.classification),
+        ("origin", entry.classification_origin or ""),
+        *_decision(entry),
         ("retention days", entry.retention_days if entry.retention_days is not None else ""),
         ("rows", entry.row_count),
         ("file size", entry.file_size_bytes),
@@ -105,17 +111,48 @@ def show(table: str, layer: str | None, as_json: bool) -> None:
     click.echo("")
     print_table(
         "columns",
-        ["column", "type", "nullable", "pii", "glossary", "from", "description"],
+        [
+            "column",
+            "type",
+            "nullable",
+            "pii",
+            "pii origin",
+            "glossary",
+            "from",
+            "how",
+            "description",
+        ],
         [
             [
                 c.name,
                 c.data_type,
                 "yes" if c.nullable else "no",
                 c.pii_classification or "",
+                c.pii_origin or "",
                 c.glossary_term_id or "",
                 ", ".join(c.source_columns),
+                c.lineage_kind or "",
                 c.description,
             ]
             for c in entry.columns
         ],
     )
+
+
+def _decision(entry: TableMetadata) -> list[tuple[str, object]]:
+    """The ``declassify`` decision of an entry, as ``show`` lists it."""
+    decision = entry.declassification
+    if decision is None:
+        return []
+    group = (
+        f"min {decision.min_group_size}, smallest {decision.smallest_group} "
+        f"(rows of {', '.join(decision.group_tables)})"
+        if decision.min_group_size is not None
+        else "no group-size check"
+    )
+    return [
+        ("declassified", f"{decision.computed} -> {decision.to}"),
+        ("reason", decision.reason),
+        ("approved by", decision.approved_by),
+        ("group size", group),
+    ]

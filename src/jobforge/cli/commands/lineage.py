@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 @click.option(
     "--limit", type=int, default=5, show_default=True, help="At most this many rows with --where."
 )
+@click.option(
+    "--column",
+    default=None,
+    help="Show where this column of TABLE comes from, down to the source files' headers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def lineage(
     table: str | None,
@@ -39,10 +44,11 @@ def lineage(
     batch_id: str | None,
     where: str | None,
     limit: int,
+    column: str | None,
     as_json: bool,
 ) -> None:
     """The lineage tree of TABLE down to source files (with sha256) and rows,
-    or every record of a batch (--batch)."""
+    the tree of one of its columns (--column), or every record of a batch (--batch)."""
     from jobforge.catalog.manager import CatalogManager
     from jobforge.errors import ConfigError
 
@@ -70,6 +76,15 @@ def lineage(
     if layer is None:
         reached = [e.layer for e in manager.list_tables() if e.table_name == table]
         layer = reached[-1] if reached else Layer.GOLD.value
+    if column is not None:
+        if where is not None:
+            raise ConfigError("give --column or --where, not both")
+        node = manager.column_lineage(layer, table, column)
+        if as_json:
+            click.echo(json.dumps(node.as_dict(), indent=2))
+        else:
+            console().print(_column_tree(node), soft_wrap=False)
+        return
     chain = manager.upstream(layer, table)
     if where is not None:
         _trace_rows(config, layer, table, where, limit, as_json)
@@ -185,6 +200,35 @@ def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
     top = nodes[chain.key]
     tree = Tree(label(top))
     grow(tree, top, frozenset({chain.key}))
+    return tree
+
+
+def _column_label(node: Any) -> str:
+    if node.layer == "source":
+        return f"header {node.column!r} of " + (", ".join(node.files) or "the source file")
+    if node.missing:
+        return f"{node.key}  (no catalog entry)"
+    text = f"{node.key}  {node.kind or '?'}"
+    if node.expression:
+        text += f"  {node.expression}"
+    if node.pii is not None:
+        text += f"  [pii {node.pii}" + (f": {node.pii_origin}" if node.pii_origin else "") + "]"
+    return text
+
+
+def _column_tree(node: Any) -> Tree:
+    """A column's lineage as a tree: each line the column, how it is computed
+    and its PII class; the leaves the source files' headers."""
+    from rich.text import Text  # labels hold brackets and column names: never markup
+    from rich.tree import Tree
+
+    tree = Tree(Text(_column_label(node), overflow="fold"), highlight=False)
+
+    def grow(branch: Tree, current: Any) -> None:
+        for source in current.sources:
+            grow(branch.add(Text(_column_label(source), overflow="fold"), highlight=False), source)
+
+    grow(tree, node)
     return tree
 
 

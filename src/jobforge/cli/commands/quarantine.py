@@ -28,17 +28,17 @@ def list_quarantine(as_json: bool) -> None:
     config = context.pipeline_config(context.optional_project())
     with QueryEngine(config) as engine:
         parts = [
-            f"SELECT {quote_literal(r.name)} AS table_name, layer, rule_id, "
+            f"SELECT {quote_literal(r.name)} AS table_name, classification, layer, rule_id, "
             f"count(*) AS rows, NULL::BIGINT AS duplicates, "
             f"min(quarantined_at) AS first_at, max(quarantined_at) AS last_at "
             f"FROM {r.sql_name} GROUP BY ALL"
             for r in engine.relations("quarantine")
         ]
         parts += [
-            f"SELECT {quote_literal(r.name)} AS table_name, 'silver' AS layer, "
+            f"SELECT {quote_literal(r.name)} AS table_name, classification, 'silver' AS layer, "
             f"'dedupe' AS rule_id, NULL::BIGINT AS rows, count(*) AS duplicates, "
             f"min(deduplicated_at) AS first_at, max(deduplicated_at) AS last_at "
-            f"FROM {r.sql_name}"
+            f"FROM {r.sql_name} GROUP BY ALL"
             for r in engine.relations("duplicates")
         ]
         if not parts:
@@ -72,7 +72,8 @@ def list_quarantine(as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_json: bool) -> None:
-    """The quarantined rows of TABLE: source row, rule, column, message, original values."""
+    """The quarantined rows of TABLE: source row, rule, column, message, original values
+    (classified as the table is)."""
     from jobforge.query.engine import QueryEngine
 
     project = context.optional_project()
@@ -89,7 +90,7 @@ def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_js
         where = "WHERE layer = $layer" if layer else ""
         frame = engine.query(
             f'SELECT _source_file, _batch_id, _source_row, layer, rule_id, "column", message, '
-            f"row, quarantined_at FROM {relation.sql_name} {where} "
+            f"row, quarantined_at, classification FROM {relation.sql_name} {where} "
             f"ORDER BY quarantined_at, _source_row LIMIT {int(limit)}",
             {"layer": layer} if layer else None,
         )
@@ -97,8 +98,8 @@ def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_js
         click.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
         return
     print_table(
-        f"quarantine.{table}",
-        ["source row", "layer", "rule", "column", "message", "row"],
+        f"quarantine.{table}{_label(relation.classification)}",
+        ["source row", "layer", "rule", "column", "message", "row", "classification"],
         [
             [
                 r["_source_row"],
@@ -107,10 +108,18 @@ def show(table: str, layer: str | None, limit: int, show_duplicates: bool, as_js
                 r["column"] or "",
                 r["message"],
                 r["row"][:120],
+                r["classification"] or "",
             ]
             for r in frame.to_dicts()
         ],
     )
+
+
+def _label(classification: str | None) -> str:
+    """How a listing of original rows says how secret they are."""
+    if classification is None:
+        return ""
+    return f" (original values, classified {classification}: read them as the table)"
 
 
 def _show_duplicates(config: Any, table: str, limit: int, as_json: bool) -> None:
@@ -123,17 +132,24 @@ def _show_duplicates(config: Any, table: str, limit: int, as_json: bool) -> None
             click.echo(f"no rows of {table!r} were dropped as duplicates")
             return
         frame = engine.query(
-            f"SELECT _source_file, _batch_id, _source_row, duplicate_of, row, deduplicated_at "
-            f"FROM {relation.sql_name} ORDER BY deduplicated_at, _source_row LIMIT {int(limit)}"
+            f"SELECT _source_file, _batch_id, _source_row, duplicate_of, row, deduplicated_at, "
+            f"classification FROM {relation.sql_name} "
+            f"ORDER BY deduplicated_at, _source_row LIMIT {int(limit)}"
         )
     if as_json:
         click.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
         return
     print_table(
-        f"duplicates.{table}",
-        ["source row", "duplicate of row", "batch", "row"],
+        f"duplicates.{table}{_label(relation.classification)}",
+        ["source row", "duplicate of row", "batch", "row", "classification"],
         [
-            [r["_source_row"], r["duplicate_of"], r["_batch_id"][:8], r["row"][:120]]
+            [
+                r["_source_row"],
+                r["duplicate_of"],
+                r["_batch_id"][:8],
+                r["row"][:120],
+                r["classification"] or "",
+            ]
             for r in frame.to_dicts()
         ],
     )

@@ -123,5 +123,4 @@ def write_bronze(
         rows_out=out,
         rows_quarantined=quarantined,
         transforms_applied=renames + casts,
-        source_columns={n: [s] for s, n in final.items()},
     )

@@ -38,16 +38,15 @@ def write_gold(
 ) -> StepOutcome:
     tmp = pending.temp_for(targets.data)
     if spec.sql is not None:
-        columns = _gold_sql(inputs, spec, tmp, ctx)
+        _gold_sql(inputs, spec, tmp, ctx)
     else:
         with streaming([p for paths in inputs.values() for p in paths]):
-            columns = _gold_python(inputs, spec, tmp, ctx)
+            _gold_python(inputs, spec, tmp, ctx)
     out = pending.row_count(targets.data)
     return StepOutcome(
         rows_in=0,
         rows_out=out,
         transforms_applied=[f"gold:{spec.transform_label}"],
-        source_columns=columns,
     )
 
 
@@ -67,7 +66,7 @@ def _with_lineage(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def _gold_python(
     inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
-) -> dict[str, list[str]]:
+) -> None:
     frames = {n: _with_lineage(n, literal.scan_parquet(p)) for n, p in inputs.items()}
     result = spec.resolved_function()(frames)
     if isinstance(result, pl.DataFrame):
@@ -83,12 +82,9 @@ def _gold_python(
     result.select(
         *keep, pl.lit("gold").alias(prov.LAYER), ts(ctx.processed_at).alias(prov.PROCESSED_AT)
     ).sink_parquet(literal.text(tmp), **WRITE)
-    return _same_name_sources(inputs, frames, keep)
 
 
-def _gold_sql(
-    inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
-) -> dict[str, list[str]]:
+def _gold_sql(inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext) -> None:
     """Run the gold SQL in a :class:`~jobforge.query.sandbox.Sandbox` and write
     its result to ``tmp`` from Python, batch by batch: the connection itself
     reads only the inputs' files and cannot write any."""
@@ -101,11 +97,9 @@ def _gold_sql(
     sandbox = Sandbox({"threads": 2})
     con = sandbox.con
     try:
-        input_columns: dict[str, list[str]] = {}
         for name, paths in inputs.items():
             source = sandbox.parquet(paths)
             cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            input_columns[name] = cols
             lineage = (
                 ""
                 if prov.LINEAGE in cols
@@ -138,11 +132,6 @@ def _gold_sql(
         raise ContractError(f"gold {spec.name}: SQL error: {first_line(exc)}") from None
     finally:
         sandbox.close()
-    return {
-        c: [f"{n}.{c}" for n, cols in input_columns.items() if c in cols]
-        for c in keep
-        if any(c in cols for cols in input_columns.values())
-    }
 
 
 # DuckDB types whose Arrow form differs from what DuckDB's own parquet writer
@@ -194,17 +183,6 @@ def _write(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, spec: GoldSpec) 
         with writer:
             for batch in reader:
                 writer.write_batch(batch if batch.schema == schema else batch.cast(schema))
-
-
-def _same_name_sources(
-    inputs: dict[str, list[Path]], frames: dict[str, pl.LazyFrame], columns: list[str]
-) -> dict[str, list[str]]:
-    known = {n: set(f.collect_schema().names()) for n, f in frames.items()}
-    return {
-        c: [f"{n}.{c}" for n in inputs if c in known[n]]
-        for c in columns
-        if any(c in cols for cols in known.values())
-    }
 
 
 def _require_lineage(spec: GoldSpec, names: list[str]) -> None:

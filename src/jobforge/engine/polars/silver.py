@@ -174,5 +174,4 @@ def write_silver(
             + [f"rule:{r.id}:{r.severity}" for r in spec.rules]
             + [f"transform:{transform_name(t)}" for t in transforms]
         ),
-        source_columns={c: [c] for c in data},
     )

@@ -59,5 +59,4 @@ def write_staged(
         rows_in=out + quarantined,
         rows_out=out,
         rows_quarantined=quarantined,
-        source_columns={c: [c] for c in columns},
     )

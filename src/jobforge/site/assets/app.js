@@ -331,9 +331,12 @@
       var lineage = c.lineage.map(function (step) {
         var label = step.table ? tableLink(step.table, step.column)
           : h("span", { text: "source column \u201c" + step.column + "\u201d" });
-        return h("div", null, label, step.kind ? " " + step.kind : "",
-          step.expression ? h("code", { text: " " + step.expression }) : "");
+        return h("div", null, label);
       });
+      // how the column is computed from those sources: said once, not per source
+      var how = c.lineage_kind || (c.lineage[0] && c.lineage[0].kind);
+      var expression = c.lineage_expression || (c.lineage[0] && c.lineage[0].expression);
+      if (how) lineage.push(h("div", { class: "muted" }, how, expression ? h("code", { text: " " + expression }) : ""));
       var pii = c.pii ? badge(c.pii, c.pii === "none" ? "" : "pii") : h("span", { class: "muted", text: "not classified" });
       return h("tr", { id: "col-" + c.name, "data-column": c.name, class: c.name === selected ? "highlight" : null },
         h("td", null, h("b", { text: c.name })),
