@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import Derivation, StepLineage, unique
@@ -33,7 +32,7 @@ _CARRIED = (prov.SOURCE_FILE, prov.INGESTED_AT, prov.BATCH_ID, prov.SOURCE_ROW)
 
 def input_columns(paths: Sequence[Path]) -> list[str]:
     """The columns of a table version, from the footer of its first file."""
-    return list(pq.read_schema(paths[0]).names) if paths else []
+    return list(literal.read_schema(paths[0]).names) if paths else []
 
 
 def staged_lineage(columns: Sequence[str], header_mapping: Mapping[str, str]) -> StepLineage:

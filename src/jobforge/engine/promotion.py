@@ -41,7 +41,7 @@ from jobforge.pipeline.models import (
     new_id,
     utc_now,
 )
-from jobforge.storage import versions
+from jobforge.storage import literal, versions
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, WriteMode
 
@@ -387,10 +387,8 @@ def promote(
 
 
 def _written_columns(targets: StepTargets, written: list[PendingFiles]) -> list[str]:
-    import pyarrow.parquet as pq
-
     path = written[0].written(targets.data) if written else None
-    return list(pq.read_schema(path).names) if path is not None else []
+    return list(literal.read_schema(path).names) if path is not None else []
 
 
 def _decision(
