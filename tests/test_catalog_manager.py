@@ -11,13 +11,13 @@ import jsonschema
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from jobforge_catalog_json.paths import schema_history_file_for, table_file_for
+from jobforge_catalog_json.schemas import ensure_schemas
 
 from jobforge.catalog.declarations import ColumnDeclaration, TableDeclaration
 from jobforge.catalog.entries import build_entry
 from jobforge.catalog.glossary import GlossaryTerm
 from jobforge.catalog.manager import CatalogManager, split_key
-from jobforge.catalog.schemas import ensure_schemas
-from jobforge.catalog.store import schema_history_file_for, table_file_for
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.errors import CatalogError

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jobforge_catalog_json.schemas import catalog_schemas, ensure_schemas, schema_path
 
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
-from jobforge.catalog.schemas import catalog_schemas, ensure_schemas, schema_path
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.errors import LockTimeoutError, TransitionError
 from jobforge.pipeline.config import PipelineConfig

@@ -53,8 +53,9 @@ def documented() -> dict[str, list[str]]:
 
 
 def test_there_are_hookspecs() -> None:
-    assert len(hookspecs()) == 15
+    assert len(hookspecs()) == 16
     assert set(hookspecs()) >= {
+        "jobforge_catalog_store",
         "jobforge_resolve_layer_path",
         "jobforge_enrich_table_metadata",
         "jobforge_enrich_column_metadata",
@@ -133,6 +134,7 @@ def test_bundled_defaults_answer_last() -> None:
             assert impl.trylast, f"{impl.plugin_name} implements {hook_name} without trylast"
             checked.append((hook_name, impl.plugin_name))
     assert sorted(checked) == [
+        ("jobforge_catalog_store", "catalog-json"),
         ("jobforge_enrich_column_metadata", "catalog-json"),
         ("jobforge_enrich_table_metadata", "catalog-json"),
         ("jobforge_executor", "polars"),

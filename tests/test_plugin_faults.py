@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from jobforge import hookimpl
+from jobforge.catalog.manager import CatalogManager
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import Rule, SilverSpec
 from jobforge.errors import PluginError, TransitionError
@@ -35,6 +36,7 @@ from .reliability import warehouse
 from .reliability.faulty_plugins import (
     FailureSpy,
     Faulty,
+    FaultyCatalog,
     FaultyClaim,
     FaultyExecutor,
     FaultyExecutorHook,
@@ -402,3 +404,72 @@ def test_a_fault_in_rows_quarantined_names_the_plugin(root: Path) -> None:
     assert current.version == previous.version + 1  # published before the hook ran
     assert _silver_records(root)[-1].status == "partial"
     check_consistency(root, recovered=True, cwd=Path.cwd())
+
+
+# -- a catalog store (jobforge_catalog_store) that raises ----------------------------------------
+@pytest.mark.parametrize("method", ["save_record", "save_entry"])
+def test_a_faulty_catalog_store_is_named_and_the_next_run_completes_the_catalog(
+    root: Path, method: str
+) -> None:
+    """The catalog store raises after the version switch: the error says the
+    version was published and names the store's plugin and method; the record
+    or entry is written by the next run on the table, through the same store."""
+    previous = warehouse.pointer(root, "silver", "noc")
+    faulty = FaultyCatalog(method)
+    engine = _engine(root, faulty)
+    assert type(engine.config.catalog.wrapped).__name__ == "BrokenStore"
+    with pytest.raises(TransitionError) as caught:
+        engine.promote_to_silver("noc", SILVER, force=True)
+    current = warehouse.pointer(root, "silver", "noc")
+    assert current.version == previous.version + 1 == 2 and current.row_count == 306
+    assert str(caught.value) == (
+        f"bronze -> silver of 'noc' was published (version 2, record {current.record_id}), "
+        "but its lineage record or catalog entry was not written: the catalog store of "
+        f"plugin 'faulty-catalog-{method}' (explicit) raised in {method}: RuntimeError: "
+        f"injected fault in {method}; the next run on 'noc' writes them"
+    )
+    assert isinstance(caught.value.__cause__, PluginError)
+    assert caught.value.__cause__.plugin == f"faulty-catalog-{method}"
+    assert isinstance(caught.value.__cause__.__cause__, RuntimeError)
+    records = {r.transition_id: r for r in _silver_records(root)}
+    entry = json.loads((root / "catalog" / "tables" / "silver" / "noc.json").read_text("utf-8"))
+    if method == "save_record":
+        assert current.record_id not in records  # the record came first and failed
+        assert entry["row_count"] == 306 and entry["updated_at"] < current.updated_at.isoformat()
+    else:
+        assert records[current.record_id].status == "partial"  # the record was saved
+    assert "noc" in warehouse.journals(root)
+
+    faulty.armed = False  # the same store, repaired: the next run on the table completes
+    engine.promote_to_bronze("noc")
+    records = {r.transition_id: r for r in _silver_records(root)}
+    assert records[current.record_id].status == "partial"
+    assert records[current.record_id].ledger.rows_quarantined == 516
+    entry = json.loads((root / "catalog" / "tables" / "silver" / "noc.json").read_text("utf-8"))
+    assert entry["row_count"] == 306
+    assert warehouse.journals(root) == {}
+    check_consistency(root, recovered=True, cwd=Path.cwd())
+
+
+def test_a_catalog_store_that_raises_while_reading_is_named(root: Path) -> None:
+    class Unreadable:
+        jobforge_plugin_name = "unreadable-catalog"
+
+        @hookimpl
+        def jobforge_catalog_store(self) -> object:
+            class Store:
+                name = "unreadable"
+
+                def records(self, table: str | None = None) -> list[object]:
+                    raise OSError("disk gone")
+
+            return Store()
+
+    config = PipelineConfig(root, plugins=[Unreadable()], entry_points=False)
+    with pytest.raises(PluginError) as caught:
+        CatalogManager(config).lineage_records()
+    assert str(caught.value) == (
+        "the catalog store of plugin 'unreadable-catalog' (explicit) raised in records: "
+        "OSError: disk gone"
+    )
+    assert caught.value.plugin == "unreadable-catalog"

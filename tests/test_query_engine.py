@@ -9,8 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from jobforge_catalog_json.paths import table_file_for
 
-from jobforge.catalog.store import table_file_for
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.errors import CatalogError, QueryError

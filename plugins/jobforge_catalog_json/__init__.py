@@ -1,9 +1,7 @@
-"""The JSON catalog: table metadata and lineage records as reviewed JSON files.
-
-- table metadata: ``catalog/tables/<layer>/<table>.json`` (one entry per layer
-  and table, replaced atomically);
-- lineage: ``catalog/lineage/<table>/<started_at>-<id>.json`` (one file per
-  ingestion or transition, never rewritten).
+"""The JSON catalog: the bundled catalog store (``trylast``: a store plugin that
+answers first is used instead), keeping table entries, schema histories,
+lineage records, the glossary and run records as reviewed JSON files under
+``catalog/`` (see :mod:`jobforge_catalog_json.store`).
 
 Also fills the descriptions the declaration left empty (``trylast``, so any
 other enrichment plugin's values are already there and are kept).
@@ -15,23 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobforge import hookimpl
-from jobforge.catalog.store import lineage_file_for, table_file_for
+from jobforge.catalog.store import CatalogStore
 from jobforge.engine.provenance import PROVENANCE_DESCRIPTIONS
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, LineageRecord, TableMetadata
-from jobforge.storage.atomic import atomic_write_text
+from jobforge.pipeline.models import ColumnMetadata, TableMetadata
 
 
-@hookimpl
-def jobforge_write_table_metadata(metadata: TableMetadata, config: PipelineConfig) -> None:
-    path = table_file_for(config, metadata.layer, metadata.table_name)
-    atomic_write_text(path, metadata.model_dump_json(indent=2) + "\n")
+@hookimpl(trylast=True)
+def jobforge_catalog_store(config: PipelineConfig) -> CatalogStore:
+    from jobforge_catalog_json.store import JsonCatalogStore
 
-
-@hookimpl
-def jobforge_write_lineage(log: LineageRecord, config: PipelineConfig) -> None:
-    path = lineage_file_for(config, log)
-    atomic_write_text(path, log.model_dump_json(indent=2) + "\n")
+    return JsonCatalogStore(config)
 
 
 @hookimpl(trylast=True)

@@ -1,13 +1,11 @@
-"""Where catalog entries live inside the catalog directory.
-
-The JSON writer plugin writes there and :class:`~jobforge.catalog.manager.CatalogManager`
-reads from there, so both ask this module.
-"""
+"""Where the JSON catalog store keeps each file inside the catalog directory
+(the layout every existing data root has)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from jobforge.catalog.runs import RunRecord
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import LineageRecord
 from jobforge.storage.names import validate_name
@@ -45,3 +43,19 @@ def lineage_file_for(config: PipelineConfig, record: LineageRecord) -> Path:
         / validate_name(record.table_name)
         / f"{stamp}-{kind}-{record_id}.json"
     )
+
+
+def term_file_for(config: PipelineConfig, term_id: str) -> Path:
+    """``catalog/glossary/<id>.json``."""
+    return config.catalog_glossary_path() / f"{validate_name(term_id, 'glossary term id')}.json"
+
+
+def runs_path(config: PipelineConfig) -> Path:
+    """``catalog/runs/``."""
+    return config.catalog_path() / "runs"
+
+
+def run_file_for(config: PipelineConfig, record: RunRecord) -> Path:
+    """``catalog/runs/<started_at>-run-<id>.json``."""
+    stamp = record.started_at.strftime("%Y%m%dT%H%M%S%fZ")
+    return runs_path(config) / f"{stamp}-run-{record.run_id}.json"

@@ -4,8 +4,8 @@ Anyone can validate the catalog with a standard JSON Schema validator, without
 jobforge: table entries against ``TableMetadata.schema.json``, lineage records
 against ``IngestionRecord``/``TransitionRecord`` (chosen by ``record_type``),
 glossary terms against ``GlossaryTerm`` and schema histories against
-``SchemaHistory``. The engine writes them when it starts
-(:func:`ensure_schemas`); a file is rewritten only when its content changed.
+``SchemaHistory``. The JSON catalog store writes them when the engine prepares
+it (:func:`ensure_schemas`); a file is rewritten only when its content changed.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pydantic import TypeAdapter
 
 from jobforge.catalog.entries import SchemaVersion
 from jobforge.catalog.glossary import GlossaryTerm
-from jobforge.catalog.shared import writing
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import json_schemas
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
+from jobforge_catalog_json.shared import writing
 
 SCHEMA_SUFFIX = ".schema.json"
 

@@ -22,6 +22,7 @@ from jobforge.logging import get_logger
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.atomic import remove_stale_temporaries
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S, folder_lock
+from jobforge_catalog_json.paths import runs_path
 
 log = get_logger()
 
@@ -33,7 +34,7 @@ def folder_path(config: PipelineConfig, folder: SharedFolder) -> Path:
     if folder == "glossary":
         return config.catalog_glossary_path()
     if folder == "runs":
-        return config.catalog_path() / "runs"
+        return runs_path(config)
     return config.catalog_schemas_path()
 
 

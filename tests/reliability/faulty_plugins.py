@@ -143,3 +143,36 @@ class FaultyLayout:
     @hookimpl
     def jobforge_resolve_layer_path(self, layer: Any) -> None:
         raise RuntimeError("injected fault in resolve_layer_path")
+
+
+class FaultyCatalog:
+    """Gives a JSON catalog store whose ``save_record`` or ``save_entry`` raises
+    for records or entries of ``layer`` (while ``armed``); everything else is the
+    bundled store's."""
+
+    def __init__(self, method: str, layer: str = "silver") -> None:
+        self.method = method
+        self.layer = layer
+        self.armed = True
+        self.jobforge_plugin_name = f"faulty-catalog-{method}"
+
+    @hookimpl
+    def jobforge_catalog_store(self, config: Any) -> Any:
+        from jobforge_catalog_json.store import JsonCatalogStore
+
+        plugin = self
+
+        class BrokenStore(JsonCatalogStore):
+            def save_record(self, record: Any) -> None:
+                plugin._maybe("save_record", getattr(record, "target_layer", "staged"))
+                super().save_record(record)
+
+            def save_entry(self, metadata: Any) -> None:
+                plugin._maybe("save_entry", metadata.layer)
+                super().save_entry(metadata)
+
+        return BrokenStore(config)
+
+    def _maybe(self, method: str, layer: str) -> None:
+        if self.armed and method == self.method and layer == self.layer:
+            raise RuntimeError(f"injected fault in {method}")

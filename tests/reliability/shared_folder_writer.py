@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from jobforge.catalog.shared import SHARED_FOLDERS, writing
+from jobforge_catalog_json.shared import SHARED_FOLDERS, writing
+
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.atomic import atomic_path
 

@@ -2,8 +2,9 @@
 
 Technical metadata comes from the parquet footers (:mod:`jobforge.catalog.profile`);
 business metadata from the table's declaration, then the enrichment hooks;
-the entry is written through the catalog-writer hooks, and the upstream
-entries get this table added to their ``downstream_tables``.
+the entry is given to the exporters (``jobforge_write_table_metadata``) and
+saved in the catalog store, and the upstream entries get this table added to
+their ``downstream_tables``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
@@ -26,13 +27,9 @@ from jobforge.catalog.governance import (
     input_labels,
     redact,
 )
-from jobforge.catalog.jsonfile import read_json_model
 from jobforge.catalog.profile import TableProfile, profile_files
-from jobforge.catalog.store import schema_history_file_for, table_file_for
-from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata, UtcDatetime
-from jobforge.storage.atomic import atomic_write_text
 
 
 class SchemaVersion(BaseModel):
@@ -46,10 +43,6 @@ class SchemaVersion(BaseModel):
     """``(name, data type)`` in order."""
 
 
-_ENTRY = TypeAdapter(TableMetadata)
-_HISTORY = TypeAdapter(list[SchemaVersion])
-
-
 def schema_version_of(profile: TableProfile) -> str:
     """A short hash of the column names and types, in order."""
     text = json.dumps([(c.name, c.data_type) for c in profile.columns])
@@ -57,20 +50,10 @@ def schema_version_of(profile: TableProfile) -> str:
 
 
 def load_entry(config: PipelineConfig, layer: str, table: str) -> TableMetadata | None:
-    """The catalog entry of ``layer.table`` (``None`` if there is none).
-
-    A file that does not validate, or that describes another table or layer
-    than its path says, is a :class:`CatalogError` naming it.
-    """
-    path = table_file_for(config, layer, table)
-    if not path.exists():
-        return None
-    entry = read_json_model(path, _ENTRY, "table metadata entry")
-    if (entry.layer, entry.table_name) != (layer, table):
-        raise CatalogError(
-            f"{path}: describes {entry.layer}.{entry.table_name}, expected {layer}.{table}"
-        )
-    return entry
+    """The catalog entry of ``layer.table`` (``None`` if there is none), as the
+    catalog store keeps it (validated: one that is not valid, or that describes
+    another table, is a :class:`~jobforge.errors.CatalogError` naming it)."""
+    return config.catalog.entry(layer, table)
 
 
 def _record_schema(config: PipelineConfig, metadata: TableMetadata) -> None:
@@ -86,16 +69,12 @@ def _record_schema(config: PipelineConfig, metadata: TableMetadata) -> None:
             columns=[(c.name, c.data_type) for c in metadata.columns],
         )
     )
-    path = schema_history_file_for(config, layer, table)
-    atomic_write_text(path, _HISTORY.dump_json(history, indent=2).decode() + "\n")
+    config.catalog.save_schema_history(layer, table, history)
 
 
 def schema_history(config: PipelineConfig, layer: str, table: str) -> list[SchemaVersion]:
     """Every schema ``layer.table`` has had, oldest first (validated)."""
-    path = schema_history_file_for(config, layer, table)
-    if not path.exists():
-        return []
-    return read_json_model(path, _HISTORY, "schema history")
+    return config.catalog.schema_history(layer, table)
 
 
 def upstream_computed(
@@ -201,18 +180,24 @@ def build_entry(
     return metadata
 
 
+def save_entry(config: PipelineConfig, metadata: TableMetadata) -> None:
+    """Give an entry to the exporters (``jobforge_write_table_metadata``), then
+    save it in the catalog store (the first error stops the rest)."""
+    config.plugins.write_table_metadata(metadata, config)
+    config.catalog.save_entry(metadata)
+
+
 def write_entry(config: PipelineConfig, metadata: TableMetadata) -> None:
-    """Write an entry through the catalog writers, record its schema version and
-    add it to the ``downstream_tables`` of its upstream entries."""
-    host = config.plugins
+    """Save an entry (:func:`save_entry`), record its schema version and add it
+    to the ``downstream_tables`` of its upstream entries."""
     metadata = redact(metadata)  # whoever built it, no value it may not hold is written
     layer, table = metadata.layer, metadata.table_name
     _record_schema(config, metadata)
-    host.write_table_metadata(metadata, config)
+    save_entry(config, metadata)
     for key in metadata.upstream_tables:
         up_layer, _, up_table = key.partition(".")
         entry = load_entry(config, up_layer, up_table)
         me = f"{layer}.{table}"
         if entry is not None and me not in entry.downstream_tables:
             updated = entry.model_copy(update={"downstream_tables": [*entry.downstream_tables, me]})
-            host.write_table_metadata(TableMetadata.model_validate(updated.model_dump()), config)
+            save_entry(config, TableMetadata.model_validate(updated.model_dump()))

@@ -1,4 +1,5 @@
-"""The business glossary: terms in ``catalog/glossary/<id>.json``.
+"""The business glossary: terms kept by the catalog store (the JSON store:
+``catalog/glossary/<id>.json``).
 
 A column may reference a term only if the term exists.
 """
@@ -8,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from jobforge.catalog.jsonfile import read_json_model, visible_json_files
-from jobforge.catalog.shared import writing
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
 
 
@@ -33,40 +31,28 @@ class GlossaryTerm(BaseModel):
         return validate_name(value, "glossary term id")
 
 
-def term_path(config: PipelineConfig, term_id: str) -> Path:
-    return config.catalog_glossary_path() / f"{validate_name(term_id, 'glossary term id')}.json"
-
-
 def save_term(config: PipelineConfig, term: GlossaryTerm) -> Path:
-    """Add or replace a term; its related terms must exist (or be itself).
-
-    Under the glossary folder's lock: the check and the write see the same terms.
-    """
-    path = term_path(config, term.id)
-    with writing(config, "glossary"):
-        known = load_glossary(config)
-        missing = [t for t in term.related_terms if t not in known and t != term.id]
-        if missing:
-            raise CatalogError(
-                f"glossary term {term.id!r}: related term(s) {', '.join(missing)} do not exist"
-            )
-        atomic_write_text(path, term.model_dump_json(indent=2) + "\n")
-    return path
+    """Add or replace a term; its related terms must exist (or be itself): the
+    catalog store checks them (:func:`check_related`) with no other writer in
+    between. Returns where the store keeps the glossary."""
+    config.catalog.save_term(term)
+    return Path(config.catalog.location("glossary"))
 
 
-_TERM = TypeAdapter(GlossaryTerm)
+def check_related(term: GlossaryTerm, known: Mapping[str, GlossaryTerm]) -> None:
+    """Raise :class:`CatalogError` unless every related term of ``term`` is in
+    ``known`` (or is ``term`` itself): what a catalog store checks before it
+    saves a term."""
+    missing = [t for t in term.related_terms if t not in known and t != term.id]
+    if missing:
+        raise CatalogError(
+            f"glossary term {term.id!r}: related term(s) {', '.join(missing)} do not exist"
+        )
 
 
 def load_glossary(config: PipelineConfig) -> dict[str, GlossaryTerm]:
-    """Every term by id; a file that does not validate, or whose id differs from
-    its file name, is an error naming it."""
-    terms: dict[str, GlossaryTerm] = {}
-    for path in visible_json_files(config.catalog_glossary_path()):
-        term = read_json_model(path, _TERM, "glossary term")
-        if term.id != path.stem:
-            raise CatalogError(f"{path}: holds term {term.id!r}, expected {path.stem!r}")
-        terms[term.id] = term
-    return terms
+    """Every term by id (validated by the catalog store)."""
+    return config.catalog.glossary()
 
 
 def check_reference(
@@ -84,5 +70,6 @@ def check_reference(
     known = load_glossary(config) if glossary is None else glossary
     if term_id not in known:
         raise CatalogError(
-            f"{where}: glossary term {term_id!r} does not exist in {config.catalog_glossary_path()}"
+            f"{where}: glossary term {term_id!r} does not exist in "
+            f"{config.catalog.location('glossary')}"
         )

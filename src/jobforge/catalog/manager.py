@@ -1,16 +1,17 @@
 """The catalog as a data steward and an auditor use it.
 
-:class:`CatalogManager` reads (and saves) the JSON catalog of one
-:class:`~jobforge.pipeline.config.PipelineConfig`:
+:class:`CatalogManager` reads (and saves) the catalog of one
+:class:`~jobforge.pipeline.config.PipelineConfig`, through its catalog store
+(``config.catalog``; the bundled one keeps JSON files under ``catalog/``):
 
-- table metadata, one entry per layer and table (``catalog/tables/<layer>/<table>.json``),
-  listed by layer and domain, with the history of its schema versions;
+- table metadata, one entry per layer and table, listed by layer and domain,
+  with the history of its schema versions;
 - the business glossary;
 - lineage: every record of a batch, the full upstream chain of a table down to
   its source files (with their sha256), and the tables a source file fed.
 
-Every file read is validated; one that does not validate raises
-:class:`~jobforge.errors.CatalogError` naming its path. Nothing here scans data:
+Everything read is validated; what does not validate raises
+:class:`~jobforge.errors.CatalogError` naming where it is. Nothing here scans data:
 the upstream chain is worked out from lineage records and ``_current.json``
 pointers only.
 """
@@ -26,9 +27,8 @@ from pathlib import Path
 from jobforge.catalog.column_tree import ColumnNode
 from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
 from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
-from jobforge.catalog.jsonfile import visible_json_files
 from jobforge.catalog.lineage import batch_id_of_file, read_records, record_id
-from jobforge.catalog.store import table_file_for
+from jobforge.catalog.store import CatalogStore
 from jobforge.errors import CatalogError, ConfigError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata, TransitionRecord
@@ -214,12 +214,18 @@ class CatalogManager:
         self.config = config
 
     def __repr__(self) -> str:
-        return f"CatalogManager({self.config.catalog_path()})"
+        return f"CatalogManager({self.store.location('catalog')})"
+
+    @property
+    def store(self) -> CatalogStore:
+        """The catalog store everything here reads and saves through."""
+        return self.config.catalog
 
     # -- table metadata -----------------------------------------------------------------
     def save(self, metadata: TableMetadata) -> Path:
-        """Validate and write an entry (through the catalog writer plugins), record
-        its schema version and add it to its upstream entries' ``downstream_tables``.
+        """Validate and save an entry (exporters first, then the catalog store),
+        record its schema version and add it to its upstream entries'
+        ``downstream_tables``; return where the store keeps it.
 
         Its glossary references must exist.
         """
@@ -230,7 +236,7 @@ class CatalogManager:
                 self.config, column.glossary_term_id, f"{metadata.key}.{column.name}", glossary
             )
         write_entry(self.config, metadata)
-        return table_file_for(self.config, metadata.layer, metadata.table_name)
+        return Path(self.store.location("entry", metadata.layer, metadata.table_name))
 
     def load(self, layer: Layer | str, table: str) -> TableMetadata | None:
         """The entry of ``layer.table``, or ``None`` if it has none."""
@@ -242,7 +248,7 @@ class CatalogManager:
         if entry is None:
             raise CatalogError(
                 f"no catalog entry for {Layer(layer).value}.{table} "
-                f"(expected {table_file_for(self.config, layer, table)})"
+                f"(expected {self.store.location('entry', Layer(layer).value, table)})"
             )
         return entry
 
@@ -261,10 +267,8 @@ class CatalogManager:
         layers = [Layer(layer)] if layer is not None else list(Layer)
         entries = []
         for member in layers:
-            directory = self.config.catalog_tables_path() / member.value
-            for path in visible_json_files(directory):
-                entry = load_entry(self.config, member.value, path.stem)
-                if entry is not None and (domain is None or entry.domain == domain):
+            for entry in self.store.entries(member.value):
+                if domain is None or entry.domain == domain:
                     entries.append(entry)
         return entries
 
@@ -286,12 +290,13 @@ class CatalogManager:
         terms = self.glossary()
         if term_id not in terms:
             raise CatalogError(
-                f"glossary term {term_id!r} does not exist in {self.config.catalog_glossary_path()}"
+                f"glossary term {term_id!r} does not exist in {self.store.location('glossary')}"
             )
         return terms[term_id]
 
     def save_term(self, term: GlossaryTerm) -> Path:
-        """Add or replace a glossary term (its related terms must exist)."""
+        """Add or replace a glossary term (its related terms must exist); return
+        where the store keeps the glossary."""
         return save_term(self.config, term)
 
     # -- lineage ------------------------------------------------------------------------
@@ -411,7 +416,7 @@ class CatalogManager:
         }
         if not reached:
             raise CatalogError(
-                f"{source}: no ingestion of this source in {self.config.catalog_lineage_path()}"
+                f"{source}: no ingestion of this source in {self.store.location('lineage')}"
             )
         transitions = list(index.transitions.values())
         changed = True
@@ -443,18 +448,15 @@ class CatalogManager:
 
     # -- whole catalog --------------------------------------------------------------------
     def validate(self) -> int:
-        """Read and validate every catalog file (entries, schema histories,
-        glossary, lineage); raise a CatalogError naming the first invalid one.
-        Returns how many files were checked."""
+        """Read and validate the whole catalog (entries, their schema histories,
+        glossary, lineage); raise a CatalogError naming the first invalid part.
+        Returns how many parts were checked (with the JSON store: files)."""
         checked = 0
         for member in Layer:
-            directory = self.config.catalog_tables_path() / member.value
-            for path in visible_json_files(directory):
-                load_entry(self.config, member.value, path.stem)
+            for entry in self.store.entries(member.value):
                 checked += 1
-            for path in visible_json_files(directory / "_history"):
-                schema_history(self.config, member.value, path.stem)
-                checked += 1
+                if self.store.schema_history(member.value, entry.table_name):
+                    checked += 1
         checked += len(load_glossary(self.config))
         checked += len(read_records(self.config))
         return checked
@@ -465,7 +467,7 @@ class CatalogManager:
         named = f" (record {wanted})" if wanted else ""
         return (
             f"{layer.value}.{table}: no {kind} for batch {batch}{named} in "
-            f"{self.config.catalog_lineage_path() / table}"
+            f"{self.store.location('lineage', table=table)}"
         )
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""Run records: one small summary per ``jobforge run``, in ``catalog/runs/``.
+"""Run records: one small summary per ``jobforge run``, kept by the catalog
+store (the JSON store: ``catalog/runs/``).
 
 A lineage record says what a transition published; a run record says what a
 run did with every step it considered, including the steps that did not
@@ -13,13 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
-from jobforge.catalog.jsonfile import read_json_model, visible_json_files
-from jobforge.catalog.shared import folder_path, writing
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import UtcDatetime
-from jobforge.storage.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from jobforge.project.model import Project
@@ -62,21 +60,9 @@ class RunRecord(BaseModel):
     steps: list[RunStep] = Field(default_factory=list)
 
 
-_RUN = TypeAdapter(RunRecord)
-
-
-def runs_path(config: PipelineConfig) -> Path:
-    """``catalog/runs/``."""
-    return folder_path(config, "runs")
-
-
-def run_file_for(config: PipelineConfig, record: RunRecord) -> Path:
-    stamp = record.started_at.strftime("%Y%m%dT%H%M%S%fZ")
-    return runs_path(config) / f"{stamp}-run-{record.run_id}.json"
-
-
 def write_run_record(config: PipelineConfig, project: Project, report: RunReport) -> Path | None:
-    """Write the record of a run; a run that considered no step writes none."""
+    """Save the record of a run in the catalog store and return where the store
+    keeps run records; a run that considered no step writes none."""
     if not report.steps:
         return None
     completed: datetime = report.completed_at or report.started_at
@@ -89,12 +75,8 @@ def write_run_record(config: PipelineConfig, project: Project, report: RunReport
         counts={k: v for k, v in report.counts().items() if v},
         steps=[RunStep(**_step_fields(step)) for step in report.steps],
     )
-    path = run_file_for(config, record)
-    # under the folder's lock, like every shared catalog folder: what a killed
-    # writer left there is removed by the next write or engine start
-    with writing(config, "runs"):
-        atomic_write_text(path, record.model_dump_json(indent=2) + "\n")
-    return path
+    config.catalog.save_run(record)
+    return Path(config.catalog.location("runs"))
 
 
 def _step_fields(step: Any) -> dict[str, Any]:
@@ -103,12 +85,10 @@ def _step_fields(step: Any) -> dict[str, Any]:
 
 def read_run_records(config: PipelineConfig) -> list[RunRecord]:
     """Every run record, oldest first (validated)."""
-    return [
-        read_json_model(path, _RUN, "run record") for path in visible_json_files(runs_path(config))
-    ]
+    return config.catalog.runs()
 
 
 def last_run(config: PipelineConfig) -> RunRecord | None:
     """The most recent run record, if any."""
-    files = visible_json_files(runs_path(config))
-    return read_json_model(files[-1], _RUN, "run record") if files else None
+    runs = read_run_records(config)
+    return runs[-1] if runs else None

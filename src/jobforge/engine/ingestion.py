@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration
-from jobforge.catalog.lineage import record_id
+from jobforge.catalog.lineage import record_id, write_record
 from jobforge.engine.column_lineage import input_columns, staged_lineage
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
@@ -168,7 +168,7 @@ def _already_ingested(
             fingerprint=fingerprint,
             duplicate_of=same.batch_id,
         )
-        rt.host.write_lineage(record, rt.config)
+        write_record(rt.config, record)
     reason = (
         f"duplicate delivery: same bytes as batch {same.batch_id} ({same.source_file})"
         if duplicate

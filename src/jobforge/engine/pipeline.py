@@ -18,7 +18,6 @@ from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
-from jobforge.catalog.shared import remove_shared_temporaries
 from jobforge.engine.column_lineage import (
     bronze_lineage,
     gold_lineage,
@@ -138,8 +137,8 @@ class PipelineEngine:
         try:
             if not self._started:
                 # Creating an engine writes nothing; its first step removes what
-                # killed writers left in the shared catalog folders.
-                remove_shared_temporaries(self.config)
+                # killed writers left in the shared parts of the catalog.
+                self.config.catalog.tidy()
                 self._started = True
             yield
         finally:

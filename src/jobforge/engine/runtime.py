@@ -28,14 +28,13 @@ class Runtime:
 
     def ensure_layout(self) -> None:
         """Once per engine, after its first publication: every folder of the
-        layout and the catalog's JSON Schemas. A data root that never received
-        a table gets neither."""
+        layout and what the catalog store needs (``prepare``: the JSON store's
+        folders and JSON Schemas). A data root that never received a table gets
+        neither."""
         if self._layout_ready[0]:
             return
-        from jobforge.catalog.schemas import ensure_schemas
-
         self.config.ensure_layout()
-        ensure_schemas(self.config, self.lock_timeout)
+        self.config.catalog.prepare(self.lock_timeout)
         self._layout_ready[0] = True
 
     @property

@@ -17,8 +17,8 @@ from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
 from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage.atomic import remove_stale_temporaries, remove_stale_temporaries_of
-from jobforge.storage.locks import catalog_lock, table_lock
+from jobforge.storage.atomic import remove_stale_temporaries_of
+from jobforge.storage.locks import table_lock
 from jobforge.storage.names import ensure_no_symlinks
 
 
@@ -74,11 +74,6 @@ class TableLocks:
         """Remove what an interrupted run on ``table`` left under temporary names."""
         config = self.config
         config.store.remove_temporaries(table)
-        with catalog_lock(config.locks_path(), table, self.timeout):
-            for layer in Layer:
-                entries = config.catalog_tables_path() / layer.value
-                remove_stale_temporaries_of(entries, f"{table}.json")
-                remove_stale_temporaries_of(entries / "_history", f"{table}.json")
-        remove_stale_temporaries(config.catalog_lineage_path() / table)
+        config.catalog.tidy_table(table, self.timeout)
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pluggy import HookImpl
 
     from jobforge.catalog.profile import TableProfile
+    from jobforge.catalog.store import CatalogStore
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import Executor
     from jobforge.pipeline.config import Layer, PipelineConfig
@@ -216,6 +217,19 @@ class PluginHost:
         """The table store of ``config`` (``jobforge_table_store``)."""
         return self._required("jobforge_table_store", {"config": config})
 
+    def catalog_store(self, config: PipelineConfig) -> CatalogStore:
+        """The catalog store of ``config`` (``jobforge_catalog_store``), wrapped so
+        that an exception it raises names the plugin that gave it
+        (:class:`~jobforge.hooks.attributed.AttributedStore`; ``.wrapped`` is the
+        plugin's object)."""
+        from jobforge.hooks.attributed import AttributedStore
+
+        store, plugin = self._required_with_plugin("jobforge_catalog_store", {"config": config})
+        wrapped: CatalogStore = AttributedStore(  # type: ignore[assignment]
+            store, what="catalog store", who=self.identity(plugin), plugin=plugin
+        )
+        return wrapped
+
     def executor_with_plugin(self, config: PipelineConfig) -> tuple[Executor, str]:
         """The executor and the name of the plugin that gave it."""
         return self._required_with_plugin("jobforge_executor", {"config": config})
@@ -286,7 +300,7 @@ class PluginHost:
                 ) from exc
         return current
 
-    # -- catalog writers --------------------------------------------------------------------
+    # -- catalog exporters (the catalog store saves after them) -------------------
     def write_table_metadata(self, metadata: TableMetadata, config: PipelineConfig) -> None:
         self._call_each("jobforge_write_table_metadata", {"metadata": metadata, "config": config})
 

@@ -45,6 +45,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
 
 REQUIRED_HOOKS: tuple[str, ...] = (
     "jobforge_table_store",
+    "jobforge_catalog_store",
     "jobforge_resolve_layer_path",
     "jobforge_resolve_quarantine_path",
     "jobforge_resolve_catalog_path",

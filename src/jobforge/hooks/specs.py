@@ -25,6 +25,7 @@ from jobforge.hooks.markers import hookspec
 
 if TYPE_CHECKING:
     from jobforge.catalog.profile import TableProfile
+    from jobforge.catalog.store import CatalogStore
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import Executor
     from jobforge.pipeline.config import Layer, PipelineConfig
@@ -107,6 +108,24 @@ def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
     """
 
 
+@hookspec(firstresult=True)
+def jobforge_catalog_store(config: PipelineConfig) -> CatalogStore | None:
+    """Return the catalog store that keeps the catalog of ``config`` (see
+    :class:`jobforge.catalog.store.CatalogStore`), or ``None`` to pass.
+
+    ``config``: the pipeline configuration the store serves (its data root,
+    its catalog folder as the layout plugins resolve it, its plugin settings).
+
+    Everything the engine, ``CatalogManager``, the query views and the CLI read
+    or write of the catalog (table entries, schema histories, lineage records,
+    the glossary, run records) goes through this store; an exception it raises
+    is reported naming the plugin. First result wins. Bundled default
+    (``catalog-json``, trylast): reviewed JSON files under ``catalog/``.
+
+    .. versionadded:: 2.1
+    """
+
+
 # -- metadata enrichment -----------------------------------------------------
 @hookspec
 def jobforge_enrich_table_metadata(
@@ -145,9 +164,12 @@ def jobforge_enrich_column_metadata(
 # -- catalog writers -----------------------------------------------------------
 @hookspec
 def jobforge_write_table_metadata(metadata: TableMetadata, config: PipelineConfig) -> None:
-    """Persist a table's metadata. Every writer runs (fan-out).
+    """Export a table's metadata. Every writer runs (fan-out), just before
+    the catalog store (``jobforge_catalog_store``) saves the entry; the first
+    error stops the rest and the store.
 
-    Bundled default (``catalog-json``): ``catalog/tables/<layer>/<table>.json``.
+    For exporters (another catalog, a search index): what jobforge reads back
+    comes from the catalog store. No bundled plugin implements it.
     """
 
 
@@ -157,10 +179,13 @@ def jobforge_write_lineage(log: LineageRecord, config: PipelineConfig) -> None:
     :class:`~jobforge.pipeline.models.TransitionRecord` (a layer transition: the
     ``LayerTransitionLog`` fields plus table, row ledger and quarantine file) or
     an :class:`~jobforge.pipeline.models.IngestionRecord`; failed ones too.
-    Every writer runs (fan-out), in call order; the first error stops the rest.
+    Every writer runs (fan-out), in call order, just before the catalog store
+    (``jobforge_catalog_store``) saves the record; the first error stops the
+    rest and the store (the next run on the table writes the record again).
 
-    Bundled default (``catalog-json``):
-    ``catalog/lineage/<table>/<time>-<kind>-<id>.json``.
+    For exporters: what jobforge reads back comes from the catalog store. No
+    bundled plugin implements it (``openlineage`` emits from
+    ``jobforge_after_transition``).
     """
 
 

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from jobforge.catalog.store import CatalogStore
     from jobforge.hooks.host import PluginHost
     from jobforge.storage.store import TableStore
 
@@ -99,6 +100,7 @@ class PipelineConfig:
         )
         self._host: PluginHost | None = None
         self._store: TableStore | None = None
+        self._catalog: CatalogStore | None = None
 
     def __repr__(self) -> str:
         return f"PipelineConfig(data_root={str(self.data_root)!r})"
@@ -123,6 +125,14 @@ class PipelineConfig:
         if self._store is None:
             self._store = self.plugins.table_store(self)
         return self._store
+
+    @property
+    def catalog(self) -> CatalogStore:
+        """The catalog store that keeps entries, histories, lineage records, the
+        glossary and run records (``jobforge_catalog_store``; built on first use)."""
+        if self._catalog is None:
+            self._catalog = self.plugins.catalog_store(self)
+        return self._catalog
 
     # -- layers -------------------------------------------------------------
     def layer_path(self, layer: Layer | str) -> Path:

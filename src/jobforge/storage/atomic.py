@@ -10,7 +10,7 @@ suffix is what hides them). The next run on a table removes the temporaries
 its interrupted predecessor left (:func:`remove_stale_temporaries`,
 :func:`remove_stale_temporaries_of`), under the table's lock; those of the
 catalog folders every table shares go under those folders' locks
-(:mod:`jobforge.catalog.shared`).
+(:mod:`jobforge_catalog_json.shared`).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def folder_lock(locks_dir: Path, folder: str, timeout: float = DEFAULT_TIMEOUT_S
     (table names hold no ``.``).
 
     Held while a file is written there, and while the temporaries a killed
-    writer left there are removed (see :mod:`jobforge.catalog.shared`).
+    writer left there are removed (see :mod:`jobforge_catalog_json.shared`).
     """
     with _hold(locks_dir, folder, ".folder", f"the catalog folder {folder!r}", timeout):
         yield

@@ -1,0 +1,236 @@
+"""The JSON catalog store: every part of the catalog as reviewed JSON files.
+
+- table entries: ``catalog/tables/<layer>/<table>.json`` (replaced atomically);
+- schema histories: ``catalog/tables/<layer>/_history/<table>.json``;
+- lineage: ``catalog/lineage/<table>/<started_at>-<kind>-<id>.json`` (one file
+  per ingestion or transition; the time prefix keeps a listing in time order);
+- the glossary: ``catalog/glossary/<id>.json``; run records: ``catalog/runs/``;
+- the JSON Schemas of all of them: ``catalog/schemas/`` (:mod:`.schemas`).
+
+Every file is written atomically (a temporary, then a rename); the shared
+folders under their folder's lock (:mod:`.shared`). Every file read is
+validated: one that does not validate is a
+:class:`~jobforge.errors.CatalogError` naming its path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from jobforge.catalog.entries import SchemaVersion
+from jobforge.catalog.glossary import GlossaryTerm, check_related
+from jobforge.catalog.jsonfile import read_json_model, visible_json_files
+from jobforge.catalog.lineage import record_id as id_of_record
+from jobforge.catalog.runs import RunRecord
+from jobforge.catalog.store import CatalogPart
+from jobforge.errors import CatalogError
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import (
+    IngestionRecord,
+    LineageRecord,
+    TableMetadata,
+    TransitionRecord,
+)
+from jobforge.storage.atomic import (
+    atomic_write_text,
+    remove_stale_temporaries,
+    remove_stale_temporaries_of,
+)
+from jobforge.storage.locks import catalog_lock
+from jobforge.storage.names import validate_name
+from jobforge_catalog_json.paths import (
+    lineage_file_for,
+    run_file_for,
+    runs_path,
+    schema_history_file_for,
+    table_file_for,
+    term_file_for,
+)
+from jobforge_catalog_json.schemas import ensure_schemas
+from jobforge_catalog_json.shared import remove_shared_temporaries, writing
+
+_ENTRY = TypeAdapter(TableMetadata)
+_HISTORY = TypeAdapter(list[SchemaVersion])
+_TERM = TypeAdapter(GlossaryTerm)
+_RUN = TypeAdapter(RunRecord)
+_RECORD: TypeAdapter[LineageRecord] = TypeAdapter(
+    Annotated[TransitionRecord | IngestionRecord, Field(discriminator="record_type")]
+)
+
+
+def _json(text: str) -> str:
+    return text + "\n"
+
+
+def read_record(path: Path) -> LineageRecord:
+    """One lineage record file; one that does not validate, or that sits in the
+    folder of another table, is a :class:`CatalogError` naming it."""
+    record = read_json_model(path, _RECORD, "lineage record")
+    if record.table_name != path.parent.name:
+        raise CatalogError(
+            f"{path}: records table {record.table_name!r} but is filed under {path.parent.name!r}"
+        )
+    return record
+
+
+class JsonCatalogStore:
+    """The catalog of ``config`` as JSON files (see the module docstring)."""
+
+    name = "catalog-json"
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"JsonCatalogStore({self.config.catalog_path()})"
+
+    def location(
+        self, part: CatalogPart, layer: str | None = None, table: str | None = None
+    ) -> str:
+        config = self.config
+        if part == "entry" and layer is not None and table is not None:
+            return str(table_file_for(config, layer, table))
+        if part == "history" and layer is not None and table is not None:
+            return str(schema_history_file_for(config, layer, table))
+        if part == "lineage":
+            root = config.catalog_lineage_path()
+            return str(root / validate_name(table) if table is not None else root)
+        if part == "glossary":
+            return str(config.catalog_glossary_path())
+        if part == "runs":
+            return str(runs_path(config))
+        if part in ("entry", "history"):
+            return str(config.catalog_tables_path())
+        return str(config.catalog_path())
+
+    # -- housekeeping ------------------------------------------------------------------
+    def prepare(self, timeout: float) -> None:
+        config = self.config
+        for path in (
+            config.catalog_tables_path(),
+            config.catalog_lineage_path(),
+            config.catalog_glossary_path(),
+            config.catalog_schemas_path(),
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        ensure_schemas(config, timeout)
+
+    def tidy(self) -> None:
+        remove_shared_temporaries(self.config)
+
+    def tidy_table(self, table: str, timeout: float) -> None:
+        config = self.config
+        with catalog_lock(config.locks_path(), table, timeout):
+            for layer in Layer:
+                entries = config.catalog_tables_path() / layer.value
+                remove_stale_temporaries_of(entries, f"{table}.json")
+                remove_stale_temporaries_of(entries / "_history", f"{table}.json")
+        remove_stale_temporaries(config.catalog_lineage_path() / table)
+
+    # -- table entries -------------------------------------------------------------------
+    def entry(self, layer: str, table: str) -> TableMetadata | None:
+        path = table_file_for(self.config, layer, table)
+        if not path.exists():
+            return None
+        entry = read_json_model(path, _ENTRY, "table metadata entry")
+        if (entry.layer, entry.table_name) != (layer, table):
+            raise CatalogError(
+                f"{path}: describes {entry.layer}.{entry.table_name}, expected {layer}.{table}"
+            )
+        return entry
+
+    def entries(self, layer: str) -> list[TableMetadata]:
+        directory = self.config.catalog_tables_path() / Layer(layer).value
+        found = []
+        for path in visible_json_files(directory):
+            entry = self.entry(layer, path.stem)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def save_entry(self, metadata: TableMetadata) -> None:
+        path = table_file_for(self.config, metadata.layer, metadata.table_name)
+        atomic_write_text(path, _json(metadata.model_dump_json(indent=2)))
+
+    def schema_history(self, layer: str, table: str) -> list[SchemaVersion]:
+        path = schema_history_file_for(self.config, layer, table)
+        if not path.exists():
+            return []
+        return read_json_model(path, _HISTORY, "schema history")
+
+    def save_schema_history(self, layer: str, table: str, history: list[SchemaVersion]) -> None:
+        path = schema_history_file_for(self.config, layer, table)
+        atomic_write_text(path, _json(_HISTORY.dump_json(history, indent=2).decode()))
+
+    # -- lineage records -----------------------------------------------------------------
+    def records(self, table: str | None = None) -> list[LineageRecord]:
+        tables = [validate_name(table)] if table is not None else self.lineage_tables()
+        found: list[tuple[str, str, LineageRecord]] = []
+        for name in tables:
+            for path in visible_json_files(self.config.catalog_lineage_path() / name):
+                record = read_record(path)
+                found.append((record.started_at.isoformat(), path.name, record))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [record for _, _, record in found]
+
+    def record(self, table: str, record_id: str) -> LineageRecord | None:
+        """Record files end in ``-<id>.json``: only the names of the table's
+        folder are listed, one file is read."""
+        wanted = validate_name(record_id, "record id")
+        folder = self.config.catalog_lineage_path() / validate_name(table)
+        suffix = f"-{wanted}.json"
+        try:
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(suffix)]
+        except FileNotFoundError:
+            return None
+        for name in sorted(names):
+            if not name.startswith("."):
+                record = read_record(folder / name)
+                if id_of_record(record) == wanted:
+                    return record
+        return None
+
+    def save_record(self, record: LineageRecord) -> None:
+        path = lineage_file_for(self.config, record)
+        atomic_write_text(path, _json(record.model_dump_json(indent=2)))
+
+    def lineage_tables(self) -> list[str]:
+        root = self.config.catalog_lineage_path()
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    # -- glossary and runs ---------------------------------------------------------------
+    def glossary(self) -> dict[str, GlossaryTerm]:
+        """A file whose id differs from its file name is an error naming it."""
+        terms: dict[str, GlossaryTerm] = {}
+        for path in visible_json_files(self.config.catalog_glossary_path()):
+            term = read_json_model(path, _TERM, "glossary term")
+            if term.id != path.stem:
+                raise CatalogError(f"{path}: holds term {term.id!r}, expected {path.stem!r}")
+            terms[term.id] = term
+        return terms
+
+    def save_term(self, term: GlossaryTerm) -> None:
+        """Under the glossary folder's lock: the check and the write see the same terms."""
+        path = term_file_for(self.config, term.id)
+        with writing(self.config, "glossary"):
+            check_related(term, self.glossary())
+            atomic_write_text(path, _json(term.model_dump_json(indent=2)))
+
+    def runs(self) -> list[RunRecord]:
+        return [
+            read_json_model(path, _RUN, "run record")
+            for path in visible_json_files(runs_path(self.config))
+        ]
+
+    def save_run(self, record: RunRecord) -> None:
+        """Under the runs folder's lock, like every shared catalog folder: what a
+        killed writer left there is removed by the next write or engine start."""
+        path = run_file_for(self.config, record)
+        with writing(self.config, "runs"):
+            atomic_write_text(path, _json(record.model_dump_json(indent=2)))
