@@ -53,10 +53,8 @@ class MemoryCatalog:
         self.run_records: list[RunRecord] = []
         self.calls: list[str] = []
 
-    def location(
-        self, part: CatalogPart, layer: str | None = None, table: str | None = None
-    ) -> str:
-        return f"memory:{part}" + "".join(f"/{p}" for p in (layer, table) if p)
+    def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
+        return f"memory:{part}" + "".join(f"/{p}" for p in (layer, name) if p)
 
     def prepare(self, timeout: float) -> None:
         self.calls.append("prepare")
@@ -206,6 +204,9 @@ def test_the_glossary_and_the_run_record_are_in_the_store(
     with pytest.raises(CatalogError, match=r"related term\(s\) nowhere do not exist"):
         catalog.save_term(GlossaryTerm(id="x", name="X", definition="d", related_terms=["nowhere"]))
     assert "x" not in store.terms
+    saved = catalog.save_term(GlossaryTerm(id="x", name="X", definition="d", related_terms=["x"]))
+    assert saved == Path("memory:term/x") and catalog.term("x").related_terms == ["x"]
+    del store.terms["x"]  # the module's other tests count three terms
     with pytest.raises(
         CatalogError, match="glossary term 'nope' does not exist in memory:glossary"
     ):
@@ -295,3 +296,20 @@ def test_layer_keys_of_the_store_are_layer_values(
     demo: tuple[PipelineConfig, MemoryCatalog],
 ) -> None:
     assert {layer for layer, _ in demo[1].entries_by_key} == {m.value for m in Layer}
+
+
+def test_the_bundled_store_is_the_json_one_and_both_follow_the_protocol(tmp_path: Path) -> None:
+    from jobforge_catalog_json.store import JsonCatalogStore
+
+    config = PipelineConfig(tmp_path / "data", entry_points=False)
+    assert type(config.catalog.wrapped) is JsonCatalogStore
+    assert config.plugins.implementations("jobforge_catalog_store") == ["catalog-json"]
+    assert isinstance(config.catalog.wrapped, CatalogStore)
+    assert isinstance(MemoryCatalog(), CatalogStore)
+    assert config.catalog.location("lineage", name="noc") == str(
+        tmp_path / "data" / "catalog" / "lineage" / "noc"
+    )
+    # reading an empty catalog creates nothing
+    assert CatalogManager(config).list_tables() == []
+    assert CatalogManager(config).lineage_records() == []
+    assert not (tmp_path / "data").exists()

@@ -88,18 +88,18 @@ class JsonCatalogStore:
     def __repr__(self) -> str:
         return f"JsonCatalogStore({self.config.catalog_path()})"
 
-    def location(
-        self, part: CatalogPart, layer: str | None = None, table: str | None = None
-    ) -> str:
+    def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
         config = self.config
-        if part == "entry" and layer is not None and table is not None:
-            return str(table_file_for(config, layer, table))
-        if part == "history" and layer is not None and table is not None:
-            return str(schema_history_file_for(config, layer, table))
+        if part == "entry" and layer is not None and name is not None:
+            return str(table_file_for(config, layer, name))
+        if part == "history" and layer is not None and name is not None:
+            return str(schema_history_file_for(config, layer, name))
         if part == "lineage":
             root = config.catalog_lineage_path()
-            return str(root / validate_name(table) if table is not None else root)
-        if part == "glossary":
+            return str(root / validate_name(name) if name is not None else root)
+        if part == "term" and name is not None:
+            return str(term_file_for(config, name))
+        if part in ("glossary", "term"):
             return str(config.catalog_glossary_path())
         if part == "runs":
             return str(runs_path(config))

@@ -34,9 +34,9 @@ class GlossaryTerm(BaseModel):
 def save_term(config: PipelineConfig, term: GlossaryTerm) -> Path:
     """Add or replace a term; its related terms must exist (or be itself): the
     catalog store checks them (:func:`check_related`) with no other writer in
-    between. Returns where the store keeps the glossary."""
+    between. Returns where the store keeps the term."""
     config.catalog.save_term(term)
-    return Path(config.catalog.location("glossary"))
+    return Path(config.catalog.location("term", name=term.id))
 
 
 def check_related(term: GlossaryTerm, known: Mapping[str, GlossaryTerm]) -> None:

@@ -296,7 +296,7 @@ class CatalogManager:
 
     def save_term(self, term: GlossaryTerm) -> Path:
         """Add or replace a glossary term (its related terms must exist); return
-        where the store keeps the glossary."""
+        where the store keeps it."""
         return save_term(self.config, term)
 
     # -- lineage ------------------------------------------------------------------------
@@ -467,7 +467,7 @@ class CatalogManager:
         named = f" (record {wanted})" if wanted else ""
         return (
             f"{layer.value}.{table}: no {kind} for batch {batch}{named} in "
-            f"{self.store.location('lineage', table=table)}"
+            f"{self.store.location('lineage', name=table)}"
         )
 
     @staticmethod

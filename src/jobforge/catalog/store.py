@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from jobforge.catalog.runs import RunRecord
     from jobforge.pipeline.models import LineageRecord, TableMetadata
 
-CatalogPart = Literal["catalog", "entry", "history", "lineage", "glossary", "runs"]
+CatalogPart = Literal["catalog", "entry", "history", "lineage", "glossary", "term", "runs"]
 """What :meth:`CatalogStore.location` is asked about."""
 
 
@@ -54,11 +54,10 @@ class CatalogStore(Protocol):
     name: str
     """How ``jobforge plugins`` and errors name the store."""
 
-    def location(
-        self, part: CatalogPart, layer: str | None = None, table: str | None = None
-    ) -> str:
-        """Where the store keeps ``part`` (of ``layer.table``, or of ``table``'s
-        lineage, when given), as messages show it: a path, a URL."""
+    def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
+        """Where the store keeps ``part``, as messages show it (a path, a URL):
+        the entry or history of table ``name`` in ``layer``, the lineage of table
+        ``name`` (or all of it), the glossary, the term ``name``, the runs."""
         ...
 
     # -- housekeeping ------------------------------------------------------------------
