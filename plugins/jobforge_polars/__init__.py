@@ -5,8 +5,10 @@ from __future__ import annotations
 from jobforge import hookimpl
 from jobforge.engine.executor import Executor
 from jobforge.engine.polars import PolarsExecutor
+from jobforge.pipeline.config import PipelineConfig
 
 
 @hookimpl(trylast=True)
-def jobforge_executor() -> Executor:
-    return PolarsExecutor()
+def jobforge_executor(config: PipelineConfig) -> Executor | None:
+    """The polars executor, when the configuration names it (``[engine] executor``)."""
+    return PolarsExecutor() if config.executor == PolarsExecutor.name else None

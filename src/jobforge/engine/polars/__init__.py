@@ -17,18 +17,21 @@ configuration in :mod:`.streaming`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
+from jobforge.engine.executor import (
+    BronzeRequest,
+    Capabilities,
+    GoldRequest,
+    SilverRequest,
+    StagedRequest,
+    StepOutcome,
+)
 from jobforge.engine.polars import checks
 from jobforge.engine.polars.bronze import write_bronze
 from jobforge.engine.polars.gold import write_gold
 from jobforge.engine.polars.silver import write_silver
 from jobforge.engine.polars.staged import write_staged
 from jobforge.engine.polars.streaming import streaming
-from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
-from jobforge.sources.base import ReadResult
-from jobforge.storage.pending import PendingFiles
+from jobforge.storage import literal
 
 __all__ = ["PolarsExecutor"]
 
@@ -37,6 +40,13 @@ class PolarsExecutor:
     """Runs layer steps as polars lazy plans with streaming parquet sinks."""
 
     name = "polars"
+    capabilities = Capabilities(
+        transforms=frozenset({"polars"}),
+        files_per_version="one",
+        sql_dialect="duckdb",
+        streaming=True,
+        gold_sql=True,
+    )
 
     def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
         """Whether a silver rule can run here (``None``) or what is wrong."""
@@ -46,41 +56,37 @@ class PolarsExecutor:
         """The columns a gold SQL query returns over inputs with these columns."""
         return checks.describe_gold(sql, inputs)
 
-    def write_staged(
-        self, read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
-    ) -> StepOutcome:
-        return write_staged(read, targets, ctx, pending)
+    def write_staged(self, request: StagedRequest) -> StepOutcome:
+        return write_staged(request.read, request.targets, request.context, request.pending)
 
-    def write_bronze(
-        self,
-        inputs: list[Path],
-        rows_in: int,
-        schema: BronzeSchema,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        with streaming(inputs):
-            return write_bronze(inputs, rows_in, schema, targets, ctx, pending)
+    def write_bronze(self, request: BronzeRequest) -> StepOutcome:
+        with streaming(request.inputs):
+            return write_bronze(
+                request.inputs,
+                _rows_in(request),
+                request.schema,
+                request.targets,
+                request.context,
+                request.pending,
+            )
 
-    def write_silver(
-        self,
-        inputs: list[Path],
-        rows_in: int,
-        spec: SilverSpec,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        with streaming(inputs):
-            return write_silver(inputs, rows_in, spec, targets, ctx, pending)
+    def write_silver(self, request: SilverRequest) -> StepOutcome:
+        with streaming(request.inputs):
+            return write_silver(
+                request.inputs,
+                _rows_in(request),
+                request.spec,
+                request.targets,
+                request.context,
+                request.pending,
+            )
 
-    def write_gold(
-        self,
-        inputs: dict[str, list[Path]],
-        spec: GoldSpec,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        return write_gold(inputs, spec, targets, ctx, pending)
+    def write_gold(self, request: GoldRequest) -> StepOutcome:
+        return write_gold(
+            request.inputs, request.spec, request.targets, request.context, request.pending
+        )
+
+
+def _rows_in(request: BronzeRequest | SilverRequest) -> int:
+    rows = request.ledger.rows_in
+    return sum(literal.read_metadata(p).num_rows for p in request.inputs) if rows is None else rows
