@@ -14,12 +14,12 @@ from typing import Any
 
 import polars as pl
 import pytest
+from jobforge_polars.executor import PolarsExecutor
 
 from jobforge import hookimpl
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StagedRequest, StepOutcome
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.polars import PolarsExecutor
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import PluginError, TransitionError, UnsupportedFormatError
 from jobforge.pipeline.config import PipelineConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from jobforge import hookimpl
 from jobforge.engine.executor import Executor
-from jobforge.engine.polars import PolarsExecutor
 from jobforge.pipeline.config import PipelineConfig
+from jobforge_polars.executor import PolarsExecutor
 
 
 @hookimpl(trylast=True)

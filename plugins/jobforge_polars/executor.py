@@ -5,7 +5,7 @@ plan with one sink: two sinks fed by one plan make polars hold rows for the
 slower one, and reading an input parquet file again is cheap (a filter on a
 few columns decodes the others only for the rows it keeps). Memory stays flat
 in the number of rows: silver de-duplicates by a row hash, comparing only the
-candidate rows in full (see :func:`jobforge.engine.polars.dedupe.duplicate_rows`).
+candidate rows in full (see :func:`jobforge_polars.dedupe.duplicate_rows`).
 Row counts are taken from the written files' parquet footers. See
 docs/performance.md.
 
@@ -25,13 +25,13 @@ from jobforge.engine.executor import (
     StagedRequest,
     StepOutcome,
 )
-from jobforge.engine.polars import checks
-from jobforge.engine.polars.bronze import write_bronze
-from jobforge.engine.polars.gold import write_gold
-from jobforge.engine.polars.silver import write_silver
-from jobforge.engine.polars.staged import write_staged
-from jobforge.engine.polars.streaming import streaming
 from jobforge.storage import literal
+from jobforge_polars import checks
+from jobforge_polars.bronze import write_bronze
+from jobforge_polars.gold import write_gold
+from jobforge_polars.silver import write_silver
+from jobforge_polars.staged import write_staged
+from jobforge_polars.streaming import streaming
 
 __all__ = ["PolarsExecutor"]
 
