@@ -24,7 +24,16 @@ from jobforge.engine.column_lineage import (
     input_columns,
     silver_lineage,
 )
-from jobforge.engine.executor import Executor, StepContext, StepOutcome, StepTargets
+from jobforge.engine.executor import (
+    BronzeRequest,
+    Executor,
+    GoldRequest,
+    LedgerObligation,
+    SilverRequest,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+)
 from jobforge.engine.fingerprint import (
     Fingerprint,
     bronze_parts,
@@ -89,6 +98,7 @@ class PipelineEngine:
                 load_plugins=config.load_plugins,
                 entry_points=config.entry_points,
                 plugin_settings=config.plugin_settings,
+                executor=config.executor,
             )
         self.mode: WriteMode = mode
         host = config.plugins
@@ -213,8 +223,9 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=None,
-            write=self.executor.write_bronze,
-            spec=schema,
+            write=lambda targets, ctx, pending, files, rows: self.executor.write_bronze(
+                BronzeRequest(targets, ctx, pending, LedgerObligation(rows), files, schema)
+            ),
             lineage=lambda file: bronze_lineage(table_name, input_columns([file]), schema),
             declared=bronze_parts(schema),
             force=force,
@@ -246,8 +257,9 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=", ".join(named) or None,
-            write=self.executor.write_silver,
-            spec=spec,
+            write=lambda targets, ctx, pending, files, rows: self.executor.write_silver(
+                SilverRequest(targets, ctx, pending, LedgerObligation(rows), files, spec)
+            ),
             lineage=lambda file: silver_lineage(table_name, [file], spec),
             declared=silver_parts(spec),
             force=force,
@@ -264,15 +276,15 @@ class PipelineEngine:
         declaration: TableDeclaration | None,
         mode: WriteMode | None,
         transform_script: str | None,
-        write: Callable[..., StepOutcome],
-        spec: BronzeSchema | SilverSpec,
+        write: Callable[[StepTargets, StepContext, PendingFiles, list[Path], int], StepOutcome],
         lineage: Callable[[Path], StepLineage],
         declared: Fingerprint,
         force: bool,
     ) -> PromotionResult:
         """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
-        executor's ``write`` step (``write_bronze`` or ``write_silver``) and its
-        ``spec``; ``lineage`` works out the step's column lineage from the file read."""
+        executor's ``write`` step (``write_bronze`` or ``write_silver`` with the
+        step's request, given the targets, context, pending files, input files and
+        rows in); ``lineage`` works out the step's column lineage from the file read."""
         table = validate_name(table_name)
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
@@ -295,9 +307,7 @@ class PipelineEngine:
                 upstream=[key],
                 inputs=[ref],
                 transform_script=transform_script,
-                step=lambda targets, ctx, pending: write(
-                    [file], batch.rows, spec, targets, ctx, pending
-                ),
+                step=lambda targets, ctx, pending: write(targets, ctx, pending, [file], batch.rows),
                 lineage=lambda: lineage(file),
                 fingerprint=fingerprint,
                 force=force,
@@ -329,7 +339,9 @@ class PipelineEngine:
             batch = BatchEntry(batch_id=run_id, file=versions.batch_file_name(run_id), rows=rows_in)
 
             def step(targets: StepTargets, ctx: StepContext, pending: PendingFiles) -> StepOutcome:
-                outcome = self.executor.write_gold(inputs, spec, targets, ctx, pending)
+                outcome = self.executor.write_gold(
+                    GoldRequest(targets, ctx, pending, LedgerObligation(rows_in), inputs, spec)
+                )
                 outcome.rows_in = rows_in
                 return outcome
 

@@ -36,6 +36,13 @@ class PluginsSection(_Section):
     entry_points: bool = True
 
 
+class EngineSection(_Section):
+    """``[engine]``: which executor runs the layer steps."""
+
+    executor: str = "polars"
+    """An executor's name (bundled: ``polars``, ``duckdb``)."""
+
+
 class TableMetadataSection(_Section):
     description: str = ""
     business_purpose: str = ""
@@ -200,6 +207,7 @@ class ProjectFile(_Section):
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
+    engine: EngineSection = Field(default_factory=EngineSection)
     openlineage: OpenLineageSection | None = None
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
     tables: dict[str, SourceTable] = Field(default_factory=dict)

@@ -14,8 +14,6 @@ import pyarrow.parquet as pq
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.polars.exprs import WRITE, first_line, ident, sql_str, ts
-from jobforge.engine.polars.streaming import streaming
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ContractError, QueryError
 from jobforge.query.export import unwritable
@@ -23,6 +21,8 @@ from jobforge.query.guard import SQLParseError, select_statement
 from jobforge.query.sandbox import Sandbox
 from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
+from jobforge_polars.exprs import WRITE, first_line, ident, sql_str, ts
+from jobforge_polars.streaming import streaming
 
 GOLD_BATCH_ROWS = 122_880
 """Rows per batch (and parquet row group) of a gold SQL result, DuckDB's own row group size."""
