@@ -15,11 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobforge import hookimpl
-from jobforge.catalog.store import lineage_file_for, table_file_for
-from jobforge.engine.provenance import PROVENANCE_DESCRIPTIONS
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, LineageRecord, TableMetadata
-from jobforge.storage.atomic import atomic_write_text
+from jobforge.plugin import (
+    PROVENANCE_DESCRIPTIONS,
+    ColumnMetadata,
+    LineageRecord,
+    PipelineConfig,
+    TableMetadata,
+    atomic_write_text,
+    lineage_file_for,
+    table_file_for,
+)
 
 
 @hookimpl

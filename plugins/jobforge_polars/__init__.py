@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.engine.executor import Executor
 from jobforge.engine.polars import PolarsExecutor
+from jobforge.plugin import Executor
 
 
 @hookimpl(trylast=True)

@@ -6,8 +6,7 @@ They answer ``trylast``: a plugin that claims a file first reads it instead.
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.sources.base import SourceReader, SourceSpec
+from jobforge.plugin import PipelineConfig, SourceReader, SourceSpec
 from jobforge_readers.delimited import DelimitedReader
 from jobforge_readers.excel import ExcelReader
 from jobforge_readers.json_reader import JsonReader, NdjsonReader

@@ -37,8 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobforge.errors import SourceError
-from jobforge.sources.base import ReadResult, SourceHeader
+from jobforge.plugin import ReadResult, SourceError, SourceHeader
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,

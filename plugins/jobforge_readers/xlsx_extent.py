@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from jobforge.errors import SourceError
-from jobforge.storage import literal
+from jobforge.plugin import SourceError, literal
 from jobforge_readers.limits import Limits, over
 
 _CHUNK = 1 << 22
