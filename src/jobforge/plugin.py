@@ -54,16 +54,16 @@ _PUBLIC: dict[str, str] = {
     "remove_published": "jobforge.storage.pending",
     "validate_name": "jobforge.storage.names",
     # the provenance columns every row carries (see docs/provenance.md)
-    "SOURCE_FILE": "jobforge.engine.provenance",
-    "INGESTED_AT": "jobforge.engine.provenance",
-    "BATCH_ID": "jobforge.engine.provenance",
-    "LAYER": "jobforge.engine.provenance",
-    "SOURCE_ROW": "jobforge.engine.provenance",
-    "PROCESSED_AT": "jobforge.engine.provenance",
-    "LINEAGE": "jobforge.engine.provenance",
-    "PROVENANCE_DESCRIPTIONS": "jobforge.engine.provenance",
-    "is_provenance": "jobforge.engine.provenance",
-    "data_columns": "jobforge.engine.provenance",
+    "SOURCE_FILE": "jobforge.provenance",
+    "INGESTED_AT": "jobforge.provenance",
+    "BATCH_ID": "jobforge.provenance",
+    "LAYER": "jobforge.provenance",
+    "SOURCE_ROW": "jobforge.provenance",
+    "PROCESSED_AT": "jobforge.provenance",
+    "LINEAGE": "jobforge.provenance",
+    "PROVENANCE_DESCRIPTIONS": "jobforge.provenance",
+    "is_provenance": "jobforge.provenance",
+    "data_columns": "jobforge.provenance",
     # reading the catalog
     "CatalogManager": "jobforge.catalog.manager",
     "current_version": "jobforge.catalog.manager",
@@ -118,18 +118,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from jobforge.catalog.store import lineage_file_for, table_file_for
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import Executor, StagedContext, StepContext, StepOutcome
-    from jobforge.engine.provenance import (
-        BATCH_ID,
-        INGESTED_AT,
-        LAYER,
-        LINEAGE,
-        PROCESSED_AT,
-        PROVENANCE_DESCRIPTIONS,
-        SOURCE_FILE,
-        SOURCE_ROW,
-        data_columns,
-        is_provenance,
-    )
     from jobforge.errors import (
         CatalogError,
         ConfigError,
@@ -150,6 +138,18 @@ if TYPE_CHECKING:  # what type checkers and editors see
         utc_now,
     )
     from jobforge.project.model import OpenLineageSection
+    from jobforge.provenance import (
+        BATCH_ID,
+        INGESTED_AT,
+        LAYER,
+        LINEAGE,
+        PROCESSED_AT,
+        PROVENANCE_DESCRIPTIONS,
+        SOURCE_FILE,
+        SOURCE_ROW,
+        data_columns,
+        is_provenance,
+    )
     from jobforge.sources.base import ReadResult, SourceHeader, SourceReader, SourceSpec
     from jobforge.sources.headers import BOM, normalise_headers, refuse_reserved
     from jobforge.storage import literal, versions

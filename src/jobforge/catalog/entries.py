@@ -31,8 +31,9 @@ from jobforge.catalog.profile import TableProfile, profile_files
 from jobforge.catalog.store import schema_history_file_for, table_file_for
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata, UtcDatetime
+from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata
 from jobforge.storage.atomic import atomic_write_text
+from jobforge.timestamps import UtcDatetime
 
 
 class SchemaVersion(BaseModel):

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from jobforge.catalog.jsonfile import read_json_model, visible_json_files
 from jobforge.catalog.shared import folder_path, writing
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import UtcDatetime
 from jobforge.storage.atomic import atomic_write_text
+from jobforge.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     from jobforge.project.model import Project

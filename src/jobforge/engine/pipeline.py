@@ -50,8 +50,9 @@ from jobforge.errors import ContractError, JobforgeError
 from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import InputRef, new_id
-from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
+from jobforge.sources.base import SourceSpec, check_readable_file
 from jobforge.storage import versions
+from jobforge.storage.digest import sha256_of
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles

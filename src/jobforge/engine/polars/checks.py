@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.polars.exprs import UTC_US, first_line, ident
 from jobforge.errors import QueryError
 from jobforge.query.guard import select_statement
