@@ -569,4 +569,5 @@ def _client_version() -> str:
 def facet_schema() -> dict[str, Any]:
     """The JSON Schema of the ``jobforge`` run facet (shipped beside this module)."""
     text = resources.files("jobforge_openlineage").joinpath(FACET_SCHEMA).read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema

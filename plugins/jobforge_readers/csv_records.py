@@ -400,7 +400,12 @@ def _full_check(
                 continue
             if sink is not None:
                 sink.record(check.records, fields)
-            if escaped is not None and not quote_in_value and quote in "".join(fields):
+            if (
+                quote is not None
+                and escaped is not None
+                and not quote_in_value
+                and quote in "".join(fields)
+            ):
                 # Doubled quotes inside quoted fields, on one line, read the same in
                 # polars; a quote anywhere else does not.
                 line = lines.last.rstrip("\n").removesuffix("\r")

@@ -146,7 +146,7 @@ def sql_lineage(
     return StepLineage(
         {
             name: Derivation(
-                found.kind.value,  # type: ignore[arg-type]
+                found.kind.value,
                 unique(
                     f"{lookup.get(s.table.lower(), s.table)}.{s.column}"
                     for s in sorted(found.sources)

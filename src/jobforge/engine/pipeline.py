@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
@@ -458,7 +458,7 @@ class PipelineEngine:
         silver: SilverSpec | None = None,
         silver_rules: Sequence[Rule] = (),
         silver_transforms: Sequence[Transform | str] = (),
-        dedupe: str | list[str] = "row",
+        dedupe: Literal["none", "row"] | list[str] = "row",
         gold_transforms: Sequence[GoldSpec] = (),
         format: str | None = None,
         options: Mapping[str, Any] | None = None,

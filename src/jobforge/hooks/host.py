@@ -210,11 +210,13 @@ class PluginHost:
 
     # -- execution ----------------------------------------------------------------------
     def executor(self, config: PipelineConfig) -> Executor:
-        return self._required("jobforge_executor", {"config": config})
+        executor: Executor = self._required("jobforge_executor", {"config": config})
+        return executor
 
     def table_store(self, config: PipelineConfig) -> TableStore:
         """The table store of ``config`` (``jobforge_table_store``)."""
-        return self._required("jobforge_table_store", {"config": config})
+        store: TableStore = self._required("jobforge_table_store", {"config": config})
+        return store
 
     def executor_with_plugin(self, config: PipelineConfig) -> tuple[Executor, str]:
         """The executor and the name of the plugin that gave it."""

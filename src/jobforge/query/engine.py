@@ -284,7 +284,8 @@ class QueryEngine:
         limit = TimeLimit(con, self.timeout)
         with limit:
             try:
-                return con.sql(statement, params=params).pl()
+                frame: pl.DataFrame = con.sql(statement, params=params).pl()
+                return frame
             except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise QueryError(limit.message() if limit.fired else one_line(exc)) from None
 
