@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobforge import hookimpl
-from jobforge.catalog.store import CatalogStore
-from jobforge.engine.provenance import PROVENANCE_DESCRIPTIONS
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, TableMetadata
+from jobforge.plugin import (
+    PROVENANCE_DESCRIPTIONS,
+    CatalogStore,
+    ColumnMetadata,
+    PipelineConfig,
+    TableMetadata,
+)
 
 
 @hookimpl(trylast=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobforge import hookimpl
-from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.plugin import Layer, PipelineConfig
 
 
 @hookimpl(trylast=True)

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 from jobforge import hookimpl
 
 if TYPE_CHECKING:
-    from jobforge.engine.events import TransitionEvent
-    from jobforge.pipeline.models import LineageRecord
+    from jobforge.plugin import LineageRecord, TransitionEvent
 
 SETTINGS = "openlineage"
 """The name a config's ``plugin_settings`` holds this plugin's settings under."""
@@ -46,7 +45,7 @@ def jobforge_after_transition(event: TransitionEvent, record: LineageRecord) -> 
 def jobforge_transition_failed(event: TransitionEvent, error: BaseException) -> None:
     if event.config.settings_for(SETTINGS) is None:
         return
-    from jobforge.errors import ConfigError
+    from jobforge.plugin import ConfigError
     from jobforge_openlineage.emitter import emitter_for
 
     try:

@@ -38,21 +38,25 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobforge import __version__
-from jobforge.catalog.lineage import batch_id_of_file
-from jobforge.catalog.manager import CatalogManager, current_version, split_key
-from jobforge.engine.events import TransitionEvent
-from jobforge.engine.provenance import is_provenance
-from jobforge.errors import ConfigError, JobforgeError
-from jobforge.logging import get_logger
-from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import (
+from jobforge.plugin import (
+    CatalogManager,
+    ConfigError,
     IngestionRecord,
+    JobforgeError,
+    Layer,
     LineageRecord,
+    OpenLineageSection,
+    PipelineConfig,
     TableMetadata,
+    TransitionEvent,
     TransitionRecord,
+    batch_id_of_file,
+    current_version,
+    get_logger,
+    is_provenance,
+    split_key,
     utc_now,
 )
-from jobforge.project.model import OpenLineageSection
 
 log = get_logger()
 
@@ -565,4 +569,5 @@ def _client_version() -> str:
 def facet_schema() -> dict[str, Any]:
     """The JSON Schema of the ``jobforge`` run facet (shipped beside this module)."""
     text = resources.files("jobforge_openlineage").joinpath(FACET_SCHEMA).read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -5,8 +5,7 @@ that answers first is used instead)."""
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.storage.store import TableStore
+from jobforge.plugin import PipelineConfig, TableStore
 from jobforge_parquet_store.store import ParquetStore
 
 

@@ -28,15 +28,22 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from jobforge.catalog.jsonfile import summarise
-from jobforge.errors import CatalogError
-from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage import versions
-from jobforge.storage.atomic import remove_stale_temporaries
-from jobforge.storage.names import validate_name
-from jobforge.storage.pending import remove_published
-from jobforge.storage.store import AREAS_SET_APART, Draft, StepTargets
-from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
+from jobforge.plugin import (
+    AREAS_SET_APART,
+    BatchEntry,
+    CatalogError,
+    CurrentVersion,
+    Draft,
+    Layer,
+    PipelineConfig,
+    StepTargets,
+    WriteMode,
+    remove_published,
+    remove_stale_temporaries,
+    summarise,
+    validate_name,
+    versions,
+)
 
 
 class ParquetStore:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.engine.executor import Executor
-from jobforge.pipeline.config import PipelineConfig
+from jobforge.plugin import Executor, PipelineConfig
 from jobforge_polars.executor import PolarsExecutor
 
 

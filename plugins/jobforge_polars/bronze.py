@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError

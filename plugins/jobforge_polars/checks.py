@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.errors import QueryError
 from jobforge.query.guard import select_statement
 from jobforge.query.sandbox import Sandbox

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.storage import literal
 from jobforge.storage.atomic import temporary_path_for
 from jobforge_polars.exprs import column

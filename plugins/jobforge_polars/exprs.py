@@ -7,7 +7,7 @@ import re
 
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.executor import QUARANTINE_COLUMNS, StepContext
 
 UTC_US = pl.Datetime("us", "UTC")

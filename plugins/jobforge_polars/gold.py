@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ContractError, QueryError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
 from jobforge.errors import ContractError
 from jobforge.sources.base import ReadResult

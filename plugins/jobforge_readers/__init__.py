@@ -5,15 +5,16 @@ They answer ``trylast``: a plugin that claims a file first reads it instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jobforge import hookimpl
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.sources.base import SourceReader, SourceSpec
+from jobforge.plugin import PipelineConfig, SourceReader, SourceSpec
 from jobforge_readers.delimited import DelimitedReader
 from jobforge_readers.excel import ExcelReader
 from jobforge_readers.json_reader import JsonReader, NdjsonReader
 from jobforge_readers.parquet import ParquetReader
 
-_READERS = {
+_READERS: dict[str, Callable[[SourceSpec], SourceReader]] = {
     "csv": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
     "tsv": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
     "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),

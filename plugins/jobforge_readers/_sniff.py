@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from jobforge.errors import SourceError
+from jobforge.plugin import SourceError
 
 _MAGIC = {
     b"PAR1": "parquet",

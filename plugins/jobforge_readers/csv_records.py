@@ -36,9 +36,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobforge.errors import SourceError
-from jobforge.sources.headers import BOM
-from jobforge.storage import literal
+from jobforge.plugin import BOM, SOURCE_ROW, SourceError, literal
 from jobforge_readers._sniff import nul_advice
 from jobforge_readers.limits import Limits, over
 
@@ -402,7 +400,12 @@ def _full_check(
                 continue
             if sink is not None:
                 sink.record(check.records, fields)
-            if escaped is not None and not quote_in_value and quote in "".join(fields):
+            if (
+                quote is not None
+                and escaped is not None
+                and not quote_in_value
+                and quote in "".join(fields)
+            ):
                 # Doubled quotes inside quoted fields, on one line, read the same in
                 # polars; a quote anywhere else does not.
                 line = lines.last.rstrip("\n").removesuffix("\r")
@@ -425,7 +428,7 @@ def _full_check(
 
 REJECTED_SCHEMA = pa.schema(
     [
-        ("_source_row", pa.int64()),
+        (SOURCE_ROW, pa.int64()),
         ("rule_id", pa.large_string()),
         ("message", pa.large_string()),
         ("row", pa.large_string()),
@@ -467,7 +470,7 @@ class _RecordSink:
         self._lines = lines
         self._mark = lines.chars
         schema = pa.schema(
-            [("_source_row", pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
+            [(SOURCE_ROW, pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
         )
         self._records = literal.parquet_writer(self.folder / "records.parquet", schema, **_PARQUET)
 
@@ -495,7 +498,7 @@ class _RecordSink:
         if rows:
             values = pl.Series(self._values, dtype=pl.String)
             frame = pl.DataFrame(
-                [pl.Series("_source_row", self._numbers, dtype=pl.Int64)]
+                [pl.Series(SOURCE_ROW, self._numbers, dtype=pl.Int64)]
                 + [values.gather_every(self._width, i).alias(str(i)) for i in range(self._width)]
             )
             self._numbers, self._values = [], []

@@ -24,10 +24,15 @@ from typing import Any
 
 import polars as pl
 
-from jobforge.errors import SourceError
-from jobforge.sources.base import ReadResult, SourceHeader
-from jobforge.sources.headers import normalise_headers, refuse_reserved
-from jobforge.storage import literal
+from jobforge.plugin import (
+    SOURCE_ROW,
+    ReadResult,
+    SourceError,
+    SourceHeader,
+    literal,
+    normalise_headers,
+    refuse_reserved,
+)
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,
@@ -170,7 +175,7 @@ class DelimitedReader:
                 infer_schema=False,
                 empty_string_is_null=False,
                 raise_if_empty=False,
-                row_index_name="_source_row",
+                row_index_name=SOURCE_ROW,
                 row_index_offset=1,
             )
             return ReadResult(
@@ -181,7 +186,7 @@ class DelimitedReader:
         # a U+FEFF in a value, a header and no record...).
         details["polars_differs"] = check.polars_differs
         # Positional column names in the files: renamed by position, whatever the names.
-        columns = ["_source_row", *names]
+        columns = [SOURCE_ROW, *names]
         frame = literal.scan_parquet(files.records).select(
             pl.nth(i).alias(name) for i, name in enumerate(columns)
         )

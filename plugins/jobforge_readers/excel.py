@@ -28,11 +28,16 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from jobforge.errors import SourceError
-from jobforge.hooks.manager import one_line
-from jobforge.sources.base import ReadResult, SourceHeader
-from jobforge.sources.headers import normalise_headers, refuse_reserved
-from jobforge.storage import literal
+from jobforge.plugin import (
+    SOURCE_ROW,
+    ReadResult,
+    SourceError,
+    SourceHeader,
+    literal,
+    normalise_headers,
+    one_line,
+    refuse_reserved,
+)
 from jobforge_readers.limits import limits_from, options_for, over
 from jobforge_readers.xlsx_extent import (
     check_archive,
@@ -192,8 +197,7 @@ class ExcelReader:
         ]
         del batch, body
         schema = pa.schema(
-            [("_source_row", pa.int64())]
-            + [(str(i), pa.large_string()) for i in range(len(columns))]
+            [(SOURCE_ROW, pa.int64())] + [(str(i), pa.large_string()) for i in range(len(columns))]
         )
         table = pa.Table.from_arrays(arrays, schema=schema)
         del arrays
@@ -206,7 +210,7 @@ class ExcelReader:
             writer.close()
         del table
         frame = literal.scan_parquet(target).select(
-            pl.col("_source_row"), *[pl.col(str(i)).alias(c) for i, c in enumerate(columns)]
+            pl.col(SOURCE_ROW), *[pl.col(str(i)).alias(c) for i, c in enumerate(columns)]
         )
         details = {"sheet": sheet, "sheets": names}
         return ReadResult(frame=frame, header_mapping=mapping, details=details, records=rows)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import ijson
 
-from jobforge.errors import SourceError
-from jobforge.sources.headers import normalise_headers
+from jobforge.plugin import SourceError, normalise_headers
 
 
 def delimited_header(path: Path, encoding: str, delimiter: str, quote: str | None) -> list[str]:

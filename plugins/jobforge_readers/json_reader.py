@@ -37,8 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobforge.errors import SourceError
-from jobforge.sources.base import ReadResult, SourceHeader
+from jobforge.plugin import ReadResult, SourceError, SourceHeader
 from jobforge_readers._sniff import (
     canonical_encoding,
     decode_error,
@@ -394,10 +393,11 @@ class NdjsonReader(_StreamingReader):
                     except RecursionError:
                         message = "JSON nested too deeply"
                     else:
-                        message = _problem(value, Span.of(text, line_no), self.limits)
-                        if message is None:
+                        problem = _problem(value, Span.of(text, line_no), self.limits)
+                        if problem is None:
                             _sort(sink, line_no, value, text, len(text))
                             continue
+                        message = problem
                     sink.reject(line_no, INVALID_JSON, message, text)
         except UnicodeDecodeError:
             raise decode_error(self.path, self.encoding) from None

@@ -22,9 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobforge.errors import SourceError
-from jobforge.sources.headers import normalise_headers, refuse_reserved
-from jobforge.storage import literal
+from jobforge.plugin import SOURCE_ROW, SourceError, literal, normalise_headers, refuse_reserved
 from jobforge_readers._text import as_text
 from jobforge_readers.csv_records import REJECTED_SCHEMA
 from jobforge_readers.limits import Limits, over
@@ -143,7 +141,7 @@ class RecordSink:
             self._writer.close()
         target = self.folder / f"records-{len(self._files)}.parquet"
         schema = pa.schema(
-            [("_source_row", pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
+            [(SOURCE_ROW, pa.int64())] + [(str(i), pa.large_string()) for i in range(width)]
         )
         self._writer = literal.parquet_writer(target, schema, **_PARQUET)
         self._width = width
@@ -175,7 +173,7 @@ class RecordSink:
             scan = literal.scan_parquet(file)
             parts.append(
                 scan.select(
-                    pl.col("_source_row"),
+                    pl.col(SOURCE_ROW),
                     *[pl.col(str(i)).cast(pl.String).alias(names[i]) for i in range(width)],
                     *[
                         pl.lit(None, dtype=pl.String).alias(names[i])
@@ -187,7 +185,7 @@ class RecordSink:
             frame = pl.concat(parts, how="vertical")
         else:
             frame = pl.DataFrame(
-                {"_source_row": pl.Series([], dtype=pl.Int64)}
+                {SOURCE_ROW: pl.Series([], dtype=pl.Int64)}
                 | {n: pl.Series([], dtype=pl.String) for n in names}
             ).lazy()
         rejected = (

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from jobforge.errors import SourceError
+from jobforge.plugin import SourceError
 from jobforge_readers._text import InvalidToken, decoder
 from jobforge_readers.limits import over
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobforge.errors import SourceError
+from jobforge.plugin import SourceError
 
 
 @dataclass(frozen=True)

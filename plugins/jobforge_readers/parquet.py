@@ -15,11 +15,15 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from jobforge.errors import SourceError
-from jobforge.hooks.manager import one_line
-from jobforge.sources.base import ReadResult, SourceHeader
-from jobforge.sources.headers import refuse_reserved
-from jobforge.storage import literal
+from jobforge.plugin import (
+    SOURCE_ROW,
+    ReadResult,
+    SourceError,
+    SourceHeader,
+    literal,
+    one_line,
+    refuse_reserved,
+)
 
 
 def verify_parquet(path: Path) -> pq.FileMetaData:
@@ -60,6 +64,6 @@ class ParquetReader:
             )
         metadata = verify_parquet(self.path)
         refuse_reserved(self.path, metadata.schema.to_arrow_schema().names)
-        frame = literal.scan_parquet(self.path).with_row_index("_source_row", offset=1)
-        frame = frame.with_columns(pl.col("_source_row").cast(pl.Int64))
+        frame = literal.scan_parquet(self.path).with_row_index(SOURCE_ROW, offset=1)
+        frame = frame.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
         return ReadResult(frame=frame, records=metadata.num_rows)

@@ -27,10 +27,10 @@ import xml.parsers.expat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from xml.etree import ElementTree
 
-from jobforge.errors import SourceError
-from jobforge.storage import literal
+from jobforge.plugin import SourceError, literal
 from jobforge_readers.limits import Limits, over
 
 _CHUNK = 1 << 22
@@ -238,7 +238,7 @@ def _check_area(path: Path, sheet: str, extent: Extent, limits: Limits) -> None:
         )
 
 
-def _exact_extent(path: Path, handle: object, sheet: str, limits: Limits) -> Extent:
+def _exact_extent(path: Path, handle: IO[bytes], sheet: str, limits: Limits) -> Extent:
     """The extent by an XML parse: a row without ``r`` follows the previous
     row, a cell without ``r`` follows the previous cell of its row."""
     extent = Extent()

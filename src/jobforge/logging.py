@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json as _json
 import logging
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -34,7 +35,7 @@ LOGGER_NAME = "jobforge"
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
-def _as_record(_logger: Any, _method: str, event_dict: dict[str, Any]) -> tuple[Any, ...]:
+def _as_record(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> tuple[Any, ...]:
     """The last processor: the positional and keyword arguments of the
     standard logger's call (the text message, the fields in ``extra``)."""
     kwargs: dict[str, Any] = {
@@ -60,7 +61,7 @@ def _value(value: Any) -> str:
 
 def get_logger() -> structlog.stdlib.BoundLogger:
     """The logger the engine's modules log through (the ``jobforge`` standard logger)."""
-    return structlog.wrap_logger(
+    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
         logging.getLogger(LOGGER_NAME),
         processors=[
             structlog.stdlib.filter_by_level,
@@ -72,6 +73,7 @@ def get_logger() -> structlog.stdlib.BoundLogger:
         context_class=dict,
         cache_logger_on_first_use=True,
     )
+    return logger
 
 
 class EventFormatter(logging.Formatter):

@@ -29,7 +29,8 @@ from jobforge.catalog.governance import (
 )
 from jobforge.catalog.profile import TableProfile, profile_files
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata, UtcDatetime
+from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata
+from jobforge.timestamps import UtcDatetime
 
 
 class SchemaVersion(BaseModel):

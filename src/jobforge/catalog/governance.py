@@ -29,9 +29,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from jobforge import provenance as prov
 from jobforge.catalog.declarations import DeclassifyDecision, TableDeclaration
 from jobforge.catalog.derivation import StepLineage, split_source, unique
-from jobforge.engine import provenance as prov
 from jobforge.errors import GovernanceError
 from jobforge.pipeline.models import (
     ColumnMetadata,

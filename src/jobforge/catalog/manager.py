@@ -32,8 +32,8 @@ from jobforge.catalog.store import CatalogStore
 from jobforge.errors import CatalogError, ConfigError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata, TransitionRecord
-from jobforge.sources.base import sha256_of
 from jobforge.storage import versions
+from jobforge.storage.digest import sha256_of
 from jobforge.storage.names import validate_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

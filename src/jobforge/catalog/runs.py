@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import UtcDatetime
+from jobforge.timestamps import UtcDatetime
 
 if TYPE_CHECKING:
     from jobforge.project.model import Project

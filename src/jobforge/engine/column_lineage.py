@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from jobforge import provenance as prov
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import Derivation, StepLineage, unique
-from jobforge.engine import provenance as prov
 from jobforge.engine.plan_lineage import read_plan
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec, transform_name
 from jobforge.errors import ConfigError, SqlError
@@ -146,7 +146,7 @@ def sql_lineage(
     return StepLineage(
         {
             name: Derivation(
-                found.kind.value,  # type: ignore[arg-type]
+                found.kind.value,
                 unique(
                     f"{lookup.get(s.table.lower(), s.table)}.{s.column}"
                     for s in sorted(found.sources)

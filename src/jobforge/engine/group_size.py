@@ -22,10 +22,10 @@ from pathlib import Path
 
 import polars as pl
 
+from jobforge import provenance as prov
 from jobforge.catalog.derivation import split_source
 from jobforge.catalog.entries import load_entry
 from jobforge.catalog.governance import Computed, GroupCheck
-from jobforge.engine import provenance as prov
 from jobforge.errors import ContractError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import classification_rank

@@ -40,9 +40,10 @@ from jobforge.pipeline.models import (
     new_id,
     utc_now,
 )
-from jobforge.sources.base import ReadResult, SourceSpec, sha256_of
+from jobforge.sources.base import ReadResult, SourceSpec
 from jobforge.storage import versions
 from jobforge.storage.atomic import make_dirs, remove_empty_dirs, temporary_path_for
+from jobforge.storage.digest import sha256_of
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
@@ -58,8 +58,9 @@ from jobforge.errors import ContractError, JobforgeError
 from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import InputRef, new_id
-from jobforge.sources.base import SourceSpec, check_readable_file, sha256_of
+from jobforge.sources.base import SourceSpec, check_readable_file
 from jobforge.storage import versions
+from jobforge.storage.digest import sha256_of
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
@@ -468,7 +469,7 @@ class PipelineEngine:
         silver: SilverSpec | None = None,
         silver_rules: Sequence[Rule] = (),
         silver_transforms: Sequence[Transform | str] = (),
-        dedupe: str | list[str] = "row",
+        dedupe: Literal["none", "row"] | list[str] = "row",
         gold_transforms: Sequence[GoldSpec] = (),
         format: str | None = None,
         options: Mapping[str, Any] | None = None,

@@ -130,7 +130,8 @@ def _strip_names(node: Any) -> Any:
 
 def _variant(node: Any) -> str | None:
     if isinstance(node, dict) and len(node) == 1:
-        return next(iter(node))
+        key: str = next(iter(node))
+        return key
     return None
 
 

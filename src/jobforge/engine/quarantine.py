@@ -14,9 +14,7 @@ from pathlib import Path
 
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.storage.names import validate_name
-
-DUPLICATES = "duplicates"
-"""The area of rows dropped as duplicates."""
+from jobforge.storage.store import DUPLICATES as DUPLICATES
 
 AREAS: tuple[str, ...] = (*(layer.value for layer in Layer), DUPLICATES)
 

@@ -93,7 +93,9 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
         elif layer is Layer.STAGED:
             upstream = []
         else:
-            upstream = [f"{layer.previous().value}.{table}"]
+            previous = layer.previous()
+            assert previous is not None  # every layer but staged has one
+            upstream = [f"{previous.value}.{table}"]
         newer = []
         for key in upstream:
             up_layer, _, up_table = key.partition(".")

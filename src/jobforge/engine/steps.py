@@ -149,7 +149,8 @@ def load_callable(reference: str) -> Callable[..., Any]:
             raise ConfigError(f"{reference!r}: {module_name} has no attribute {attr}")
     if not callable(target):
         raise ConfigError(f"{reference!r}: is not callable")
-    return target
+    function: Callable[..., Any] = target
+    return function
 
 
 def transform_name(transform: Transform | str) -> str:

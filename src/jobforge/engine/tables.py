@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.quarantine import AREAS, quarantine_dir
@@ -20,11 +19,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.storage.atomic import remove_stale_temporaries_of
 from jobforge.storage.locks import table_lock
 from jobforge.storage.names import ensure_no_symlinks
-
-
-def write_roots(config: PipelineConfig) -> list[Path]:
-    """Where writes may go: the data root, then layout folders a plugin put elsewhere."""
-    return [config.data_root, *config.layout_paths()]
+from jobforge.storage.roots import write_roots as write_roots
 
 
 class TableLocks:

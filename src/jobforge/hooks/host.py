@@ -215,7 +215,8 @@ class PluginHost:
 
     def table_store(self, config: PipelineConfig) -> TableStore:
         """The table store of ``config`` (``jobforge_table_store``)."""
-        return self._required("jobforge_table_store", {"config": config})
+        store: TableStore = self._required("jobforge_table_store", {"config": config})
+        return store
 
     def catalog_store(self, config: PipelineConfig) -> CatalogStore:
         """The catalog store of ``config`` (``jobforge_catalog_store``), wrapped so

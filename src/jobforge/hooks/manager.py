@@ -295,7 +295,7 @@ def build_plugin_manager(
             disabled(info)
             continue
         try:
-            plugin = importlib.import_module(module)
+            plugin: object = importlib.import_module(module)
         except Exception as exc:
             load_failed(info, exc)
             continue

@@ -76,7 +76,7 @@ def jobforge_source_reader(source: SourceSpec, config: PipelineConfig) -> Source
 
 
 @hookspec
-def jobforge_source_formats() -> list[str]:
+def jobforge_source_formats() -> list[str]:  # type: ignore[empty-body]
     """Return the format names this plugin can read.
 
     All results are concatenated; the list is shown when no reader claims a

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,6 +24,8 @@ from pydantic import (
     PositiveInt,
     model_validator,
 )
+
+from jobforge.timestamps import UtcDatetime as UtcDatetime  # defined there, used here
 
 # -- the governance vocabularies: the one place they and their order are defined -------------
 
@@ -126,19 +127,12 @@ IngestionStatus = Literal["success", "partial", "failed", "skipped"]
 duplicate delivery, recorded with the batch it equals (``duplicate_of``)."""
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def _check_uuid(value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError):
         raise ValueError(f"expected a UUID, got {value!r}") from None
 
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware datetime, stored in UTC."""
 
 UuidStr = Annotated[str, AfterValidator(_check_uuid)]
 """A UUID in its canonical lower-case text form."""

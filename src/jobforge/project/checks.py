@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobforge import provenance as prov
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.governance import Computed, InputLabels, label_problems, labels_after
-from jobforge.engine import provenance as prov
 from jobforge.engine.column_lineage import bronze_lineage, sql_lineage, staged_lineage
 from jobforge.engine.executor import Executor
 from jobforge.errors import ConfigError, JobforgeError

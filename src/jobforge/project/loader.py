@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from jobforge.errors import ConfigError, InvalidNameError
 from jobforge.project.model import Project, ProjectFile
@@ -31,7 +32,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -133,11 +134,13 @@ def _cross_references(raw: dict[str, Any]) -> list[str]:
         for name, table in entries.items():
             columns = table.get("columns", {}) if isinstance(table, dict) else {}
             for column, declared in columns.items() if isinstance(columns, dict) else []:
-                term = declared.get("glossary_term") if isinstance(declared, dict) else None
-                if isinstance(term, str) and term not in glossary:
+                declared_term = (
+                    declared.get("glossary_term") if isinstance(declared, dict) else None
+                )
+                if isinstance(declared_term, str) and declared_term not in glossary:
                     problems.append(
                         f"{section}.{name}.columns.{column}.glossary_term: unknown term "
-                        f"{term!r}; declare it under [glossary.{term}]"
+                        f"{declared_term!r}; declare it under [glossary.{declared_term}]"
                     )
     for term_id, term in glossary.items():
         related = term.get("related_terms", []) if isinstance(term, dict) else []

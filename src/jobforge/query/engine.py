@@ -57,12 +57,10 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from jobforge import provenance as prov
 from jobforge.catalog.derivation import SOURCE_LAYER, split_source
 from jobforge.catalog.governance import redact
 from jobforge.catalog.manager import CatalogManager, current_version
-from jobforge.engine import provenance as prov
-from jobforge.engine.quarantine import DUPLICATES
-from jobforge.engine.tables import write_roots
 from jobforge.errors import ConfigError, InvalidNameError, PathEscapeError, QueryError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -77,6 +75,8 @@ from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, TimeL
 from jobforge.query.sandbox import Sandbox
 from jobforge.storage import versions
 from jobforge.storage.names import ensure_no_symlinks, validate_name
+from jobforge.storage.roots import write_roots
+from jobforge.storage.store import DUPLICATES
 
 log = get_logger()
 
@@ -284,7 +284,8 @@ class QueryEngine:
         limit = TimeLimit(con, self.timeout)
         with limit:
             try:
-                return con.sql(statement, params=params).pl()
+                frame: pl.DataFrame = con.sql(statement, params=params).pl()
+                return frame
             except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise QueryError(limit.message() if limit.fired else one_line(exc)) from None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from jobforge.errors import SourceError
+from jobforge.storage.digest import sha256_of as sha256_of  # its former home
 
 if TYPE_CHECKING:
     import polars as pl
@@ -148,12 +148,3 @@ def check_readable_file(path: Path) -> None:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if info.st_size == 0:
         raise SourceError(f"{path}: the file is empty (0 bytes)")
-
-
-def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
-    """The hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()

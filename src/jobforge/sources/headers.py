@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobforge.engine.provenance import ALL_COLUMNS
 from jobforge.errors import SourceError
+from jobforge.provenance import ALL_COLUMNS
 
 BOM = "\ufeff"
 

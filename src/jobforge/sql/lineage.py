@@ -26,7 +26,7 @@ The rules (docs/provenance.md, "Column lineage"):
   here (``jobforge.sql.resolve``) does all the resolution itself;
 - columns read only to filter, join, group or order are not sources; they are
   ``filter_columns``;
-- provenance columns (``jobforge.engine.provenance``) are never sources of a
+- provenance columns (``jobforge.provenance``) are never sources of a
   data column (they are its ``provenance_sources``); an output provenance
   column such as ``_lineage`` has its sources like any column.
 
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.errors import SqlError
 from jobforge.sql.model import ColumnLineage, QueryLineage, SourceColumn
 from jobforge.sql.parse import parse_query

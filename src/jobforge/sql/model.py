@@ -41,7 +41,7 @@ class ColumnLineage:
     """Where one output column comes from.
 
     ``sources``: the input columns its values are computed from. For a data
-    column, provenance columns (``jobforge.engine.provenance``) are never among
+    column, provenance columns (``jobforge.provenance``) are never among
     them: they are in ``provenance_sources``. For an output provenance column
     (``_lineage``, ...) ``sources`` holds whatever it is computed from and
     ``provenance_sources`` is empty. ``expression``: the SQL (DuckDB dialect)

@@ -57,7 +57,8 @@ class PendingFiles:
         tmp = self._pending.get(final)
         if tmp is None or not tmp.exists():
             return 0
-        return literal.read_metadata(tmp).num_rows
+        rows: int = literal.read_metadata(tmp).num_rows
+        return rows
 
     def commit(self) -> list[Path]:
         """Publish every written file; return the published final paths."""

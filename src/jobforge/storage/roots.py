@@ -28,8 +28,12 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobforge.errors import DataRootError
+
+if TYPE_CHECKING:
+    from jobforge.pipeline.config import PipelineConfig
 
 SYSTEM_FOLDERS: tuple[Path, ...] = (
     (Path("/proc"), Path("/sys"), Path("/dev")) if os.name == "posix" else ()
@@ -187,3 +191,8 @@ def check_outside(source: Path, folders: Iterable[Path], what: str = "source") -
                 f"{source}: is inside {folder}, a folder jobforge writes; "
                 f"expected a {what} file outside the data root's folders"
             )
+
+
+def write_roots(config: PipelineConfig) -> list[Path]:
+    """Where writes may go: the data root, then layout folders a plugin put elsewhere."""
+    return [config.data_root, *config.layout_paths()]

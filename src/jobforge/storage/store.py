@@ -38,7 +38,10 @@ from typing import Protocol, runtime_checkable
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
 
-AREAS_SET_APART: tuple[str, ...] = ("staged", "bronze", "silver", "duplicates")
+DUPLICATES = "duplicates"
+"""The area of rows dropped as duplicates."""
+
+AREAS_SET_APART: tuple[str, ...] = ("staged", "bronze", "silver", DUPLICATES)
 """Where a table's rows set apart are kept: rejected in a layer (its name), or
 dropped as duplicates (``duplicates``)."""
 

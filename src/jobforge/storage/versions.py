@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from jobforge.pipeline.models import UtcDatetime
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
+from jobforge.timestamps import UtcDatetime
 
 WriteMode = Literal["replace", "append"]
 POINTER_NAME = "_current.json"

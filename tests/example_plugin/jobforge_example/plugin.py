@@ -29,9 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from jobforge import hookimpl
-from jobforge.pipeline.config import Layer
-from jobforge.pipeline.models import ColumnMetadata, TableMetadata
-from jobforge.sources.base import SourceReader, SourceSpec
+from jobforge.plugin import ColumnMetadata, Layer, SourceReader, SourceSpec, TableMetadata
 
 LAYOUT_ROOT_ENV = "JOBFORGE_EXAMPLE_LAYOUT_ROOT"
 FAULT_ENV = "JOBFORGE_EXAMPLE_FAULT"

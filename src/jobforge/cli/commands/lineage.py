@@ -234,7 +234,7 @@ def _column_tree(node: Any) -> Tree:
 
 def _trace_rows(config: Any, layer: str, table: str, where: str, limit: int, as_json: bool) -> None:
     """Each selected row, its lineage entries, and the staged source rows they point to."""
-    from jobforge.engine import provenance as prov
+    from jobforge import provenance as prov
     from jobforge.query.engine import QueryEngine
 
     with QueryEngine(config) as engine:

@@ -1,0 +1,160 @@
+"""Everything a plugin author needs, importable from one place::
+
+    from jobforge.plugin import SOURCE_ROW, ReadResult, SourceError, hookimpl
+
+A plugin (bundled or third-party) imports from :mod:`jobforge` and from here,
+never from a deeper module: those may move between releases, these names stay.
+Like :mod:`jobforge`, importing this module is cheap: each name is imported the
+first time it is used (PEP 562). The hooks themselves are documented in
+``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC: dict[str, str] = {
+    # the marker of hook implementations
+    "hookimpl": "jobforge.hooks.markers",
+    # configuration, layers and the records hooks receive
+    "PipelineConfig": "jobforge.pipeline.config",
+    "Layer": "jobforge.pipeline.config",
+    "TableMetadata": "jobforge.pipeline.models",
+    "ColumnMetadata": "jobforge.pipeline.models",
+    "LineageRecord": "jobforge.pipeline.models",
+    "IngestionRecord": "jobforge.pipeline.models",
+    "TransitionRecord": "jobforge.pipeline.models",
+    "utc_now": "jobforge.pipeline.models",
+    "TransitionEvent": "jobforge.engine.events",
+    # the source reader contract (hook jobforge_source_reader)
+    "SourceReader": "jobforge.sources.base",
+    "SourceSpec": "jobforge.sources.base",
+    "SourceHeader": "jobforge.sources.base",
+    "ReadResult": "jobforge.sources.base",
+    "BOM": "jobforge.sources.headers",
+    "normalise_headers": "jobforge.sources.headers",
+    "refuse_reserved": "jobforge.sources.headers",
+    # the executor contract (hook jobforge_executor)
+    "Executor": "jobforge.engine.executor",
+    "StepContext": "jobforge.engine.executor",
+    "StagedContext": "jobforge.engine.executor",
+    "StepOutcome": "jobforge.engine.executor",
+    # the table store contract (hook jobforge_table_store)
+    "TableStore": "jobforge.storage.store",
+    "Draft": "jobforge.storage.store",
+    "StepTargets": "jobforge.storage.store",
+    "AREAS_SET_APART": "jobforge.storage.store",
+    "BatchEntry": "jobforge.storage.versions",
+    "CurrentVersion": "jobforge.storage.versions",
+    "WriteMode": "jobforge.storage.versions",
+    # helpers for stores and writers that keep files on a local disk
+    "atomic_write_text": "jobforge.storage.atomic",
+    "remove_stale_temporaries": "jobforge.storage.atomic",
+    "remove_published": "jobforge.storage.pending",
+    "validate_name": "jobforge.storage.names",
+    # the provenance columns every row carries (see docs/provenance.md)
+    "SOURCE_FILE": "jobforge.provenance",
+    "INGESTED_AT": "jobforge.provenance",
+    "BATCH_ID": "jobforge.provenance",
+    "LAYER": "jobforge.provenance",
+    "SOURCE_ROW": "jobforge.provenance",
+    "PROCESSED_AT": "jobforge.provenance",
+    "LINEAGE": "jobforge.provenance",
+    "PROVENANCE_DESCRIPTIONS": "jobforge.provenance",
+    "is_provenance": "jobforge.provenance",
+    "data_columns": "jobforge.provenance",
+    # reading the catalog
+    "CatalogManager": "jobforge.catalog.manager",
+    "current_version": "jobforge.catalog.manager",
+    "split_key": "jobforge.catalog.manager",
+    "batch_id_of_file": "jobforge.catalog.lineage",
+    "table_file_for": "jobforge.catalog.store",
+    "lineage_file_for": "jobforge.catalog.store",
+    # project file sections that plugins read
+    "OpenLineageSection": "jobforge.project.model",
+    # errors and messages
+    "JobforgeError": "jobforge.errors",
+    "ConfigError": "jobforge.errors",
+    "SourceError": "jobforge.errors",
+    "CatalogError": "jobforge.errors",
+    "PluginError": "jobforge.errors",
+    "one_line": "jobforge.hooks.manager",
+    "summarise": "jobforge.catalog.jsonfile",
+    "get_logger": "jobforge.logging",
+}
+"""Public name -> the module that defines it."""
+
+_MODULES: dict[str, str] = {
+    # every polars / pyarrow file call goes through it (no path is a pattern)
+    "literal": "jobforge.storage.literal",
+    # the local version pointer format (``_current.json``) of the parquet store
+    "versions": "jobforge.storage.versions",
+}
+"""Public module name -> the module it is."""
+
+__all__ = [*_PUBLIC, *_MODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value: Any = importlib.import_module(_MODULES[name])
+    elif name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    else:
+        raise AttributeError(f"module 'jobforge.plugin' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from jobforge.catalog.jsonfile import summarise
+    from jobforge.catalog.lineage import batch_id_of_file
+    from jobforge.catalog.manager import CatalogManager, current_version, split_key
+    from jobforge.catalog.store import lineage_file_for, table_file_for
+    from jobforge.engine.events import TransitionEvent
+    from jobforge.engine.executor import Executor, StagedContext, StepContext, StepOutcome
+    from jobforge.errors import (
+        CatalogError,
+        ConfigError,
+        JobforgeError,
+        PluginError,
+        SourceError,
+    )
+    from jobforge.hooks.manager import one_line
+    from jobforge.hooks.markers import hookimpl
+    from jobforge.logging import get_logger
+    from jobforge.pipeline.config import Layer, PipelineConfig
+    from jobforge.pipeline.models import (
+        ColumnMetadata,
+        IngestionRecord,
+        LineageRecord,
+        TableMetadata,
+        TransitionRecord,
+        utc_now,
+    )
+    from jobforge.project.model import OpenLineageSection
+    from jobforge.provenance import (
+        BATCH_ID,
+        INGESTED_AT,
+        LAYER,
+        LINEAGE,
+        PROCESSED_AT,
+        PROVENANCE_DESCRIPTIONS,
+        SOURCE_FILE,
+        SOURCE_ROW,
+        data_columns,
+        is_provenance,
+    )
+    from jobforge.sources.base import ReadResult, SourceHeader, SourceReader, SourceSpec
+    from jobforge.sources.headers import BOM, normalise_headers, refuse_reserved
+    from jobforge.storage import literal, versions
+    from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries
+    from jobforge.storage.names import validate_name
+    from jobforge.storage.pending import remove_published
+    from jobforge.storage.store import AREAS_SET_APART, Draft, StepTargets, TableStore
+    from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
