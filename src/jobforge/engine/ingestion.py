@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from jobforge.audit.chain import write_record
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.lineage import record_id
 from jobforge.engine.column_lineage import input_columns, staged_lineage
@@ -168,7 +169,7 @@ def _already_ingested(
             fingerprint=fingerprint,
             duplicate_of=same.batch_id,
         )
-        rt.host.write_lineage(record, rt.config)
+        write_record(rt.host, rt.config, record)
     reason = (
         f"duplicate delivery: same bytes as batch {same.batch_id} ({same.source_file})"
         if duplicate

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from jobforge.audit.chain import write_record
 from jobforge.catalog.lineage import record_id
 from jobforge.errors import JobforgeError
 from jobforge.logging import get_logger
@@ -148,7 +149,7 @@ def recover(
     try:
         published = store.is_published(journal.layer, table, journal.record_id)
         if published and journal.record is not None and journal.metadata:
-            host.write_lineage(_RECORD.validate_python(journal.record), config)
+            write_record(host, config, _RECORD.validate_python(journal.record))
             write_entry(TableMetadata.model_validate(journal.metadata))
             outcome = "completed"
         else:
@@ -160,7 +161,7 @@ def recover(
                 failed = failed.model_copy(
                     update={"completed_at": max(last_seen, failed.started_at)}
                 )
-            host.write_lineage(failed, config)
+            write_record(host, config, failed)
             log.info("recovery.files_removed", table=table, files=removed)
             outcome = "undone"
     except JobforgeError as exc:

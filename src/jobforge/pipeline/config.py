@@ -60,6 +60,9 @@ class PipelineConfig:
     installed ones, so they win. ``disable_plugins`` and ``load_plugins`` add
     to ``$JOBFORGE_DISABLE_PLUGINS`` / ``$JOBFORGE_LOAD_PLUGINS``.
 
+    ``signing_key`` is the path of an ed25519 private key that signs every
+    lineage record (see docs/audit.md).
+
     ``plugin_settings`` maps a plugin's name to its settings (a mapping of
     plain values, such as a ``jobforge.toml`` section holds); a plugin reads
     its own with :meth:`settings_for` when a hook is called. jobforge itself
@@ -78,6 +81,7 @@ class PipelineConfig:
         load_plugins: Iterable[str] | None = None,
         entry_points: bool = True,
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        signing_key: str | os.PathLike[str] | None = None,
     ) -> None:
         from jobforge.storage.roots import check_data_root
 
@@ -97,6 +101,9 @@ class PipelineConfig:
         self.plugin_settings: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             {name: MappingProxyType(dict(values)) for name, values in given.items()}
         )
+        self.signing_key: Path | None = None if signing_key is None else Path(signing_key)
+        """An ed25519 private key (PEM) that signs every lineage record
+        (``[audit] signing_key``; see docs/audit.md). ``None``: records are not signed."""
         self._host: PluginHost | None = None
         self._store: TableStore | None = None
 

@@ -188,6 +188,17 @@ class OpenLineageSection(_Section):
         return self
 
 
+class AuditSection(_Section):
+    """``[audit]``: signing lineage records (see docs/audit.md)."""
+
+    signing_key: str | None = None
+    """An ed25519 private key (PEM) that signs every lineage record, relative to
+    the project file's folder. No key: records are chained but not signed."""
+    public_key: str | None = None
+    """The matching public key (PEM) ``jobforge verify`` checks signatures with
+    (``--public-key`` wins); an auditor keeps their own copy."""
+
+
 class GlossaryEntry(_Section):
     name: str
     definition: str
@@ -201,6 +212,7 @@ class ProjectFile(_Section):
     project: ProjectSection = Field(default_factory=ProjectSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     openlineage: OpenLineageSection | None = None
+    audit: AuditSection = Field(default_factory=AuditSection)
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
     tables: dict[str, SourceTable] = Field(default_factory=dict)
     gold: dict[str, GoldTable] = Field(default_factory=dict)

@@ -127,7 +127,13 @@ def project_config(
         load_plugins=declared.load,
         entry_points=declared.entry_points,
         plugin_settings=plugin_settings(project),
+        signing_key=audit_key_path(project, project.spec.audit.signing_key),
     )
+
+
+def audit_key_path(project: Project, value: str | None) -> Path | None:
+    """A key file of ``[audit]``, relative to the project file's folder."""
+    return None if value is None else project.root / value
 
 
 def source_patterns(project: Project) -> list[tuple[str, str]]:

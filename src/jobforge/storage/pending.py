@@ -59,6 +59,16 @@ class PendingFiles:
             return 0
         return literal.read_metadata(tmp).num_rows
 
+    def to_publish(self) -> dict[Path, Path]:
+        """Final path -> temporary file of every file :meth:`commit` will publish
+        (written, and not an empty optional file)."""
+        return {
+            final: tmp
+            for final, tmp in self._pending.items()
+            if tmp.exists()
+            and not (final in self._optional and literal.read_metadata(tmp).num_rows == 0)
+        }
+
     def commit(self) -> list[Path]:
         """Publish every written file; return the published final paths."""
         published = []
