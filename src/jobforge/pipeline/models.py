@@ -389,6 +389,33 @@ class RecordSeal(_Record):
     """Hex ed25519 signature of the record's sha256 (the hash leaves this field out)."""
 
 
+class ColumnTotal(_Record):
+    """The sum and the count of non-null values of one column in one part of a
+    transition. ``sum`` is exact decimal text for integer and decimal columns
+    (``None``: no non-null value)."""
+
+    sum: str | None
+    non_null: NonNegativeInt
+
+
+class ControlTotal(_Record):
+    """One control column of a transition (``[tables.x.audit] control_totals``):
+    its totals in each part, which must reconcile like the row ledger does:
+    ``came_in == went_out + quarantined + deduplicated + filtered`` (exactly for
+    ``exact`` columns, within :data:`jobforge.engine.control_totals.FLOAT_TOLERANCE`
+    for ``float`` ones). Gold builds new rows: it records ``went_out`` only."""
+
+    column: str
+    kind: Literal["exact", "float"]
+    came_in: ColumnTotal | None = None
+    went_out: ColumnTotal
+    quarantined: ColumnTotal | None = None
+    deduplicated: ColumnTotal | None = None
+    filtered: ColumnTotal | None = None
+    """What no file holds (rows a filter dropped): the remainder of the others,
+    and zero, checked, when the ledger filtered no row."""
+
+
 class InputRef(_Record):
     """One batch a transition read: which table version's file, and the lineage
     record that published that file (so a chain is followed by record ids, not
@@ -426,6 +453,7 @@ class TransitionRecord(LayerTransitionLog, RecordSeal):
     declassification: Declassification | None = None
     """Gold builds under a ``declassify`` decision: the decision and the smallest
     group found in the data (see :class:`Declassification`)."""
+    control_totals: list[ControlTotal] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_ledger(self) -> TransitionRecord:

@@ -36,6 +36,14 @@ class PluginsSection(_Section):
     entry_points: bool = True
 
 
+class TableAuditSection(_Section):
+    """``[tables.<name>.audit]`` / ``[gold.<name>.audit]`` (see docs/audit.md)."""
+
+    control_totals: list[str] = Field(default_factory=list)
+    """Numeric columns whose sums and non-null counts every transition records
+    and reconciles (in = out + quarantined + deduplicated + filtered)."""
+
+
 class TableMetadataSection(_Section):
     description: str = ""
     business_purpose: str = ""
@@ -93,6 +101,7 @@ class SourceTable(_Section):
     reader: dict[str, Any] = Field(default_factory=dict)
     domain: str = ""
     metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
     bronze: BronzeSchema = Field(default_factory=BronzeSchema)
     silver: SilverSection = Field(default_factory=SilverSection)
@@ -126,6 +135,7 @@ class GoldTable(_Section):
     function: str | None = None
     domain: str = ""
     metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
 
     @field_validator("inputs")

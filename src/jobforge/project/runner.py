@@ -192,6 +192,7 @@ def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
         declassify=meta.declassify,
         retention_days=meta.retention_days,
         columns=table.columns,
+        control_totals=table.audit.control_totals,
     )
 
 
