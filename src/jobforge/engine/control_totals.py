@@ -57,7 +57,8 @@ def _totals_of(
         return ColumnTotal(sum=None, non_null=0)
     con.register("part", table)
     try:
-        total, count = con.execute(f"SELECT sum({expression}), count({expression}) FROM part").fetchall()[0]
+        query = f"SELECT sum({expression}), count({expression}) FROM part"
+        total, count = con.execute(query).fetchall()[0]
     finally:
         con.unregister("part")
     return ColumnTotal(sum=None if total is None else str(total), non_null=count)
@@ -124,7 +125,8 @@ def _type_of(con: duckdb.DuckDBPyConnection, table: pa.Table, column: str) -> st
     """The DuckDB type of ``column`` of the output."""
     con.register("out_schema", table.slice(0, 0))
     try:
-        return str(con.execute(f"DESCRIBE SELECT {_quoted(column)} FROM out_schema").fetchall()[0][1])
+        described = con.execute(f"DESCRIBE SELECT {_quoted(column)} FROM out_schema").fetchall()
+        return str(described[0][1])
     finally:
         con.unregister("out_schema")
 
