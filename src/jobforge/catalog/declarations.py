@@ -52,6 +52,9 @@ class TableDeclaration(BaseModel):
     declassify: DeclassifyDecision | None = None
     retention_days: NonNegativeInt | None = None
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
+    control_totals: list[str] = Field(default_factory=list)
+    """Numeric columns whose totals every transition records and reconciles
+    (:mod:`jobforge.engine.control_totals`)."""
 
     @model_validator(mode="after")
     def _one_label(self) -> TableDeclaration:

@@ -18,8 +18,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from jobforge.audit.chain import write_record
 from jobforge.catalog.declarations import TableDeclaration
-from jobforge.catalog.lineage import record_id, write_record
+from jobforge.catalog.lineage import record_id
 from jobforge.engine.column_lineage import input_columns, staged_lineage
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
@@ -169,7 +170,7 @@ def _already_ingested(
             fingerprint=fingerprint,
             duplicate_of=same.batch_id,
         )
-        write_record(rt.config, record)
+        write_record(rt.host, rt.config, record)
     reason = (
         f"duplicate delivery: same bytes as batch {same.batch_id} ({same.source_file})"
         if duplicate

@@ -1,4 +1,7 @@
-"""The row ledger: the one place its parts are computed from a step's outcome."""
+"""The row ledger: the one place its parts are computed from a step's outcome.
+
+The control totals of a table's control columns reconcile the same way, on
+the values: :mod:`jobforge.engine.control_totals`, beside this module."""
 
 from __future__ import annotations
 

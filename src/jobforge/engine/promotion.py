@@ -16,6 +16,7 @@ from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.entries import load_entry, upstream_computed
 from jobforge.catalog.governance import Computed, GroupCheck, check_labels, declassification
 from jobforge.catalog.lineage import find_record, record_id
+from jobforge.engine.control_totals import step_totals
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
@@ -283,6 +284,16 @@ def promote(
         ledger = ledger_for(outcome, target)
         if not ledger.balanced:
             raise ContractError(ledger.imbalance_message())
+        # bronze renames and casts the staged columns: totals are kept from silver on
+        declared = declaration.control_totals if declaration and target is not Layer.BRONZE else []
+        totals = step_totals(
+            declared,
+            gold=target is Layer.GOLD,
+            inputs=[Path(ref.file) for ref in inputs],
+            pending=written[-1],
+            targets=targets,
+            ledger=ledger,
+        )
         try:
             decision[0] = _declassify(rt, table, declaration, computed, upstream, targets, written)
         except GroupSizeError as exc:
@@ -300,6 +311,7 @@ def promote(
             rule_counts=outcome.rule_counts,
             seconds=transition.seconds(),
             declassification=decision[0],
+            control_totals=totals,
         )
 
     def entry(outcome: StepOutcome) -> TableMetadata:

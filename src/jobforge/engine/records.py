@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from jobforge.catalog.lineage import record_id, write_record
+from jobforge.audit.chain import write_record
+from jobforge.catalog.lineage import record_id
 from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepOutcome
@@ -50,7 +51,7 @@ def finish(
         f"(version {version.version}, record {version.record_id})"
     )
     try:
-        write_record(rt.config, record)
+        record = write_record(rt.host, rt.config, record)
         write_entry_locked(rt.config, metadata, rt.lock_timeout)
     except Exception as exc:
         raise TransitionError(
@@ -120,7 +121,7 @@ def _record_failure(
     if publication is not None:
         publication.failed(record)
     try:
-        write_record(rt.config, record)
+        write_record(rt.host, rt.config, record)
     except Exception as write_exc:
         notes.append(
             f"the failed record was not written ({write_exc}); "

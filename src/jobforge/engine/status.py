@@ -32,6 +32,11 @@ class TableStatus:
     """Staged: source files seen with the same bytes as an earlier batch."""
     record_id: str | None = None
     """The lineage record that published this version."""
+    chain_head: str | None = None
+    """sha256 of the last lineage record of the table's chain (every layer of a
+    table shares one chain; ``jobforge verify`` checks it); ``None``: not chained."""
+    chain_length: int = 0
+    """Records in the table's chain."""
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -83,8 +88,11 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
             current = store.current(layer.value, table)
             if current is not None:
                 found[(layer.value, table)] = current
+    from jobforge.audit.chain import read_head
+
     statuses = []
     last = _last_steps(config)
+    heads = {table: read_head(config, table) for _, table in found}
     for (layer_name, table), current in found.items():
         layer = Layer(layer_name)
         if layer is Layer.GOLD:
@@ -123,6 +131,8 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                     _duplicate_deliveries(config, table) if layer is Layer.STAGED else 0
                 ),
                 record_id=current.record_id,
+                chain_head=heads[table].record_sha256 if heads[table] else None,
+                chain_length=heads[table].position if heads[table] else 0,
             )
         )
     return statuses

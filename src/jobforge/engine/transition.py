@@ -6,7 +6,8 @@ A :class:`Transition` publishes one new version of a table in a layer:
    record to write if the process dies before publishing;
 2. ``jobforge_before_transition``; the step writes its files under temporary names;
 3. the lineage record is built from what the step reports (a ledger that does not
-   balance, or any other error, fails the transition here);
+   balance, or any other error, fails the transition here), with the sha256 and
+   size of every file the step wrote (:func:`~jobforge.audit.digest.draft_digests`);
 4. the files are renamed into place, the catalog entry is built and journaled, and
    the version pointer is switched atomically: the publication;
 5. the lineage record and the catalog entry are written, the journal cleared,
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobforge.audit.digest import draft_digests
 from jobforge.catalog.lineage import record_id
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepOutcome
@@ -100,7 +102,9 @@ class Transition:
         try:
             rt.host.before_transition(event)
             outcome = write(draft.pending)
-            built = record(outcome)
+            built = record(outcome).model_copy(
+                update={"files": draft_digests(rt.config.data_root, draft)}
+            )
             rt.ensure_layout()  # the first publication of an engine
             staged = publication.stage(store, draft, built)
             metadata = entry(outcome)

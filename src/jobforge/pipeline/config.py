@@ -63,6 +63,9 @@ class PipelineConfig:
     installed ones, so they win. ``disable_plugins`` and ``load_plugins`` add
     to ``$JOBFORGE_DISABLE_PLUGINS`` / ``$JOBFORGE_LOAD_PLUGINS``.
 
+    ``signing_key`` is the path of an ed25519 private key that signs every
+    lineage record (see docs/audit.md).
+
     ``plugin_settings`` maps a plugin's name to its settings (a mapping of
     plain values, such as a ``jobforge.toml`` section holds); a plugin reads
     its own with :meth:`settings_for` when a hook is called. jobforge itself
@@ -86,6 +89,7 @@ class PipelineConfig:
         entry_points: bool = True,
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
         executor: str = DEFAULT_EXECUTOR,
+        signing_key: str | os.PathLike[str] | None = None,
     ) -> None:
         from jobforge.storage.roots import check_data_root
 
@@ -107,6 +111,9 @@ class PipelineConfig:
         )
         self.executor = executor
         """The name of the executor that runs the layer steps (``[engine] executor``)."""
+        self.signing_key: Path | None = None if signing_key is None else Path(signing_key)
+        """An ed25519 private key (PEM) that signs every lineage record
+        (``[audit] signing_key``; see docs/audit.md). ``None``: records are not signed."""
         self._host: PluginHost | None = None
         self._store: TableStore | None = None
         self._catalog: CatalogStore | None = None

@@ -348,6 +348,68 @@ class RowLedger(_Record):
         )
 
 
+class FileDigest(_Record):
+    """One file a record published: its sha256 and size, taken from the file as it
+    was written, before it was renamed into place. (The source file of an
+    ingestion has its own fields: ``source_sha256``, ``source_size_bytes``.)"""
+
+    role: Literal["data", "quarantine", "duplicates"]
+    path: str
+    """Relative to the data root for files inside it (``silver/x/batch=...parquet``),
+    absolute otherwise."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size_bytes: NonNegativeInt
+
+
+class RecordSeal(_Record):
+    """What makes a lineage record tamper-evident (see docs/audit.md).
+
+    Each table's records form a chain: a record holds the sha256 of the record
+    before it (:func:`jobforge.audit.chain.record_sha256`: its canonical JSON
+    without ``signature``) and its place in the chain; a transition also holds
+    the hashes of the records that published its inputs. ``signature`` is an
+    ed25519 signature of the record's own hash, when a signing key is configured.
+    """
+
+    files: list[FileDigest] = Field(default_factory=list)
+    chain_position: PositiveInt | None = None
+    """1 for a table's first record (``None``: written before records were chained)."""
+    previous_record_sha256: str | None = None
+    input_record_sha256: dict[str, str] = Field(default_factory=dict)
+    """Record id -> sha256 of each record that published an input of this one."""
+    signing_key_id: str | None = None
+    """sha256 of the raw ed25519 public key that signed this record."""
+    signature: str | None = None
+    """Hex ed25519 signature of the record's sha256 (the hash leaves this field out)."""
+
+
+class ColumnTotal(_Record):
+    """The sum and the count of non-null values of one column in one part of a
+    transition. ``sum`` is exact decimal text for integer and decimal columns
+    (``None``: no non-null value)."""
+
+    sum: str | None
+    non_null: NonNegativeInt
+
+
+class ControlTotal(_Record):
+    """One control column of a transition (``[tables.x.audit] control_totals``):
+    its totals in each part, which must reconcile like the row ledger does:
+    ``came_in == went_out + quarantined + deduplicated + filtered`` (exactly for
+    ``exact`` columns, within :data:`jobforge.engine.control_totals.FLOAT_TOLERANCE`
+    for ``float`` ones). Gold builds new rows: it records ``went_out`` only."""
+
+    column: str
+    kind: Literal["exact", "float"]
+    came_in: ColumnTotal | None = None
+    went_out: ColumnTotal
+    quarantined: ColumnTotal | None = None
+    deduplicated: ColumnTotal | None = None
+    filtered: ColumnTotal | None = None
+    """What no file holds (rows a filter dropped): the remainder of the others,
+    and zero, checked, when the ledger filtered no row."""
+
+
 class InputRef(_Record):
     """One batch a transition read: which table version's file, and the lineage
     record that published that file (so a chain is followed by record ids, not
@@ -363,7 +425,7 @@ class InputRef(_Record):
     files published before jobforge 2.1)."""
 
 
-class TransitionRecord(LayerTransitionLog):
+class TransitionRecord(LayerTransitionLog, RecordSeal):
     """A :class:`LayerTransitionLog` with the table and its row ledger.
 
     This is what the engine writes to the lineage catalog; the original log
@@ -385,6 +447,7 @@ class TransitionRecord(LayerTransitionLog):
     declassification: Declassification | None = None
     """Gold builds under a ``declassify`` decision: the decision and the smallest
     group found in the data (see :class:`Declassification`)."""
+    control_totals: list[ControlTotal] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_ledger(self) -> TransitionRecord:
@@ -398,7 +461,7 @@ class TransitionRecord(LayerTransitionLog):
         return self
 
 
-class IngestionRecord(_Record):
+class IngestionRecord(RecordSeal):
     """A source file read into the staged layer: the start of every lineage chain.
 
     Ingestion is not a transition between layers, so it has its own record.

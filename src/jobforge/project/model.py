@@ -43,6 +43,14 @@ class EngineSection(_Section):
     """An executor's name (bundled: ``polars``, ``duckdb``)."""
 
 
+class TableAuditSection(_Section):
+    """``[tables.<name>.audit]`` / ``[gold.<name>.audit]`` (see docs/audit.md)."""
+
+    control_totals: list[str] = Field(default_factory=list)
+    """Numeric columns whose sums and non-null counts every transition records
+    and reconciles (in = out + quarantined + deduplicated + filtered)."""
+
+
 class TableMetadataSection(_Section):
     description: str = ""
     business_purpose: str = ""
@@ -100,6 +108,7 @@ class SourceTable(_Section):
     reader: dict[str, Any] = Field(default_factory=dict)
     domain: str = ""
     metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
     bronze: BronzeSchema = Field(default_factory=BronzeSchema)
     silver: SilverSection = Field(default_factory=SilverSection)
@@ -133,6 +142,7 @@ class GoldTable(_Section):
     function: str | None = None
     domain: str = ""
     metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
 
     @field_validator("inputs")
@@ -195,6 +205,17 @@ class OpenLineageSection(_Section):
         return self
 
 
+class AuditSection(_Section):
+    """``[audit]``: signing lineage records (see docs/audit.md)."""
+
+    signing_key: str | None = None
+    """An ed25519 private key (PEM) that signs every lineage record, relative to
+    the project file's folder. No key: records are chained but not signed."""
+    public_key: str | None = None
+    """The matching public key (PEM) ``jobforge verify`` checks signatures with
+    (``--public-key`` wins); an auditor keeps their own copy."""
+
+
 class GlossaryEntry(_Section):
     name: str
     definition: str
@@ -209,6 +230,7 @@ class ProjectFile(_Section):
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     engine: EngineSection = Field(default_factory=EngineSection)
     openlineage: OpenLineageSection | None = None
+    audit: AuditSection = Field(default_factory=AuditSection)
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
     tables: dict[str, SourceTable] = Field(default_factory=dict)
     gold: dict[str, GoldTable] = Field(default_factory=dict)

@@ -128,7 +128,13 @@ def project_config(
         entry_points=declared.entry_points,
         plugin_settings=plugin_settings(project),
         executor=project.spec.engine.executor,
+        signing_key=audit_key_path(project, project.spec.audit.signing_key),
     )
+
+
+def audit_key_path(project: Project, value: str | None) -> Path | None:
+    """A key file of ``[audit]``, relative to the project file's folder."""
+    return None if value is None else project.root / value
 
 
 def source_patterns(project: Project) -> list[tuple[str, str]]:
@@ -187,6 +193,7 @@ def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
         declassify=meta.declassify,
         retention_days=meta.retention_days,
         columns=table.columns,
+        control_totals=table.audit.control_totals,
     )
 
 

@@ -60,6 +60,16 @@ class PendingFiles:
         rows: int = literal.read_metadata(tmp).num_rows
         return rows
 
+    def to_publish(self) -> dict[Path, Path]:
+        """Final path -> temporary file of every file :meth:`commit` will publish
+        (written, and not an empty optional file)."""
+        return {
+            final: tmp
+            for final, tmp in self._pending.items()
+            if tmp.exists()
+            and not (final in self._optional and literal.read_metadata(tmp).num_rows == 0)
+        }
+
     def commit(self) -> list[Path]:
         """Publish every written file; return the published final paths."""
         published = []

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "catalog": "jobforge.cli.commands.catalog:catalog",
     "lineage": "jobforge.cli.commands.lineage:lineage",
     "quarantine": "jobforge.cli.commands.quarantine:quarantine",
+    "verify": "jobforge.cli.commands.verify:verify",
     "docs": "jobforge.cli.commands.docs:docs",
     "plugins": "jobforge.cli.commands.plugins:plugins",
 }

@@ -14,8 +14,8 @@ from jobforge.cli.output import print_table
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json: bool) -> None:
     """Every table by layer: version, rows, last batch and time, quarantined rows,
-    duplicate deliveries, and whether it is up to date (or stale, or failed in the
-    last run)."""
+    duplicate deliveries, whether it is up to date (or stale, or failed in the
+    last run), and the head of its lineage record chain (sha256, records)."""
     from jobforge.engine.status import warehouse_status
 
     config = context.pipeline_config(context.optional_project())
@@ -39,6 +39,7 @@ def status(as_json: bool) -> None:
             "quarantined",
             "duplicate deliveries",
             "state",
+            "chain head",
         ],
         [
             [
@@ -52,6 +53,7 @@ def status(as_json: bool) -> None:
                 s.quarantined_rows,
                 s.duplicate_deliveries if s.layer == "staged" else "",
                 s.state,
+                f"{s.chain_head[:12]} ({s.chain_length})" if s.chain_head else "",
             ]
             for s in statuses
         ],
