@@ -40,6 +40,16 @@ _PUBLIC: dict[str, str] = {
     "StepContext": "jobforge.engine.executor",
     "StagedContext": "jobforge.engine.executor",
     "StepOutcome": "jobforge.engine.executor",
+    "Capabilities": "jobforge.engine.executor",
+    "LedgerObligation": "jobforge.engine.executor",
+    "StagedRequest": "jobforge.engine.executor",
+    "BronzeRequest": "jobforge.engine.executor",
+    "SilverRequest": "jobforge.engine.executor",
+    "GoldRequest": "jobforge.engine.executor",
+    "transform": "jobforge.engine.executor",
+    "transform_kind": "jobforge.engine.executor",
+    # the catalog store contract (hook jobforge_catalog_store)
+    "CatalogStore": "jobforge.catalog.store",
     # the table store contract (hook jobforge_table_store)
     "TableStore": "jobforge.storage.store",
     "Draft": "jobforge.storage.store",
@@ -69,8 +79,6 @@ _PUBLIC: dict[str, str] = {
     "current_version": "jobforge.catalog.manager",
     "split_key": "jobforge.catalog.manager",
     "batch_id_of_file": "jobforge.catalog.lineage",
-    "table_file_for": "jobforge.catalog.store",
-    "lineage_file_for": "jobforge.catalog.store",
     # project file sections that plugins read
     "OpenLineageSection": "jobforge.project.model",
     # errors and messages
@@ -115,9 +123,22 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from jobforge.catalog.jsonfile import summarise
     from jobforge.catalog.lineage import batch_id_of_file
     from jobforge.catalog.manager import CatalogManager, current_version, split_key
-    from jobforge.catalog.store import lineage_file_for, table_file_for
+    from jobforge.catalog.store import CatalogStore
     from jobforge.engine.events import TransitionEvent
-    from jobforge.engine.executor import Executor, StagedContext, StepContext, StepOutcome
+    from jobforge.engine.executor import (
+        BronzeRequest,
+        Capabilities,
+        Executor,
+        GoldRequest,
+        LedgerObligation,
+        SilverRequest,
+        StagedContext,
+        StagedRequest,
+        StepContext,
+        StepOutcome,
+        transform,
+        transform_kind,
+    )
     from jobforge.errors import (
         CatalogError,
         ConfigError,
