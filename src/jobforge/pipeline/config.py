@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from jobforge.storage.store import TableStore
 
 DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
+STORAGE_FORMATS: tuple[str, ...] = ("parquet", "delta")
+"""How tables are kept: ``parquet`` (the bundled store) or ``delta`` (Delta
+Lake tables, plugin ``delta-store``, extra ``jobforge[delta]``)."""
 DEFAULT_DATA_ROOT = Path("data")
 
 
@@ -65,6 +68,10 @@ class PipelineConfig:
     its own with :meth:`settings_for` when a hook is called. jobforge itself
     never reads them.
 
+    ``storage_format`` (one of :data:`STORAGE_FORMATS`, ``[storage] format``)
+    says which table store keeps the versions: each store plugin answers
+    ``jobforge_table_store`` only for its own format.
+
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
     """
@@ -78,6 +85,7 @@ class PipelineConfig:
         load_plugins: Iterable[str] | None = None,
         entry_points: bool = True,
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        storage_format: str = "parquet",
     ) -> None:
         from jobforge.storage.roots import check_data_root
 
@@ -87,6 +95,13 @@ class PipelineConfig:
             self.data_root = check_data_root(os.environ[DATA_ROOT_ENV], f"${DATA_ROOT_ENV}")
         else:
             self.data_root = check_data_root(DEFAULT_DATA_ROOT)
+        if storage_format not in STORAGE_FORMATS:
+            from jobforge.errors import ConfigError
+
+            raise ConfigError(
+                f"storage format {storage_format!r}: expected one of {', '.join(STORAGE_FORMATS)}"
+            )
+        self.storage_format = storage_format
         self.explicit_plugins: tuple[object, ...] = tuple(plugins)
         self.disable_plugins: tuple[str, ...] = tuple(disable_plugins)
         self.load_plugins: tuple[str, ...] | None = (

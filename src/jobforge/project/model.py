@@ -36,6 +36,12 @@ class PluginsSection(_Section):
     entry_points: bool = True
 
 
+class StorageSection(_Section):
+    """``[storage]``: how tables are kept (``format = "delta"``: Delta Lake tables)."""
+
+    format: Literal["parquet", "delta"] = "parquet"
+
+
 class TableMetadataSection(_Section):
     description: str = ""
     business_purpose: str = ""
@@ -200,6 +206,7 @@ class ProjectFile(_Section):
 
     project: ProjectSection = Field(default_factory=ProjectSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
     openlineage: OpenLineageSection | None = None
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)
     tables: dict[str, SourceTable] = Field(default_factory=dict)

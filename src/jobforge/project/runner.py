@@ -127,6 +127,7 @@ def project_config(
         load_plugins=declared.load,
         entry_points=declared.entry_points,
         plugin_settings=plugin_settings(project),
+        storage_format=project.spec.storage.format,
     )
 
 
