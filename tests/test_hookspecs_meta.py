@@ -142,6 +142,7 @@ def test_bundled_defaults_answer_last() -> None:
         ("jobforge_resolve_layer_path", "dama"),
         ("jobforge_resolve_quarantine_path", "dama"),
         ("jobforge_source_reader", "readers"),
+        ("jobforge_table_store", "delta-store"),
         ("jobforge_table_store", "parquet-store"),
     ]
 

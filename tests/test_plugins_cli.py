@@ -16,7 +16,15 @@ pytestmark = pytest.mark.installed_plugins
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
 LABEL = "'example' (jobforge-example 0.1.0)"
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "delta-store",
+    "openlineage",
+]
 
 
 @dataclass
@@ -120,6 +128,15 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "",
     ]
     assert lines[6].split("\t") == [
+        "delta-store",
+        "bundled",
+        "jobforge",
+        "2.0.0",
+        "loaded",
+        "table_store",
+        "",
+    ]
+    assert lines[7].split("\t") == [
         "openlineage",
         "bundled",
         "jobforge",
@@ -128,7 +145,7 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "after_transition, before_transition, transition_failed",
         "",
     ]
-    assert lines[7].split("\t") == [
+    assert lines[8].split("\t") == [
         "example",
         "entry point",
         "jobforge-example",
@@ -137,7 +154,7 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 8
+    assert len(lines) == 9
 
 
 def test_hook_shows_the_call_order(tmp_path: Path) -> None:
@@ -227,7 +244,7 @@ def test_a_broken_plugin_is_listed_with_its_error(tmp_path: Path, fault: str, er
     assert [listing[name]["status"] for name in BUNDLED] == ["loaded"] * len(BUNDLED)
     text = run("plugins", cwd=tmp_path, env={"JOBFORGE_EXAMPLE_FAULT": fault})
     assert text.code == 0
-    assert text.out.splitlines()[7].split("\t")[4:] == ["error", "", error]
+    assert text.out.splitlines()[8].split("\t")[4:] == ["error", "", error]
     # the broken plugin's hooks are not in the call order
     order = run(
         "plugins",

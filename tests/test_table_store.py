@@ -57,6 +57,7 @@ def test_a_plugins_store_is_used_for_every_read_and_publication(tmp_path: Path) 
     assert config.plugins.implementations("jobforge_table_store") == [
         "recording-store",
         "parquet-store",
+        "delta-store",  # answers only for [storage] format = "delta"
     ]
     engine = PipelineEngine(config)
     engine.run_full_pipeline(NOC, "noc")

@@ -10,5 +10,7 @@ from jobforge_parquet_store.store import ParquetStore
 
 
 @hookimpl(trylast=True)
-def jobforge_table_store(config: PipelineConfig) -> TableStore:
+def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
+    if config.storage_format != "parquet":
+        return None
     return ParquetStore(config)

@@ -39,6 +39,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("polars", "jobforge_polars"),
     ("catalog-json", "jobforge_catalog_json"),
     ("parquet-store", "jobforge_parquet_store"),
+    ("delta-store", "jobforge_delta"),
     ("openlineage", "jobforge_openlineage"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from jobforge.storage.store import TableStore
 
 DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
+STORAGE_FORMATS: tuple[str, ...] = ("parquet", "delta")
+"""How tables are kept: ``parquet`` (the bundled store) or ``delta`` (Delta
+Lake tables, plugin ``delta-store``, extra ``jobforge[delta]``)."""
 DEFAULT_DATA_ROOT = Path("data")
 DEFAULT_EXECUTOR = "polars"
 """The executor a config names when it names none (``[engine] executor``)."""
@@ -75,6 +78,10 @@ class PipelineConfig:
     ``polars``): the plugin whose executor has that name answers
     ``jobforge_executor``.
 
+    ``storage_format`` (one of :data:`STORAGE_FORMATS`, ``[storage] format``)
+    says which table store keeps the versions: each store plugin answers
+    ``jobforge_table_store`` only for its own format.
+
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
     """
@@ -90,6 +97,7 @@ class PipelineConfig:
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
         executor: str = DEFAULT_EXECUTOR,
         signing_key: str | os.PathLike[str] | None = None,
+        storage_format: str = "parquet",
     ) -> None:
         from jobforge.storage.roots import check_data_root
 
@@ -99,6 +107,13 @@ class PipelineConfig:
             self.data_root = check_data_root(os.environ[DATA_ROOT_ENV], f"${DATA_ROOT_ENV}")
         else:
             self.data_root = check_data_root(DEFAULT_DATA_ROOT)
+        if storage_format not in STORAGE_FORMATS:
+            from jobforge.errors import ConfigError
+
+            raise ConfigError(
+                f"storage format {storage_format!r}: expected one of {', '.join(STORAGE_FORMATS)}"
+            )
+        self.storage_format = storage_format
         self.explicit_plugins: tuple[object, ...] = tuple(plugins)
         self.disable_plugins: tuple[str, ...] = tuple(disable_plugins)
         self.load_plugins: tuple[str, ...] | None = (

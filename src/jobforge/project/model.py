@@ -51,6 +51,12 @@ class TableAuditSection(_Section):
     and reconciles (in = out + quarantined + deduplicated + filtered)."""
 
 
+class StorageSection(_Section):
+    """``[storage]``: how tables are kept (``format = "delta"``: Delta Lake tables)."""
+
+    format: Literal["parquet", "delta"] = "parquet"
+
+
 class TableMetadataSection(_Section):
     description: str = ""
     business_purpose: str = ""
@@ -229,6 +235,7 @@ class ProjectFile(_Section):
     project: ProjectSection = Field(default_factory=ProjectSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     engine: EngineSection = Field(default_factory=EngineSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
     openlineage: OpenLineageSection | None = None
     audit: AuditSection = Field(default_factory=AuditSection)
     glossary: dict[str, GlossaryEntry] = Field(default_factory=dict)

@@ -129,6 +129,7 @@ def project_config(
         plugin_settings=plugin_settings(project),
         executor=project.spec.engine.executor,
         signing_key=audit_key_path(project, project.spec.audit.signing_key),
+        storage_format=project.spec.storage.format,
     )
 
 

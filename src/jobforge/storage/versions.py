@@ -117,7 +117,33 @@ def publish(
     record_id: str | None,
     previous: CurrentVersion | None,
 ) -> CurrentVersion:
-    """Switch the current version of ``table`` atomically and return it.
+    """Switch the current version of ``table`` atomically and return it
+    (:func:`next_version` says what it holds)."""
+    version = next_version(
+        table,
+        layer,
+        new,
+        mode=mode,
+        updated_at=updated_at,
+        record_id=record_id,
+        previous=previous,
+    )
+    pointer = table_dir(layer_dir, table) / POINTER_NAME
+    atomic_write_text(pointer, version.model_dump_json(indent=2) + "\n")
+    return version
+
+
+def next_version(
+    table: str,
+    layer: str,
+    new: list[BatchEntry],
+    *,
+    mode: WriteMode,
+    updated_at: Any,
+    record_id: str | None,
+    previous: CurrentVersion | None,
+) -> CurrentVersion:
+    """The version that follows ``previous`` when ``new`` is published.
 
     ``append``: a new batch whose id the previous version holds takes its place
     (the order of the batches is kept); the others are added at the end.
@@ -130,7 +156,7 @@ def publish(
         else:
             position[entry.batch_id] = len(batches)
             batches.append(entry)
-    version = CurrentVersion(
+    return CurrentVersion(
         table=table,
         layer=layer,
         version=(previous.version + 1) if previous else 1,
@@ -139,9 +165,6 @@ def publish(
         batches=batches,
         record_id=record_id,
     )
-    pointer = table_dir(layer_dir, table) / POINTER_NAME
-    atomic_write_text(pointer, version.model_dump_json(indent=2) + "\n")
-    return version
 
 
 def list_tables(layer_dir: Path) -> list[str]:

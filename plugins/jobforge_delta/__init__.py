@@ -1,0 +1,27 @@
+"""Delta Lake tables (delta-rs, the ``deltalake`` package; extra ``jobforge[delta]``):
+the table store of ``[storage] format = "delta"``.
+
+The plugin loads without ``deltalake`` installed; asking for the Delta store
+without it is a one-line error saying what to install.
+"""
+
+from __future__ import annotations
+
+from jobforge import hookimpl
+from jobforge.errors import ConfigError
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.storage.store import TableStore
+
+
+@hookimpl(trylast=True)
+def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
+    if config.storage_format != "delta":
+        return None
+    try:
+        from jobforge_delta.store import DeltaStore
+    except ImportError as exc:
+        raise ConfigError(
+            f'[storage] format = "delta" needs the deltalake package ({exc}); '
+            "install it with: pip install 'jobforge[delta]'"
+        ) from None
+    return DeltaStore(config)

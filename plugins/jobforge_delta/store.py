@@ -1,0 +1,230 @@
+"""Table versions as Delta Lake tables (delta-rs).
+
+Every table of every layer, and every table's rows set apart (quarantine per
+layer, duplicates), is a Delta table in the folder the parquet store would use::
+
+    <layer>/<table>/_delta_log/0000…0N.json     one commit per jobforge version
+    <layer>/<table>/batch=<id>.parquet          the data files the commits add
+    quarantine/<table>/<area>/_delta_log/…      the rows set apart, one commit each
+
+The executor writes a step's files exactly as for the parquet store (under
+temporary names, renamed into place by :meth:`DeltaStore.stage`: in no
+version yet, since no commit adds them). Publishing a version is one Delta
+commit: ``append`` adds the batch's file (and removes the file of a batch
+published again), ``replace`` is Delta's overwrite. The commit is the atomic
+switch: delta-rs writes ``_delta_log/<N>.json`` only if it does not exist
+(a put-if-absent on object stores), so a reader sees version N-1 or N, never
+a mix, and a killed writer leaves no commit or a whole one.
+
+The commit's metadata carries jobforge's batch id and lineage record id and
+the whole version (its batches, as the parquet store's ``_current.json``
+holds them), so :meth:`DeltaStore.current` reads the version from the
+table's last commit, and :meth:`DeltaStore.is_published` finds a record's
+commit in the table's history. Other engines read the same tables with their
+own Delta readers.
+
+The rows set apart are committed to their Delta tables right after the
+table's commit; a file a killed process left uncommitted there (after the
+table's commit, before its own) is committed by the next publication of that
+table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Schema
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from jobforge_parquet_store.store import ParquetStore
+
+from jobforge.errors import CatalogError
+from jobforge.logging import get_logger
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.storage import literal, versions
+from jobforge.storage.store import AREAS_SET_APART, Draft
+from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
+
+log = get_logger()
+
+LOG_FOLDER = "_delta_log"
+VERSION_KEY = "jobforge.version"
+"""Commit metadata: the jobforge version the commit published (JSON)."""
+BATCH_KEY = "jobforge.batch_id"
+RECORD_KEY = "jobforge.record_id"
+DELTA_VERSION = "delta_version"
+"""``CurrentVersion.extra`` key: the Delta version of the table's commit."""
+
+
+def is_delta_table(folder: Path) -> bool:
+    return (folder / LOG_FOLDER).is_dir() and DeltaTable.is_deltatable(str(folder))
+
+
+def jobforge_commits(folder: Path) -> list[dict[str, Any]]:
+    """The commits of the Delta table in ``folder`` that jobforge made, newest
+    first, each with its Delta ``version`` (empty: no table)."""
+    if not is_delta_table(folder):
+        return []
+    return [c for c in DeltaTable(str(folder)).history() if VERSION_KEY in c]
+
+
+def version_of(commit: dict[str, Any]) -> CurrentVersion:
+    """The jobforge version a commit published, naming its Delta version."""
+    version = CurrentVersion.model_validate_json(commit[VERSION_KEY])
+    version.extra[DELTA_VERSION] = int(commit["version"])
+    return version
+
+
+def _add_action(path: Path) -> AddAction:
+    stat = path.stat()
+    stats = json.dumps({"numRecords": literal.read_metadata(path).num_rows})
+    return AddAction(path.name, stat.st_size, {}, int(stat.st_mtime * 1000), True, stats)
+
+
+def _remove_action(path: Path, when_ms: int) -> RemoveAction:
+    return RemoveAction(path.name, True, when_ms, path.stat().st_size, {})
+
+
+def _schema_for(files: list[Path], table: DeltaTable | None) -> pa.Schema:
+    """The table's schema after ``files`` are added (the files' own, widened
+    to the table's columns when appending)."""
+    schemas = [literal.read_schema(f) for f in files]
+    if table is not None:
+        schemas.insert(0, pa.schema(table.schema().to_arrow()))
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def commit_files(
+    folder: Path,
+    adds: list[Path],
+    removes: list[Path],
+    *,
+    mode: WriteMode,
+    metadata: dict[str, str],
+) -> None:
+    """One Delta commit to the table in ``folder`` (created by its first commit)."""
+    properties = CommitProperties(custom_metadata=metadata)
+    actions: list[AddAction | RemoveAction] = [_add_action(p) for p in adds]
+    if not is_delta_table(folder):
+        schema = Schema.from_arrow(_schema_for(adds, None))
+        create_table_with_add_actions(
+            str(folder),
+            schema,
+            [a for a in actions if isinstance(a, AddAction)],
+            mode="error",
+            commit_properties=properties,
+        )
+        return
+    table = DeltaTable(str(folder))
+    now_ms = int(datetime.now().timestamp() * 1000)
+    actions += [_remove_action(p, now_ms) for p in removes]
+    schema = _schema_for(adds, table) if mode == "append" else _schema_for(adds, None)
+    table.create_write_transaction(
+        actions,
+        mode="overwrite" if mode == "replace" else "append",
+        schema=schema,
+        commit_properties=properties,
+    )
+
+
+class DeltaStore(ParquetStore):
+    """The :class:`~jobforge.storage.store.TableStore` of ``[storage] format = "delta"``
+    (the parquet store's folders and file names; Delta commits instead of pointers)."""
+
+    name = "delta"
+
+    def __init__(self, config: PipelineConfig) -> None:
+        super().__init__(config)
+
+    def __repr__(self) -> str:
+        return f"DeltaStore({str(self.config.data_root)!r})"
+
+    # -- reading -----------------------------------------------------------------------
+    def current(self, layer: str, table: str) -> CurrentVersion | None:
+        folder = self.table_dir(layer, table)
+        try:
+            commits = jobforge_commits(folder)
+            return version_of(commits[0]) if commits else None
+        except (ValueError, OSError) as exc:
+            raise CatalogError(f"{folder}: not a readable jobforge Delta table ({exc})") from None
+
+    def history(self, layer: str, table: str) -> list[CurrentVersion]:
+        """Every version jobforge published of ``table``, oldest first."""
+        return [version_of(c) for c in reversed(jobforge_commits(self.table_dir(layer, table)))]
+
+    def tables(self, layer: str) -> list[str]:
+        layer_dir = self._layer_dir(layer)
+        if not layer_dir.is_dir():
+            return []
+        return sorted(
+            p.parent.name for p in layer_dir.glob(f"*/{LOG_FOLDER}") if is_delta_table(p.parent)
+        )
+
+    # -- publishing -------------------------------------------------------------------
+    def publish(
+        self,
+        draft: Draft,
+        entry: BatchEntry,
+        *,
+        mode: WriteMode,
+        record_id: str,
+        updated_at: datetime,
+        previous: CurrentVersion | None,
+    ) -> CurrentVersion:
+        version = versions.next_version(
+            draft.table,
+            draft.layer,
+            [entry],
+            mode=mode,
+            updated_at=updated_at,
+            record_id=record_id,
+            previous=previous,
+        )
+        folder = self.table_dir(draft.layer, draft.table)
+        replaced = [
+            folder / b.file
+            for b in (previous.batches if previous and mode == "append" else [])
+            if b.batch_id == entry.batch_id and b.file != entry.file
+        ]
+        metadata = {
+            VERSION_KEY: version.model_dump_json(),
+            BATCH_KEY: draft.batch_id,
+            RECORD_KEY: record_id,
+        }
+        commit_files(folder, [folder / entry.file], replaced, mode=mode, metadata=metadata)
+        self._commit_set_apart(draft, record_id)
+        published = self.current(draft.layer, draft.table)
+        assert published is not None
+        return published
+
+    def _commit_set_apart(self, draft: Draft, record_id: str) -> None:
+        """Commit the rows the publication set apart (and any a killed process
+        left uncommitted) to their Delta tables. The version is already
+        switched: a failure here is logged, and the next publication commits them."""
+        for area in AREAS_SET_APART:
+            folder = self.set_apart_dir(draft.table, area)
+            if not folder.is_dir():
+                continue
+            try:
+                known = set()
+                if is_delta_table(folder):
+                    known = {Path(u).name for u in DeltaTable(str(folder)).file_uris()}
+                new = [f for f in self.set_apart_files(draft.table, area) if f.name not in known]
+                if new:
+                    metadata = {BATCH_KEY: draft.batch_id, RECORD_KEY: record_id}
+                    commit_files(folder, new, [], mode="append", metadata=metadata)
+            except Exception as exc:  # the version is published: never undo it here
+                log.warning("delta.set_apart_not_committed", folder=str(folder), error=str(exc))
+
+    def remove_temporaries(self, table: str) -> None:
+        super().remove_temporaries(table)
+        # a commit delta-rs was writing when the process died (never a commit)
+        folders = [self.table_dir(layer.value, table) for layer in Layer]
+        folders += [self.set_apart_dir(table, area) for area in AREAS_SET_APART]
+        for folder in folders:
+            for leftover in (folder / LOG_FOLDER).glob("_commit_*.tmp"):
+                os.unlink(leftover)
