@@ -35,6 +35,9 @@ the last run's silver and gold are also checked row by row (in this process,
 not measured). The last line printed is::
 
     rows=N floor_s=... jobforge_s=... ratio=... floor_peak_mib=... jobforge_peak_mib=...
+
+``--project`` measures a project of many small tables instead (``--tables``,
+``--batches``): see :mod:`project_run`.
 """
 
 from __future__ import annotations
@@ -361,6 +364,18 @@ def main(argv: list[str] | None = None) -> int:
         help="a dataset with line breaks inside some quoted values (jobforge reads it with "
         "the csv module, not polars' scanner)",
     )
+    parser.add_argument(
+        "--project",
+        action="store_true",
+        help="measure a project of many small tables instead (see benchmarks/project_run.py)",
+    )
+    parser.add_argument("--tables", type=int, default=50, help="--project: source tables")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=0,
+        help="--project: also append N batches to one small table and report its steps",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -373,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
             report = CHILDREN[args.child](args.csv, args.out)
         args.result.write_text(json.dumps(report))
         return 0
+    if args.project:
+        import project_run
+
+        if args.tables < 6 or args.repeat < 1 or args.warmup < 0 or args.batches < 0:
+            parser.error("--project: --tables >= 6, --repeat >= 1, --warmup >= 0, --batches >= 0")
+        return project_run.main(args.tables, args.repeat, args.warmup, args.batches, args.workdir)
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
 

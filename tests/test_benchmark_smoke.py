@@ -159,3 +159,68 @@ def test_governance_benchmark_checks_its_lineage_and_prints_its_figures() -> Non
         r"gold_function_ms=\d+\.\d labels_ms=\d+\.\d",
         done.stdout.strip().splitlines()[-1],
     )
+
+
+PROJECT_LAST_LINE = re.compile(
+    r"^tables=(\d+) floor_s=\d+\.\d{3} cold_s=\d+\.\d{3} cold_ratio=\d+\.\d{2} "
+    r"nochange_s=\d+\.\d{3} onechange_s=\d+\.\d{3} nochange_files=\d+ cold_peak_mib=\d+$"
+)
+
+
+def test_project_runner_checks_every_step_and_prints_the_summary_last(tmp_path: Path) -> None:
+    done = _run(
+        str(BENCH / "run.py"),
+        "--project",
+        "--tables",
+        "6",
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--batches",
+        "3",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("project: 6 source tables, 2 gold tables, load average ")
+    # The runner compared every step's counts with the ones computed from the files.
+    assert "checks: counts of every step of every run are as the project's files give" in lines
+    assert len([line for line in lines if line.startswith("run: floor ")]) == 1
+    for layer in ("staged", "bronze", "silver"):
+        assert any(line.startswith(f"step {layer}: first ten tables ") for line in lines)
+    assert [line.split(":")[0] for line in lines if line.startswith("batch ")] == [
+        "batch 1",
+        "batch 3",
+    ]
+    match = PROJECT_LAST_LINE.match(lines[-1])
+    assert match is not None, lines[-1]
+    assert match.group(1) == "6"
+    # The project and its data roots are removed afterwards.
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("project-") and p.is_dir()]
+
+
+def test_project_generator_counts_match_the_real_files(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import project
+    finally:
+        sys.path.remove(str(BENCH))
+    expected = project.build(tmp_path, 7)
+    # noc_structure_en.csv has 822 rows; variant 0 keeps them all, breaks the rule in
+    # one (quarantined) and repeats one row at its end (de-duplicated).
+    counts = expected.sources["noc_structure_000"]
+    assert (counts.staged, counts.quarantined, counts.deduplicated, counts.silver) == (
+        823,
+        1,
+        1,
+        821,
+    )
+    # Variant 1 drops every 13th row from the second (822 -> 758), repeats two.
+    counts = expected.sources["noc_structure_001"]
+    assert (counts.staged, counts.quarantined, counts.deduplicated) == (760, 1, 2)
+    with (tmp_path / "sources" / "noc_structure_001.csv").open(encoding="utf-8-sig") as handle:
+        assert len(list(csv.reader(handle))) == 761
+    assert sorted(expected.gold) == ["outlook_000", "profile_000"]
+    assert "[gold.outlook_000]" in (tmp_path / "jobforge.toml").read_text()

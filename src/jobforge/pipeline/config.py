@@ -132,6 +132,9 @@ class PipelineConfig:
         self._host: PluginHost | None = None
         self._store: TableStore | None = None
         self._catalog: CatalogStore | None = None
+        self._layout: dict[str, Path] = {}
+        """The folders the layout plugins resolved, by layer (or ``quarantine``,
+        ``catalog``): asked once per config, not once per path a step builds."""
 
     def __repr__(self) -> str:
         return f"PipelineConfig(data_root={str(self.data_root)!r})"
@@ -168,7 +171,11 @@ class PipelineConfig:
     # -- layers -------------------------------------------------------------
     def layer_path(self, layer: Layer | str) -> Path:
         """The directory of ``layer``, as the layout plugins resolve it."""
-        return self.plugins.resolve_layer_path(self, Layer(layer))
+        layer = Layer(layer)
+        found = self._layout.get(layer.value)
+        if found is None:
+            found = self._layout[layer.value] = self.plugins.resolve_layer_path(self, layer)
+        return found
 
     def staged_path(self) -> Path:
         return self.layer_path(Layer.STAGED)
@@ -183,11 +190,17 @@ class PipelineConfig:
         return self.layer_path(Layer.GOLD)
 
     def quarantine_path(self) -> Path:
-        return self.plugins.resolve_quarantine_path(self)
+        found = self._layout.get("quarantine")
+        if found is None:
+            found = self._layout["quarantine"] = self.plugins.resolve_quarantine_path(self)
+        return found
 
     # -- catalog ------------------------------------------------------------
     def catalog_path(self) -> Path:
-        return self.plugins.resolve_catalog_path(self)
+        found = self._layout.get("catalog")
+        if found is None:
+            found = self._layout["catalog"] = self.plugins.resolve_catalog_path(self)
+        return found
 
     def catalog_tables_path(self) -> Path:
         return self.catalog_path() / "tables"

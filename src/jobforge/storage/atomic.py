@@ -134,7 +134,15 @@ def remove_stale_temporaries_of(directory: str | os.PathLike[str], final_name: s
     base = Path(directory)
     if not base.is_dir() or base.is_symlink():
         return 0
-    for tmp in base.glob(f"{TEMP_PREFIX}*"):
+    # One listing of the folder with plain string tests (no pattern matching per
+    # entry): the folder holds every table's files, and this runs for each table.
+    ending = f"-{final_name}{TEMP_SUFFIX}"
+    with os.scandir(base) as entries:
+        names = [
+            e.name for e in entries if e.name.startswith(TEMP_PREFIX) and e.name.endswith(ending)
+        ]
+    for name in names:
+        tmp = base / name
         if final_name_of(tmp) == final_name:
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 tmp.unlink()
