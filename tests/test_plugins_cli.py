@@ -137,7 +137,11 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 8
+    assert len(lines) == 9  # a line per plugin, then the executor
+    assert lines[8] == (
+        "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
+        "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
+    )
 
 
 def test_hook_shows_the_call_order(tmp_path: Path) -> None:
