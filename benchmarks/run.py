@@ -89,7 +89,8 @@ def child_floor(csv: Path, out: Path) -> dict:
 
 def child_copies(csv: Path, out: Path) -> dict:
     import polars as pl
-    from jobforge_polars.exprs import WRITE as write  # as jobforge writes its layers
+
+    from jobforge.engine.gold_sql import WRITE as write  # as jobforge writes its layers
 
     kinds = {
         "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),

@@ -57,7 +57,7 @@ def test_an_executor_nobody_gives_is_named(tmp_path: Path) -> None:
         PipelineEngine(config)
     assert str(caught.value) == (
         "no plugin provides jobforge_executor (for the executor 'nope'; plugins answering "
-        "jobforge_executor: duckdb, polars)"
+        "jobforge_executor: polars, duckdb)"
     )
     assert not (tmp_path / "data").exists()
 

@@ -16,7 +16,15 @@ pytestmark = pytest.mark.installed_plugins
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
 LABEL = "'example' (jobforge-example 0.1.0)"
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "openlineage",
+    "duckdb",
+]
 
 
 @dataclass
@@ -129,6 +137,15 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "",
     ]
     assert lines[7].split("\t") == [
+        "duckdb",
+        "bundled",
+        "jobforge",
+        "2.0.0",
+        "loaded",
+        "executor",
+        "",
+    ]
+    assert lines[8].split("\t") == [
         "example",
         "entry point",
         "jobforge-example",
@@ -137,8 +154,8 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 9  # a line per plugin, then the executor
-    assert lines[8] == (
+    assert len(lines) == 10  # a line per plugin, then the executor
+    assert lines[9] == (
         "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
         "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
     )
@@ -231,7 +248,7 @@ def test_a_broken_plugin_is_listed_with_its_error(tmp_path: Path, fault: str, er
     assert [listing[name]["status"] for name in BUNDLED] == ["loaded"] * len(BUNDLED)
     text = run("plugins", cwd=tmp_path, env={"JOBFORGE_EXAMPLE_FAULT": fault})
     assert text.code == 0
-    assert text.out.splitlines()[7].split("\t")[4:] == ["error", "", error]
+    assert text.out.splitlines()[8].split("\t")[4:] == ["error", "", error]
     # the broken plugin's hooks are not in the call order
     order = run(
         "plugins",

@@ -179,6 +179,7 @@ def test_entry_points_false_skips_discovery(
         "catalog-json",
         "parquet-store",
         "openlineage",
+        "duckdb",
     ]
     assert "jf_fake_alpha" not in sys.modules
 
@@ -205,6 +206,7 @@ def test_explicit_wins_over_installed_which_wins_over_bundled(tmp_path: Path) ->
         ("catalog-json", "bundled"),
         ("parquet-store", "bundled"),
         ("openlineage", "bundled"),
+        ("duckdb", "bundled"),
         ("example", "entry point"),
         ("mine", "explicit"),
     ]
