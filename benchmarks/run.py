@@ -92,7 +92,8 @@ def child_floor(csv: Path, out: Path) -> dict:
 
 def child_copies(csv: Path, out: Path) -> dict:
     import polars as pl
-    from jobforge_polars.exprs import WRITE as write  # as jobforge writes its layers
+
+    from jobforge.engine.gold_sql import WRITE as write  # as jobforge writes its layers
 
     kinds = {
         "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),
@@ -126,13 +127,13 @@ def child_copies(csv: Path, out: Path) -> dict:
     return {"seconds": seconds, "cpu": cpu, "rows": rows}
 
 
-def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
+def child_jobforge(csv: Path, out: Path, gold: str = "python", executor: str = "polars") -> dict:
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec
     from jobforge.pipeline.config import PipelineConfig
 
     start, cpu = time.perf_counter(), time.process_time()
-    engine = PipelineEngine(PipelineConfig(out / "data", entry_points=False))
+    engine = PipelineEngine(PipelineConfig(out / "data", entry_points=False, executor=executor))
     result = engine.run_full_pipeline(
         csv,
         TABLE,
@@ -303,7 +304,9 @@ def check_rows(report: dict, meta: dict) -> None:
 
 
 # -- the parent ----------------------------------------------------------------------
-def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[dict, float]:
+def run_child(
+    kind: str, csv: Path, out: Path, log: Path, gold: str, executor: str = "polars"
+) -> tuple[dict, float]:
     """Run one measurement in its own process; (its report, its peak RSS in MiB)."""
     if out.exists():
         shutil.rmtree(out)
@@ -322,6 +325,8 @@ def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[di
         str(result),
         "--gold",
         gold,
+        "--executor",
+        executor,
     ]
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -359,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         help="build the gold table with a polars function (default) or DuckDB SQL",
     )
     parser.add_argument(
+        "--executor",
+        choices=["polars", "duckdb"],
+        default="polars",
+        help="the executor of the jobforge run ([engine] executor); duckdb needs --gold sql",
+    )
+    parser.add_argument(
         "--messy",
         action="store_true",
         help="a dataset with line breaks inside some quoted values (jobforge reads it with "
@@ -383,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         if args.child == "jobforge":
-            report = child_jobforge(args.csv, args.out, args.gold)
+            report = child_jobforge(args.csv, args.out, args.gold, args.executor)
         else:
             report = CHILDREN[args.child](args.csv, args.out)
         args.result.write_text(json.dumps(report))
@@ -396,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         return project_run.main(args.tables, args.repeat, args.warmup, args.batches, args.workdir)
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
+    if args.executor == "duckdb" and args.gold != "sql":
+        parser.error("--executor duckdb runs no Python transforms: add --gold sql")
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -416,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             timed = index >= args.warmup
             for kind in kinds:
                 out = workdir / f"run-{kind}"
-                report, peak = run_child(kind, csv, out, log, args.gold)
+                report, peak = run_child(kind, csv, out, log, args.gold, args.executor)
                 if kind == "jobforge":
                     check_counts(report, meta, out)
                     last_report = report

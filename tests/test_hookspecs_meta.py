@@ -137,6 +137,7 @@ def test_bundled_defaults_answer_last() -> None:
         ("jobforge_catalog_store", "catalog-json"),
         ("jobforge_enrich_column_metadata", "catalog-json"),
         ("jobforge_enrich_table_metadata", "catalog-json"),
+        ("jobforge_executor", "duckdb"),
         ("jobforge_executor", "polars"),
         ("jobforge_resolve_catalog_path", "dama"),
         ("jobforge_resolve_layer_path", "dama"),

@@ -24,6 +24,7 @@ BUNDLED = [
     "parquet-store",
     "delta-store",
     "openlineage",
+    "duckdb",
 ]
 
 
@@ -145,6 +146,15 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "after_transition, before_transition, transition_failed",
         "",
     ]
+    assert lines[7].split("\t") == [
+        "duckdb",
+        "bundled",
+        "jobforge",
+        "2.0.0",
+        "loaded",
+        "executor",
+        "",
+    ]
     assert lines[8].split("\t") == [
         "example",
         "entry point",
@@ -154,7 +164,11 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 9
+    assert len(lines) == 11  # a line per plugin, then the executor
+    assert lines[10] == (
+        "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
+        "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
+    )
 
 
 def test_hook_shows_the_call_order(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
+from jobforge.engine.capabilities import gold_problems, silver_problems
 from jobforge.engine.column_lineage import (
     bronze_lineage,
     gold_lineage,
@@ -248,6 +249,7 @@ class PipelineEngine:
         Unless ``force``, nothing is done when the silver version is up to date
         (see :meth:`promote_to_bronze`)."""
         spec = spec or SilverSpec()
+        _refuse(silver_problems(self.executor, table_name, spec.transforms, bool(spec.rules)))
         named = [t for t in spec.transforms if isinstance(t, str)]
         return self._promote_batch(
             table_name,
@@ -329,6 +331,7 @@ class PipelineEngine:
         declaration and executor.
         """
         table = spec.name
+        _refuse(gold_problems(self.executor, table, spec.sql, spec.function))
         declaration = declaration or (
             TableDeclaration(description=spec.description) if spec.description else None
         )
@@ -555,3 +558,9 @@ def _validate_ids(batch_id: str | None, domain: str) -> None:
         validate_name(batch_id, "batch id")
     if domain:
         validate_name(domain, "domain")
+
+
+def _refuse(problems: list[str]) -> None:
+    """Stop a step the executor cannot run, before anything is read or written."""
+    if problems:
+        raise ContractError("; ".join(problems))

@@ -41,6 +41,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("parquet-store", "jobforge_parquet_store"),
     ("delta-store", "jobforge_delta"),
     ("openlineage", "jobforge_openlineage"),
+    ("duckdb", "jobforge_duckdb"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""
 

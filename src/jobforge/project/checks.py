@@ -29,6 +29,7 @@ from jobforge import provenance as prov
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.governance import Computed, InputLabels, label_problems, labels_after
+from jobforge.engine.capabilities import gold_problems, silver_problems, store_problems
 from jobforge.engine.column_lineage import bronze_lineage, sql_lineage, staged_lineage
 from jobforge.engine.executor import Executor
 from jobforge.errors import ConfigError, JobforgeError
@@ -65,9 +66,15 @@ class _Schemas:
 def check_project(project: Project, config: PipelineConfig, executor: Executor) -> None:
     """Raise :class:`ProjectError` listing every mistake found (see the module
     docstring); return quietly when there is none."""
-    problems: list[str] = []
+    problems: list[str] = [f"engine.executor: {p}" for p in store_problems(executor, config.store)]
     schemas = _Schemas()
     for name, table in project.spec.tables.items():
+        problems += [
+            f"tables.{name}.silver: {p}"
+            for p in silver_problems(
+                executor, name, table.silver.transforms, bool(table.silver.rules)
+            )
+        ]
         before = len(problems)
         columns = _check_source_table(project, config, executor, name, table, problems, schemas)
         # the tables built from a table with mistakes are checked once those are fixed
@@ -76,6 +83,10 @@ def check_project(project: Project, config: PipelineConfig, executor: Executor) 
             schemas.labels[name] = None
     for name in project.order:
         if project.is_gold(name):
+            gold = project.spec.gold[name]
+            problems += [
+                f"gold.{name}: {p}" for p in gold_problems(executor, name, gold.sql, gold.function)
+            ]
             before = len(problems)
             columns = _check_gold(project, executor, name, schemas, problems)
             schemas.tables[name] = columns if len(problems) == before else None

@@ -475,6 +475,8 @@ class PlannedStep:
     action: str = "run"
     """``run``, ``up to date``, ``duplicate`` or ``skip``."""
     reason: str = ""
+    executor: str = ""
+    """The name of the executor that runs the step (``[engine] executor``)."""
 
 
 def plan_project(
@@ -507,6 +509,8 @@ def plan_project(
                 steps.append(_plan_gold(engine, project, name, changing, full_refresh))
             continue
         steps += _plan_source_table(engine, project, name, to, changing, full_refresh)
+    for step in steps:
+        step.executor = engine.executor.name
     hooks = {hook: host.implementations(hook) for hook in host.hook_names()}
     return steps, hooks
 
