@@ -473,3 +473,23 @@ def test_a_catalog_store_that_raises_while_reading_is_named(root: Path) -> None:
         "OSError: disk gone"
     )
     assert caught.value.plugin == "unreadable-catalog"
+
+
+def test_a_catalog_store_hook_that_raises_stops_the_first_step_before_it_writes(
+    tmp_path: Path,
+) -> None:
+    class NoStore:
+        jobforge_plugin_name = "no-store"
+
+        @hookimpl
+        def jobforge_catalog_store(self) -> None:
+            raise RuntimeError("catalog database unreachable")
+
+    engine = _engine(tmp_path / "data", NoStore())
+    with pytest.raises(PluginError) as caught:
+        engine.ingest(NOC, "noc")
+    assert str(caught.value) == (
+        "plugin 'no-store' (explicit) raised in jobforge_catalog_store: "
+        "RuntimeError: catalog database unreachable"
+    )
+    assert not (tmp_path / "data").exists()
