@@ -38,8 +38,9 @@ class DeclassifyDecision(BaseModel):
     (checked on the data on every run; required for an aggregate)."""
 
 
-class TableDeclaration(BaseModel):
-    """What a data owner says about a table; applies to every layer of it."""
+class TableLabels(BaseModel):
+    """What a data owner says about a table as a whole (its metadata, without the
+    columns): ``[tables.<name>.metadata]`` in ``jobforge.toml``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,13 +52,9 @@ class TableDeclaration(BaseModel):
     """``None``: not declared; the table gets what its inputs give, or ``internal``."""
     declassify: DeclassifyDecision | None = None
     retention_days: NonNegativeInt | None = None
-    columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
-    control_totals: list[str] = Field(default_factory=list)
-    """Numeric columns whose totals every transition records and reconciles
-    (:mod:`jobforge.engine.control_totals`)."""
 
     @model_validator(mode="after")
-    def _one_label(self) -> TableDeclaration:
+    def _one_label(self) -> TableLabels:
         decision = self.declassify
         if decision is not None and self.classification not in (None, decision.to):
             raise ValueError(
@@ -71,6 +68,26 @@ class TableDeclaration(BaseModel):
     def declared_classification(self) -> Classification | None:
         """What the owner declared: the decision's label, else ``classification``."""
         return self.declassify.to if self.declassify is not None else self.classification
+
+
+class TableDeclaration(TableLabels):
+    """What a data owner says about a table; applies to every layer of it."""
+
+    columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
+    control_totals: list[str] = Field(default_factory=list)
+    """Numeric columns whose totals every transition records and reconciles
+    (:mod:`jobforge.engine.control_totals`)."""
+
+    @classmethod
+    def of(
+        cls,
+        labels: TableLabels,
+        columns: dict[str, ColumnDeclaration],
+        control_totals: list[str] | None = None,
+    ) -> TableDeclaration:
+        """The declaration of a table whose labels, columns and audit are declared
+        apart (as ``jobforge.toml`` does)."""
+        return cls(**dict(labels), columns=columns, control_totals=control_totals or [])
 
 
 def check_declaration(

@@ -485,31 +485,23 @@ class PipelineEngine:
             silver = SilverSpec(
                 dedupe=dedupe, rules=list(silver_rules), transforms=list(silver_transforms)
             )
+        from jobforge.engine.sequence import run_source_steps
+
         with self.lock(table_name):  # no other run on the table between the steps
-            ingested = self.ingest(
-                source,
+            steps = run_source_steps(
+                self,
                 table_name,
-                domain,
+                [source],
+                domain=domain,
+                bronze_schema=bronze_schema,
+                silver=silver,
                 format=format,
                 options=options,
-                force=force,
                 declaration=declaration,
-            )
-            bronze = self.promote_to_bronze(
-                table_name,
-                bronze_schema,
-                batch_id=ingested.batch_id,
-                domain=domain,
-                declaration=declaration,
-            )
-            silver_result = self.promote_to_silver(
-                table_name,
-                silver,
-                batch_id=ingested.batch_id,
-                domain=domain,
-                declaration=declaration,
+                force_ingest=force,
             )
         gold = [self.promote_to_gold(spec) for spec in gold_transforms]
+        (ingested,), (bronze,), (silver_result,) = steps.ingested, steps.bronze, steps.silver
         return PipelineResult(
             table=table_name,
             batch_id=ingested.batch_id,

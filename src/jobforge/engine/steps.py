@@ -174,6 +174,27 @@ class SilverSpec(BaseModel):
     """Functions ``LazyFrame -> LazyFrame`` (or ``"module:function"``), applied
     after validation and de-duplication, in order."""
 
+    @field_validator("dedupe", mode="before")
+    @classmethod
+    def _dedupe(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in ("none", "row"):
+            raise ValueError(f'got {value!r}; expected "row", "none" or a list of key columns')
+        if not isinstance(value, str | list):
+            raise ValueError('expected "row", "none" or a list of key columns')
+        return value
+
+    @field_validator("transforms")
+    @classmethod
+    def _references(cls, value: list[Any]) -> list[Any]:
+        for ref in value:
+            if isinstance(ref, str):
+                module, sep, attr = ref.partition(":")
+                if not sep or not module or not attr:
+                    raise ValueError(f'{ref!r}: expected "module:function"')
+            elif not callable(ref):
+                raise ValueError(f'{ref!r}: expected a function or "module:function"')
+        return value
+
     @model_validator(mode="after")
     def _unique_rules(self) -> SilverSpec:
         ids = [r.id for r in self.rules]

@@ -1,7 +1,12 @@
 """The models of ``jobforge.toml``.
 
 Every section forbids unknown keys, so a misspelled key is an error with its
-location, not a silently ignored setting.
+location, not a silently ignored setting. A table's sections are the engine's
+own models: ``bronze`` is a :class:`~jobforge.engine.steps.BronzeSchema`,
+``silver`` a :class:`~jobforge.engine.steps.SilverSpec`, ``metadata`` the
+:class:`~jobforge.catalog.declarations.TableLabels` and ``columns`` the
+:class:`~jobforge.catalog.declarations.ColumnDeclaration` of a
+:class:`~jobforge.catalog.declarations.TableDeclaration`.
 """
 
 from __future__ import annotations
@@ -11,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobforge.catalog.declarations import ColumnDeclaration, DeclassifyDecision
-from jobforge.engine.steps import BronzeSchema, Rule
-from jobforge.pipeline.models import Classification
+from jobforge.catalog.declarations import ColumnDeclaration, TableLabels
+from jobforge.engine.steps import BronzeSchema, SilverSpec
 from jobforge.storage.names import validate_name
 
 
@@ -57,54 +61,6 @@ class StorageSection(_Section):
     format: Literal["parquet", "delta"] = "parquet"
 
 
-class TableMetadataSection(_Section):
-    description: str = ""
-    business_purpose: str = ""
-    owner: str = ""
-    steward: str | None = None
-    classification: Classification | None = None
-    """Not declared: what the inputs give (a source table: ``internal``)."""
-    declassify: DeclassifyDecision | None = None
-    """Gold tables: the recorded decision that allows a lower label than the inputs give."""
-    retention_days: int | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _one_label(self) -> TableMetadataSection:
-        decision = self.declassify
-        if decision is not None and self.classification not in (None, decision.to):
-            raise ValueError(
-                f"classification: {self.classification!r} disagrees with declassify.to "
-                f"{decision.to!r}; declare one of them (the decision gives the table its "
-                "classification)"
-            )
-        return self
-
-
-class SilverSection(_Section):
-    dedupe: Literal["none", "row"] | list[str] = "row"
-    rules: list[Rule] = Field(default_factory=list)
-    transforms: list[str] = Field(default_factory=list)
-    """``"module:function"`` references, resolved when the table runs."""
-
-    @field_validator("dedupe", mode="before")
-    @classmethod
-    def _dedupe(cls, value: Any) -> Any:
-        if isinstance(value, str) and value not in ("none", "row"):
-            raise ValueError(f'got {value!r}; expected "row", "none" or a list of key columns')
-        if not isinstance(value, str | list):
-            raise ValueError('expected "row", "none" or a list of key columns')
-        return value
-
-    @field_validator("transforms")
-    @classmethod
-    def _references(cls, value: list[str]) -> list[str]:
-        for ref in value:
-            module, sep, attr = ref.partition(":")
-            if not sep or not module or not attr:
-                raise ValueError(f'{ref!r}: expected "module:function"')
-        return value
-
-
 class SourceTable(_Section):
     """A table fed from source files."""
 
@@ -113,11 +69,11 @@ class SourceTable(_Section):
     format: str | None = None
     reader: dict[str, Any] = Field(default_factory=dict)
     domain: str = ""
-    metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    metadata: TableLabels = Field(default_factory=TableLabels)
     audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
     bronze: BronzeSchema = Field(default_factory=BronzeSchema)
-    silver: SilverSection = Field(default_factory=SilverSection)
+    silver: SilverSpec = Field(default_factory=SilverSpec)
 
     @field_validator("domain")
     @classmethod
@@ -147,7 +103,7 @@ class GoldTable(_Section):
     sql: str | None = None
     function: str | None = None
     domain: str = ""
-    metadata: TableMetadataSection = Field(default_factory=TableMetadataSection)
+    metadata: TableLabels = Field(default_factory=TableLabels)
     audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
 

@@ -20,14 +20,15 @@ from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.results import IngestResult, PromotionResult
-from jobforge.engine.steps import GoldSpec, SilverSpec
+from jobforge.engine.sequence import promotion_modes as promotion_modes  # its former home
+from jobforge.engine.sequence import run_source_steps
+from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
 from jobforge.storage.roots import check_apart, check_data_root, check_outside
-from jobforge.storage.versions import CurrentVersion, WriteMode
 
 STEP_STATUSES: tuple[str, ...] = (
     "success",
@@ -184,18 +185,7 @@ def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
 
 
 def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
-    meta = table.metadata
-    return TableDeclaration(
-        description=meta.description,
-        business_purpose=meta.business_purpose,
-        owner=meta.owner,
-        steward=meta.steward,
-        classification=meta.classification,
-        declassify=meta.declassify,
-        retention_days=meta.retention_days,
-        columns=table.columns,
-        control_totals=table.audit.control_totals,
-    )
+    return TableDeclaration.of(table.metadata, table.columns, table.audit.control_totals)
 
 
 def gold_spec(name: str, table: GoldTable) -> GoldSpec:
@@ -205,8 +195,8 @@ def gold_spec(name: str, table: GoldTable) -> GoldSpec:
 
 
 def silver_spec(table: SourceTable) -> SilverSpec:
-    silver = table.silver
-    return SilverSpec(dedupe=silver.dedupe, rules=silver.rules, transforms=silver.transforms)
+    """The table's ``silver`` section: it is the engine's spec."""
+    return table.silver
 
 
 def source_files(project: Project, name: str) -> list[Path]:
@@ -387,25 +377,6 @@ def _layer_of(project: Project, name: str) -> str:
     return "gold" if project.is_gold(name) else "silver"
 
 
-def promotion_modes(
-    current: CurrentVersion | None, batches: Sequence[str], mode: WriteMode
-) -> list[WriteMode]:
-    """How to promote ``batches`` (in order) so that the version ends as exactly
-    them, re-using what the current version holds.
-
-    One batch: the project's mode. Several (a glob of files): if the current
-    version holds a prefix of them, every batch is appended (those already
-    there and unchanged are up to date, a changed one takes its own place);
-    otherwise the first replaces the version and the others are appended.
-    """
-    if len(batches) == 1:
-        return [mode]
-    held = [b.batch_id for b in current.batches] if current else []
-    if len(held) <= len(batches) and held == list(batches[: len(held)]):
-        return ["append"] * len(batches)
-    return ["replace", *["append"] * (len(batches) - 1)]
-
-
 def _run_source_table(
     engine: PipelineEngine,
     project: Project,
@@ -418,50 +389,33 @@ def _run_source_table(
     """Ingest every file of a source table and promote its batches; ``attempt``
     holds the layer of the step running (for the report of a failure)."""
     table = project.spec.tables[name]
-    declaration = declaration_for(table)
-    batches: list[str] = []
-    for path in source_files(project, name):
-        ingested = engine.ingest(
-            path,
-            name,
-            table.domain,
-            format=table.format,
-            options=table.reader,
-            force=full_refresh,
-            declaration=declaration,
-        )
-        emit(_ingested(ingested, path))
-        if ingested.batch_id not in batches:  # a duplicate delivery is its batch's
-            batches.append(ingested.batch_id)
-    if to is Layer.STAGED:
-        return
-    for layer in (Layer.BRONZE, Layer.SILVER):
+
+    def starting(layer: Layer) -> None:
         attempt[0] = layer.value
-        modes = promotion_modes(engine.current(layer, name), batches, engine.mode)
-        for batch, mode in zip(batches, modes, strict=True):
-            if layer is Layer.BRONZE:
-                result = engine.promote_to_bronze(
-                    name,
-                    table.bronze,
-                    batch_id=batch,
-                    domain=table.domain,
-                    declaration=declaration,
-                    mode=mode,
-                    force=full_refresh,
-                )
-            else:
-                result = engine.promote_to_silver(
-                    name,
-                    silver_spec(table),
-                    batch_id=batch,
-                    domain=table.domain,
-                    declaration=declaration,
-                    mode=mode,
-                    force=full_refresh,
-                )
+
+    def done(result: IngestResult | PromotionResult, path: str | Path | None) -> None:
+        if isinstance(result, IngestResult):
+            assert path is not None  # an ingestion is reported with its file
+            emit(_ingested(result, Path(path)))
+        else:
             emit(_promoted(result))
-        if layer is to:
-            return
+
+    run_source_steps(
+        engine,
+        name,
+        source_files(project, name),
+        domain=table.domain,
+        bronze_schema=table.bronze,
+        silver=silver_spec(table),
+        format=table.format,
+        options=table.reader,
+        declaration=declaration_for(table),
+        force_ingest=full_refresh,
+        force_promotions=full_refresh,
+        to=to,
+        starting=starting,
+        done=done,
+    )
 
 
 @dataclass
@@ -583,7 +537,7 @@ def _plan_source_table(
         return steps
     bronze = table.bronze
     dedupe = table.silver.dedupe
-    specs = {
+    specs: dict[Layer, tuple[BronzeSchema | SilverSpec, str]] = {
         Layer.BRONZE: (
             bronze,
             f"rename {len(bronze.rename)}, cast {len(bronze.cast)}, "
@@ -598,7 +552,9 @@ def _plan_source_table(
     }
     for layer in (Layer.BRONZE, Layer.SILVER):
         spec, what = specs[layer]
-        upstream = f"{layer.previous().value}.{name}"
+        previous = layer.previous()
+        assert previous is not None  # bronze and silver have one
+        upstream = f"{previous.value}.{name}"
         step = PlannedStep(name, layer.value, what)
         if full_refresh:
             step.reason = "full refresh"

@@ -1,0 +1,84 @@
+"""One model of a step: a ``jobforge.toml`` table parses straight into the
+engine's step specs and the catalog's table declaration, so the file and the
+library check the same things with the same words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from jobforge.catalog.declarations import ColumnDeclaration, TableDeclaration, TableLabels
+from jobforge.engine.steps import BronzeSchema, SilverSpec
+from jobforge.project.loader import ProjectError, load_project
+from jobforge.project.model import GoldTable, SourceTable
+from jobforge.project.runner import declaration_for, silver_spec
+
+PROJECT = """
+[tables.noc]
+source = "noc.csv"
+
+[tables.noc.metadata]
+owner = "Statistics"
+classification = "public"
+
+[tables.noc.columns.code]
+description = "The NOC code"
+
+[tables.noc.bronze]
+rename = { "Code" = "code" }
+
+[tables.noc.silver]
+dedupe = ["code"]
+rules = [{ id = "has_code", expression = "code IS NOT NULL" }]
+transforms = ["tests.transforms:upper"]
+"""
+
+
+def test_the_sections_are_the_engines_models() -> None:
+    fields = SourceTable.model_fields
+    assert fields["bronze"].annotation is BronzeSchema
+    assert fields["silver"].annotation is SilverSpec
+    assert fields["metadata"].annotation is TableLabels
+    assert GoldTable.model_fields["metadata"].annotation is TableLabels
+    assert set(TableDeclaration.model_fields) == {*TableLabels.model_fields, "columns"}
+
+
+def test_a_table_parses_into_the_specs_the_engine_runs(tmp_path: Path) -> None:
+    (tmp_path / "jobforge.toml").write_text(PROJECT, encoding="utf-8")
+    table = load_project(tmp_path / "jobforge.toml").spec.tables["noc"]
+    spec = silver_spec(table)
+    assert spec is table.silver
+    assert spec.dedupe == ["code"]
+    assert [(r.id, r.expression) for r in spec.rules] == [("has_code", "code IS NOT NULL")]
+    assert spec.transforms == ["tests.transforms:upper"]
+    assert table.bronze.rename == {"Code": "code"}
+    declaration = declaration_for(table)
+    assert declaration == TableDeclaration(
+        owner="Statistics",
+        classification="public",
+        columns={"code": ColumnDeclaration(description="The NOC code")},
+    )
+
+
+def test_the_library_gets_the_checks_of_the_file() -> None:
+    with pytest.raises(ValidationError, match=r"got 'rows'; expected \"row\", \"none\" or a list"):
+        SilverSpec(dedupe="rows")
+    with pytest.raises(ValidationError, match="'upper': expected \"module:function\""):
+        SilverSpec(transforms=["upper"])
+    with pytest.raises(ValidationError, match='1: expected a function or "module:function"'):
+        SilverSpec(transforms=[1])
+    assert SilverSpec(transforms=[str.upper, "m:f"]).transforms == [str.upper, "m:f"]
+
+
+def test_the_file_gets_the_checks_of_the_library(tmp_path: Path) -> None:
+    """Duplicate rule ids were only refused when the table ran; now when the file loads."""
+    text = PROJECT.replace(
+        'rules = [{ id = "has_code", expression = "code IS NOT NULL" }]',
+        'rules = [{ id = "r", expression = "code > 0" }, { id = "r", expression = "code < 9" }]',
+    )
+    (tmp_path / "jobforge.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ProjectError) as exc:
+        load_project(tmp_path / "jobforge.toml")
+    assert exc.value.problems == ["tables.noc.silver: rules: duplicate rule id(s) r"]
