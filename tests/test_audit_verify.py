@@ -243,3 +243,11 @@ def test_verify_checks_only_the_tables_named(built: Path) -> None:
     wrong = jobforge("verify", "no_such_table", cwd=built)
     assert wrong.code == 1 and "no_such_table" in wrong.err
     assert "Traceback" not in wrong.err
+
+
+def test_an_empty_data_root_does_not_verify(tmp_path: Path) -> None:
+    result = jobforge("--data-root", "data", "verify", cwd=tmp_path)
+    assert result.code == 1 and result.out == ""
+    assert result.err.splitlines() == [
+        "error: verify: nothing to verify in data: no table has a version or a lineage record"
+    ]

@@ -352,6 +352,7 @@ COMMANDS = [
     ["catalog", "list"],
     ["quarantine", "list"],
     ["plugins"],
+    ["verify"],
 ]
 
 

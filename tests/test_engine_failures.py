@@ -126,10 +126,16 @@ def test_failed_transition_is_recorded_raised_and_publishes_nothing(
     assert text in message
     assert "\n" not in message  # one line, no traceback
     # exactly one new file: the failed lineage record; data, pointers, quarantine and
-    # catalog entries are as they were, and no temporary file is left behind
+    # catalog entries are as they were, and no temporary file is left behind; the
+    # table's chain head moved to the failed record (failures are in the chain too)
     after = tree(root)
     (new,) = [p for p in after if p not in before]
-    assert {p: h for p, h in after.items() if p != new} == before
+    head = f"catalog/chain/{table}.json"
+    assert head in before and after[head] != before[head]
+    assert {p: h for p, h in after.items() if p not in (new, head)} == {
+        p: h for p, h in before.items() if p != head
+    }
+    assert json.loads((root / head).read_text())["record_id"] in new
     assert new.startswith(f"catalog/lineage/{table}/") and f"-{kind}-" in new
     assert [p for p in lineage_files(loaded, table) if p not in records_before] == [root / new]
     record = TransitionRecord.model_validate(json.loads((root / new).read_text()))

@@ -121,6 +121,11 @@ def verify(
         if store.current(layer.value, table) is not None
     }
     every = sorted(set(lineage_tables(config)) | {table for _, table in current})
+    if not every:  # an empty or mistyped data root must not read as "all holds"
+        raise CatalogError(
+            f"verify: nothing to verify in {config.data_root}: no table has a version "
+            "or a lineage record"
+        )
     if tables:
         unknown = sorted(set(tables) - set(every))
         if unknown:
