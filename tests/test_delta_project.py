@@ -106,6 +106,16 @@ def test_each_version_is_one_commit_naming_batch_and_record(
         assert current.extra["delta_version"] == 0
 
 
+def test_status_names_the_delta_version(projects: tuple[Path, Path]) -> None:
+    parquet, delta = projects
+    for project, expected in ((parquet, None), (delta, 0)):
+        result = jobforge("status", "--json", cwd=project)
+        assert result.code == 0, result.err
+        statuses = json.loads(result.out)
+        assert len(statuses) == 3 * len(REAL_SOURCE_TABLES) + len(REAL_GOLD_TABLES)
+        assert {s["delta_version"] for s in statuses} == {expected}
+
+
 def test_rows_set_apart_are_delta_tables(projects: tuple[Path, Path]) -> None:
     parquet, delta = (_config(projects[0], "parquet"), _config(projects[1], "delta"))
     # noc_onet drops 78 duplicates in silver (the run's report), og_subgroups 19

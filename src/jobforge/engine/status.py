@@ -32,6 +32,8 @@ class TableStatus:
     """Staged: source files seen with the same bytes as an earlier batch."""
     record_id: str | None = None
     """The lineage record that published this version."""
+    delta_version: int | None = None
+    """The Delta version of this version's commit (``[storage] format = "delta"``)."""
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -121,6 +123,7 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                     _duplicate_deliveries(config, table) if layer is Layer.STAGED else 0
                 ),
                 record_id=current.record_id,
+                delta_version=current.extra.get("delta_version"),
             )
         )
     return statuses
