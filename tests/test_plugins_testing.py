@@ -16,7 +16,15 @@ import pytest
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.testing import isolated_config
 
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "delta-store",
+    "openlineage",
+]
 
 AUTHOR_TESTS = """
 from pathlib import Path
@@ -57,7 +65,7 @@ def test_register_then_fail(jobforge_config, register_jobforge_plugin):
         "layout",
         "dama",
     ]
-    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", "Steward-7"]
+    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", "Steward-8"]
     raise RuntimeError("the test body fails on purpose")
 
 

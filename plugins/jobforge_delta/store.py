@@ -152,8 +152,9 @@ class DeltaStore(ParquetStore):
         except (ValueError, OSError) as exc:
             raise CatalogError(f"{folder}: not a readable jobforge Delta table ({exc})") from None
 
-    def history(self, layer: str, table: str) -> list[CurrentVersion]:
-        """Every version jobforge published of ``table``, oldest first."""
+    def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
+        """Every version jobforge published of ``table``, oldest first (a
+        version's files stay until ``vacuum`` removes them)."""
         return [version_of(c) for c in reversed(jobforge_commits(self.table_dir(layer, table)))]
 
     def tables(self, layer: str) -> list[str]:

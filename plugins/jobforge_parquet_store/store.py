@@ -83,6 +83,9 @@ class ParquetStore:
                 f"{pointer}: not a valid version pointer: {summarise(exc)}"
             ) from None
 
+    def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
+        return None  # one pointer, replaced by each publication
+
     def tables(self, layer: str) -> list[str]:
         return versions.list_tables(self._layer_dir(layer))
 

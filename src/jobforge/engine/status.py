@@ -37,6 +37,8 @@ class TableStatus:
     table shares one chain; ``jobforge verify`` checks it); ``None``: not chained."""
     chain_length: int = 0
     """Records in the table's chain."""
+    delta_version: int | None = None
+    """The Delta version of this version's commit (``[storage] format = "delta"``)."""
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -133,6 +135,7 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                 record_id=current.record_id,
                 chain_head=heads[table].record_sha256 if heads[table] else None,
                 chain_length=heads[table].position if heads[table] else 0,
+                delta_version=current.extra.get("delta_version"),
             )
         )
     return statuses

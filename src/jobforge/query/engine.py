@@ -74,6 +74,7 @@ from jobforge.query.guard import one_line, quote_ident, quote_literal, read_only
 from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, TimeLimit, check_timeout
 from jobforge.query.sandbox import Sandbox
 from jobforge.storage import versions
+from jobforge.storage.history import AsOf, version_as_of
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.roots import write_roots
 from jobforge.storage.store import DUPLICATES
@@ -181,7 +182,10 @@ class QueryEngine:
     is stopped with a :class:`QueryError`; ``None`` or ``0``: no limit.
     ``memory_limit`` (DuckDB's syntax, e.g. ``"2GB"``; ``None``: DuckDB's own
     default, 80 % of the machine's memory) and ``threads`` are passed to DuckDB.
-    Use it as a context manager, or call :meth:`close`.
+    ``as_of`` (a version number or an instant, :mod:`jobforge.storage.history`)
+    reads each layer's tables as they were then (a store that keeps history:
+    Delta); the quarantine and catalog views stay current. Use it as a context
+    manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -191,8 +195,10 @@ class QueryEngine:
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
+        as_of: AsOf | None = None,
     ) -> None:
         self.config = config
+        self.as_of = as_of
         self.timeout = check_timeout(timeout)
         self._settings: dict[str, Any] = {}
         if memory_limit is not None:
@@ -522,7 +528,10 @@ class QueryEngine:
         except InvalidNameError:
             warnings.append(f"{folder}: skipped: {table!r} is not a table name")
             return ()
-        current = current_version(self.config, layer, table)
+        if self.as_of is None:
+            current = current_version(self.config, layer, table)
+        else:
+            current = version_as_of(self.config.store, layer.value, table, self.as_of)
         if current is None or not current.batches:
             return ()
         pointer = folder / versions.POINTER_NAME

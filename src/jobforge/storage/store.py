@@ -84,6 +84,12 @@ class TableStore(Protocol):
         """The tables of ``layer`` that have a current version, sorted."""
         ...
 
+    def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
+        """Every version of ``table`` published so far, oldest first (each still
+        readable through :meth:`files`), or ``None`` if the store keeps only
+        the current one (:mod:`jobforge.storage.history`)."""
+        ...
+
     def files(self, layer: str, table: str, version: CurrentVersion) -> list[Path]:
         """The data files of ``version``, in the order of its batches."""
         ...

@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "jobforge.cli.commands.run:ingest",
     "promote": "jobforge.cli.commands.run:promote",
     "status": "jobforge.cli.commands.status:status",
+    "history": "jobforge.cli.commands.history:history",
     "query": "jobforge.cli.commands.query:query",
     "catalog": "jobforge.cli.commands.catalog:catalog",
     "lineage": "jobforge.cli.commands.lineage:lineage",

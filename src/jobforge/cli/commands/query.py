@@ -63,6 +63,15 @@ DEFAULT_MAX_ROWS = 1000
     show_default=True,
     help="Rows shown by the table format on the screen (the rest are counted, not shown).",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="VERSION|TIMESTAMP",
+    help="Read every layer as it was: each table's version VERSION (or the last before it), "
+    "or the versions current at TIMESTAMP (ISO 8601, UTC unless it names a zone). "
+    'Needs [storage] format = "delta".',
+)
 def query(
     sql: str,
     fmt: str,
@@ -70,17 +79,20 @@ def query(
     timeout: float,
     memory_limit: str,
     max_rows: int,
+    as_of: str | None,
 ) -> None:
     """Run one read-only SQL statement (schemas: staged, bronze, silver, gold,
     quarantine, duplicates, catalog)."""
     from jobforge.query.engine import QueryEngine
     from jobforge.query.export import export
+    from jobforge.storage.history import parse_as_of
 
+    moment = parse_as_of(as_of) if as_of is not None else None
     if fmt == "parquet" and output is None:
         raise ConfigError("--format parquet needs --output FILE")
     config = context.pipeline_config(context.optional_project())
     with (
-        QueryEngine(config, timeout=timeout, memory_limit=memory_limit) as engine,
+        QueryEngine(config, timeout=timeout, memory_limit=memory_limit, as_of=moment) as engine,
         engine.stream(sql) as result,
     ):
         if fmt == "table" and output is None:
