@@ -27,7 +27,7 @@ from jobforge.catalog.governance import (
     redact,
 )
 from jobforge.catalog.jsonfile import read_json_model
-from jobforge.catalog.profile import TableProfile, profile_files
+from jobforge.catalog.profile import TableProfile, profile_files, summary_cache_file
 from jobforge.catalog.store import schema_history_file_for, table_file_for
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
@@ -141,7 +141,7 @@ def build_entry(
     upstream = list(upstream or [])
     if computed is None:
         computed = upstream_computed(config, lineage, upstream)
-    profile = profile_files(table, layer, files)
+    profile = profile_files(table, layer, files, summary_cache_file(config, layer, table))
     previous = load_entry(config, layer, table)
     version = schema_version_of(profile)
     columns = []

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from jobforge.catalog.profile import summary_cache_folder
 from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
@@ -65,6 +66,7 @@ class TableLocks:
             *(quarantine_dir(config, table, area) for area in AREAS),
             config.catalog_lineage_path() / table,
             *(tables / layer.value / "_history" for layer in Layer),
+            *(summary_cache_folder(config) / layer.value for layer in Layer),
         ]
         roots = write_roots(config)
         for path in paths:
@@ -80,5 +82,7 @@ class TableLocks:
                 remove_stale_temporaries_of(entries, f"{table}.json")
                 remove_stale_temporaries_of(entries / "_history", f"{table}.json")
         remove_stale_temporaries(config.catalog_lineage_path() / table)
+        for layer in Layer:
+            remove_stale_temporaries_of(summary_cache_folder(config) / layer.value, f"{table}.json")
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)
