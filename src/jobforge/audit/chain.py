@@ -27,7 +27,6 @@ from jobforge.audit import signing
 from jobforge.catalog.lineage import find_record, record_id
 from jobforge.catalog.lineage import write_record as save_record
 from jobforge.errors import CatalogError
-from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import LineageRecord, TransitionRecord, UtcDatetime, utc_now
 from jobforge.storage.atomic import atomic_write_text
@@ -126,7 +125,7 @@ def _input_hashes(config: PipelineConfig, record: LineageRecord) -> dict[str, st
     return hashes
 
 
-def write_record(host: PluginHost, config: PipelineConfig, record: LineageRecord) -> LineageRecord:
+def write_record(config: PipelineConfig, record: LineageRecord) -> LineageRecord:
     """Seal ``record``, give it to the exporters and save it in the catalog store
     (:func:`jobforge.catalog.lineage.write_record`), move the chain head; return
     the sealed record. Call it holding the table's lock."""

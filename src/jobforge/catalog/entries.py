@@ -27,7 +27,7 @@ from jobforge.catalog.governance import (
     input_labels,
     redact,
 )
-from jobforge.catalog.profile import TableProfile, profile_files
+from jobforge.catalog.profile import TableProfile, profile_files, summary_cache_file
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata
 from jobforge.timestamps import UtcDatetime
@@ -121,7 +121,7 @@ def build_entry(
     upstream = list(upstream or [])
     if computed is None:
         computed = upstream_computed(config, lineage, upstream)
-    profile = profile_files(table, layer, files)
+    profile = profile_files(table, layer, files, summary_cache_file(config, layer, table))
     previous = load_entry(config, layer, table)
     version = schema_version_of(profile)
     columns = []

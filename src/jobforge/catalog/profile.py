@@ -1,14 +1,32 @@
 """Cheap profiles of a published table version: from parquet footers and the
-first rows, never a scan of the whole table."""
+first rows, never a scan of the whole table.
+
+A version of an appended table holds every batch's file, so reading every
+footer made each step cost more the longer the table's history. What a footer
+gives the profile (rows, null counts) is kept per file in a small cache beside
+the table's locks (:func:`summary_cache_file`), keyed by the file's path, size,
+modification time and inode: a published file is never rewritten under its
+name, and a file that differs in any of these is read again. The cache is
+derived data: a missing, unreadable or stale one costs only the footer reads.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
 from jobforge.storage import literal
+from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.names import validate_name
+
+if TYPE_CHECKING:
+    from jobforge.pipeline.config import PipelineConfig
 
 SAMPLE_ROWS = 5
 
@@ -54,16 +72,89 @@ def _null_counts(footers: list[pq.FileMetaData]) -> dict[str, int | None]:
     return counts
 
 
-def profile_files(table: str, layer: str, paths: list[Path]) -> TableProfile:
-    """Profile the parquet files of one table version."""
+def summary_cache_folder(config: PipelineConfig) -> Path:
+    """Where the footer summaries of every table are kept (with the locks: not
+    data, not catalog)."""
+    return config.locks_path() / "profiles"
+
+
+def summary_cache_file(config: PipelineConfig, layer: str, table: str) -> Path:
+    return summary_cache_folder(config) / validate_name(layer) / f"{validate_name(table)}.json"
+
+
+def _identity(stat: os.stat_result) -> list[int]:
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+
+def _read_cache(path: Path | None) -> dict[str, dict]:
+    if path is None:
+        return {}
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _usable(summary: object, identity: list[int]) -> bool:
+    """Whether a cached summary is of this very file and has the expected shape."""
+    return (
+        isinstance(summary, dict)
+        and summary.get("identity") == identity
+        and isinstance(summary.get("rows"), int)
+        and isinstance(summary.get("nulls"), dict)
+        and all(n is None or isinstance(n, int) for n in summary["nulls"].values())
+    )
+
+
+def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict]:
+    """Per file: its identity, rows and null counts (from the cache when the
+    file is the one summarised there, else from its footer)."""
+    known = _read_cache(cache)
+    summaries = []
+    changed = False
+    for path in paths:
+        key = str(path)
+        identity = _identity(path.stat())
+        summary = known.get(key)
+        if not _usable(summary, identity):
+            meta = literal.read_metadata(path)
+            summary = {"identity": identity, "rows": meta.num_rows, "nulls": _null_counts([meta])}
+            changed = True
+        summaries.append(summary)
+    if cache is not None and (changed or len(known) != len(paths)):
+        # Only the files of this version: the cache never grows past the version.
+        text = json.dumps({str(p): s for p, s in zip(paths, summaries, strict=True)})
+        with contextlib.suppress(OSError):  # a cache that cannot be written is read again
+            atomic_write_text(cache, text, durable=False)
+    return summaries
+
+
+def _merged_nulls(summaries: list[dict]) -> dict[str, int | None]:
+    """The files' null counts added up, as :func:`_null_counts` over every footer
+    gives them (``None``, not known, in any file stays ``None``)."""
+    counts: dict[str, int | None] = {}
+    for summary in summaries:
+        for name, count in summary["nulls"].items():
+            if name in counts and counts[name] is None:
+                continue
+            counts[name] = None if count is None else (counts.get(name) or 0) + count
+    return counts
+
+
+def profile_files(
+    table: str, layer: str, paths: list[Path], cache: Path | None = None
+) -> TableProfile:
+    """Profile the parquet files of one table version (``cache``: the table's
+    footer summaries, :func:`summary_cache_file`)."""
     if not paths:
         return TableProfile(table, layer, [], 0, 0, [])
-    footers = [literal.read_metadata(p) for p in paths]  # each file's footer, read once
-    rows = sum(meta.num_rows for meta in footers)
-    size = sum(p.stat().st_size for p in paths)
+    summaries = _file_summaries(paths, cache)
+    rows = sum(summary["rows"] for summary in summaries)
+    size = sum(summary["identity"][0] for summary in summaries)
     head = literal.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
     schema = literal.read_parquet_schema(paths[0])
-    nulls = _null_counts(footers)
+    nulls = _merged_nulls(summaries)
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():

@@ -170,7 +170,7 @@ def _already_ingested(
             fingerprint=fingerprint,
             duplicate_of=same.batch_id,
         )
-        write_record(rt.host, rt.config, record)
+        write_record(rt.config, record)
     reason = (
         f"duplicate delivery: same bytes as batch {same.batch_id} ({same.source_file})"
         if duplicate

@@ -51,7 +51,7 @@ def finish(
         f"(version {version.version}, record {version.record_id})"
     )
     try:
-        record = write_record(rt.host, rt.config, record)
+        record = write_record(rt.config, record)
         write_entry_locked(rt.config, metadata, rt.lock_timeout)
     except Exception as exc:
         raise TransitionError(
@@ -121,7 +121,7 @@ def _record_failure(
     if publication is not None:
         publication.failed(record)
     try:
-        write_record(rt.host, rt.config, record)
+        write_record(rt.config, record)
     except Exception as write_exc:
         notes.append(
             f"the failed record was not written ({write_exc}); "

@@ -148,7 +148,7 @@ def recover(
     try:
         published = store.is_published(journal.layer, table, journal.record_id)
         if published and journal.record is not None and journal.metadata:
-            write_record(host, config, _RECORD.validate_python(journal.record))
+            write_record(config, _RECORD.validate_python(journal.record))
             write_entry(TableMetadata.model_validate(journal.metadata))
             outcome = "completed"
         else:
@@ -160,7 +160,7 @@ def recover(
                 failed = failed.model_copy(
                     update={"completed_at": max(last_seen, failed.started_at)}
                 )
-            write_record(host, config, failed)
+            write_record(config, failed)
             log.info("recovery.files_removed", table=table, files=removed)
             outcome = "undone"
     except JobforgeError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from jobforge.catalog.profile import summary_cache_folder
 from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
@@ -60,6 +61,7 @@ class TableLocks:
             *(quarantine_dir(config, table, area) for area in AREAS),
             config.catalog_lineage_path() / table,
             *(tables / layer.value / "_history" for layer in Layer),
+            *(summary_cache_folder(config) / layer.value for layer in Layer),
         ]
         roots = write_roots(config)
         for path in paths:
@@ -70,5 +72,7 @@ class TableLocks:
         config = self.config
         config.store.remove_temporaries(table)
         config.catalog.tidy_table(table, self.timeout)
+        for layer in Layer:
+            remove_stale_temporaries_of(summary_cache_folder(config) / layer.value, f"{table}.json")
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)
