@@ -86,11 +86,11 @@ def write_bronze(
             literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **WRITE
         )
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
-    casts = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
+    applied = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]
     return StepOutcome(
         rows_in=rows_in,
         rows_out=out,
         rows_quarantined=quarantined,
-        transforms_applied=renames + casts,
+        transforms_applied=renames + applied,
     )

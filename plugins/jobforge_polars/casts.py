@@ -8,11 +8,11 @@ from jobforge.engine.steps import CastSpec
 from jobforge_polars.exprs import UTC_US, column
 
 _TARGETS: dict[str, pl.DataType] = {
-    "string": pl.String,
-    "int": pl.Int64,
-    "float": pl.Float64,
-    "bool": pl.Boolean,
-    "date": pl.Date,
+    "string": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
     "datetime": UTC_US,
 }
 

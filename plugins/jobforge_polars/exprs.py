@@ -4,6 +4,7 @@ provenance carried forward, quarantine rows and SQL quoting."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import polars as pl
 
@@ -12,8 +13,8 @@ from jobforge.engine.executor import QUARANTINE_COLUMNS, StepContext
 
 UTC_US = pl.Datetime("us", "UTC")
 # zstd level 1: files as small as polars' default level here, written faster.
-WRITE = {"compression": "zstd", "compression_level": 1}
-SINK = {**WRITE, "lazy": True}
+WRITE: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+SINK: dict[str, Any] = {**WRITE, "lazy": True}
 
 
 def column(name: str) -> pl.Expr:

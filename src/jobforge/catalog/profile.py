@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
@@ -86,7 +86,7 @@ def _identity(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
-def _read_cache(path: Path | None) -> dict[str, dict]:
+def _read_cache(path: Path | None) -> dict[str, dict[str, Any]]:
     if path is None:
         return {}
     try:
@@ -107,17 +107,17 @@ def _usable(summary: object, identity: list[int]) -> bool:
     )
 
 
-def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict]:
+def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict[str, Any]]:
     """Per file: its identity, rows and null counts (from the cache when the
     file is the one summarised there, else from its footer)."""
     known = _read_cache(cache)
-    summaries = []
+    summaries: list[dict[str, Any]] = []
     changed = False
     for path in paths:
         key = str(path)
         identity = _identity(path.stat())
         summary = known.get(key)
-        if not _usable(summary, identity):
+        if summary is None or not _usable(summary, identity):
             meta = literal.read_metadata(path)
             summary = {"identity": identity, "rows": meta.num_rows, "nulls": _null_counts([meta])}
             changed = True
@@ -130,7 +130,7 @@ def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict]:
     return summaries
 
 
-def _merged_nulls(summaries: list[dict]) -> dict[str, int | None]:
+def _merged_nulls(summaries: list[dict[str, Any]]) -> dict[str, int | None]:
     """The files' null counts added up, as :func:`_null_counts` over every footer
     gives them (``None``, not known, in any file stays ``None``)."""
     counts: dict[str, int | None] = {}

@@ -133,8 +133,8 @@ def warehouse_status(config: PipelineConfig) -> list[TableStatus]:
                     _duplicate_deliveries(config, table) if layer is Layer.STAGED else 0
                 ),
                 record_id=current.record_id,
-                chain_head=heads[table].record_sha256 if heads[table] else None,
-                chain_length=heads[table].position if heads[table] else 0,
+                chain_head=head.record_sha256 if (head := heads[table]) else None,
+                chain_length=head.position if head else 0,
                 delta_version=current.extra.get("delta_version"),
             )
         )

@@ -226,7 +226,7 @@ class PluginHost:
         from jobforge.hooks.attributed import AttributedStore
 
         store, plugin = self._required_with_plugin("jobforge_catalog_store", {"config": config})
-        wrapped: CatalogStore = AttributedStore(  # type: ignore[assignment]
+        wrapped: CatalogStore = AttributedStore(
             store, what="catalog store", who=self.identity(plugin), plugin=plugin
         )
         return wrapped

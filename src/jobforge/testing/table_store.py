@@ -146,7 +146,7 @@ def read_version(store: TableStore, layer: str, table: str) -> list[str]:
 
 
 def keys(batch_id: str, count: int) -> list[str]:
-    return rows_of(batch_id, count).column("key").to_pylist()
+    return [str(key) for key in rows_of(batch_id, count).column("key").to_pylist()]
 
 
 def recover(
