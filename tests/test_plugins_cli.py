@@ -146,7 +146,7 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "after_transition, before_transition, transition_failed",
         "",
     ]
-    assert lines[7].split("\t") == [
+    assert lines[8].split("\t") == [
         "duckdb",
         "bundled",
         "jobforge",
@@ -155,7 +155,7 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "executor",
         "",
     ]
-    assert lines[8].split("\t") == [
+    assert lines[9].split("\t") == [
         "example",
         "entry point",
         "jobforge-example",
@@ -258,7 +258,7 @@ def test_a_broken_plugin_is_listed_with_its_error(tmp_path: Path, fault: str, er
     assert [listing[name]["status"] for name in BUNDLED] == ["loaded"] * len(BUNDLED)
     text = run("plugins", cwd=tmp_path, env={"JOBFORGE_EXAMPLE_FAULT": fault})
     assert text.code == 0
-    assert text.out.splitlines()[8].split("\t")[4:] == ["error", "", error]
+    assert text.out.splitlines()[9].split("\t")[4:] == ["error", "", error]
     # the broken plugin's hooks are not in the call order
     order = run(
         "plugins",

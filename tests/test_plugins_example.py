@@ -113,6 +113,7 @@ def test_the_example_plugin_is_discovered(tmp_path: Path) -> None:
         "polars",
         "catalog-json",
         "parquet-store",
+        "delta-store",
         "openlineage",
         "example",
     ]
@@ -267,7 +268,7 @@ def test_the_load_allow_list(
     config = PipelineConfig(tmp_path, load_plugins=load_kwarg)
     assert info(config)["status"] == status
     # the allow-list is about installed plugins: the bundled ones always load
-    assert [i.status for i in config.plugins.infos if i.source == "bundled"] == ["loaded"] * 6
+    assert [i.status for i in config.plugins.infos if i.source == "bundled"] == ["loaded"] * 7
 
 
 def test_disable_wins_over_the_allow_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

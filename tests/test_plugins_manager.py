@@ -178,6 +178,7 @@ def test_entry_points_false_skips_discovery(
         "polars",
         "catalog-json",
         "parquet-store",
+        "delta-store",
         "openlineage",
         "duckdb",
     ]
@@ -205,6 +206,7 @@ def test_explicit_wins_over_installed_which_wins_over_bundled(tmp_path: Path) ->
         ("polars", "bundled"),
         ("catalog-json", "bundled"),
         ("parquet-store", "bundled"),
+        ("delta-store", "bundled"),
         ("openlineage", "bundled"),
         ("duckdb", "bundled"),
         ("example", "entry point"),

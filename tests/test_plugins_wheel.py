@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED_PACKAGES = [
     "jobforge_catalog_json",
     "jobforge_dama",
+    "jobforge_delta",
     "jobforge_duckdb",
     "jobforge_openlineage",
     "jobforge_parquet_store",
@@ -113,6 +114,7 @@ def test_the_installed_wheel_loads_its_bundled_plugins(wheel: Path, tmp_path: Pa
         ("polars", "loaded"),
         ("catalog-json", "loaded"),
         ("parquet-store", "loaded"),
+        ("delta-store", "loaded"),
         ("openlineage", "loaded"),
         ("duckdb", "loaded"),
     ]
