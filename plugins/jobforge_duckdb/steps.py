@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from jobforge.engine import provenance as prov
+from jobforge import provenance as prov
 from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
 from jobforge.engine.executor import (
     DUPLICATE_COLUMNS,
@@ -41,10 +41,10 @@ def _quarantine(
 ) -> str:
     """The select list of quarantine rows (columns of :data:`QUARANTINE_COLUMNS`)."""
     values = {
-        "_source_file": ident(prov.SOURCE_FILE),
-        "_ingested_at": ident(prov.INGESTED_AT),
-        "_batch_id": ident(prov.BATCH_ID),
-        "_source_row": f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT)",
+        prov.SOURCE_FILE: ident(prov.SOURCE_FILE),
+        prov.INGESTED_AT: ident(prov.INGESTED_AT),
+        prov.BATCH_ID: ident(prov.BATCH_ID),
+        prov.SOURCE_ROW: f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT)",
         "layer": lit(layer),
         "table_name": lit(ctx.table),
         "rule_id": f"CAST({rule_id} AS VARCHAR)",
@@ -263,10 +263,10 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
     )
     if keys and targets.duplicates is not None:
         values = {
-            "_source_file": ident(prov.SOURCE_FILE),
-            "_ingested_at": ident(prov.INGESTED_AT),
-            "_batch_id": ident(prov.BATCH_ID),
-            "_source_row": ident(prov.SOURCE_ROW),
+            prov.SOURCE_FILE: ident(prov.SOURCE_FILE),
+            prov.INGESTED_AT: ident(prov.INGESTED_AT),
+            prov.BATCH_ID: ident(prov.BATCH_ID),
+            prov.SOURCE_ROW: ident(prov.SOURCE_ROW),
             "table_name": lit(ctx.table),
             "row": json_row(data),
             "duplicate_of": "CAST(__jf_of AS BIGINT)",
