@@ -51,6 +51,7 @@ class MemoryCatalog:
         self.lineage: dict[tuple[str, str], LineageRecord] = {}
         self.terms: dict[str, GlossaryTerm] = {}
         self.run_records: list[RunRecord] = []
+        self.heads: dict[str, str] = {}
         self.calls: list[str] = []
 
     def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
@@ -107,6 +108,12 @@ class MemoryCatalog:
 
     def runs(self) -> list[RunRecord]:
         return list(self.run_records)
+
+    def chain_head(self, table: str) -> str | None:
+        return self.heads.get(table)
+
+    def save_chain_head(self, table: str, text: str) -> None:
+        self.heads[table] = text
 
     def save_run(self, record: RunRecord) -> None:
         self.run_records.append(record)

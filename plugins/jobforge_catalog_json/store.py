@@ -97,6 +97,9 @@ class JsonCatalogStore:
         if part == "lineage":
             root = config.catalog_lineage_path()
             return str(root / validate_name(name) if name is not None else root)
+        if part == "chain":
+            root = config.catalog_path() / "chain"
+            return str(root / f"{validate_name(name)}.json" if name is not None else root)
         if part == "term" and name is not None:
             return str(term_file_for(config, name))
         if part in ("glossary", "term"):
@@ -227,6 +230,16 @@ class JsonCatalogStore:
             read_json_model(path, _RUN, "run record")
             for path in visible_json_files(runs_path(self.config))
         ]
+
+    def chain_head(self, table: str) -> str | None:
+        path = Path(self.location("chain", name=table))
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def save_chain_head(self, table: str, text: str) -> None:
+        atomic_write_text(Path(self.location("chain", name=table)), text)
 
     def save_run(self, record: RunRecord) -> None:
         """Under the runs folder's lock, like every shared catalog folder: what a

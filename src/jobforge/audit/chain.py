@@ -9,7 +9,8 @@ writer stores it, parsed, without ``signature``, dumped with sorted keys, no
 spaces, UTF-8 (:func:`canonical_bytes`). Anyone can recompute it with the
 Python standard library (docs/audit.md shows how).
 
-The chain head of a table, ``catalog/chain/<table>.json``, names the last
+The chain head of a table (kept by the catalog store: the JSON store's
+``catalog/chain/<table>.json``) names the last
 record written, its position and its hash: a record removed from the end of the
 chain is caught against it. It is written under the table's lock, after the
 record.
@@ -29,7 +30,6 @@ from jobforge.catalog.lineage import write_record as save_record
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import LineageRecord, TransitionRecord, UtcDatetime, utc_now
-from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
 
 
@@ -64,22 +64,21 @@ def record_sha256(record: LineageRecord) -> str:
     return data_sha256(json.loads(record.model_dump_json()))
 
 
-def head_path(config: PipelineConfig, table: str):  # type: ignore[no-untyped-def]
-    """Where the chain head of ``table`` is kept."""
-    return config.catalog_path() / "chain" / f"{validate_name(table)}.json"
+def head_location(config: PipelineConfig, table: str) -> str:
+    """Where the catalog store keeps the chain head of ``table`` (for messages)."""
+    return config.catalog.location("chain", name=validate_name(table))
 
 
 def read_head(config: PipelineConfig, table: str) -> ChainHead | None:
     """The chain head of ``table`` (``None``: no record was chained yet)."""
-    path = head_path(config, table)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = config.catalog.chain_head(validate_name(table))
+    if text is None:
         return None
     try:
         return ChainHead.model_validate_json(text)
     except ValidationError as exc:
-        raise CatalogError(f"{path}: not a chain head ({exc.errors()[0]['msg']})") from exc
+        where = head_location(config, table)
+        raise CatalogError(f"{where}: not a chain head ({exc.errors()[0]['msg']})") from exc
 
 
 def seal(config: PipelineConfig, record: LineageRecord) -> LineageRecord:
@@ -139,5 +138,5 @@ def write_record(config: PipelineConfig, record: LineageRecord) -> LineageRecord
         previous_record_sha256=sealed.previous_record_sha256,
         updated_at=utc_now(),
     )
-    atomic_write_text(head_path(config, sealed.table_name), head.model_dump_json(indent=2) + "\n")
+    config.catalog.save_chain_head(sealed.table_name, head.model_dump_json(indent=2) + "\n")
     return sealed

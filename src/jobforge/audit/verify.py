@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from jobforge.audit import signing
-from jobforge.audit.chain import ChainHead, data_sha256, head_path, read_head
+from jobforge.audit.chain import ChainHead, data_sha256, head_location, read_head
 from jobforge.audit.digest import recorded_path, sha256_file
 from jobforge.catalog.jsonfile import visible_json_files
 from jobforge.catalog.lineage import lineage_tables
@@ -243,7 +243,7 @@ def _check_head(
     try:
         head: ChainHead | None = read_head(config, table)
     except CatalogError as exc:
-        report.add(Finding("edited", table, head_path(config, table).name, str(exc)))
+        report.add(Finding("edited", table, Path(head_location(config, table)).name, str(exc)))
         return
     last = ordered[-1] if ordered else None
     if head is None:

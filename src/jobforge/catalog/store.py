@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from jobforge.catalog.runs import RunRecord
     from jobforge.pipeline.models import LineageRecord, TableMetadata
 
-CatalogPart = Literal["catalog", "entry", "history", "lineage", "glossary", "term", "runs"]
+CatalogPart = Literal["catalog", "entry", "history", "lineage", "chain", "glossary", "term", "runs"]
 """What :meth:`CatalogStore.location` is asked about."""
 
 
@@ -115,6 +115,17 @@ class CatalogStore(Protocol):
 
     def lineage_tables(self) -> list[str]:
         """The tables that have lineage records, sorted."""
+        ...
+
+    def chain_head(self, table: str) -> str | None:
+        """The chain head of ``table``'s records as it was saved (JSON text, see
+        :mod:`jobforge.audit.chain`; ``None``: no record was chained yet). Kept
+        as text so that ``jobforge verify`` sees exactly what was stored."""
+        ...
+
+    def save_chain_head(self, table: str, text: str) -> None:
+        """Replace the chain head of ``table`` (called holding the table's lock,
+        after its record was saved)."""
         ...
 
     # -- glossary and runs ---------------------------------------------------------------
