@@ -33,7 +33,7 @@ def _outputs(tmp_path: Path, source: Path, executor: str) -> dict[str, pl.DataFr
             found[f"set apart: {area}"] = file
     frames = {}
     for name, path in found.items():
-        frame = pl.read_parquet(literal.text(path))
+        frame = literal.scan_parquet(path).collect()
         frames[name] = frame.drop([c for c in frame.columns if c in RUN_STAMPS]).sort("_source_row")
     return frames
 

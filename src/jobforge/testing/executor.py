@@ -96,7 +96,7 @@ def _engine(tmp_path: Path, executor: str) -> tuple[PipelineEngine, Path]:
 
 def _read(path: Path | None) -> pl.DataFrame:
     assert path is not None and path.exists(), path
-    return pl.read_parquet(literal.text(path)).sort("_source_row")
+    return literal.scan_parquet(path).collect().sort("_source_row")
 
 
 def _set_apart(engine: PipelineEngine, area: str) -> pl.DataFrame:
@@ -216,7 +216,7 @@ def test_gold_sql_with_lineage(tmp_path: Path, jobforge_executor_name: str) -> N
     engine.promote_to_bronze("t", BRONZE)
     engine.promote_to_silver("t", SILVER)
     result = engine.promote_to_gold(GOLD)
-    gold = pl.read_parquet(literal.text(result.path))
+    gold = literal.scan_parquet(result.path).collect()
     assert gold.get_column("flag").to_list() == [True]
     assert gold.get_column("k").to_list() == [2]
     assert gold.get_column("total").to_list() == [17]
