@@ -234,6 +234,14 @@ def test_a_stray_parquet_file_is_named(built: Path) -> None:
     ]
 
 
+def test_a_stray_parquet_file_outside_every_table_folder_is_named(built: Path) -> None:
+    stray = built / "data/gold/stray.parquet"
+    shutil.copyfile(_silver_file(built, "skills"), stray)
+    code, report = _verify(built)
+    assert code == 1
+    assert _findings(report) == [("unknown", "-", "gold/stray.parquet")]
+
+
 def test_verify_checks_only_the_tables_named(built: Path) -> None:
     target = _silver_file(built, "skills")
     target.write_bytes(target.read_bytes()[:-1])

@@ -349,12 +349,16 @@ def _check_files(
                     f"{str(digest.get('sha256'))[:12]}... ({digest.get('size_bytes')} bytes)",
                 )
             )
+    every_table = set(chosen) == set(records)
     for path in _parquet_files(config):
         name = recorded_path(root, path)
-        if name not in published and name not in expected and _table_of(name, chosen):
-            report.add(
-                Finding("unknown", _table_of(name, chosen) or "?", name, "no record published it")
-            )
+        if name in published or name in expected:
+            continue
+        table = _table_of(name, chosen)
+        if table is None and every_table:
+            table = "-"  # in no table's folder: still no record published it
+        if table is not None:
+            report.add(Finding("unknown", table, name, "no record published it"))
 
 
 def _table_of(name: str, chosen: list[str]) -> str | None:
