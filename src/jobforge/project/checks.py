@@ -198,6 +198,11 @@ def _check_source_table(
                     f"; bronze columns: {_listing(bronze_names)}"
                 )
     if silver.transforms:
+        if not getattr(executor, "python_transforms", True):
+            problems.append(
+                f"{where}.silver.transforms: the {getattr(executor, 'name', 'chosen')} executor "
+                "does not run Python transforms (they are polars functions)"
+            )
         return None  # a Python transform may change the columns
     schemas.labels[name] = silver_labels
     return {**types, **_PROVENANCE_TYPES}
@@ -255,6 +260,11 @@ def _check_gold(
     project: Project, executor: Executor, name: str, schemas: _Schemas, problems: list[str]
 ) -> Columns | None:
     gold = project.spec.gold[name]
+    if gold.sql is None and not getattr(executor, "python_transforms", True):
+        problems.append(
+            f"gold.{name}.function: the {getattr(executor, 'name', 'chosen')} executor runs "
+            "gold SQL only (a gold function is a polars function)"
+        )
     if gold.sql is None:
         _check_declared_sources(name, schemas, problems, project)
         return None

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from jobforge.engine import provenance as prov
+from jobforge.engine.bronze_plan import bronze_plan
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.polars.casts import cast_columns
 from jobforge.engine.polars.exprs import (
@@ -20,7 +21,6 @@ from jobforge.engine.polars.exprs import (
     quarantine_frame,
 )
 from jobforge.engine.steps import BronzeSchema
-from jobforge.errors import ContractError
 from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 
@@ -36,38 +36,7 @@ def write_bronze(
     frame = literal.scan_parquet(inputs)
     types = frame.collect_schema()
     data = prov.data_columns(list(types.names()))
-    missing = [c for c in [*schema.required, *schema.rename] if c not in data]
-    if missing:
-        raise ContractError(
-            f"bronze {ctx.table}: missing source column(s) "
-            f"{', '.join(repr(m) for m in dict.fromkeys(missing))}"
-        )
-    if schema.on_new_column == "fail":
-        declared = schema.declared_source_columns()
-        new = [c for c in data if c not in declared]
-        if new:
-            raise ContractError(
-                f"bronze {ctx.table}: new source column(s) {', '.join(map(repr, new))} "
-                "not declared (on_new_column = fail)"
-            )
-    final = schema.column_names(data)
-    seen: dict[str, str] = {}
-    for source, name in final.items():
-        if name in seen:
-            raise ContractError(
-                f"bronze {ctx.table}: columns {seen[name]!r} and {source!r} both become {name!r}"
-            )
-        seen[name] = source
-    unknown = [c for c in schema.cast if c not in seen]
-    if unknown:
-        raise ContractError(
-            f"bronze {ctx.table}: cast names unknown column(s) {', '.join(map(repr, unknown))}"
-        )
-    casts = [
-        (index, source, schema.cast[name])
-        for index, (source, name) in enumerate(final.items())
-        if name in schema.cast and schema.cast[name].type != "string"
-    ]
+    final, casts = bronze_plan(ctx.table, schema, data)
     flags = [(f"__jf_f{i}", source, spec) for i, source, spec in casts]
     staged = cast_columns(frame, casts, types)
     cast_index = {i for i, _, _ in casts}
