@@ -23,8 +23,8 @@ from jobforge.engine.pipeline import PipelineEngine
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage import literal
 
-from ..cli_helpers import jobforge
-from ..projects import REAL_GOLD_TABLES, REAL_SOURCE_TABLES, real_project
+from .cli_helpers import jobforge
+from .projects import REAL_GOLD_TABLES, REAL_SOURCE_TABLES, real_project
 
 pytestmark = pytest.mark.slow
 
