@@ -132,8 +132,8 @@ def test_rows_set_apart_are_equal_cell_for_cell(runs: dict, area: str) -> None:
             found += got.height
             assert got.schema == expected.schema, f"{area}.{table}"
             assert got.equals(expected), f"{area}.{table}"
-    if area in ("bronze", "silver", "duplicates"):
-        assert found > 0  # the real files do send rows there
+    if area in ("bronze", "duplicates"):
+        assert found > 0  # the real files do send rows there (no silver rule fails on them)
 
 
 def test_the_ledgers_and_lineage_answers_are_the_same(runs: dict) -> None:

@@ -5,26 +5,21 @@ before anything runs, naming the construct."""
 
 from __future__ import annotations
 
+import functools
+
+import duckdb
 import sqlglot
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
 from jobforge.errors import QueryError
 from jobforge.query.guard import select_statement
 
-_DUCKDB_ONLY = {
-    "list_concat": "concat(a, b)",
-    "list_value": "array(...)",
-    "string_agg": "concat_ws(sep, collect_list(x))",
-    "struct_pack": "named_struct(...)",
-    "unnest": "explode(...)",
-    "list_aggregate": "aggregate(...)",
-    "epoch_ms": "timestamp_millis(...)",
-    "strftime": "date_format(...)",
-    "strptime": "to_timestamp(...)",
-    "regexp_matches": "rlike / regexp_like",
-}
-"""DuckDB functions sqlglot passes through unchanged that Spark does not have,
-with what to write instead."""
+
+@functools.cache
+def _duckdb_functions() -> frozenset[str]:
+    """Every function name DuckDB knows."""
+    names = duckdb.sql("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    return frozenset(str(row[0]).lower() for row in names)
 
 
 def spark_sql(sql: str) -> str:
@@ -39,11 +34,13 @@ def spark_sql(sql: str) -> str:
     except ParseError as exc:
         raise ValueError(f"SQL error: {str(exc).splitlines()[0]}") from None
     for call in tree.find_all(sqlglot.exp.Anonymous):
+        # A function sqlglot does not translate is passed on unchanged: a DuckDB
+        # one then fails in Spark, so it is named now.
         name = str(call.name).lower()
-        if name in _DUCKDB_ONLY:
+        if name in _duckdb_functions():
             raise ValueError(
-                f"{name}() is DuckDB SQL with no Spark equivalent here; the spark executor "
-                f"runs Spark SQL (write {_DUCKDB_ONLY[name]})"
+                f"{name}() is DuckDB SQL with no Spark SQL translation; the spark executor "
+                "runs Spark SQL"
             )
     for join in tree.find_all(sqlglot.exp.Join):
         kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind", "side")).upper()
