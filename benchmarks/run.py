@@ -89,8 +89,7 @@ def child_floor(csv: Path, out: Path) -> dict:
 
 def child_copies(csv: Path, out: Path) -> dict:
     import polars as pl
-
-    from jobforge.engine.polars.exprs import WRITE as write  # as jobforge writes its layers
+    from jobforge_polars.exprs import WRITE as write  # as jobforge writes its layers
 
     kinds = {
         "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),

@@ -17,7 +17,15 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "openlineage",
+    "spark",
+]
 EXAMPLE_STEWARD = "example-steward@jobforge.example"
 
 

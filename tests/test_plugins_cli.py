@@ -16,7 +16,15 @@ pytestmark = pytest.mark.installed_plugins
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
 LABEL = "'example' (jobforge-example 0.1.0)"
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "openlineage",
+    "spark",
+]
 
 
 @dataclass
@@ -137,7 +145,11 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 8
+    assert len(lines) == 9  # a line per plugin, then the executor
+    assert lines[8] == (
+        "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
+        "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
+    )
 
 
 def test_hook_shows_the_call_order(tmp_path: Path) -> None:
@@ -227,7 +239,7 @@ def test_a_broken_plugin_is_listed_with_its_error(tmp_path: Path, fault: str, er
     assert [listing[name]["status"] for name in BUNDLED] == ["loaded"] * len(BUNDLED)
     text = run("plugins", cwd=tmp_path, env={"JOBFORGE_EXAMPLE_FAULT": fault})
     assert text.code == 0
-    assert text.out.splitlines()[7].split("\t")[4:] == ["error", "", error]
+    assert text.out.splitlines()[len(BUNDLED) + 1].split("\t")[4:] == ["error", "", error]
     # the broken plugin's hooks are not in the call order
     order = run(
         "plugins",

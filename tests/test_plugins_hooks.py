@@ -14,18 +14,17 @@ from typing import Any
 
 import polars as pl
 import pytest
+from jobforge_polars.executor import PolarsExecutor
 
 from jobforge import hookimpl
 from jobforge.engine.events import TransitionEvent
-from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
+from jobforge.engine.executor import StagedRequest, StepOutcome
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.polars import PolarsExecutor
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import PluginError, TransitionError, UnsupportedFormatError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import LineageRecord, TableMetadata
 from jobforge.sources.base import ReadResult, SourceSpec
-from jobforge.storage.pending import PendingFiles
 
 Register = Callable[..., Any]
 
@@ -219,11 +218,9 @@ def test_an_executor_plugin_runs_the_steps(
     class CountingExecutor(PolarsExecutor):
         staged_writes = 0
 
-        def write_staged(
-            self, read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
-        ) -> StepOutcome:
+        def write_staged(self, request: StagedRequest) -> StepOutcome:
             CountingExecutor.staged_writes += 1
-            return super().write_staged(read, targets, ctx, pending)
+            return super().write_staged(request)
 
     class Engine:
         @hookimpl

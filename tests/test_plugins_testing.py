@@ -16,7 +16,15 @@ import pytest
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.testing import isolated_config
 
-BUNDLED = ["dama", "readers", "polars", "catalog-json", "parquet-store", "openlineage"]
+BUNDLED = [
+    "dama",
+    "readers",
+    "polars",
+    "catalog-json",
+    "parquet-store",
+    "openlineage",
+    "spark",
+]
 
 AUTHOR_TESTS = """
 from pathlib import Path

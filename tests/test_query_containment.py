@@ -21,10 +21,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from jobforge_polars.gold import write_gold
 
 from jobforge.engine.executor import StepContext, StepTargets
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.polars.gold import write_gold
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import QueryError
 from jobforge.pipeline.config import PipelineConfig

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jobforge_polars.dedupe as dedupe
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-import jobforge.engine.polars.dedupe as dedupe
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
 from jobforge.pipeline.config import PipelineConfig

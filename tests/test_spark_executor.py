@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from jobforge_polars.casts import cast_columns
 
-from jobforge.engine.polars.casts import cast_columns
 from jobforge.engine.steps import CastSpec
 
 from .cli_helpers import jobforge
@@ -143,10 +143,10 @@ def test_polars_transforms_are_refused_for_spark_before_anything_runs(tmp_path: 
     )
     result = jobforge("run", "--dry-run", cwd=project)
     assert result.code != 0
-    assert (
-        "tables.people.silver.transforms: the spark executor does not run Python transforms"
-        in result.err
+    assert "'json:loads' is a polars transform; the executor 'spark' lacks the capability" in (
+        result.err
     )
+    assert not (project / "data" / "staged").exists()
 
 
 def test_master_and_remote_together_are_refused(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """The bundled Spark executor: bronze, silver and gold run as Spark SQL plans.
 
 Chosen by name (``[engine] executor = "spark"`` in ``jobforge.toml``, or
-``plugin_settings={"engine": {"executor": "spark"}}``); any other choice
-leaves the hook to the executor named. pyspark is the optional extra
+``PipelineConfig(executor="spark")``), with ``[engine.spark]`` (plugin
+settings ``spark``) saying where it runs. pyspark is the optional extra
 ``jobforge[spark]``: it is imported only when the executor is chosen, and a
 missing pyspark is a one-line error naming the extra. See docs/scale-out.md.
 """
@@ -19,10 +19,10 @@ from jobforge.pipeline.config import PipelineConfig
 NAME = "spark"
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def jobforge_executor(config: PipelineConfig) -> Executor | None:
-    engine = config.settings_for("engine") or {}
-    if engine.get("executor") != NAME:
+    """The spark executor, when the configuration names it (``[engine] executor``)."""
+    if config.executor != NAME:
         return None
     if importlib.util.find_spec("pyspark") is None:
         raise ConfigError(
@@ -32,4 +32,4 @@ def jobforge_executor(config: PipelineConfig) -> Executor | None:
     from jobforge_spark.executor import SparkExecutor
     from jobforge_spark.settings import spark_settings
 
-    return SparkExecutor(spark_settings(engine.get("spark")))
+    return SparkExecutor(spark_settings(config.settings_for(NAME)))

@@ -1,5 +1,5 @@
 """Bronze casts as Spark column expressions: the values that pass and fail are
-those of the polars executor (src/jobforge/engine/polars/casts.py).
+those of the polars executor (plugins/jobforge_polars/casts.py).
 
 Text is stripped of surrounding (Unicode) white space; empty text and the
 spec's null values become null, not a failure. Each type accepts exactly what

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from jobforge_polars import checks
+from jobforge_polars.executor import PolarsExecutor
 
-from jobforge.engine.executor import StagedContext, StepContext, StepOutcome, StepTargets
-from jobforge.engine.polars import PolarsExecutor
-from jobforge.engine.polars.checks import check_rule as polars_check_rule
-from jobforge.engine.polars.checks import describe_gold as duckdb_describe_gold
-from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
+from jobforge.engine.executor import (
+    BronzeRequest,
+    Capabilities,
+    GoldRequest,
+    SilverRequest,
+    StagedRequest,
+    StepOutcome,
+)
 from jobforge.project.model import SparkSection
-from jobforge.sources.base import ReadResult
-from jobforge.storage.pending import PendingFiles
+from jobforge.storage import literal
 from jobforge_spark import bronze, gold, silver
 from jobforge_spark.gold_sql import spark_sql
 from jobforge_spark.output import Scratch
@@ -27,9 +30,13 @@ class SparkExecutor:
     """
 
     name = "spark"
-    python_transforms = False
-    """Silver transforms and gold functions are polars functions: refused when
-    the project is checked."""
+    capabilities = Capabilities(
+        transforms=frozenset(),  # silver transforms and gold functions are polars functions
+        files_per_version="one",
+        sql_dialect="duckdb",  # the project's SQL, translated to Spark SQL (gold_sql.py)
+        streaming=True,  # Spark spills; results reach the target file batch by batch
+        gold_sql=True,
+    )
 
     def __init__(self, settings: SparkSection) -> None:
         self.run = SparkRun(settings)
@@ -39,59 +46,58 @@ class SparkExecutor:
     def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
         """Rules are SQL boolean expressions: checked as the polars executor
         checks them (Spark analyses them again when the step runs)."""
-        return polars_check_rule(expression, columns)
+        return checks.check_rule(expression, columns)
 
     def describe_gold(self, sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
         """The columns a gold query returns; a ``ValueError`` naming a construct
         that has no Spark SQL translation."""
         spark_sql(sql)
-        return duckdb_describe_gold(sql, inputs)
+        return checks.describe_gold(sql, inputs)
 
     def close(self) -> None:
         """End the run: stop the session, remove the scratch folders."""
         self.run.stop()
         self._scratch.remove()
 
-    def write_staged(
-        self, read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
-    ) -> StepOutcome:
-        return self._staged.write_staged(read, targets, ctx, pending)
+    def write_staged(self, request: StagedRequest) -> StepOutcome:
+        return self._staged.write_staged(request)
 
-    def write_bronze(
-        self,
-        inputs: list[Path],
-        rows_in: int,
-        schema: BronzeSchema,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        spark = self.run.session()
+    def write_bronze(self, request: BronzeRequest) -> StepOutcome:
         return bronze.write_bronze(
-            spark, self._scratch, inputs, rows_in, schema, targets, ctx, pending
+            self.run.session(),
+            self._scratch,
+            request.inputs,
+            _rows_in(request),
+            request.schema,
+            request.targets,
+            request.context,
+            request.pending,
         )
 
-    def write_silver(
-        self,
-        inputs: list[Path],
-        rows_in: int,
-        spec: SilverSpec,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        spark = self.run.session()
+    def write_silver(self, request: SilverRequest) -> StepOutcome:
         return silver.write_silver(
-            spark, self._scratch, inputs, rows_in, spec, targets, ctx, pending
+            self.run.session(),
+            self._scratch,
+            request.inputs,
+            _rows_in(request),
+            request.spec,
+            request.targets,
+            request.context,
+            request.pending,
         )
 
-    def write_gold(
-        self,
-        inputs: dict[str, list[Path]],
-        spec: GoldSpec,
-        targets: StepTargets,
-        ctx: StepContext,
-        pending: PendingFiles,
-    ) -> StepOutcome:
-        spark = self.run.session()
-        return gold.write_gold(spark, self._scratch, inputs, spec, targets, ctx, pending)
+    def write_gold(self, request: GoldRequest) -> StepOutcome:
+        return gold.write_gold(
+            self.run.session(),
+            self._scratch,
+            request.inputs,
+            request.spec,
+            request.targets,
+            request.context,
+            request.pending,
+        )
+
+
+def _rows_in(request: BronzeRequest | SilverRequest) -> int:
+    rows = request.ledger.rows_in
+    return sum(literal.read_metadata(p).num_rows for p in request.inputs) if rows is None else rows

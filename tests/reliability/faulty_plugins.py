@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobforge_polars.executor import PolarsExecutor
+
 from jobforge import hookimpl
-from jobforge.engine.polars import PolarsExecutor
 
 LIFECYCLE_HOOKS = (
     "before_transition",

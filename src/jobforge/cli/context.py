@@ -55,15 +55,21 @@ def pipeline_config(
     return PipelineConfig(options.data_root, plugins=plugins)
 
 
-def plugin_host_for_listing() -> PluginHost:
-    """A host that records broken plugins instead of stopping on them."""
-    from jobforge.hooks.host import build_host
-
+def listing_config() -> PipelineConfig:
+    """The config ``jobforge plugins`` describes: the project's, if there is one
+    that loads, else the defaults."""
     try:
         project = optional_project()
     except Exception:
         project = None
-    return build_host(pipeline_config(project), strict=False)
+    return pipeline_config(project)
+
+
+def plugin_host_for_listing() -> PluginHost:
+    """A host that records broken plugins instead of stopping on them."""
+    from jobforge.hooks.host import build_host
+
+    return build_host(listing_config(), strict=False)
 
 
 def known_table(config: PipelineConfig, name: str, project: Project | None = None) -> str:

@@ -23,7 +23,7 @@ from jobforge.catalog.lineage import record_id
 from jobforge.engine.column_lineage import input_columns, staged_lineage
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
-from jobforge.engine.executor import StagedContext, StepOutcome
+from jobforge.engine.executor import LedgerObligation, StagedContext, StagedRequest, StepOutcome
 from jobforge.engine.fingerprint import Fingerprint, short_digest
 from jobforge.engine.records import blame, claim_failed
 from jobforge.engine.recovery import failed_ingestion, interrupted_ingestion
@@ -284,7 +284,15 @@ def _ingest_batch(
             with blame(f"the reader of plugin {reader_plugin!r} (read)"):
                 read = reader.read()
             with blame(f"{rt.executor_label} (write_staged)"):
-                outcome = rt.executor.write_staged(read, targets, ctx, pending)
+                outcome = rt.executor.write_staged(
+                    StagedRequest(
+                        targets=targets,
+                        context=ctx,
+                        pending=pending,
+                        ledger=LedgerObligation(rows_in=read.records),
+                        read=read,
+                    )
+                )
             if read.records is not None and outcome.rows_in != read.records:
                 # Conservation: the rows written must be the records the
                 # reader counted in the file, or nothing is published.

@@ -19,13 +19,23 @@ from typing import Any
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.shared import remove_shared_temporaries
+from jobforge.engine.capabilities import gold_problems, silver_problems
 from jobforge.engine.column_lineage import (
     bronze_lineage,
     gold_lineage,
     input_columns,
     silver_lineage,
 )
-from jobforge.engine.executor import Executor, StepContext, StepOutcome, StepTargets
+from jobforge.engine.executor import (
+    BronzeRequest,
+    Executor,
+    GoldRequest,
+    LedgerObligation,
+    SilverRequest,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+)
 from jobforge.engine.fingerprint import (
     Fingerprint,
     bronze_parts,
@@ -90,6 +100,7 @@ class PipelineEngine:
                 load_plugins=config.load_plugins,
                 entry_points=config.entry_points,
                 plugin_settings=config.plugin_settings,
+                executor=config.executor,
             )
         self.mode: WriteMode = mode
         host = config.plugins
@@ -214,8 +225,9 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=None,
-            write=self.executor.write_bronze,
-            spec=schema,
+            write=lambda targets, ctx, pending, files, rows: self.executor.write_bronze(
+                BronzeRequest(targets, ctx, pending, LedgerObligation(rows), files, schema)
+            ),
             lineage=lambda file: bronze_lineage(table_name, input_columns([file]), schema),
             declared=bronze_parts(schema),
             force=force,
@@ -237,6 +249,7 @@ class PipelineEngine:
         Unless ``force``, nothing is done when the silver version is up to date
         (see :meth:`promote_to_bronze`)."""
         spec = spec or SilverSpec()
+        _refuse(silver_problems(self.executor, table_name, spec.transforms, bool(spec.rules)))
         named = [t for t in spec.transforms if isinstance(t, str)]
         return self._promote_batch(
             table_name,
@@ -247,8 +260,9 @@ class PipelineEngine:
             declaration=declaration,
             mode=mode,
             transform_script=", ".join(named) or None,
-            write=self.executor.write_silver,
-            spec=spec,
+            write=lambda targets, ctx, pending, files, rows: self.executor.write_silver(
+                SilverRequest(targets, ctx, pending, LedgerObligation(rows), files, spec)
+            ),
             lineage=lambda file: silver_lineage(table_name, [file], spec),
             declared=silver_parts(spec),
             force=force,
@@ -265,15 +279,15 @@ class PipelineEngine:
         declaration: TableDeclaration | None,
         mode: WriteMode | None,
         transform_script: str | None,
-        write: Callable[..., StepOutcome],
-        spec: BronzeSchema | SilverSpec,
+        write: Callable[[StepTargets, StepContext, PendingFiles, list[Path], int], StepOutcome],
         lineage: Callable[[Path], StepLineage],
         declared: Fingerprint,
         force: bool,
     ) -> PromotionResult:
         """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
-        executor's ``write`` step (``write_bronze`` or ``write_silver``) and its
-        ``spec``; ``lineage`` works out the step's column lineage from the file read."""
+        executor's ``write`` step (``write_bronze`` or ``write_silver`` with the
+        step's request, given the targets, context, pending files, input files and
+        rows in); ``lineage`` works out the step's column lineage from the file read."""
         table = validate_name(table_name)
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
@@ -296,9 +310,7 @@ class PipelineEngine:
                 upstream=[key],
                 inputs=[ref],
                 transform_script=transform_script,
-                step=lambda targets, ctx, pending: write(
-                    [file], batch.rows, spec, targets, ctx, pending
-                ),
+                step=lambda targets, ctx, pending: write(targets, ctx, pending, [file], batch.rows),
                 lineage=lambda: lineage(file),
                 fingerprint=fingerprint,
                 force=force,
@@ -319,6 +331,7 @@ class PipelineEngine:
         declaration and executor.
         """
         table = spec.name
+        _refuse(gold_problems(self.executor, table, spec.sql, spec.function))
         declaration = declaration or (
             TableDeclaration(description=spec.description) if spec.description else None
         )
@@ -330,7 +343,9 @@ class PipelineEngine:
             batch = BatchEntry(batch_id=run_id, file=versions.batch_file_name(run_id), rows=rows_in)
 
             def step(targets: StepTargets, ctx: StepContext, pending: PendingFiles) -> StepOutcome:
-                outcome = self.executor.write_gold(inputs, spec, targets, ctx, pending)
+                outcome = self.executor.write_gold(
+                    GoldRequest(targets, ctx, pending, LedgerObligation(rows_in), inputs, spec)
+                )
                 outcome.rows_in = rows_in
                 return outcome
 
@@ -543,3 +558,9 @@ def _validate_ids(batch_id: str | None, domain: str) -> None:
         validate_name(batch_id, "batch id")
     if domain:
         validate_name(domain, "domain")
+
+
+def _refuse(problems: list[str]) -> None:
+    """Stop a step the executor cannot run, before anything is read or written."""
+    if problems:
+        raise ContractError("; ".join(problems))

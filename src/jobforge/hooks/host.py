@@ -210,15 +210,33 @@ class PluginHost:
 
     # -- execution ----------------------------------------------------------------------
     def executor(self, config: PipelineConfig) -> Executor:
-        return self._required("jobforge_executor", {"config": config})
+        return self.executor_with_plugin(config)[0]
 
     def table_store(self, config: PipelineConfig) -> TableStore:
         """The table store of ``config`` (``jobforge_table_store``)."""
         return self._required("jobforge_table_store", {"config": config})
 
     def executor_with_plugin(self, config: PipelineConfig) -> tuple[Executor, str]:
-        """The executor and the name of the plugin that gave it."""
-        return self._required_with_plugin("jobforge_executor", {"config": config})
+        """The executor ``config.executor`` names and the plugin that gave it.
+
+        A plugin answers with its executor when the config names it; one that
+        answers with another executor's name is refused (a plugin error)."""
+        result, plugin = self._first("jobforge_executor", {"config": config})
+        if result is None or plugin is None:
+            message = self._loaded.no_plugin_message("jobforge_executor")
+            raise NoPluginError(
+                f"{message} (for the executor {config.executor!r}; plugins answering "
+                f"jobforge_executor: {', '.join(self.implementations('jobforge_executor'))})"
+                if self.implementations("jobforge_executor")
+                else f"{message} (for the executor {config.executor!r})"
+            )
+        name = getattr(result, "name", None)
+        if name != config.executor:
+            raise PluginError(
+                f"plugin {plugin!r} answered jobforge_executor with the executor {name!r}; "
+                f"the configuration asks for {config.executor!r}"
+            )
+        return result, plugin
 
     # -- enrichment -----------------------------------------------------------------------
     def enrich_table_metadata(

@@ -37,10 +37,10 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("dama", "jobforge_dama"),
     ("readers", "jobforge_readers"),
     ("polars", "jobforge_polars"),
-    ("spark", "jobforge_spark"),
     ("catalog-json", "jobforge_catalog_json"),
     ("parquet-store", "jobforge_parquet_store"),
     ("openlineage", "jobforge_openlineage"),
+    ("spark", "jobforge_spark"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""
 

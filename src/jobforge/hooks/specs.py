@@ -88,8 +88,11 @@ def jobforge_source_formats() -> list[str]:
 def jobforge_executor(config: PipelineConfig) -> Executor | None:
     """Return the execution engine that runs the layer steps, or ``None``.
 
-    First result wins. Bundled default (``polars``, trylast): the polars
-    streaming executor.
+    Answer with your executor when ``config.executor`` is its name (``[engine]
+    executor``), ``None`` otherwise; the engine refuses an executor of another
+    name. First result wins. Bundled (trylast): ``polars`` (the polars
+    streaming executor) and ``duckdb``. The contract:
+    :mod:`jobforge.engine.executor`.
     """
 
 

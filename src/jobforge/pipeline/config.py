@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
 DEFAULT_DATA_ROOT = Path("data")
+DEFAULT_EXECUTOR = "polars"
+"""The executor a config names when it names none (``[engine] executor``)."""
 
 
 class Layer(StrEnum):
@@ -65,6 +67,10 @@ class PipelineConfig:
     its own with :meth:`settings_for` when a hook is called. jobforge itself
     never reads them.
 
+    ``executor`` names the executor that runs the layer steps (default
+    ``polars``): the plugin whose executor has that name answers
+    ``jobforge_executor``.
+
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
     """
@@ -78,6 +84,7 @@ class PipelineConfig:
         load_plugins: Iterable[str] | None = None,
         entry_points: bool = True,
         plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        executor: str = DEFAULT_EXECUTOR,
     ) -> None:
         from jobforge.storage.roots import check_data_root
 
@@ -97,6 +104,8 @@ class PipelineConfig:
         self.plugin_settings: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             {name: MappingProxyType(dict(values)) for name, values in given.items()}
         )
+        self.executor = executor
+        """The name of the executor that runs the layer steps (``[engine] executor``)."""
         self._host: PluginHost | None = None
         self._store: TableStore | None = None
 

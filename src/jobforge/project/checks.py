@@ -29,6 +29,7 @@ from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.governance import Computed, InputLabels, label_problems, labels_after
 from jobforge.engine import provenance as prov
+from jobforge.engine.capabilities import gold_problems, silver_problems, store_problems
 from jobforge.engine.column_lineage import bronze_lineage, sql_lineage, staged_lineage
 from jobforge.engine.executor import Executor
 from jobforge.errors import ConfigError, JobforgeError
@@ -65,9 +66,15 @@ class _Schemas:
 def check_project(project: Project, config: PipelineConfig, executor: Executor) -> None:
     """Raise :class:`ProjectError` listing every mistake found (see the module
     docstring); return quietly when there is none."""
-    problems: list[str] = []
+    problems: list[str] = [f"engine.executor: {p}" for p in store_problems(executor, config.store)]
     schemas = _Schemas()
     for name, table in project.spec.tables.items():
+        problems += [
+            f"tables.{name}.silver: {p}"
+            for p in silver_problems(
+                executor, name, table.silver.transforms, bool(table.silver.rules)
+            )
+        ]
         before = len(problems)
         columns = _check_source_table(project, config, executor, name, table, problems, schemas)
         # the tables built from a table with mistakes are checked once those are fixed
@@ -76,6 +83,10 @@ def check_project(project: Project, config: PipelineConfig, executor: Executor) 
             schemas.labels[name] = None
     for name in project.order:
         if project.is_gold(name):
+            gold = project.spec.gold[name]
+            problems += [
+                f"gold.{name}: {p}" for p in gold_problems(executor, name, gold.sql, gold.function)
+            ]
             before = len(problems)
             columns = _check_gold(project, executor, name, schemas, problems)
             schemas.tables[name] = columns if len(problems) == before else None
@@ -198,11 +209,6 @@ def _check_source_table(
                     f"; bronze columns: {_listing(bronze_names)}"
                 )
     if silver.transforms:
-        if not getattr(executor, "python_transforms", True):
-            problems.append(
-                f"{where}.silver.transforms: the {getattr(executor, 'name', 'chosen')} executor "
-                "does not run Python transforms (they are polars functions)"
-            )
         return None  # a Python transform may change the columns
     schemas.labels[name] = silver_labels
     return {**types, **_PROVENANCE_TYPES}
@@ -260,11 +266,6 @@ def _check_gold(
     project: Project, executor: Executor, name: str, schemas: _Schemas, problems: list[str]
 ) -> Columns | None:
     gold = project.spec.gold[name]
-    if gold.sql is None and not getattr(executor, "python_transforms", True):
-        problems.append(
-            f"gold.{name}.function: the {getattr(executor, 'name', 'chosen')} executor runs "
-            "gold SQL only (a gold function is a polars function)"
-        )
     if gold.sql is None:
         _check_declared_sources(name, schemas, problems, project)
         return None

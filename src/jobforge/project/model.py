@@ -63,7 +63,9 @@ class EngineSection(_Section):
     """``[engine]``: which executor runs the layer steps."""
 
     executor: str = "polars"
+    """An executor's name (bundled: ``polars``, ``duckdb``, ``spark``)."""
     spark: SparkSection | None = None
+    """``[engine.spark]``: the spark executor's settings (plugin ``spark``)."""
 
 
 class TableMetadataSection(_Section):

@@ -127,6 +127,7 @@ def project_config(
         load_plugins=declared.load,
         entry_points=declared.entry_points,
         plugin_settings=plugin_settings(project),
+        executor=project.spec.engine.executor,
     )
 
 
@@ -172,8 +173,9 @@ def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
             values["path"] = str(project.root / lineage.path)
         values["namespace"] = lineage.namespace or project.spec.project.name
         settings["openlineage"] = values
-    if "engine" in project.spec.model_fields_set:
-        settings["engine"] = project.spec.engine.model_dump(exclude_none=True)
+    spark = project.spec.engine.spark
+    if spark is not None:
+        settings["spark"] = spark.model_dump()
     return settings
 
 
@@ -471,6 +473,8 @@ class PlannedStep:
     action: str = "run"
     """``run``, ``up to date``, ``duplicate`` or ``skip``."""
     reason: str = ""
+    executor: str = ""
+    """The name of the executor that runs the step (``[engine] executor``)."""
 
 
 def plan_project(
@@ -503,6 +507,8 @@ def plan_project(
                 steps.append(_plan_gold(engine, project, name, changing, full_refresh))
             continue
         steps += _plan_source_table(engine, project, name, to, changing, full_refresh)
+    for step in steps:
+        step.executor = engine.executor.name
     hooks = {hook: host.implementations(hook) for hook in host.hook_names()}
     return steps, hooks
 

@@ -13,6 +13,7 @@ from jobforge.errors import SourceError
 
 if TYPE_CHECKING:
     import polars as pl
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,28 @@ class ReadResult:
     """How many records the reader counted in the file (``frame`` rows plus
     ``rejected`` rows), counted independently of the frames; ``None`` if it did
     not count. The engine refuses a batch whose written rows do not add up to it."""
+
+    def record_batches(self) -> pa.RecordBatchReader:
+        """The records as a stream of Arrow batches: how an executor that is not
+        polars takes them (the readers build polars lazy frames today)."""
+        return _arrow_stream(self.frame)
+
+    def rejected_batches(self) -> pa.RecordBatchReader | None:
+        """The rejects as a stream of Arrow batches, or ``None``."""
+        return None if self.rejected is None else _arrow_stream(self.rejected)
+
+
+def _arrow_stream(frame: pl.LazyFrame) -> pa.RecordBatchReader:
+    """Stream a lazy frame's rows as Arrow batches (the plan runs as they are read)."""
+    import pyarrow as pa
+
+    schema = frame.head(0).collect().to_arrow().schema
+
+    def batches() -> Any:
+        for chunk in frame.collect_batches():
+            yield from chunk.to_arrow().cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ computed from, and how.
 
 ``inputs`` maps each input table to its ordered columns (a list of names, or a
 ``{name: type}`` mapping; types are not needed). Every input also has the
-``_lineage`` column the gold step adds to its views (``engine/polars/gold.py``),
+``_lineage`` column the gold step adds to its views (each executor's gold step),
 appended if not listed. Names are matched as DuckDB matches them:
 case-insensitively, with the spelling of the input schema kept in the answer.
 

@@ -8,11 +8,15 @@ manager and stop on the same plugin.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from jobforge.cli.output import console, print_table
 from jobforge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jobforge.hooks.host import PluginHost
 
 
 @click.command("plugins")
@@ -69,5 +73,27 @@ def plugins(as_json: bool, hook: str | None) -> None:
             for i in infos
         ],
     )
+    click.echo(_executor_line(host))
     for name in host.missing_hooks():
         click.echo(f"warning: no plugin provides {name}; pipeline commands will stop", err=True)
+
+
+def _executor_line(host: PluginHost) -> str:
+    """Which executor runs the steps of this project (``[engine] executor``), and
+    the plugin that gives it."""
+    from jobforge.cli.context import listing_config
+    from jobforge.engine.capabilities import capabilities_of
+    from jobforge.errors import JobforgeError
+
+    config = listing_config()
+    try:
+        executor, plugin = host.executor_with_plugin(config)
+    except JobforgeError as exc:
+        return f"executor {config.executor!r} (every step): not available: {exc}"
+    caps = capabilities_of(executor)
+    return (
+        f"executor {executor.name!r} runs every step (staged, bronze, silver, gold), "
+        f"plugin {plugin}; transforms: {', '.join(sorted(caps.transforms)) or 'none'}; "
+        f"files per version: {caps.files_per_version}; SQL: {caps.sql_dialect}; "
+        f"streaming: {'yes' if caps.streaming else 'no'}"
+    )

@@ -59,8 +59,8 @@ def run(
         click.echo(f"plan for {project.path} (data root {config.data_root}); nothing is written")
         print_table(
             "plan",
-            ["table", "layer", "action", "why", "step"],
-            [[s.table, s.layer, s.action, s.reason, s.what] for s in steps],
+            ["table", "layer", "action", "why", "step", "executor"],
+            [[s.table, s.layer, s.action, s.reason, s.what, s.executor] for s in steps],
         )
         click.echo("hooks (plugins in call order):")
         for hook, names in hooks.items():

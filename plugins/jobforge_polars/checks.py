@@ -8,10 +8,10 @@ import duckdb
 import polars as pl
 
 from jobforge.engine import provenance as prov
-from jobforge.engine.polars.exprs import UTC_US, first_line, ident
 from jobforge.errors import QueryError
 from jobforge.query.guard import select_statement
 from jobforge.query.sandbox import Sandbox
+from jobforge_polars.exprs import UTC_US, first_line, ident
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),

@@ -9,8 +9,12 @@ import polars as pl
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import DUPLICATE_COLUMNS, StepContext, StepOutcome, StepTargets
-from jobforge.engine.polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
-from jobforge.engine.polars.exprs import (
+from jobforge.engine.steps import Rule, SilverSpec, transform_name
+from jobforge.errors import ContractError
+from jobforge.storage import literal
+from jobforge.storage.pending import PendingFiles
+from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
+from jobforge_polars.exprs import (
     WRITE,
     all_true,
     carry,
@@ -20,10 +24,6 @@ from jobforge.engine.polars.exprs import (
     quarantine_frame,
     ts,
 )
-from jobforge.engine.steps import Rule, SilverSpec, transform_name
-from jobforge.errors import ContractError
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
 
 
 def write_silver(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge.engine.polars.exprs import UTC_US, column
 from jobforge.engine.steps import CastSpec
+from jobforge_polars.exprs import UTC_US, column
 
 _TARGETS: dict[str, pl.DataType] = {
     "string": pl.String,

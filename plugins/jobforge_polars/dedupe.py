@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 
 from jobforge.engine import provenance as prov
-from jobforge.engine.polars.exprs import column
 from jobforge.storage import literal
 from jobforge.storage.atomic import temporary_path_for
+from jobforge_polars.exprs import column
 
 DUPLICATE_OF = "duplicate_of"
 """The ``_source_row`` of the row a dropped duplicate equals (the one kept)."""

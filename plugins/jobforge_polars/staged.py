@@ -7,11 +7,11 @@ import polars as pl
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
-from jobforge.engine.polars.exprs import SINK, quarantine_frame, ts
 from jobforge.errors import ContractError
 from jobforge.sources.base import ReadResult
 from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
+from jobforge_polars.exprs import SINK, quarantine_frame, ts
 
 
 def write_staged(

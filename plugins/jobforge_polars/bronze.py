@@ -10,8 +10,11 @@ import polars as pl
 from jobforge.engine import provenance as prov
 from jobforge.engine.bronze_plan import bronze_plan
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.polars.casts import cast_columns
-from jobforge.engine.polars.exprs import (
+from jobforge.engine.steps import BronzeSchema
+from jobforge.storage import literal
+from jobforge.storage.pending import PendingFiles
+from jobforge_polars.casts import cast_columns
+from jobforge_polars.exprs import (
     WRITE,
     all_true,
     carry,
@@ -20,9 +23,6 @@ from jobforge.engine.polars.exprs import (
     json_row,
     quarantine_frame,
 )
-from jobforge.engine.steps import BronzeSchema
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
 
 
 def write_bronze(

@@ -1,0 +1,73 @@
+"""The gold step: a SQL query (DuckDB) or a Python function (polars) over silver
+tables, with row lineage kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
+from jobforge.engine.gold_sql import require_lineage, run_gold_sql
+from jobforge.engine.steps import GoldSpec
+from jobforge.errors import ContractError
+from jobforge.storage import literal
+from jobforge.storage.pending import PendingFiles
+from jobforge_polars.exprs import WRITE, ts
+from jobforge_polars.streaming import streaming
+
+
+def write_gold(
+    inputs: dict[str, list[Path]],
+    spec: GoldSpec,
+    targets: StepTargets,
+    ctx: StepContext,
+    pending: PendingFiles,
+) -> StepOutcome:
+    tmp = pending.temp_for(targets.data)
+    if spec.sql is not None:
+        run_gold_sql(inputs, spec, tmp, ctx)
+    else:
+        with streaming([p for paths in inputs.values() for p in paths]):
+            _gold_python(inputs, spec, tmp, ctx)
+    out = pending.row_count(targets.data)
+    return StepOutcome(
+        rows_in=0,
+        rows_out=out,
+        transforms_applied=[f"gold:{spec.transform_label}"],
+    )
+
+
+def _with_lineage(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
+    if prov.LINEAGE in frame.collect_schema().names():
+        return frame
+    key = pl.concat_str(
+        [
+            pl.lit(f"{name}:"),
+            pl.col(prov.BATCH_ID),
+            pl.lit(":"),
+            pl.col(prov.SOURCE_ROW).cast(pl.String),
+        ]
+    )
+    return frame.with_columns(pl.concat_list([key]).alias(prov.LINEAGE))
+
+
+def _gold_python(
+    inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
+) -> None:
+    frames = {n: _with_lineage(n, literal.scan_parquet(p)) for n, p in inputs.items()}
+    result = spec.resolved_function()(frames)
+    if isinstance(result, pl.DataFrame):
+        result = result.lazy()
+    if not isinstance(result, pl.LazyFrame):
+        raise ContractError(
+            f"gold {spec.name}: {spec.transform_label} returned {type(result).__name__}, "
+            "expected a polars LazyFrame"
+        )
+    names = list(result.collect_schema().names())
+    require_lineage(spec, names)
+    keep = [c for c in names if c not in (prov.LAYER, prov.PROCESSED_AT)]
+    result.select(
+        *keep, pl.lit("gold").alias(prov.LAYER), ts(ctx.processed_at).alias(prov.PROCESSED_AT)
+    ).sink_parquet(literal.text(tmp), **WRITE)

@@ -1,0 +1,107 @@
+"""The executor contract: chosen by name, requests and outcomes, capabilities
+checked before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from jobforge_polars.executor import PolarsExecutor
+
+from jobforge import hookimpl
+from jobforge.engine.executor import Capabilities, transform, transform_kind
+from jobforge.engine.pipeline import PipelineEngine
+from jobforge.engine.steps import SilverSpec
+from jobforge.errors import ContractError, NoPluginError, PluginError
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.sources.base import SourceSpec
+
+from .engine_support import write_csv
+
+
+class DeclarativeOnly(PolarsExecutor):
+    """The polars executor declaring no Python transforms."""
+
+    name = "declarative"
+    capabilities = Capabilities(transforms=frozenset())
+
+
+class Gives:
+    def __init__(self, executor: object) -> None:
+        self.executor = executor
+        self.jobforge_plugin_name = "gives"
+
+    @hookimpl
+    def jobforge_executor(self, config: PipelineConfig) -> object:
+        return self.executor
+
+
+def add_one(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.with_columns(pl.lit(1).alias("one"))
+
+
+@transform("arrow")
+def arrow_kind(frame: object) -> object:
+    return frame
+
+
+def test_transform_kinds() -> None:
+    assert transform_kind(add_one) == "polars"
+    assert transform_kind(arrow_kind) == "arrow"
+
+
+def test_an_executor_nobody_gives_is_named(tmp_path: Path) -> None:
+    config = PipelineConfig(tmp_path / "data", entry_points=False, executor="nope")
+    with pytest.raises(NoPluginError) as caught:
+        PipelineEngine(config)
+    assert str(caught.value) == (
+        "no plugin provides jobforge_executor (for the executor 'nope'; plugins answering "
+        "jobforge_executor: polars)"
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_executor_of_another_name_is_refused(tmp_path: Path) -> None:
+    config = PipelineConfig(
+        tmp_path / "data", entry_points=False, plugins=[Gives(DeclarativeOnly())]
+    )
+    with pytest.raises(PluginError) as caught:
+        PipelineEngine(config)
+    assert str(caught.value) == (
+        "plugin 'gives' answered jobforge_executor with the executor 'declarative'; "
+        "the configuration asks for 'polars'"
+    )
+
+
+def test_a_missing_capability_stops_silver_before_it_runs(tmp_path: Path) -> None:
+    config = PipelineConfig(
+        tmp_path / "data",
+        entry_points=False,
+        plugins=[Gives(DeclarativeOnly())],
+        executor="declarative",
+    )
+    engine = PipelineEngine(config)
+    source = write_csv(tmp_path / "t.csv", ["a"], [["1"], ["2"]])
+    engine.ingest(source, "t")
+    engine.promote_to_bronze("t")
+    with pytest.raises(ContractError) as caught:
+        engine.promote_to_silver("t", SilverSpec(transforms=[add_one]))
+    assert str(caught.value) == (
+        "silver 't': transform 'tests.test_executor_contract:add_one' is a polars transform; "
+        "the executor 'declarative' lacks the capability transforms='polars' (it runs: none)"
+    )
+    assert engine.current("silver", "t") is None
+    # declarative silver runs under it
+    assert engine.promote_to_silver("t").record.row_count_out == 2
+
+
+def test_read_result_streams_arrow(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "r.csv", ["code", "title"], [["1", "A"], ["2", "B"]])
+    config = PipelineConfig(tmp_path / "data", entry_points=False)
+    reader, _ = config.plugins.source_reader(SourceSpec(source), config)
+    table = reader.read().record_batches().read_all()
+    assert sorted(table.column_names) == ["_source_row", "code", "title"]
+    assert table.column("code").to_pylist() == ["1", "2"]
+    assert table.column("title").to_pylist() == ["A", "B"]
+    assert table.column("_source_row").to_pylist() == [1, 2]
