@@ -123,13 +123,38 @@ def child_copies(csv: Path, out: Path) -> dict:
     return {"seconds": seconds, "cpu": cpu, "rows": rows}
 
 
-def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
+def _jvm_figures(executor: object) -> dict:
+    """The spark executor's JVM (a child of this process): its CPU seconds and
+    peak RSS (MiB) from /proc, and the session's start-up seconds."""
+    run = getattr(executor, "run", None)
+    if run is None or not run.started:
+        return {}
+    pid = run.session().sparkContext._gateway.proc.pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return {
+        "startup_s": run.startup_s,
+        "jvm_cpu": (int(fields[11]) + int(fields[12])) / ticks,
+        "jvm_peak_mib": peak_kib / 1024,
+    }
+
+
+def child_jobforge(csv: Path, out: Path, gold: str = "python", executor: str = "polars") -> dict:
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec
     from jobforge.pipeline.config import PipelineConfig
 
     start, cpu = time.perf_counter(), time.process_time()
-    engine = PipelineEngine(PipelineConfig(out / "data", entry_points=False))
+    engine = PipelineEngine(
+        PipelineConfig(
+            out / "data",
+            entry_points=False,
+            executor=executor,
+            plugin_settings={"spark": {"master": "local[2]"}} if executor == "spark" else None,
+        )
+    )
     result = engine.run_full_pipeline(
         csv,
         TABLE,
@@ -146,6 +171,10 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
         ],
     )
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    jvm = _jvm_figures(engine.executor)
+    close = getattr(engine.executor, "close", None)
+    if close is not None:
+        close()
     ledgers = {
         "bronze": result.bronze.record.ledger.model_dump(),
         "silver": result.silver.record.ledger.model_dump(),
@@ -154,6 +183,7 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python") -> dict:
     return {
         "seconds": seconds,
         "cpu": cpu,
+        **jvm,
         "staged_rows": result.ingest.rows,
         "staged_quarantined": result.ingest.rows_quarantined,
         "reader": result.ingest.record.reader_details["reader"],
@@ -300,7 +330,9 @@ def check_rows(report: dict, meta: dict) -> None:
 
 
 # -- the parent ----------------------------------------------------------------------
-def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[dict, float]:
+def run_child(
+    kind: str, csv: Path, out: Path, log: Path, gold: str, executor: str = "polars"
+) -> tuple[dict, float]:
     """Run one measurement in its own process; (its report, its peak RSS in MiB)."""
     if out.exists():
         shutil.rmtree(out)
@@ -319,6 +351,8 @@ def run_child(kind: str, csv: Path, out: Path, log: Path, gold: str) -> tuple[di
         str(result),
         "--gold",
         gold,
+        "--executor",
+        executor,
     ]
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -356,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         help="build the gold table with a polars function (default) or DuckDB SQL",
     )
     parser.add_argument(
+        "--executor",
+        choices=["polars", "spark"],
+        default="polars",
+        help="the executor of the jobforge run (spark: local[2], gold in SQL; its JVM's CPU "
+        "and peak RSS and the session's start-up are shown apart)",
+    )
+    parser.add_argument(
         "--messy",
         action="store_true",
         help="a dataset with line breaks inside some quoted values (jobforge reads it with "
@@ -368,13 +409,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         if args.child == "jobforge":
-            report = child_jobforge(args.csv, args.out, args.gold)
+            report = child_jobforge(args.csv, args.out, args.gold, args.executor)
         else:
             report = CHILDREN[args.child](args.csv, args.out)
         args.result.write_text(json.dumps(report))
         return 0
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
+    if args.executor == "spark" and args.gold != "sql":
+        parser.error("--executor spark runs gold SQL only: add --gold sql")
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -395,16 +438,22 @@ def main(argv: list[str] | None = None) -> int:
             timed = index >= args.warmup
             for kind in kinds:
                 out = workdir / f"run-{kind}"
-                report, peak = run_child(kind, csv, out, log, args.gold)
+                report, peak = run_child(kind, csv, out, log, args.gold, args.executor)
                 if kind == "jobforge":
                     check_counts(report, meta, out)
                     last_report = report
                 elif kind == "copies":
                     check_copies(report, meta)
                 label = "run" if timed else "warm-up"
+                jvm = (
+                    f", of which spark start-up {report['startup_s']:.3f} s; JVM cpu "
+                    f"{report['jvm_cpu']:.3f} s, JVM peak {report['jvm_peak_mib']:.0f} MiB"
+                    if "startup_s" in report
+                    else ""
+                )
                 print(
                     f"{label} {kind}: {report['seconds']:.3f} s (cpu {report['cpu']:.3f} s), "
-                    f"peak {peak:.0f} MiB",
+                    f"peak {peak:.0f} MiB{jvm}",
                     flush=True,
                 )
                 if timed:
