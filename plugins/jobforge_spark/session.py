@@ -57,6 +57,9 @@ class SparkRun:
         self._log: Path | None = None
         self.startup_s: float | None = None
         """Seconds the session took to start (``None``: not started)."""
+        self._owned = True
+        """False when the session is one this process already had running (another
+        engine's, a notebook's): :meth:`stop` leaves it to its owner."""
 
     @property
     def master(self) -> str:
@@ -84,6 +87,13 @@ class SparkRun:
         from pyspark.java_gateway import launch_gateway
         from pyspark.sql import SparkSession
 
+        active = SparkContext._active_spark_context
+        if active is not None:  # one SparkContext per process: share it
+            self._owned = False
+            session = SparkSession(active)
+            for key, value in REQUIRED_CONF.items():
+                session.conf.set(key, value)
+            return session
         if self.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python workers (the quarantine messages' repr) run this interpreter.
@@ -102,7 +112,8 @@ class SparkRun:
             self._log = Path(name)
             popen = {"stdout": handle, "stderr": handle}
         try:
-            gateway = launch_gateway(conf, popen_kwargs=popen)
+            # The JVM outlives a stopped context: a later session of this process uses it.
+            gateway = SparkContext._gateway or launch_gateway(conf, popen_kwargs=popen)
         except Exception as exc:
             raise ConfigError(
                 f"engine.spark: cannot start Spark ({str(exc).strip().splitlines()[0]}); "
@@ -139,7 +150,8 @@ class SparkRun:
         if session is None:
             return
         atexit.unregister(self.stop)
-        session.stop()
+        if self._owned:
+            session.stop()
         if self._log is not None:
             self._log.unlink(missing_ok=True)
             self._log = None
