@@ -89,7 +89,8 @@ def child_floor(csv: Path, out: Path) -> dict:
 
 def child_copies(csv: Path, out: Path) -> dict:
     import polars as pl
-    from jobforge_polars.exprs import WRITE as write  # as jobforge writes its layers
+
+    from jobforge.engine.gold_sql import WRITE as write  # as jobforge writes its layers
 
     kinds = {
         "int": lambda c: pl.col(c).cast(pl.Int64, strict=False),
@@ -391,10 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--executor",
-        choices=["polars", "spark"],
+        choices=["polars", "duckdb", "spark"],
         default="polars",
-        help="the executor of the jobforge run (spark: local[2], gold in SQL; its JVM's CPU "
-        "and peak RSS and the session's start-up are shown apart)",
+        help="the executor of the jobforge run ([engine] executor); duckdb and spark need "
+        "--gold sql (spark: local[2]; its JVM's CPU and peak RSS and the session's start-up "
+        "are shown apart)",
     )
     parser.add_argument(
         "--messy",
@@ -418,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
     if args.executor == "spark" and args.gold != "sql":
         parser.error("--executor spark runs gold SQL only: add --gold sql")
+    if args.executor == "duckdb" and args.gold != "sql":
+        parser.error("--executor duckdb runs no Python transforms: add --gold sql")
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ BUNDLED = [
     "catalog-json",
     "parquet-store",
     "openlineage",
+    "duckdb",
     "spark",
 ]
 EXAMPLE_STEWARD = "example-steward@jobforge.example"

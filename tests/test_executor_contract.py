@@ -3,6 +3,7 @@ checked before anything runs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +18,7 @@ from jobforge.errors import ContractError, NoPluginError, PluginError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.sources.base import SourceSpec
 
+from .cli_helpers import jobforge
 from .engine_support import write_csv
 
 
@@ -57,7 +59,7 @@ def test_an_executor_nobody_gives_is_named(tmp_path: Path) -> None:
         PipelineEngine(config)
     assert str(caught.value) == (
         "no plugin provides jobforge_executor (for the executor 'nope'; plugins answering "
-        "jobforge_executor: polars)"
+        "jobforge_executor: polars, duckdb)"
     )
     assert not (tmp_path / "data").exists()
 
@@ -105,3 +107,34 @@ def test_read_result_streams_arrow(tmp_path: Path) -> None:
     assert table.column("code").to_pylist() == ["1", "2"]
     assert table.column("title").to_pylist() == ["A", "B"]
     assert table.column("_source_row").to_pylist() == [1, 2]
+
+
+PROJECT = """[engine]
+executor = "duckdb"
+
+[tables.t]
+source = "t.csv"
+
+[tables.t.silver]
+{silver}
+"""
+
+
+def test_dry_run_names_the_executor_and_refuses_what_it_lacks(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    toml = tmp_path / "jobforge.toml"
+    toml.write_text(PROJECT.format(silver='transforms = ["json:dumps"]'), encoding="utf-8")
+    refused = jobforge("run", "--dry-run", cwd=tmp_path)
+    assert refused.code == 2
+    assert refused.err.splitlines()[-1] == (
+        "  tables.t.silver: silver 't': transform 'json:dumps' is a polars transform; "
+        "the executor 'duckdb' lacks the capability transforms='polars' (it runs: none)"
+    )
+    assert not (tmp_path / "data" / "staged").exists()
+    toml.write_text(PROJECT.format(silver='dedupe = "row"'), encoding="utf-8")
+    plan = json.loads(jobforge("run", "--dry-run", "--json", cwd=tmp_path).out)
+    assert [(s["layer"], s["executor"]) for s in plan["steps"]] == [
+        ("staged", "duckdb"),
+        ("bronze", "duckdb"),
+        ("silver", "duckdb"),
+    ]

@@ -135,6 +135,7 @@ def test_bundled_defaults_answer_last() -> None:
     assert sorted(checked) == [
         ("jobforge_enrich_column_metadata", "catalog-json"),
         ("jobforge_enrich_table_metadata", "catalog-json"),
+        ("jobforge_executor", "duckdb"),
         ("jobforge_executor", "polars"),
         ("jobforge_executor", "spark"),
         ("jobforge_resolve_catalog_path", "dama"),

@@ -228,7 +228,11 @@ def test_an_executor_plugin_runs_the_steps(
             return CountingExecutor()
 
     register_jobforge_plugin(jobforge_config, Engine(), "counting")
-    assert jobforge_config.plugins.implementations("jobforge_executor") == ["counting", "polars"]
+    assert jobforge_config.plugins.implementations("jobforge_executor") == [
+        "counting",
+        "polars",
+        "duckdb",
+    ]
     engine = PipelineEngine(jobforge_config)
     assert isinstance(engine.executor, CountingExecutor)
     engine.ingest(ragged_csv, "codes")

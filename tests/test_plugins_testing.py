@@ -23,6 +23,7 @@ BUNDLED = [
     "catalog-json",
     "parquet-store",
     "openlineage",
+    "duckdb",
     "spark",
 ]
 

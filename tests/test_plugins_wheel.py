@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED_PACKAGES = [
     "jobforge_catalog_json",
     "jobforge_dama",
+    "jobforge_duckdb",
     "jobforge_openlineage",
     "jobforge_parquet_store",
     "jobforge_polars",
@@ -113,6 +114,7 @@ def test_the_installed_wheel_loads_its_bundled_plugins(wheel: Path, tmp_path: Pa
         ("catalog-json", "loaded"),
         ("parquet-store", "loaded"),
         ("openlineage", "loaded"),
+        ("duckdb", "loaded"),
     ]
     where = subprocess.run(
         [

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from jobforge.engine import provenance as prov
-from jobforge.engine.bronze_plan import bronze_plan
+from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.steps import BronzeSchema
 from jobforge.storage import literal
@@ -36,7 +36,8 @@ def write_bronze(
     frame = literal.scan_parquet(inputs)
     types = frame.collect_schema()
     data = prov.data_columns(list(types.names()))
-    final, casts = bronze_plan(ctx.table, schema, data)
+    final = bronze_columns(schema, data, ctx.table)
+    casts = typed_casts(schema, final)
     flags = [(f"__jf_f{i}", source, spec) for i, source, spec in casts]
     staged = cast_columns(frame, casts, types)
     cast_index = {i for i, _, _ in casts}
@@ -68,7 +69,7 @@ def write_bronze(
                         return_dtype=pl.String,
                         is_elementwise=True,
                     ),
-                    pl.lit(spec.type + (f" ({spec.format})" if spec.format else "")),
+                    pl.lit(cast_message_type(spec)),
                 ),
             )
             for f, src, spec in flags

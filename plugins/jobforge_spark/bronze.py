@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from jobforge.engine import provenance as prov
-from jobforge.engine.bronze_plan import bronze_plan
+from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
 from jobforge.engine.steps import BronzeSchema
 from jobforge.storage.pending import PendingFiles
@@ -41,7 +41,8 @@ def write_bronze(
     frame = spark.read.parquet(*[hadoop_path(p) for p in inputs])
     types = {f.name: f.dataType for f in frame.schema.fields}
     data = prov.data_columns(list(types))
-    final, casts = bronze_plan(ctx.table, schema, data)
+    final = bronze_columns(schema, data, ctx.table)
+    casts = typed_casts(schema, final)
     where = f"bronze {ctx.table}"
     typed: dict[int, tuple[str, str]] = {}
     values = []
@@ -70,7 +71,7 @@ def write_bronze(
                 F.concat(
                     F.lit(f"{final[src]}: cannot cast "),
                     quoted(column(src).cast("string")),
-                    F.lit(" to " + spec.type + (f" ({spec.format})" if spec.format else "")),
+                    F.lit(" to " + cast_message_type(spec)),
                 ),
             )
             for flag, src, spec in flags

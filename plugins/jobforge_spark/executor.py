@@ -13,6 +13,7 @@ from jobforge.engine.executor import (
     StagedRequest,
     StepOutcome,
 )
+from jobforge.engine.gold_sql import describe_gold
 from jobforge.project.model import SparkSection
 from jobforge.storage import literal
 from jobforge_spark import bronze, gold, silver
@@ -52,7 +53,7 @@ class SparkExecutor:
         """The columns a gold query returns; a ``ValueError`` naming a construct
         that has no Spark SQL translation."""
         spark_sql(sql)
-        return checks.describe_gold(sql, inputs)
+        return describe_gold(sql, inputs)
 
     def close(self) -> None:
         """End the run: stop the session, remove the scratch folders."""

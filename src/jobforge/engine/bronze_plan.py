@@ -1,6 +1,6 @@
-"""What a bronze step does to a staged table's columns, worked out before any
-row is read: the same for every executor, so each refuses the same contracts
-with the same messages."""
+"""The bronze contract over a staged batch's columns: the one place that says
+which columns a bronze step keeps, under which names, and refuses a batch that
+breaks the declared schema (every executor calls it before it casts)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from jobforge.engine.steps import BronzeSchema, CastSpec
 from jobforge.errors import ContractError
 
 
-def bronze_plan(
-    table: str, schema: BronzeSchema, data: list[str]
-) -> tuple[dict[str, str], list[tuple[int, str, CastSpec]]]:
-    """``(source column -> bronze name, [(position, source column, cast)])`` for
-    the staged data columns ``data``; a :class:`ContractError` for a missing
-    required or renamed column, an undeclared one under ``on_new_column =
-    fail``, two columns given one name, or a cast of an unknown column."""
+def bronze_columns(schema: BronzeSchema, data: list[str], table: str) -> dict[str, str]:
+    """Source column -> bronze name, in order, for a batch with data columns
+    ``data``; a :class:`ContractError` for a missing required or renamed column,
+    a new column under ``on_new_column = "fail"``, two columns becoming one name,
+    or a cast naming no column."""
     missing = [c for c in [*schema.required, *schema.rename] if c not in data]
     if missing:
         raise ContractError(
@@ -42,9 +40,19 @@ def bronze_plan(
         raise ContractError(
             f"bronze {table}: cast names unknown column(s) {', '.join(map(repr, unknown))}"
         )
-    casts = [
+    return final
+
+
+def typed_casts(schema: BronzeSchema, final: dict[str, str]) -> list[tuple[int, str, CastSpec]]:
+    """``(position, source column, cast)`` of each column cast to a type other
+    than ``string`` (a ``string`` cast keeps the column as it is)."""
+    return [
         (index, source, schema.cast[name])
         for index, (source, name) in enumerate(final.items())
         if name in schema.cast and schema.cast[name].type != "string"
     ]
-    return final, casts
+
+
+def cast_message_type(spec: CastSpec) -> str:
+    """How a quarantine message names a cast's target: ``date (%d/%m/%Y)``."""
+    return spec.type + (f" ({spec.format})" if spec.format else "")

@@ -141,3 +141,55 @@ def require_lineage(spec: GoldSpec, names: list[str]) -> None:
             f"inputs (SELECT *, or list_concat(a.{prov.LINEAGE}, b.{prov.LINEAGE}) AS "
             f"{prov.LINEAGE} for a join, flatten(list({prov.LINEAGE})) for GROUP BY)"
         )
+
+
+SQL_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMPTZ",
+    "strings": "VARCHAR[]",
+}
+_FROM_SQL = {
+    "VARCHAR": "string",
+    "BIGINT": "int",
+    "INTEGER": "int",
+    "HUGEINT": "int",
+    "SMALLINT": "int",
+    "TINYINT": "int",
+    "DOUBLE": "float",
+    "FLOAT": "float",
+    "BOOLEAN": "bool",
+    "DATE": "date",
+    "TIMESTAMP WITH TIME ZONE": "datetime",
+    "VARCHAR[]": "strings",
+}
+
+
+def describe_gold(sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The columns (name -> type) ``sql`` returns over empty inputs with these
+    columns, on a connection locked as the gold step's is (one SELECT, no file,
+    no setting); raises ``ValueError`` with the reason on one line."""
+    try:
+        select = select_statement(sql)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    sandbox = Sandbox()
+    try:
+        for table, columns in inputs.items():
+            defined = dict(columns)
+            defined.setdefault(prov.LINEAGE, "strings")
+            body = ", ".join(
+                f"{quote_ident(n)} {SQL_TYPES.get(t, 'VARCHAR')}" for n, t in defined.items()
+            )
+            sandbox.con.execute(f"CREATE TABLE {quote_ident(table)} ({body})")
+        con = sandbox.lock()
+        try:
+            described = con.execute(f"DESCRIBE {select}").fetchall()
+        except duckdb.Error as exc:
+            raise ValueError(first_line(exc)) from None
+    finally:
+        sandbox.close()
+    return {row[0]: _FROM_SQL.get(str(row[1]), "other") for row in described}

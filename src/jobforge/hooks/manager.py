@@ -40,6 +40,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("catalog-json", "jobforge_catalog_json"),
     ("parquet-store", "jobforge_parquet_store"),
     ("openlineage", "jobforge_openlineage"),
+    ("duckdb", "jobforge_duckdb"),
     ("spark", "jobforge_spark"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""

@@ -1,0 +1,98 @@
+"""The DuckDB executor: staged, bronze and silver as DuckDB SQL over Arrow
+inputs, gold SQL in the shared sandbox (:mod:`jobforge.engine.gold_sql`).
+
+Each step opens its own in-memory connection with a memory limit; results are
+streamed from DuckDB as Arrow batches into parquet temporaries, and DuckDB
+spills what does not fit (the de-duplication window) to a folder beside the
+step's outputs, removed when the step ends. It runs no Python transforms: a
+project that has them is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from jobforge.engine.executor import (
+    BronzeRequest,
+    Capabilities,
+    GoldRequest,
+    SilverRequest,
+    StagedRequest,
+    StepOutcome,
+)
+from jobforge.engine.gold_sql import SQL_TYPES, describe_gold, first_line, run_gold_sql
+from jobforge.errors import ContractError
+from jobforge_duckdb import steps
+from jobforge_duckdb.session import Session, ident
+
+__all__ = ["DuckDBExecutor"]
+
+
+class DuckDBExecutor:
+    """Runs every declarative layer step as DuckDB SQL."""
+
+    name = "duckdb"
+    capabilities = Capabilities(
+        transforms=frozenset(),
+        files_per_version="one",
+        sql_dialect="duckdb",
+        streaming=True,
+        gold_sql=True,
+    )
+
+    def __init__(self, memory_limit: str = "1GB", threads: int = 2) -> None:
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    def _session(self, request: StagedRequest | BronzeRequest | SilverRequest) -> Session:
+        return Session(request.targets.data, self.memory_limit, self.threads)
+
+    def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
+        """``None`` if ``expression`` is a boolean expression over ``columns``
+        (name -> type), else what is wrong, on one line."""
+        con = duckdb.connect(":memory:", config={"python_enable_replacements": False})
+        try:
+            body = ", ".join(
+                f"{ident(n)} {SQL_TYPES.get(t, 'VARCHAR')}" for n, t in columns.items()
+            )
+            con.execute(f"CREATE TABLE jf_rule ({body})")
+            kind = con.execute(f"DESCRIBE SELECT ({expression}) AS rule FROM jf_rule").fetchall()
+        except duckdb.Error as exc:
+            return first_line(exc)
+        finally:
+            con.close()
+        if str(kind[0][1]) != "BOOLEAN":
+            return f"is not a boolean expression (it gives {kind[0][1]})"
+        return None
+
+    def describe_gold(self, sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
+        """The columns a gold SQL query returns over inputs with these columns."""
+        return describe_gold(sql, inputs)
+
+    def write_staged(self, request: StagedRequest) -> StepOutcome:
+        with self._session(request) as session:
+            return steps.write_staged(session, request)
+
+    def write_bronze(self, request: BronzeRequest) -> StepOutcome:
+        with self._session(request) as session:
+            return steps.write_bronze(session, request)
+
+    def write_silver(self, request: SilverRequest) -> StepOutcome:
+        with self._session(request) as session:
+            return steps.write_silver(session, request)
+
+    def write_gold(self, request: GoldRequest) -> StepOutcome:
+        spec = request.spec
+        if spec.sql is None:
+            raise ContractError(
+                f"gold {spec.name}: the duckdb executor runs gold SQL only, not "
+                f"{spec.transform_label}"
+            )
+        run_gold_sql(
+            request.inputs, spec, request.pending.temp_for(request.targets.data), request.context
+        )
+        return StepOutcome(
+            rows_in=0,
+            rows_out=request.pending.row_count(request.targets.data),
+            transforms_applied=[f"gold:{spec.transform_label}"],
+        )

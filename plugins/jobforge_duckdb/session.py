@@ -1,0 +1,137 @@
+"""A DuckDB connection for one step: its inputs registered as Arrow (literal
+paths, never a pattern), its results streamed into parquet temporaries, under a
+memory limit (DuckDB spills to a folder beside the step's outputs beyond it)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from jobforge.engine.gold_sql import WRITE, utc_type
+from jobforge.query.guard import quote_ident, quote_literal
+from jobforge.storage import literal
+from jobforge.storage.atomic import temporary_path_for
+
+BATCH_ROWS = 122_880
+"""Rows per Arrow batch read from a result (DuckDB's row group size)."""
+
+
+PY_REPR_MACRO = r"""
+CREATE MACRO jf_repr(s) AS (
+    CASE
+        WHEN contains(s, chr(39)) AND NOT contains(s, chr(34))
+        THEN chr(34) || jf_escape(s) || chr(34)
+        ELSE chr(39) || replace(jf_escape(s), chr(39), chr(92) || chr(39)) || chr(39)
+    END
+)
+"""
+PY_ESCAPE_MACRO = r"""
+CREATE MACRO jf_escape(s) AS replace(replace(replace(replace(
+    s, chr(92), chr(92) || chr(92)), chr(10), chr(92) || 'n'), chr(13), chr(92) || 'r'),
+    chr(9), chr(92) || 't')
+"""
+"""Python's ``repr`` of a text, as cast messages quote the value (control
+characters other than tab, newline and carriage return are not escaped)."""
+
+
+def ts(value: datetime | None) -> str:
+    """A ``TIMESTAMPTZ`` literal of an aware datetime (``NULL`` for none)."""
+    if value is None:
+        return "CAST(NULL AS TIMESTAMPTZ)"
+    return f"TIMESTAMPTZ {quote_literal(value.isoformat())}"
+
+
+def ident(name: str) -> str:
+    return quote_ident(name)
+
+
+def lit(value: str) -> str:
+    return quote_literal(value)
+
+
+def json_row(columns: Sequence[str]) -> str:
+    """A row's values as a JSON object, keys in column order."""
+    if not columns:
+        return "'{}'"
+    pairs = ", ".join(f"{lit(c)}, {ident(c)}" for c in columns)
+    return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+class Session:
+    """One step's DuckDB connection (a context manager)."""
+
+    def __init__(self, near: Path, memory_limit: str, threads: int) -> None:
+        self.spill = temporary_path_for(near.with_name(near.stem + ".duckdb-spill"))
+        self.con = duckdb.connect(
+            ":memory:",
+            config={
+                "threads": threads,
+                "memory_limit": memory_limit,
+                "temp_directory": str(self.spill),
+                "python_enable_replacements": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "preserve_insertion_order": True,
+            },
+        )
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(PY_ESCAPE_MACRO)
+        self.con.execute(PY_REPR_MACRO)
+        self._held: list[object] = []
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.con.close()
+        self._held.clear()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+    def parquet(self, name: str, files: Sequence[Path]) -> str:
+        """Register ``files`` (one schema) as the view ``name``; its SQL name."""
+        schema = literal.read_schema(files[0]).remove_metadata()
+        dataset = ds.dataset(
+            [str(Path(f).absolute()) for f in files],
+            schema=schema,
+            format="parquet",
+            filesystem=literal.LOCAL,
+        )
+        return self.arrow(name, dataset)
+
+    def arrow(self, name: str, data: object) -> str:
+        """Register an Arrow dataset or record batch reader as ``name``."""
+        self.con.register(name, data)
+        self._held.append(data)
+        return ident(name)
+
+    def columns(self, relation: str) -> list[tuple[str, str]]:
+        """``(name, DuckDB type)`` of each column of ``relation``."""
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def scalar_row(self, sql: str) -> tuple[object, ...]:
+        rows = self.con.execute(sql).fetchall()
+        return tuple(rows[0]) if rows else ()
+
+    def write(self, sql: str, tmp: Path) -> None:
+        """Stream the result of ``sql`` into the parquet file ``tmp``."""
+        with self.con.sql(sql).to_arrow_reader(BATCH_ROWS) as reader:
+            schema = pa.schema(
+                [f.with_type(utc_type(f.type)) for f in reader.schema],
+                metadata=reader.schema.metadata,
+            )
+            with literal.parquet_writer(tmp, schema, **WRITE) as writer:
+                for batch in reader:
+                    writer.write_batch(batch if batch.schema == schema else batch.cast(schema))

@@ -1,0 +1,294 @@
+"""The staged, bronze and silver steps as DuckDB SQL: the same outputs, the same
+quarantine and duplicates rows (with the same messages) as the polars executor."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from jobforge.engine import provenance as prov
+from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
+from jobforge.engine.executor import (
+    DUPLICATE_COLUMNS,
+    QUARANTINE_COLUMNS,
+    BronzeRequest,
+    SilverRequest,
+    StagedRequest,
+    StepContext,
+    StepOutcome,
+)
+from jobforge.engine.gold_sql import first_line
+from jobforge.errors import ContractError
+from jobforge_duckdb.casts import cast_value
+from jobforge_duckdb.session import Session, ident, json_row, lit, ts
+
+_ORDER = f"ORDER BY {ident(prov.SOURCE_ROW)}"
+
+
+def _carry(ctx: StepContext, layer: str) -> list[str]:
+    return [
+        ident(prov.SOURCE_FILE),
+        ident(prov.INGESTED_AT),
+        ident(prov.BATCH_ID),
+        f"{lit(layer)} AS {ident(prov.LAYER)}",
+        ident(prov.SOURCE_ROW),
+        f"{ts(ctx.processed_at)} AS {ident(prov.PROCESSED_AT)}",
+    ]
+
+
+def _quarantine(
+    ctx: StepContext, layer: str, rule_id: str, column: str, message: str, row: str
+) -> str:
+    """The select list of quarantine rows (columns of :data:`QUARANTINE_COLUMNS`)."""
+    values = {
+        "_source_file": ident(prov.SOURCE_FILE),
+        "_ingested_at": ident(prov.INGESTED_AT),
+        "_batch_id": ident(prov.BATCH_ID),
+        "_source_row": f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT)",
+        "layer": lit(layer),
+        "table_name": lit(ctx.table),
+        "rule_id": f"CAST({rule_id} AS VARCHAR)",
+        "column": f"CAST({column} AS VARCHAR)",
+        "message": f"CAST({message} AS VARCHAR)",
+        "severity": "'error'",
+        "row": f"CAST({row} AS VARCHAR)",
+        "quarantined_at": ts(ctx.processed_at),
+    }
+    return ", ".join(f"{values[c]} AS {ident(c)}" for c in QUARANTINE_COLUMNS)
+
+
+def _first(flags: list[tuple[str, str]]) -> str:
+    """The label of the first true flag (``NULL`` if none)."""
+    if not flags:
+        return "CAST(NULL AS VARCHAR)"
+    return "CASE " + " ".join(f"WHEN {f} THEN {lit(label)}" for f, label in flags) + " END"
+
+
+def _all(flags: list[tuple[str, str]], separator: str) -> str:
+    """The texts of every true flag, joined (texts are SQL expressions)."""
+    if not flags:
+        return "CAST(NULL AS VARCHAR)"
+    parts = ", ".join(f"CASE WHEN {f} THEN {text} END" for f, text in flags)
+    return f"concat_ws({lit(separator)}, {parts})"
+
+
+def write_staged(session: Session, request: StagedRequest) -> StepOutcome:
+    ctx, targets, pending = request.context, request.targets, request.pending
+    records = session.arrow("jf_records", request.records())
+    names = [n for n, _ in session.columns(records)]
+    columns = [c for c in names if c != prov.SOURCE_ROW]
+    clash = sorted(set(columns) & prov.ALL_COLUMNS)
+    if clash:
+        raise ContractError(
+            f"{ctx.source_file}: source column(s) {', '.join(clash)} use names reserved "
+            "for provenance"
+        )
+    stamps = [
+        f"{lit(ctx.source_file)} AS {ident(prov.SOURCE_FILE)}",
+        f"{ts(ctx.ingested_at)} AS {ident(prov.INGESTED_AT)}",
+        f"{lit(ctx.batch_id)} AS {ident(prov.BATCH_ID)}",
+        f"'staged' AS {ident(prov.LAYER)}",
+    ]
+    select = [*map(ident, columns), *stamps]
+    select.append(f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT) AS {ident(prov.SOURCE_ROW)}")
+    session.write(f"SELECT {', '.join(select)} FROM {records}", pending.temp_for(targets.data))
+    rejected = request.rejected()
+    if rejected is not None and targets.quarantine is not None:
+        source = session.arrow("jf_rejected", rejected)
+        stamped = f"SELECT *, {', '.join(stamps)} FROM {source}"
+        body = _quarantine(
+            ctx, "staged", "rule_id", "CAST(NULL AS VARCHAR)", "message", ident("row")
+        )
+        session.write(
+            f"SELECT {body} FROM ({stamped})",
+            pending.temp_for(targets.quarantine, drop_if_empty=True),
+        )
+    out = pending.row_count(targets.data)
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    return StepOutcome(rows_in=out + quarantined, rows_out=out, rows_quarantined=quarantined)
+
+
+def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
+    ctx, targets, pending, schema = (
+        request.context,
+        request.targets,
+        request.pending,
+        request.schema,
+    )
+    staged = session.parquet("jf_staged", request.inputs)
+    types = dict(session.columns(staged))
+    data = prov.data_columns(list(types))
+    final = bronze_columns(schema, data, ctx.table)
+    casts = typed_casts(schema, final)
+    values: dict[int, str] = {}
+    flags: list[tuple[str, str, str]] = []
+    """(flag column, source column, bronze name)"""
+    expressions = []
+    for i, source, spec in casts:
+        value, failed = cast_value(source, spec, types[source] == "VARCHAR")
+        values[i] = f"__jf_v{i}"
+        flags.append((f"__jf_f{i}", source, final[source]))
+        expressions += [f"{value} AS __jf_v{i}", f"{failed} AS __jf_f{i}"]
+    cast = f"SELECT *{''.join(', ' + e for e in expressions)} FROM {staged}"
+    failed_any = " OR ".join(f for f, _, _ in flags) or "false"
+    good = [
+        f"{values[i] if i in values else ident(source)} AS {ident(name)}"
+        for i, (source, name) in enumerate(final.items())
+    ]
+    session.write(
+        f"SELECT {', '.join([*good, *_carry(ctx, 'bronze')])} FROM ({cast}) "
+        f"WHERE NOT ({failed_any}) {_ORDER}",
+        pending.temp_for(targets.data),
+    )
+    out = pending.row_count(targets.data)
+    (total,) = session.scalar_row(f"SELECT count(*) FROM {staged}")
+    if flags and targets.quarantine is not None and out < int(total):  # type: ignore[call-overload]
+        specs = {source: spec for _, source, spec in casts}
+        described = [
+            (
+                f,
+                f"{lit(name + ': cannot cast ')} || jf_repr(CAST({ident(src)} AS VARCHAR)) || "
+                f"{lit(' to ' + cast_message_type(specs[src]))}",
+            )
+            for f, src, name in flags
+        ]
+        body = _quarantine(
+            ctx,
+            "bronze",
+            _first([(f, f"cast:{name}") for f, _, name in flags]),
+            _all([(f, lit(name)) for f, _, name in flags], ", "),
+            _all(described, "; "),
+            json_row(data),
+        )
+        session.write(
+            f"SELECT {body} FROM ({cast}) WHERE {failed_any} {_ORDER}",
+            pending.temp_for(targets.quarantine, drop_if_empty=True),
+        )
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]
+    return StepOutcome(
+        rows_in=_rows_in(request, int(total)),  # type: ignore[call-overload]
+        rows_out=out,
+        rows_quarantined=quarantined,
+        transforms_applied=renames + [f"cast:{final[src]}:{c.type}" for _, src, c in casts],
+    )
+
+
+def _rows_in(request: BronzeRequest | SilverRequest, counted: int) -> int:
+    return counted if request.ledger.rows_in is None else request.ledger.rows_in
+
+
+def rule_columns(expression: str) -> list[str]:
+    """The columns a rule expression names, in order of appearance."""
+    tree = sqlglot.parse_one(expression, read="duckdb")
+    return list(dict.fromkeys(c.name for c in tree.find_all(exp.Column)))
+
+
+def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
+    ctx, targets, pending, spec = request.context, request.targets, request.pending, request.spec
+    if spec.transforms:
+        raise ContractError(f"silver {ctx.table}: the duckdb executor runs no Python transforms")
+    bronze = session.parquet("jf_bronze", request.inputs)
+    names = [n for n, _ in session.columns(bronze)]
+    data = prov.data_columns(names)
+    rules = []
+    for index, rule in enumerate(spec.rules):
+        try:
+            session.con.execute(f"SELECT ({rule.expression}) FROM {bronze} LIMIT 0")
+        except Exception as exc:
+            raise ContractError(
+                f"silver {ctx.table}: rule {rule.id!r} ({rule.expression}) is not valid "
+                f"here: {first_line(exc)}"
+            ) from None
+        rules.append((f"__jf_r{index}", rule))
+    flags = "".join(f", coalesce(NOT ({r.expression}), false) AS {f}" for f, r in rules)
+    flagged = f"SELECT *{flags} FROM {bronze}"
+    errors = [(f, r) for f, r in rules if r.severity == "error"]
+    warns = [(f, r) for f, r in rules if r.severity == "warn"]
+    rejected = " OR ".join(f for f, _ in errors) or "false"
+    any_warn = " OR ".join(f for f, _ in warns) or "false"
+    counters = [f"count_if({f})" for f, _ in rules]
+    counters += [
+        "count(*)",
+        f"count_if(NOT ({rejected}))",
+        f"count_if(NOT ({rejected}) AND ({any_warn}))",
+    ]
+    totals = session.scalar_row(f"SELECT {', '.join(counters)} FROM ({flagged})")
+    rule_totals = [int(v) for v in totals[: len(rules)]]  # type: ignore[call-overload]
+    total, accepted, warned = (int(v) for v in totals[len(rules) :])  # type: ignore[call-overload]
+    rows_in = _rows_in(request, total)
+    counted = {r.id: n for (_, r), n in zip(rules, rule_totals, strict=True)}
+    if total != rows_in:
+        raise ContractError(
+            f"silver {ctx.table}: read {total} rows from bronze, whose footers say {rows_in}"
+        )
+    if errors and targets.quarantine is not None and accepted < rows_in:
+        body = _quarantine(
+            ctx,
+            "silver",
+            _first([(f, r.id) for f, r in errors]),
+            _all([(f, lit(", ".join(rule_columns(r.expression)))) for f, r in errors], "; "),
+            _all([(f, lit(r.message or f"failed: {r.expression}")) for f, r in errors], "; "),
+            json_row(data),
+        )
+        session.write(
+            f"SELECT {body} FROM ({flagged}) WHERE {rejected} {_ORDER}",
+            pending.temp_for(targets.quarantine, drop_if_empty=True),
+        )
+    kept = f"SELECT * FROM ({flagged}) WHERE NOT ({rejected})"
+    if spec.dedupe == "none":
+        keys: list[str] = []
+    elif spec.dedupe == "row":
+        keys = data
+    else:
+        keys = list(spec.dedupe)
+        unknown = [k for k in keys if k not in data]
+        if unknown:
+            raise ContractError(
+                f"silver {ctx.table}: dedupe key(s) {', '.join(map(repr, unknown))} are not columns"
+            )
+    if keys:
+        window = f"PARTITION BY {', '.join(map(ident, keys))} {_ORDER}"
+        ranked = (
+            f"SELECT *, row_number() OVER ({window}) AS __jf_n, "
+            f"first_value({ident(prov.SOURCE_ROW)}) OVER ({window}) AS __jf_of FROM ({kept})"
+        )
+        session.con.execute(f"CREATE TEMP TABLE jf_ranked AS {ranked}")
+        unique = "SELECT * FROM jf_ranked WHERE __jf_n = 1"
+    else:
+        unique = kept
+    select = [*map(ident, data), *_carry(ctx, "silver")]
+    session.write(
+        f"SELECT {', '.join(select)} FROM ({unique}) {_ORDER}", pending.temp_for(targets.data)
+    )
+    if keys and targets.duplicates is not None:
+        values = {
+            "_source_file": ident(prov.SOURCE_FILE),
+            "_ingested_at": ident(prov.INGESTED_AT),
+            "_batch_id": ident(prov.BATCH_ID),
+            "_source_row": ident(prov.SOURCE_ROW),
+            "table_name": lit(ctx.table),
+            "row": json_row(data),
+            "duplicate_of": "CAST(__jf_of AS BIGINT)",
+            "deduplicated_at": ts(ctx.processed_at),
+        }
+        body = ", ".join(f"{values[c]} AS {ident(c)}" for c in DUPLICATE_COLUMNS)
+        session.write(
+            f"SELECT {body} FROM jf_ranked WHERE __jf_n > 1 {_ORDER}",
+            pending.temp_for(targets.duplicates, drop_if_empty=True),
+        )
+    out = pending.row_count(targets.data)
+    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0
+    return StepOutcome(
+        rows_in=rows_in,
+        rows_out=out,
+        rows_quarantined=quarantined,
+        rows_deduplicated=duplicates,
+        rows_warned=warned,
+        rule_counts={r.id: counted[r.id] for _, r in [*errors, *warns]},
+        transforms_applied=(
+            ([f"dedupe:{'row' if spec.dedupe == 'row' else ','.join(keys)}"] if keys else [])
+            + [f"rule:{r.id}:{r.severity}" for r in spec.rules]
+        ),
+    )
