@@ -147,6 +147,15 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "",
     ]
     assert lines[8].split("\t") == [
+        "spark",
+        "bundled",
+        "jobforge",
+        "2.0.0",
+        "loaded",
+        "executor",
+        "",
+    ]
+    assert lines[9].split("\t") == [
         "example",
         "entry point",
         "jobforge-example",
@@ -155,8 +164,8 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 10  # a line per plugin, then the executor
-    assert lines[9] == (
+    assert len(lines) == 11  # a line per plugin, then the executor
+    assert lines[10] == (
         "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
         "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
     )
