@@ -66,7 +66,8 @@ def test_register_then_fail(jobforge_config, register_jobforge_plugin):
         "layout",
         "dama",
     ]
-    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", f"Steward-{len(BUNDLED) + 1}"]
+    steward = f"Steward-{len(BUNDLED) + 1}"
+    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", steward]
     raise RuntimeError("the test body fails on purpose")
 
 
