@@ -57,7 +57,12 @@ def python_repr() -> Column:
     """A function column giving Python's ``repr`` of a string, as the polars
     executor quotes a value that did not cast (runs in Python workers, on the
     quarantined rows only)."""
-    return F.udf(lambda value: None if value is None else repr(value), StringType())
+    # Plain pickled rows: Spark's Arrow-optimised path would need pandas.
+    return F.udf(_quoted, StringType(), useArrow=False)
+
+
+def _quoted(value: str | None) -> str | None:
+    return None if value is None else repr(value)
 
 
 def quarantine_rows(
