@@ -127,13 +127,38 @@ def child_copies(csv: Path, out: Path) -> dict:
     return {"seconds": seconds, "cpu": cpu, "rows": rows}
 
 
+def _jvm_figures(executor: object) -> dict:
+    """The spark executor's JVM (a child of this process): its CPU seconds and
+    peak RSS (MiB) from /proc, and the session's start-up seconds."""
+    run = getattr(executor, "run", None)
+    if run is None or not run.started:
+        return {}
+    pid = run.session().sparkContext._gateway.proc.pid
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return {
+        "startup_s": run.startup_s,
+        "jvm_cpu": (int(fields[11]) + int(fields[12])) / ticks,
+        "jvm_peak_mib": peak_kib / 1024,
+    }
+
+
 def child_jobforge(csv: Path, out: Path, gold: str = "python", executor: str = "polars") -> dict:
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec
     from jobforge.pipeline.config import PipelineConfig
 
     start, cpu = time.perf_counter(), time.process_time()
-    engine = PipelineEngine(PipelineConfig(out / "data", entry_points=False, executor=executor))
+    engine = PipelineEngine(
+        PipelineConfig(
+            out / "data",
+            entry_points=False,
+            executor=executor,
+            plugin_settings={"spark": {"master": "local[2]"}} if executor == "spark" else None,
+        )
+    )
     result = engine.run_full_pipeline(
         csv,
         TABLE,
@@ -150,6 +175,10 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python", executor: str = "
         ],
     )
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    jvm = _jvm_figures(engine.executor)
+    close = getattr(engine.executor, "close", None)
+    if close is not None:
+        close()
     ledgers = {
         "bronze": result.bronze.record.ledger.model_dump(),
         "silver": result.silver.record.ledger.model_dump(),
@@ -158,6 +187,7 @@ def child_jobforge(csv: Path, out: Path, gold: str = "python", executor: str = "
     return {
         "seconds": seconds,
         "cpu": cpu,
+        **jvm,
         "staged_rows": result.ingest.rows,
         "staged_quarantined": result.ingest.rows_quarantined,
         "reader": result.ingest.record.reader_details["reader"],
@@ -365,9 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--executor",
-        choices=["polars", "duckdb"],
+        choices=["polars", "duckdb", "spark"],
         default="polars",
-        help="the executor of the jobforge run ([engine] executor); duckdb needs --gold sql",
+        help="the executor of the jobforge run ([engine] executor); duckdb and spark need "
+        "--gold sql (spark: local[2]; its JVM's CPU and peak RSS and the session's start-up "
+        "are shown apart)",
     )
     parser.add_argument(
         "--messy",
@@ -407,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         return project_run.main(args.tables, args.repeat, args.warmup, args.batches, args.workdir)
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
+    if args.executor == "spark" and args.gold != "sql":
+        parser.error("--executor spark runs gold SQL only: add --gold sql")
     if args.executor == "duckdb" and args.gold != "sql":
         parser.error("--executor duckdb runs no Python transforms: add --gold sql")
 
@@ -436,9 +470,15 @@ def main(argv: list[str] | None = None) -> int:
                 elif kind == "copies":
                     check_copies(report, meta)
                 label = "run" if timed else "warm-up"
+                jvm = (
+                    f", of which spark start-up {report['startup_s']:.3f} s; JVM cpu "
+                    f"{report['jvm_cpu']:.3f} s, JVM peak {report['jvm_peak_mib']:.0f} MiB"
+                    if "startup_s" in report
+                    else ""
+                )
                 print(
                     f"{label} {kind}: {report['seconds']:.3f} s (cpu {report['cpu']:.3f} s), "
-                    f"peak {peak:.0f} MiB",
+                    f"peak {peak:.0f} MiB{jvm}",
                     flush=True,
                 )
                 if timed:

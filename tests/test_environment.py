@@ -25,6 +25,8 @@ BUNDLED = [
     "parquet-store",
     "delta-store",
     "openlineage",
+    "duckdb",
+    "spark",
 ]
 EXAMPLE_STEWARD = "example-steward@jobforge.example"
 

@@ -25,6 +25,7 @@ BUNDLED = [
     "delta-store",
     "openlineage",
     "duckdb",
+    "spark",
 ]
 
 
@@ -156,6 +157,15 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "",
     ]
     assert lines[9].split("\t") == [
+        "spark",
+        "bundled",
+        "jobforge",
+        "2.0.0",
+        "loaded",
+        "executor",
+        "",
+    ]
+    assert lines[10].split("\t") == [
         "example",
         "entry point",
         "jobforge-example",
@@ -164,8 +174,8 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
         "enrich_column_metadata, enrich_table_metadata, resolve_layer_path",
         "",
     ]
-    assert len(lines) == 11  # a line per plugin, then the executor
-    assert lines[10] == (
+    assert len(lines) == 12  # a line per plugin, then the executor
+    assert lines[11] == (
         "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
         "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
     )
@@ -258,7 +268,7 @@ def test_a_broken_plugin_is_listed_with_its_error(tmp_path: Path, fault: str, er
     assert [listing[name]["status"] for name in BUNDLED] == ["loaded"] * len(BUNDLED)
     text = run("plugins", cwd=tmp_path, env={"JOBFORGE_EXAMPLE_FAULT": fault})
     assert text.code == 0
-    assert text.out.splitlines()[9].split("\t")[4:] == ["error", "", error]
+    assert text.out.splitlines()[len(BUNDLED) + 1].split("\t")[4:] == ["error", "", error]
     # the broken plugin's hooks are not in the call order
     order = run(
         "plugins",

@@ -24,6 +24,8 @@ BUNDLED = [
     "parquet-store",
     "delta-store",
     "openlineage",
+    "duckdb",
+    "spark",
 ]
 
 AUTHOR_TESTS = """
@@ -65,7 +67,8 @@ def test_register_then_fail(jobforge_config, register_jobforge_plugin):
         "layout",
         "dama",
     ]
-    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", "Steward-8"]
+    steward = f"Steward-{len(BUNDLED) + 1}"
+    assert [i.name for i in jobforge_config.plugins.infos] == [*BUNDLED, "layout", steward]
     raise RuntimeError("the test body fails on purpose")
 
 

@@ -42,6 +42,7 @@ BUNDLED_PLUGINS: tuple[tuple[str, str], ...] = (
     ("delta-store", "jobforge_delta"),
     ("openlineage", "jobforge_openlineage"),
     ("duckdb", "jobforge_duckdb"),
+    ("spark", "jobforge_spark"),
 )
 """(name, module) of the plugins shipped in jobforge's ``plugins/`` folder."""
 

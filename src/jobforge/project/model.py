@@ -40,11 +40,36 @@ class PluginsSection(_Section):
     entry_points: bool = True
 
 
+class SparkSection(_Section):
+    """``[engine.spark]``: where the bundled ``spark`` executor runs.
+
+    ``master`` (``local[2]``, ``yarn``, ``spark://host:7077``) or ``remote``
+    (Spark Connect, ``sc://host:15002``), not both; ``conf`` is passed to the
+    session as it is (``spark.sql.shuffle.partitions = "8"``). The plugin
+    validates the settings it receives with this model too.
+    """
+
+    master: str | None = None
+    remote: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+    app_name: str = "jobforge"
+    ui: bool = False
+    """The Spark UI of a local session (off: it takes a port and a thread)."""
+
+    @model_validator(mode="after")
+    def _one_place(self) -> SparkSection:
+        if self.master and self.remote:
+            raise ValueError("give master or remote, not both")
+        return self
+
+
 class EngineSection(_Section):
     """``[engine]``: which executor runs the layer steps."""
 
     executor: str = "polars"
-    """An executor's name (bundled: ``polars``, ``duckdb``)."""
+    """An executor's name (bundled: ``polars``, ``duckdb``, ``spark``)."""
+    spark: SparkSection | None = None
+    """``[engine.spark]``: the spark executor's settings (plugin ``spark``)."""
 
 
 class TableAuditSection(_Section):

@@ -181,6 +181,9 @@ def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
             values["path"] = str(project.root / lineage.path)
         values["namespace"] = lineage.namespace or project.spec.project.name
         settings["openlineage"] = values
+    spark = project.spec.engine.spark
+    if spark is not None:
+        settings["spark"] = spark.model_dump()
     return settings
 
 
@@ -368,6 +371,9 @@ def run_project(
                 if fail_fast:
                     raise
     finally:
+        close = getattr(engine.executor, "close", None)
+        if close is not None:  # an executor holding a session (spark) ends it with the run
+            close()
         report.completed_at = utc_now()
         write_run_record(config, project, report)
     return report

@@ -1,0 +1,58 @@
+"""Gold SQL for Spark: a project's gold SQL is written in jobforge's dialect
+(DuckDB's); the spark executor runs its Spark SQL translation (sqlglot), and a
+construct with no Spark equivalent is reported when the project is checked,
+before anything runs, naming the construct."""
+
+from __future__ import annotations
+
+import functools
+
+import duckdb
+import sqlglot
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+
+from jobforge.errors import QueryError
+from jobforge.query.guard import select_statement
+
+
+@functools.cache
+def _duckdb_functions() -> frozenset[str]:
+    """Every function name DuckDB knows."""
+    names = duckdb.sql("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    return frozenset(str(row[0]).lower() for row in names)
+
+
+def spark_sql(sql: str) -> str:
+    """The Spark SQL of the gold query ``sql`` (one SELECT, DuckDB dialect); a
+    ``ValueError`` naming the construct Spark cannot run."""
+    try:
+        select = select_statement(sql)
+    except QueryError as exc:
+        raise ValueError(str(exc)) from None
+    try:
+        tree = sqlglot.parse_one(select, read="duckdb")
+    except ParseError as exc:
+        raise ValueError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    for call in tree.find_all(sqlglot.exp.Anonymous):
+        # A function sqlglot does not translate is passed on unchanged: a DuckDB
+        # one then fails in Spark, so it is named now.
+        name = str(call.name).lower()
+        if name in _duckdb_functions():
+            raise ValueError(
+                f"{name}() is DuckDB SQL with no Spark SQL translation; the spark executor "
+                "runs Spark SQL"
+            )
+    for join in tree.find_all(sqlglot.exp.Join):
+        kind = " ".join(str(join.args.get(k) or "") for k in ("method", "kind", "side")).upper()
+        for duckdb_only in ("ASOF", "POSITIONAL"):
+            if duckdb_only in kind.split():
+                raise ValueError(
+                    f"{duckdb_only} JOIN is DuckDB SQL with no Spark equivalent; the spark "
+                    "executor runs Spark SQL"
+                )
+    try:
+        return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise ValueError(
+            f"not Spark SQL: {str(exc).splitlines()[0]} (the spark executor runs Spark SQL)"
+        ) from None

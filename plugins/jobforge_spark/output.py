@@ -1,0 +1,70 @@
+"""Spark writes a table version as part files in a folder of its own; jobforge's
+table store takes one parquet file per batch. Each result is written by Spark
+to a scratch folder outside every layer folder (so ``_SUCCESS`` and ``.crc``
+files never reach one), and its part files are then copied, batch by batch, in
+part order, into the one temporary file the engine named. Until the table store
+takes several files per version this copy goes through the driver.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+
+from jobforge.errors import ContractError
+from jobforge.storage import literal
+
+WRITE = {"compression": "zstd", "compression_level": 1}
+
+
+def hadoop_path(path: Path) -> str:
+    """``path`` as Spark reads it: a name, never a pattern (Hadoop globs
+    ``* ? [ ] { }``; a backslash makes each a literal character)."""
+    text = str(path.resolve())
+    for char in "\\*?[]{}":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+class Scratch:
+    """Folders Spark writes results to, removed when the run ends."""
+
+    def __init__(self) -> None:
+        self._root: Path | None = None
+
+    def folder(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="jobforge-spark-"))
+        return self._root / uuid.uuid4().hex
+
+    def remove(self) -> None:
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+
+def write_one_file(frame: DataFrame, target: Path, scratch: Scratch, where: str) -> None:
+    """Write ``frame`` to the parquet file ``target`` (the engine's temporary)."""
+    folder = scratch.folder()
+    try:
+        frame.write.mode("errorifexists").parquet(hadoop_path(folder))
+        parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
+        if not parts:
+            raise ContractError(f"{where}: Spark wrote no part file")
+        schema = literal.read_schema(parts[0]).remove_metadata()  # Spark's own schema note
+        with literal.parquet_writer(target, schema, **WRITE) as writer:
+            for part in parts:
+                source = literal.parquet_file(part)
+                if not source.schema_arrow.equals(schema, check_metadata=False):
+                    raise ContractError(f"{where}: Spark's part files disagree on the schema")
+                for batch in source.iter_batches():
+                    writer.write_batch(batch)
+    except pa.ArrowException as exc:
+        raise ContractError(f"{where}: {str(exc).splitlines()[0]}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
