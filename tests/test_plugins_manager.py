@@ -98,7 +98,8 @@ def test_installed_plugins_register_in_sorted_order(
 ) -> None:
     fake_entry_points(("beta", "jf_fake_beta", ""), ("alpha", "jf_fake_alpha", ""))
     config = PipelineConfig(tmp_path)
-    assert [(i.name, i.source, i.distribution, i.version) for i in config.plugins.infos][7:] == [
+    after_bundled = config.plugins.infos[len(manager.BUNDLED_PLUGINS) :]
+    assert [(i.name, i.source, i.distribution, i.version) for i in after_bundled] == [
         ("alpha", "entry point", "fake-dist", "1.2.3"),
         ("beta", "entry point", "fake-dist", "1.2.3"),
     ]
@@ -181,6 +182,7 @@ def test_entry_points_false_skips_discovery(
         "delta-store",
         "openlineage",
         "duckdb",
+        "spark",
     ]
     assert "jf_fake_alpha" not in sys.modules
 
@@ -209,6 +211,7 @@ def test_explicit_wins_over_installed_which_wins_over_bundled(tmp_path: Path) ->
         ("delta-store", "bundled"),
         ("openlineage", "bundled"),
         ("duckdb", "bundled"),
+        ("spark", "bundled"),
         ("example", "entry point"),
         ("mine", "explicit"),
     ]
@@ -318,7 +321,8 @@ def test_names_of_explicit_plugins(tmp_path: Path) -> None:
         plugins=[FlatLayout(tmp_path), Anonymous(), this_module],
         entry_points=False,
     )
-    assert [(i.name, i.source, i.module) for i in config.plugins.infos][7:] == [
+    after_bundled = config.plugins.infos[len(manager.BUNDLED_PLUGINS) :]
+    assert [(i.name, i.source, i.module) for i in after_bundled] == [
         ("flat", "explicit", __name__),
         ("Anonymous-1", "explicit", __name__),
         (__name__, "explicit", __name__),
