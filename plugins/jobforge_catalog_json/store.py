@@ -133,6 +133,8 @@ class JsonCatalogStore:
                 remove_stale_temporaries_of(entries, f"{table}.json")
                 remove_stale_temporaries_of(entries / "_history", f"{table}.json")
         remove_stale_temporaries(config.catalog_lineage_path() / table)
+        # the chain head, written under the table's lock (held by the caller)
+        remove_stale_temporaries_of(Path(self.location("chain")), f"{table}.json")
 
     # -- table entries -------------------------------------------------------------------
     def entry(self, layer: str, table: str) -> TableMetadata | None:
