@@ -59,7 +59,7 @@ def test_an_executor_nobody_gives_is_named(tmp_path: Path) -> None:
         PipelineEngine(config)
     assert str(caught.value) == (
         "no plugin provides jobforge_executor (for the executor 'nope'; plugins answering "
-        "jobforge_executor: polars, duckdb)"
+        "jobforge_executor: polars, duckdb, spark)"
     )
     assert not (tmp_path / "data").exists()
 

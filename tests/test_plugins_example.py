@@ -115,6 +115,8 @@ def test_the_example_plugin_is_discovered(tmp_path: Path) -> None:
         "parquet-store",
         "delta-store",
         "openlineage",
+        "duckdb",
+        "spark",
         "example",
     ]
 
@@ -268,7 +270,7 @@ def test_the_load_allow_list(
     config = PipelineConfig(tmp_path, load_plugins=load_kwarg)
     assert info(config)["status"] == status
     # the allow-list is about installed plugins: the bundled ones always load
-    assert [i.status for i in config.plugins.infos if i.source == "bundled"] == ["loaded"] * 7
+    assert [i.status for i in config.plugins.infos if i.source == "bundled"] == ["loaded"] * 9
 
 
 def test_disable_wins_over_the_allow_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -232,6 +232,7 @@ def test_an_executor_plugin_runs_the_steps(
         "counting",
         "polars",
         "duckdb",
+        "spark",
     ]
     engine = PipelineEngine(jobforge_config)
     assert isinstance(engine.executor, CountingExecutor)

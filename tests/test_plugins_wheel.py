@@ -22,6 +22,7 @@ BUNDLED_PACKAGES = [
     "jobforge_parquet_store",
     "jobforge_polars",
     "jobforge_readers",
+    "jobforge_spark",
 ]
 
 
@@ -117,6 +118,7 @@ def test_the_installed_wheel_loads_its_bundled_plugins(wheel: Path, tmp_path: Pa
         ("delta-store", "loaded"),
         ("openlineage", "loaded"),
         ("duckdb", "loaded"),
+        ("spark", "loaded"),
     ]
     where = subprocess.run(
         [

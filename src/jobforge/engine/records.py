@@ -39,8 +39,9 @@ def finish(
     metadata: TableMetadata,
     version: versions.CurrentVersion,
     publication: Publication,
-) -> None:
-    """After the version switch: lineage, catalog entry, after-hooks.
+) -> TransitionRecord | IngestionRecord:
+    """After the version switch: lineage, catalog entry, after-hooks; returns the
+    record as it was sealed and saved (its place in the chain, its signature).
 
     The version is published at this point, so an error here does not undo
     it: the error says so. If the record or the entry could not be written,
@@ -63,6 +64,7 @@ def finish(
         rt.host.after_transition(event, record)
     except Exception as exc:
         raise TransitionError(f"{published}, but then {exc}") from exc
+    return record
 
 
 def fail(

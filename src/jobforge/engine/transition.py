@@ -126,7 +126,7 @@ class Transition:
         except Exception as exc:
             store.abort(draft, staged)
             raise fail(rt, event, failed(exc, outcome), exc, publication) from exc
-        finish(rt, event, built, metadata, version, publication)
+        built = finish(rt, event, built, metadata, version, publication)
         if outcome.rows_quarantined and quarantine is not None:
             rt.host.rows_quarantined(event, outcome.rows_quarantined, quarantine)
         return Published(built, version, outcome)

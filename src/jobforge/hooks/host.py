@@ -56,6 +56,9 @@ class PluginHost:
     """Typed calls to every ``jobforge_*`` hook of one plugin manager."""
 
     def __init__(self, loaded: LoadedManager) -> None:
+        self.generation = 0
+        """Counts plugins registered or unregistered after the build: what a config
+        caches from the hooks (its layout) is asked again when it changes."""
         self._loaded = loaded
         self.pm = loaded.pm
 
@@ -106,12 +109,14 @@ class PluginHost:
             module_of(plugin),
         )
         self._loaded.add(info, plugin)
+        self.generation += 1
         return info
 
     def unregister(self, plugin: object) -> None:
         """Undo :meth:`register` (a plugin that is not registered is ignored)."""
         if self.pm.is_registered(plugin):
             self._loaded.remove(plugin)
+            self.generation += 1
 
     def _impls(self, hook_name: str) -> list[HookImpl]:
         caller = getattr(self.pm.hook, hook_name)

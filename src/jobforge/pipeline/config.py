@@ -9,7 +9,7 @@ plugin answers last, so an installed plugin can move any layer.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -133,6 +133,7 @@ class PipelineConfig:
         self._store: TableStore | None = None
         self._catalog: CatalogStore | None = None
         self._layout: dict[str, Path] = {}
+        self._layout_generation = 0
         """The folders the layout plugins resolved, by layer (or ``quarantine``,
         ``catalog``): asked once per config, not once per path a step builds."""
 
@@ -172,10 +173,7 @@ class PipelineConfig:
     def layer_path(self, layer: Layer | str) -> Path:
         """The directory of ``layer``, as the layout plugins resolve it."""
         layer = Layer(layer)
-        found = self._layout.get(layer.value)
-        if found is None:
-            found = self._layout[layer.value] = self.plugins.resolve_layer_path(self, layer)
-        return found
+        return self._resolved(layer.value, lambda: self.plugins.resolve_layer_path(self, layer))
 
     def staged_path(self) -> Path:
         return self.layer_path(Layer.STAGED)
@@ -190,16 +188,22 @@ class PipelineConfig:
         return self.layer_path(Layer.GOLD)
 
     def quarantine_path(self) -> Path:
-        found = self._layout.get("quarantine")
-        if found is None:
-            found = self._layout["quarantine"] = self.plugins.resolve_quarantine_path(self)
-        return found
+        return self._resolved("quarantine", lambda: self.plugins.resolve_quarantine_path(self))
 
     # -- catalog ------------------------------------------------------------
     def catalog_path(self) -> Path:
-        found = self._layout.get("catalog")
+        return self._resolved("catalog", lambda: self.plugins.resolve_catalog_path(self))
+
+    def _resolved(self, key: str, resolve: Callable[[], Path]) -> Path:
+        """The folder ``key`` as the layout plugins resolve it, asked once per
+        config (and again after a plugin is registered or unregistered)."""
+        host = self.plugins
+        if self._layout_generation != host.generation:
+            self._layout.clear()
+            self._layout_generation = host.generation
+        found = self._layout.get(key)
         if found is None:
-            found = self._layout["catalog"] = self.plugins.resolve_catalog_path(self)
+            found = self._layout[key] = resolve()
         return found
 
     def catalog_tables_path(self) -> Path:
