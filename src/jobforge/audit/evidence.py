@@ -64,9 +64,7 @@ def build_pack(
         selected = engine.query_with_provenance(table, layer="gold", where=where).to_dicts()
         if not selected:
             raise ConfigError(f"evidence: no row of gold.{table} where {where}")
-        keys = {
-            prov.parse_lineage_key(k) for row in selected for k in row.get(prov.LINEAGE) or []
-        }
+        keys = {prov.parse_lineage_key(k) for row in selected for k in row.get(prov.LINEAGE) or []}
         staged_rows = _staged_rows(engine, keys)
     data_columns = prov.data_columns(list(selected[0]))
     gold_rows = {
@@ -187,8 +185,7 @@ def _source_records(
             f"(this one is {ingestion.source_format})"
         )
     try:
-        with open(ingestion.source_file, "rb") as handle:  # noqa: PTH123 - bytes, no pattern
-            data = handle.read()
+        data = Path(ingestion.source_file).read_bytes()
     except OSError as exc:
         raise SourceError(
             f"evidence: source file {ingestion.source_file} of batch {ingestion.batch_id[:8]} "
@@ -211,7 +208,9 @@ def _source_records(
     )
     for record in found.records:
         row = staged.get((ingestion.batch_id, record.source_row))
-        parsed = {c: (v if v != "" else None) for c, v in zip(found.columns, record.fields)}
+        parsed = {
+            c: (v if v != "" else None) for c, v in zip(found.columns, record.fields, strict=False)
+        }
         kept = {c: row[c] for c in found.columns} if row is not None else None
         if parsed != kept:
             raise SourceError(

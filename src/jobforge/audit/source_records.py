@@ -96,7 +96,6 @@ def csv_records(
     missing = sorted(wanted_rows - {r.source_row for r in found})
     if header is None or missing:
         raise SourceError(
-            f"{name}: has no record(s) {', '.join(map(str, missing[:5]))} "
-            f"(it has {number} records)"
+            f"{name}: has no record(s) {', '.join(map(str, missing[:5]))} (it has {number} records)"
         )
     return CsvRecords(header, columns, tuple(found))
