@@ -39,7 +39,7 @@ from jobforge.project.runner import gold_spec
 from jobforge.query.engine import QueryEngine
 
 FORMAT = "jobforge-evidence/1"
-REPRODUCIBLE_CASTS = ("int", "float", "str", "bool")
+REPRODUCIBLE_CASTS = ("string", "int", "float", "bool")
 """Cast types ``reproduce.py`` applies (others: the pack is refused, not half made)."""
 
 
@@ -257,7 +257,12 @@ def _declarations(
             if schema.snake_case:
                 raise ConfigError(f"evidence: {name}: bronze snake_case is not reproduced")
             for column, cast in schema.cast.items():
-                if cast.type not in REPRODUCIBLE_CASTS or cast.thousands or cast.format:
+                if (
+                    cast.type not in REPRODUCIBLE_CASTS
+                    or cast.thousands
+                    or cast.format
+                    or cast.decimal != "."
+                ):
                     raise ConfigError(
                         f"evidence: {name}.{column}: cast {cast.type} with its options is not "
                         f"one reproduce.py applies ({', '.join(REPRODUCIBLE_CASTS)})"

@@ -28,8 +28,10 @@ import duckdb
 
 HERE = Path(__file__).resolve().parent
 
-TYPES = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
+TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}
 """The declared cast types this script knows, as DuckDB types."""
+INTEGER_TEXT = "^[+-]?[0-9]+$"
+"""An int cast takes whole numbers only (``1.0`` does not parse, as in jobforge)."""
 
 
 def ident(name: str) -> str:
@@ -90,8 +92,22 @@ def cast_expression(column: str, cast: dict[str, Any]) -> tuple[str, str]:
     is_null = f"{ident(column)} IS NULL OR {text} = ''" + (
         f" OR {text} IN ({', '.join(nulls)})" if nulls else ""
     )
-    value = f"CASE WHEN {is_null} THEN NULL ELSE TRY_CAST({text} AS {kind}) END"
-    return value, f"NOT ({is_null}) AND TRY_CAST({text} AS {kind}) IS NULL"
+    if cast["type"] == "bool":
+        true = ", ".join(literal(v.lower()) for v in cast["true_values"])
+        false = ", ".join(literal(v.lower()) for v in cast["false_values"])
+        parsed = (
+            f"CASE WHEN lower({text}) IN ({true}) THEN true "
+            f"WHEN lower({text}) IN ({false}) THEN false END"
+        )
+    elif cast["type"] == "int":
+        parsed = (
+            f"CASE WHEN regexp_matches({text}, {literal(INTEGER_TEXT)}) "
+            f"THEN TRY_CAST({text} AS BIGINT) END"
+        )
+    else:
+        parsed = f"TRY_CAST({text} AS {kind})"
+    value = f"CASE WHEN {is_null} THEN NULL ELSE {parsed} END"
+    return value, f"NOT ({is_null}) AND ({parsed}) IS NULL"
 
 
 def bronze(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> list[str]:
