@@ -284,3 +284,73 @@ def test_csv_records_keep_multi_line_quoted_fields() -> None:
     assert first.raw == b'1,"first\r\nsecond line"\r\n'
     with pytest.raises(SourceError, match=r"notes.csv: has no record\(s\) 4 \(it has 3 records\)"):
         csv_records(data, [4], name="notes.csv")
+
+
+SMALL_PROJECT = """
+[project]
+name = "evidence-small"
+data_root = "data"
+
+[tables.items]
+source = "sources/items.csv"
+
+[tables.items.bronze]
+rename = { "Item Id" = "id", "Note" = "note", "Amount" = "amount", "Paid" = "paid" }
+cast = { amount = "float", paid = { type = "bool", true_values = ["oui"], false_values = ["non"] } }
+
+[tables.items.silver]
+dedupe = ["id"]
+rules = [{ id = "amount_positive", expression = "amount > 0", severity = "error" }]
+
+[gold.paid_items]
+inputs = ["items"]
+sql = '''
+SELECT id, note, amount * 2 AS doubled, paid, _lineage FROM items WHERE paid
+'''
+"""
+
+ITEMS = (
+    b"Item Id,Note,Amount,Paid\r\n"
+    b'a1,"first line\r\nsecond line, with a comma",1.5,oui\r\n'
+    b"b2,plain,-3,oui\r\n"
+    b'c3,"say ""hi""\nthen go",2.25,oui\r\n'
+    b"d4,unpaid,4,non\r\n"
+)
+"""Record 1 spans lines 2-3, record 3 lines 5-6; b2 breaks the rule, d4 is not paid."""
+
+
+def test_multi_line_records_float_and_bool_casts(duckdb_python: Path, tmp_path: Path) -> None:
+    project = tmp_path / "small"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(SMALL_PROJECT, encoding="utf-8")
+    (project / "sources" / "items.csv").write_bytes(ITEMS)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    pack = _pack(project, tmp_path / "pack.zip", "paid_items", "doubled > 1")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (source,) = evidence["sources"]
+    assert [(r["source_row"], r["first_line"], r["last_line"]) for r in source["records"]] == [
+        (1, 2, 3),
+        (3, 5, 6),
+    ]
+    lines = ITEMS.splitlines(keepends=True)
+    assert (folder / source["records_file"]).read_bytes() == b"".join(
+        [lines[0], lines[1], lines[2], lines[4], lines[5]]
+    )
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = sorted(line for line in done.stdout.splitlines() if line.startswith("row "))
+    assert [r.split(": ", 1)[1] for r in rows] == sorted(
+        [
+            "id='a1', note='first line\\r\\nsecond line, with a comma', doubled=3.0, paid=True",
+            "id='c3', note='say \"hi\"\\nthen go', doubled=4.5, paid=True",
+        ]
+    )
+    assert done.stdout.splitlines()[-1] == "all 2 row(s) match the source records"
+    records = folder / source["records_file"]
+    records.write_bytes(records.read_bytes().replace(b",2.25,oui", b",2.25,non"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "MISMATCH row " in done.stdout
+    assert "(id='c3'): not re-derived from its source records" in done.stdout
