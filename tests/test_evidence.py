@@ -229,6 +229,28 @@ def test_several_rows_of_another_gold_table(
     assert done.stdout.splitlines()[-1] == "all 2 row(s) match the source records"
 
 
+def test_every_row_of_the_outlook_reproduces(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """All 485 rows: reproduce.py's bronze, silver and gold agree with jobforge's
+    on the whole demo, not only on one hand-picked row."""
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", "true")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert done.stdout.splitlines()[-1] == "all 485 row(s) match the source records"
+
+
+def test_a_missing_output_folder_is_a_one_line_error(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nowhere" / "pack.zip"
+    result = jobforge(
+        "evidence", "occupation_outlook", "--where", WHERE_21211, "-o", str(out), cwd=demo
+    )
+    assert result.code == 2
+    assert result.err.strip() == (f"error: evidence: -o {out}: folder {out.parent} does not exist")
+    assert not out.parent.exists()
+
+
 def test_no_matching_row_is_a_one_line_error(demo: Path, tmp_path: Path) -> None:
     out = tmp_path / "pack.zip"
     result = jobforge(

@@ -60,6 +60,8 @@ def build_pack(
     """Write the evidence pack of the rows of ``gold.table`` where ``where`` holds to ``out``."""
     if not project.is_gold(table):
         raise ConfigError(f"evidence: {table} is not a gold table of the project")
+    if not out.parent.is_dir():
+        raise ConfigError(f"evidence: -o {out}: folder {out.parent} does not exist")
     with QueryEngine(config) as engine:
         selected = engine.query_with_provenance(table, layer="gold", where=where).to_dicts()
         if not selected:
