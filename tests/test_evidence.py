@@ -191,6 +191,7 @@ def test_changed_source_value_names_the_row(
         "MISMATCH row 1 (noc_code='21211'): employment_2033 is 42800, published 42700, "
         "change_2023_2033 is 6200, published 6100, change_pct is 16.9, published 16.7"
     ) in done.stdout
+    assert f"note: {employment['records_file']} differs from its SHA256SUMS line" in done.stdout
     assert done.stdout.splitlines()[-1] == "1 of 1 row(s) do not match"
 
 
