@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from jobforge.audit.source_records import csv_records
 from jobforge.errors import SourceError
+from jobforge.evidence.source_records import csv_records
 from tests.cli_helpers import jobforge
 
 DEMO_SOURCES = Path(__file__).parent.parent / "src" / "jobforge" / "demo" / "sources"

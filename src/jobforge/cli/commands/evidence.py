@@ -25,7 +25,7 @@ def evidence(table: str, where: str, output: Path) -> None:
     rows, the raw source records they come from (with each file's sha256), every
     lineage record on the way, the declarations, the catalog entries, and a
     reproduce.py (DuckDB only) that re-derives the rows and compares them."""
-    from jobforge.audit.evidence import build_pack
+    from jobforge.evidence.pack import build_pack
 
     project = context.required_project()
     config = context.pipeline_config(project)

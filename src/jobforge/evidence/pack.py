@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from jobforge import provenance as prov
-from jobforge.audit.source_records import CsvRecords, csv_records
 from jobforge.catalog.manager import CatalogManager
 from jobforge.engine.fingerprint import Fingerprint, bronze_parts, gold_parts, silver_parts
 from jobforge.errors import ConfigError, SourceError
+from jobforge.evidence.source_records import CsvRecords, csv_records
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, TransitionRecord
 from jobforge.project.model import Project
@@ -139,7 +139,7 @@ def build_pack(
     members["gold_rows.json"] = _json(gold_rows)
     members["evidence.json"] = _json(manifest)
     members["reproduce.py"] = (
-        resources.files("jobforge.audit").joinpath("reproduce_template.py").read_bytes()
+        resources.files("jobforge.evidence").joinpath("reproduce_template.py").read_bytes()
     )
     members["SHA256SUMS"] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(members.items())
