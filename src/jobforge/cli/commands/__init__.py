@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "jobforge.cli.commands.lineage:lineage",
     "quarantine": "jobforge.cli.commands.quarantine:quarantine",
     "verify": "jobforge.cli.commands.verify:verify",
+    "evidence": "jobforge.cli.commands.evidence:evidence",
     "docs": "jobforge.cli.commands.docs:docs",
     "plugins": "jobforge.cli.commands.plugins:plugins",
 }

@@ -1,0 +1,266 @@
+"""Re-derive the gold rows of this evidence pack from the source records it holds.
+
+Run it in the unzipped pack's folder with nothing but Python and DuckDB
+(``pip install duckdb``)::
+
+    python reproduce.py
+
+It reads ``evidence.json``, parses the source records in ``sources/`` with the
+standard library's CSV reader, applies the declarations recorded there (bronze
+renames and casts, silver rules and de-duplication, each gold table's SQL, in
+order) with DuckDB, and compares the result with ``gold_rows.json``, the rows
+jobforge published. It prints every row, then ``all N rows match`` and exits 0,
+or names each row that no longer matches (and which values differ) and exits 1.
+
+The script does not import jobforge: an auditor can read all of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+
+TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}
+"""The declared cast types this script knows, as DuckDB types."""
+INTEGER_TEXT = "^[+-]?[0-9]+$"
+"""An int cast takes whole numbers only (``1.0`` does not parse, as in jobforge)."""
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def read_records(source: dict[str, Any]) -> tuple[list[str], list[list[str | None]]]:
+    """The header and the records of one source's records file (empty cell: null)."""
+    encoding = source["encoding"]
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # a byte order mark before the header is not part of it
+    text = (HERE / source["records_file"]).read_bytes().decode(encoding)
+    rows = [
+        r
+        for r in csv.reader(
+            io.StringIO(text, newline=""),
+            delimiter=source["delimiter"],
+            quotechar=source["quote"],
+        )
+        if r
+    ]
+    header, records = rows[0], rows[1:]
+    if len(records) != len(source["records"]):
+        sys.exit(
+            f"{source['records_file']}: {len(records)} records, "
+            f"evidence.json lists {len(source['records'])}"
+        )
+    return header, [[v if v != "" else None for v in r] for r in records]
+
+
+def stage(con: duckdb.DuckDBPyConnection, source: dict[str, Any]) -> None:
+    """The staged rows of one source: its records, all text, with provenance."""
+    header, records = read_records(source)
+    table = ident("staged__" + source["table"])
+    columns = ", ".join(f"{ident(c)} VARCHAR" for c in header)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} ({columns}, _source_file VARCHAR, "
+        "_ingested_at TIMESTAMPTZ, _batch_id VARCHAR, _source_row BIGINT)"
+    )
+    marks = ", ".join("?" for _ in range(len(header) + 4))
+    for record, meta in zip(records, source["records"], strict=True):
+        values = [*record, source["source_file"], source["ingested_at"], source["batch_id"]]
+        con.execute(f"INSERT INTO {table} VALUES ({marks})", [*values, meta["source_row"]])
+
+
+def cast_expression(column: str, cast: dict[str, Any]) -> tuple[str, str]:
+    """The bronze value of ``column`` and the condition under which its text
+    does not parse (the row would go to quarantine)."""
+    kind = TYPES.get(cast["type"])
+    if kind is None:
+        sys.exit(f"cast of {column}: type {cast['type']!r} is not one this script reproduces")
+    text = f"trim({ident(column)})"
+    nulls = [literal(v) for v in cast.get("null_values", [])]
+    is_null = f"{ident(column)} IS NULL OR {text} = ''" + (
+        f" OR {text} IN ({', '.join(nulls)})" if nulls else ""
+    )
+    if cast["type"] == "bool":
+        true = ", ".join(literal(v.lower()) for v in cast["true_values"])
+        false = ", ".join(literal(v.lower()) for v in cast["false_values"])
+        parsed = (
+            f"CASE WHEN lower({text}) IN ({true}) THEN true "
+            f"WHEN lower({text}) IN ({false}) THEN false END"
+        )
+    elif cast["type"] == "int":
+        parsed = (
+            f"CASE WHEN regexp_matches({text}, {literal(INTEGER_TEXT)}) "
+            f"THEN TRY_CAST({text} AS BIGINT) END"
+        )
+    else:
+        parsed = f"TRY_CAST({text} AS {kind})"
+    value = f"CASE WHEN {is_null} THEN NULL ELSE {parsed} END"
+    return value, f"NOT ({is_null}) AND ({parsed}) IS NULL"
+
+
+def bronze(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> list[str]:
+    """Renames and casts; returns a line for each record whose text does not parse."""
+    columns = [
+        r[0]
+        for r in con.execute(f"DESCRIBE {ident('staged__' + name)}").fetchall()
+        if not r[0].startswith("_")
+    ]
+    select, failures = [], []
+    for column in columns:
+        target = spec["rename"].get(column, column)
+        cast = spec["cast"].get(target)
+        if cast is None:
+            select.append(f"{ident(column)} AS {ident(target)}")
+            continue
+        value, fails = cast_expression(column, cast)
+        select.append(f"{value} AS {ident(target)}")
+        failures.append((target, column, fails))
+    problems = []
+    for target, column, fails in failures:
+        for (row,) in con.execute(
+            f"SELECT _source_row FROM {ident('staged__' + name)} WHERE {fails}"
+        ).fetchall():
+            problems.append(f"{name} record {row}: {column!r} does not parse as {target}'s type")
+    rejected = " OR ".join(f"({fails})" for _, _, fails in failures) or "false"
+    con.execute(
+        f"CREATE TABLE {ident('bronze__' + name)} AS SELECT {', '.join(select)}, "
+        "_source_file, _ingested_at, _batch_id, _source_row "
+        f"FROM {ident('staged__' + name)} WHERE NOT ({rejected})"
+    )
+    return problems
+
+
+def silver(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> list[str]:
+    """Rules of severity ``error`` (a null result passes), then de-duplication
+    (the first record of each key is kept); returns a line per row dropped."""
+    table = ident("bronze__" + name)
+    problems = []
+    keep = []
+    for rule in spec["rules"]:
+        if rule["severity"] != "error":
+            continue
+        condition = f"({rule['expression']}) IS NOT FALSE"
+        keep.append(condition)
+        for (row,) in con.execute(
+            f"SELECT _source_row FROM {table} WHERE NOT ({condition})"
+        ).fetchall():
+            problems.append(f"{name} record {row}: fails rule {rule['id']!r}")
+    where = " AND ".join(keep) or "true"
+    dedupe = spec["dedupe"]
+    if isinstance(dedupe, list):
+        partition = ", ".join(ident(c) for c in dedupe)
+    elif dedupe == "row":
+        data = [
+            r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if not r[0].startswith("_")
+        ]
+        partition = ", ".join(ident(c) for c in data)
+    else:
+        partition = "_source_row"
+    con.execute(
+        f"CREATE TABLE {ident('silver__' + name)} AS SELECT * EXCLUDE (_rank), "
+        "'silver' AS _layer, TIMESTAMPTZ '2000-01-01 00:00:00+00' AS _processed_at FROM "
+        f"(SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _source_row) AS _rank "
+        f"FROM {table} WHERE {where}) WHERE _rank = 1"
+    )
+    return problems
+
+
+def gold(con: duckdb.DuckDBPyConnection, step: dict[str, Any], built: set[str]) -> None:
+    """One gold table: its inputs as views named after them (a silver input gets
+    the ``_lineage`` column jobforge adds), then its SQL."""
+    for name in step["inputs"]:
+        if name in built:
+            body = f"SELECT * FROM {ident('gold__' + name)}"
+        else:
+            body = (
+                f"SELECT *, [concat({literal(name + ':')}, _batch_id, ':', "
+                f"CAST(_source_row AS VARCHAR))] AS _lineage FROM {ident('silver__' + name)}"
+            )
+        con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {body}")
+    con.execute(f"CREATE TABLE {ident('gold__' + step['name'])} AS {step['sql']}")
+    built.add(step["name"])
+
+
+def changed_members() -> list[str]:
+    """A line for each member whose bytes differ from its ``SHA256SUMS`` line: the
+    pack was changed after jobforge wrote it (the rows are re-derived anyway)."""
+    lines = []
+    for line in (HERE / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        member = HERE / name
+        if not member.is_file():
+            lines.append(f"{name} is missing from the pack")
+        elif hashlib.sha256(member.read_bytes()).hexdigest() != digest:
+            lines.append(f"{name} differs from its SHA256SUMS line")
+    return lines
+
+
+def plain(value: Any) -> Any:
+    """A value as it reads in JSON (the form of ``gold_rows.json``)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def main() -> int:
+    evidence = json.loads((HERE / "evidence.json").read_text(encoding="utf-8"))
+    published = json.loads((HERE / evidence["gold_rows"]).read_text(encoding="utf-8"))
+    con = duckdb.connect()
+    problems: list[str] = []
+    for source in evidence["sources"]:
+        stage(con, source)
+    for name, spec in evidence["bronze"].items():
+        problems += bronze(con, name, spec)
+    for name, spec in evidence["silver"].items():
+        problems += silver(con, name, spec)
+    built: set[str] = set()
+    for step in evidence["gold"]:
+        gold(con, step, built)
+    table = evidence["table"]
+    columns = published["columns"]
+    select = ", ".join(ident(c) for c in columns)
+    derived: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    cursor = con.execute(f"SELECT {select}, _lineage FROM {ident('gold__' + table)}")
+    for *values, lineage in cursor.fetchall():
+        row = dict(zip(columns, plain(values), strict=True))
+        derived.setdefault(tuple(sorted(lineage)), []).append(row)
+    print(f"gold.{table} where {evidence['where']}: {len(published['rows'])} row(s)")
+    mismatched = 0
+    for number, row in enumerate(published["rows"], 1):
+        values = row["values"]
+        print(f"row {number}: " + ", ".join(f"{c}={values[c]!r}" for c in columns))
+        candidates = derived.get(tuple(sorted(row["lineage"])), [])
+        if values in candidates:
+            continue
+        mismatched += 1
+        label = f"row {number} ({columns[0]}={values[columns[0]]!r})"
+        if not candidates:
+            print(f"  MISMATCH {label}: not re-derived from its source records")
+        for other in candidates:
+            differ = [c for c in columns if other[c] != values[c]]
+            print(
+                f"  MISMATCH {label}: "
+                + ", ".join(f"{c} is {other[c]!r}, published {values[c]!r}" for c in differ)
+            )
+    for line in [*changed_members(), *problems]:
+        print(f"  note: {line}")
+    if mismatched:
+        print(f"{mismatched} of {len(published['rows'])} row(s) do not match")
+        return 1
+    print(f"all {len(published['rows'])} row(s) match the source records")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,379 @@
+"""Issue 17, the evidence pack: ``jobforge evidence TABLE --where ... -o pack.zip``
+and its ``reproduce.py``, run in a fresh venv that holds only DuckDB.
+
+The expected values are read by hand from the demo's source files
+(``src/jobforge/demo/sources``):
+
+- ``employment_emploi_2024_2033_noc2021.csv`` line 102 (record 101):
+  ``21211,Data scientists,...,36600,...,42700`` (2023 and 2033 employment);
+- ``noc_structure_en.csv`` records 106 (broad category 2, "Natural and applied
+  sciences and related occupations"), 113 (major group 21) and 135 (unit group
+  21211, "Data scientists"), lines 107, 114 and 136;
+- so change 2033 - 2023 = 6100, 6100 / 36600 = 16.67 %, rounded 16.7; TEER is
+  the second digit of 21211: 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from jobforge.errors import SourceError
+from jobforge.evidence.source_records import csv_records
+from tests.cli_helpers import jobforge
+
+DEMO_SOURCES = Path(__file__).parent.parent / "src" / "jobforge" / "demo" / "sources"
+EMPLOYMENT = "employment_emploi_2024_2033_noc2021.csv"
+STRUCTURE = "noc_structure_en.csv"
+WHERE_21211 = "noc_code = '21211'"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evidence-demo")
+    result = jobforge("demo", "warehouse", "--quiet", cwd=root, timeout=600)
+    assert result.code == 0, result.err
+    return root / "warehouse"
+
+
+@pytest.fixture(scope="session")
+def duckdb_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh venv with only DuckDB installed (no jobforge)."""
+    venv = tmp_path_factory.mktemp("duckdb-only") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    version = importlib.metadata.version("duckdb")
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", f"duckdb=={version}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    check = subprocess.run(
+        [str(python), "-c", "import jobforge"], capture_output=True, timeout=60, check=False
+    )
+    assert check.returncode != 0, "the venv must not see jobforge"
+    return python
+
+
+def _pack(project: Path, out: Path, table: str, where: str) -> Path:
+    result = jobforge("evidence", table, "--where", where, "-o", str(out), cwd=project)
+    assert result.code == 0, result.err
+    return out
+
+
+def _unzip(pack: Path, folder: Path) -> Path:
+    folder.mkdir()
+    assert not any(folder.iterdir())
+    with zipfile.ZipFile(pack) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+def _reproduce(python: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(python), "reproduce.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _line(path: Path, number: int) -> bytes:
+    return path.read_bytes().splitlines(keepends=True)[number - 1]
+
+
+def test_pack_for_21211_reproduces_with_duckdb_only(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "gold.occupation_outlook where noc_code = '21211': 1 row(s)",
+        "row 1: noc_code='21211', title='Data scientists', teer=1, "
+        "broad_category='Natural and applied sciences and related occupations', "
+        "employment_2023=36600, employment_2033=42700, change_2023_2033=6100, change_pct=16.7",
+        "all 1 row(s) match the source records",
+    ]
+
+
+def test_pack_holds_the_raw_source_records_with_the_files_sha256(
+    demo: Path, tmp_path: Path
+) -> None:
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    sources = {s["file_name"]: s for s in evidence["sources"]}
+    assert sorted(sources) == [EMPLOYMENT, STRUCTURE]
+    for name, source in sources.items():
+        original = DEMO_SOURCES / name
+        assert source["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
+        assert source["size_bytes"] == original.stat().st_size
+    employment = sources[EMPLOYMENT]
+    assert [(r["source_row"], r["first_line"]) for r in employment["records"]] == [(101, 102)]
+    records_file = (folder / employment["records_file"]).read_bytes()
+    assert records_file == _line(DEMO_SOURCES / EMPLOYMENT, 1) + _line(
+        DEMO_SOURCES / EMPLOYMENT, 102
+    )
+    assert (
+        employment["records"][0]["sha256"]
+        == hashlib.sha256(_line(DEMO_SOURCES / EMPLOYMENT, 102)).hexdigest()
+    )
+    structure = sources[STRUCTURE]
+    assert [(r["source_row"], r["first_line"]) for r in structure["records"]] == [
+        (106, 107),
+        (113, 114),
+        (135, 136),
+    ]
+    expected = b"".join(_line(DEMO_SOURCES / STRUCTURE, n) for n in (1, 107, 114, 136))
+    assert (folder / structure["records_file"]).read_bytes() == expected
+    # every lineage record on the way: 2 ingestions, 2 x (bronze, silver), 3 gold
+    steps = sorted(
+        (r["table_name"], r.get("target_layer"))
+        for r in (
+            json.loads((folder / path).read_text(encoding="utf-8"))
+            for path in evidence["lineage_records"]
+        )
+    )
+    assert steps == [
+        ("dim_noc", "gold"),
+        ("employment", "bronze"),
+        ("employment", "silver"),
+        ("employment", "staged"),
+        ("fact_employment_projection", "gold"),
+        ("noc_structure", "bronze"),
+        ("noc_structure", "silver"),
+        ("noc_structure", "staged"),
+        ("occupation_outlook", "gold"),
+    ]
+    assert [g["name"] for g in evidence["gold"]] == [
+        "dim_noc",
+        "fact_employment_projection",
+        "occupation_outlook",
+    ]
+    assert evidence["bronze"]["employment"]["cast"]["y2033"]["null_values"] == ["N/A"]
+    assert [r["id"] for r in evidence["silver"]["noc_structure"]["rules"]] == [
+        "level_in_range",
+        "code_length_matches_level",
+    ]
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+
+
+def test_changed_source_value_names_the_row(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (employment,) = [s for s in evidence["sources"] if s["file_name"] == EMPLOYMENT]
+    records = folder / employment["records_file"]
+    text = records.read_bytes()
+    assert text.count(b",42200,42700") == 1
+    records.write_bytes(text.replace(b",42200,42700", b",42200,42800"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "MISMATCH row 1 (noc_code='21211'): employment_2033 is 42800, published 42700, "
+        "change_2023_2033 is 6200, published 6100, change_pct is 16.9, published 16.7"
+    ) in done.stdout
+    assert f"note: {employment['records_file']} differs from its SHA256SUMS line" in done.stdout
+    assert done.stdout.splitlines()[-1] == "1 of 1 row(s) do not match"
+
+
+def test_changed_rule_input_drops_the_row(demo: Path, duckdb_python: Path, tmp_path: Path) -> None:
+    """A level that breaks the silver rule: the row cannot be re-derived."""
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (structure,) = [s for s in evidence["sources"] if s["file_name"] == STRUCTURE]
+    records = folder / structure["records_file"]
+    text = records.read_bytes()
+    records.write_bytes(text.replace(b"\n5,Unit Group,21211,", b"\n4,Unit Group,21211,"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "MISMATCH row 1 (noc_code='21211'): not re-derived from its source records" in done.stdout
+    )
+    assert "note: noc_structure record 135: fails rule 'code_length_matches_level'" in done.stdout
+
+
+def test_several_rows_of_another_gold_table(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    where = "noc_code = '21211' AND year IN (2023, 2033)"
+    pack = _pack(demo, tmp_path / "pack.zip", "fact_employment_projection", where)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = sorted(line for line in done.stdout.splitlines() if line.startswith("row "))
+    assert [r.split(": ", 1)[1] for r in rows] == sorted(
+        [
+            "noc_code='21211', year=2023, employment=36600",
+            "noc_code='21211', year=2033, employment=42700",
+        ]
+    )
+    assert done.stdout.splitlines()[-1] == "all 2 row(s) match the source records"
+
+
+def test_every_row_of_the_outlook_reproduces(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """All 485 rows: reproduce.py's bronze, silver and gold agree with jobforge's
+    on the whole demo, not only on one hand-picked row."""
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", "true")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert done.stdout.splitlines()[-1] == "all 485 row(s) match the source records"
+
+
+def test_a_missing_output_folder_is_a_one_line_error(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nowhere" / "pack.zip"
+    result = jobforge(
+        "evidence", "occupation_outlook", "--where", WHERE_21211, "-o", str(out), cwd=demo
+    )
+    assert result.code == 2
+    assert result.err.strip() == (f"error: evidence: -o {out}: folder {out.parent} does not exist")
+    assert not out.parent.exists()
+
+
+def test_no_matching_row_is_a_one_line_error(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pack.zip"
+    result = jobforge(
+        "evidence", "occupation_outlook", "--where", "noc_code = 'nope'", "-o", str(out), cwd=demo
+    )
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: evidence: no row of gold.occupation_outlook where noc_code = 'nope'"
+    )
+    assert not out.exists()
+
+
+def test_a_declaration_changed_since_the_run_is_refused(demo: Path, tmp_path: Path) -> None:
+    project = tmp_path / "changed"
+    project.mkdir()
+    text = (demo / "jobforge.toml").read_text(encoding="utf-8")
+    changed = text.replace("round(100.0 *", "round(1000.0 *")
+    assert changed != text
+    (project / "jobforge.toml").write_text(changed, encoding="utf-8")
+    out = tmp_path / "pack.zip"
+    result = jobforge(
+        "--data-root",
+        str(demo / "data"),
+        "evidence",
+        "occupation_outlook",
+        "--where",
+        WHERE_21211,
+        "-o",
+        str(out),
+        cwd=project,
+    )
+    assert result.code == 2, result.err
+    assert result.err.strip() == (
+        "error: evidence: the declaration of silver -> gold of occupation_outlook changed "
+        "since it ran (sql); run the table again, then make the pack"
+    )
+    assert not out.exists()
+
+
+def test_csv_records_keep_multi_line_quoted_fields() -> None:
+    data = (
+        b'id,note\r\n1,"first\r\nsecond line"\r\n\r\n2,plain\r\n3,"a ""quoted"" one\nand more"\r\n'
+    )
+    found = csv_records(data, [2, 3], name="notes.csv")
+    assert found.header == b"id,note\r\n"
+    assert [(r.source_row, r.first_line, r.last_line) for r in found.records] == [
+        (2, 5, 5),
+        (3, 6, 7),
+    ]
+    assert found.records[1].raw == b'3,"a ""quoted"" one\nand more"\r\n'
+    assert found.records[1].fields == ("3", 'a "quoted" one\nand more')
+    first = csv_records(data, [1], name="notes.csv").records[0]
+    assert first.raw == b'1,"first\r\nsecond line"\r\n'
+    with pytest.raises(SourceError, match=r"notes.csv: has no record\(s\) 4 \(it has 3 records\)"):
+        csv_records(data, [4], name="notes.csv")
+
+
+SMALL_PROJECT = """
+[project]
+name = "evidence-small"
+data_root = "data"
+
+[tables.items]
+source = "sources/items.csv"
+
+[tables.items.bronze]
+rename = { "Item Id" = "id", "Note" = "note", "Amount" = "amount", "Paid" = "paid" }
+cast = { amount = "float", paid = { type = "bool", true_values = ["oui"], false_values = ["non"] } }
+
+[tables.items.silver]
+dedupe = ["id"]
+rules = [{ id = "amount_positive", expression = "amount > 0", severity = "error" }]
+
+[gold.paid_items]
+inputs = ["items"]
+sql = '''
+SELECT id, note, amount * 2 AS doubled, paid, _lineage FROM items WHERE paid
+'''
+"""
+
+ITEMS = (
+    b"Item Id,Note,Amount,Paid\r\n"
+    b'a1,"first line\r\nsecond line, with a comma",1.5,oui\r\n'
+    b"b2,plain,-3,oui\r\n"
+    b'c3,"say ""hi""\nthen go",2.25,oui\r\n'
+    b"d4,unpaid,4,non\r\n"
+)
+"""Record 1 spans lines 2-3, record 3 lines 5-6; b2 breaks the rule, d4 is not paid."""
+
+
+def test_multi_line_records_float_and_bool_casts(duckdb_python: Path, tmp_path: Path) -> None:
+    project = tmp_path / "small"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(SMALL_PROJECT, encoding="utf-8")
+    (project / "sources" / "items.csv").write_bytes(ITEMS)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    pack = _pack(project, tmp_path / "pack.zip", "paid_items", "doubled > 1")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (source,) = evidence["sources"]
+    assert [(r["source_row"], r["first_line"], r["last_line"]) for r in source["records"]] == [
+        (1, 2, 3),
+        (3, 5, 6),
+    ]
+    lines = ITEMS.splitlines(keepends=True)
+    assert (folder / source["records_file"]).read_bytes() == b"".join(
+        [lines[0], lines[1], lines[2], lines[4], lines[5]]
+    )
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = sorted(line for line in done.stdout.splitlines() if line.startswith("row "))
+    assert [r.split(": ", 1)[1] for r in rows] == sorted(
+        [
+            "id='a1', note='first line\\r\\nsecond line, with a comma', doubled=3.0, paid=True",
+            "id='c3', note='say \"hi\"\\nthen go', doubled=4.5, paid=True",
+        ]
+    )
+    assert done.stdout.splitlines()[-1] == "all 2 row(s) match the source records"
+    records = folder / source["records_file"]
+    records.write_bytes(records.read_bytes().replace(b",2.25,oui", b",2.25,non"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "MISMATCH row " in done.stdout
+    assert "(id='c3'): not re-derived from its source records" in done.stdout
