@@ -16,8 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from jobforge.errors import ContractError
-from jobforge.storage import literal
+from jobforge.plugin import ContractError, literal
 
 WRITE = {"compression": "zstd", "compression_level": 1}
 
