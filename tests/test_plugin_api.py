@@ -6,6 +6,7 @@ third party would copy) imports a module deeper than ``jobforge`` or
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,16 @@ def test_the_scan_sees_a_deep_module_reached_through_the_package(tmp_path: Path)
         "jobforge.provenance",
         "jobforge.storage.pending",
     }
+
+
+def test_the_plugin_guide_lists_exactly_what_the_plugin_api_gives() -> None:
+    """The table under "What a plugin imports" in docs/plugins.md names every
+    name of ``jobforge.plugin.__all__``, and nothing else."""
+    guide = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    table = guide.split("**What a plugin imports.**", 1)[1].split("\n## ", 1)[0]
+    listed: set[str] = set()
+    for row in table.splitlines():
+        if row.startswith("| ") and not row.startswith("| What for"):
+            names_cell = row.rstrip(" |").rsplit(" | ", 1)[1]
+            listed.update(re.findall(r"`(\w+)`", names_cell))
+    assert listed == set(jobforge.plugin.__all__)
