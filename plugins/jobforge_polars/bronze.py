@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from jobforge.plugin import (
+    WRITE,
     BronzeSchema,
     PendingFiles,
     StepContext,
@@ -21,7 +22,6 @@ from jobforge.plugin import (
 )
 from jobforge_polars.casts import cast_columns
 from jobforge_polars.exprs import (
-    WRITE,
     all_true,
     carry,
     column,

@@ -16,12 +16,11 @@ from jobforge.plugin import (
     QUARANTINE_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
+    WRITE,
     StepContext,
 )
 
 UTC_US = pl.Datetime("us", "UTC")
-# zstd level 1: files as small as polars' default level here, written faster.
-WRITE: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 SINK: dict[str, Any] = {**WRITE, "lazy": True}
 
 
@@ -95,11 +94,6 @@ def carry(ctx: StepContext, layer: str) -> list[pl.Expr]:
         pl.col(SOURCE_ROW),
         ts(ctx.processed_at).alias(PROCESSED_AT),
     ]
-
-
-def first_line(exc: BaseException) -> str:
-    """DuckDB errors span several lines (candidates, a caret); errors are one line."""
-    return str(exc).strip().splitlines()[0]
 
 
 def sql_str(value: str) -> str:

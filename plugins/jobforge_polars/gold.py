@@ -13,6 +13,7 @@ from jobforge.plugin import (
     LINEAGE,
     PROCESSED_AT,
     SOURCE_ROW,
+    WRITE,
     ContractError,
     GoldSpec,
     PendingFiles,
@@ -23,7 +24,7 @@ from jobforge.plugin import (
     require_lineage,
     run_gold_sql,
 )
-from jobforge_polars.exprs import WRITE, ts
+from jobforge_polars.exprs import ts
 from jobforge_polars.streaming import streaming
 
 

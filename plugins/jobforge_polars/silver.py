@@ -14,6 +14,7 @@ from jobforge.plugin import (
     LAYER_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
+    WRITE,
     ContractError,
     PendingFiles,
     Rule,
@@ -27,7 +28,6 @@ from jobforge.plugin import (
 )
 from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
 from jobforge_polars.exprs import (
-    WRITE,
     all_true,
     carry,
     column,
