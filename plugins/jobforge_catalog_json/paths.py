@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jobforge.catalog.runs import RunRecord
-from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import LineageRecord
-from jobforge.storage.names import validate_name
+from jobforge.plugin import Layer, LineageRecord, PipelineConfig, RunRecord, validate_name
 
 
 def table_file_for(config: PipelineConfig, layer: Layer | str, table: str) -> Path:

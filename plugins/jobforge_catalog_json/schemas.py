@@ -16,12 +16,14 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from jobforge.catalog.entries import SchemaVersion
-from jobforge.catalog.glossary import GlossaryTerm
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import json_schemas
-from jobforge.storage.atomic import atomic_write_text
-from jobforge.storage.locks import DEFAULT_TIMEOUT_S
+from jobforge.plugin import (
+    DEFAULT_TIMEOUT_S,
+    GlossaryTerm,
+    PipelineConfig,
+    SchemaVersion,
+    atomic_write_text,
+    json_schemas,
+)
 from jobforge_catalog_json.shared import writing
 
 SCHEMA_SUFFIX = ".schema.json"

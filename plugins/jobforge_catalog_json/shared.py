@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from jobforge.errors import LockTimeoutError
-from jobforge.logging import get_logger
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.storage.atomic import remove_stale_temporaries
-from jobforge.storage.locks import DEFAULT_TIMEOUT_S, folder_lock
+from jobforge.plugin import (
+    DEFAULT_TIMEOUT_S,
+    LockTimeoutError,
+    PipelineConfig,
+    folder_lock,
+    get_logger,
+    remove_stale_temporaries,
+)
 from jobforge_catalog_json.paths import runs_path
 
 log = get_logger()

@@ -17,31 +17,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
-from jobforge.catalog.entries import SchemaVersion
-from jobforge.catalog.glossary import GlossaryTerm, check_related
-from jobforge.catalog.jsonfile import read_json_model, visible_json_files
-from jobforge.catalog.lineage import record_id as id_of_record
-from jobforge.catalog.runs import RunRecord
-from jobforge.catalog.store import CatalogPart
-from jobforge.errors import CatalogError
-from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.pipeline.models import (
+from jobforge.plugin import (
+    CatalogError,
+    CatalogPart,
+    GlossaryTerm,
     IngestionRecord,
+    Layer,
     LineageRecord,
+    PipelineConfig,
+    RunRecord,
+    SchemaVersion,
     TableMetadata,
     TransitionRecord,
-)
-from jobforge.storage.atomic import (
     atomic_write_text,
+    catalog_lock,
+    check_related,
     remove_stale_temporaries,
     remove_stale_temporaries_of,
+    summarise,
+    validate_name,
+    visible_json_files,
 )
-from jobforge.storage.locks import catalog_lock
-from jobforge.storage.names import validate_name
+from jobforge.plugin import record_id as id_of_record
 from jobforge_catalog_json.paths import (
     lineage_file_for,
     run_file_for,
@@ -62,8 +63,23 @@ _RECORD: TypeAdapter[LineageRecord] = TypeAdapter(
 )
 
 
+T = TypeVar("T")
+
+
 def _json(text: str) -> str:
     return text + "\n"
+
+
+def read_json_model(path: Path, adapter: TypeAdapter[T], what: str) -> T:
+    """Read and validate ``path``; raise :class:`CatalogError` naming it if that fails."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        return adapter.validate_json(data)
+    except ValidationError as exc:
+        raise CatalogError(f"{path}: not a valid {what}: {summarise(exc)}") from None
 
 
 def read_record(path: Path) -> LineageRecord:

@@ -8,9 +8,7 @@ without it is a one-line error saying what to install.
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.errors import ConfigError
-from jobforge.pipeline.config import PipelineConfig
-from jobforge.storage.store import TableStore
+from jobforge.plugin import ConfigError, PipelineConfig, TableStore
 
 
 @hookimpl(trylast=True)

@@ -42,12 +42,19 @@ from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 from jobforge_parquet_store.store import ParquetStore
 
-from jobforge.errors import CatalogError
-from jobforge.logging import get_logger
-from jobforge.pipeline.config import Layer, PipelineConfig
-from jobforge.storage import literal, versions
-from jobforge.storage.store import AREAS_SET_APART, Draft
-from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode
+from jobforge.plugin import (
+    AREAS_SET_APART,
+    BatchEntry,
+    CatalogError,
+    CurrentVersion,
+    Draft,
+    Layer,
+    PipelineConfig,
+    WriteMode,
+    get_logger,
+    literal,
+    versions,
+)
 
 log = get_logger()
 

@@ -7,8 +7,7 @@ Chosen with ``[engine] executor = "duckdb"``; its settings (``[plugins.duckdb]``
 from __future__ import annotations
 
 from jobforge import hookimpl
-from jobforge.engine.executor import Executor
-from jobforge.pipeline.config import PipelineConfig
+from jobforge.plugin import Executor, PipelineConfig
 from jobforge_duckdb.executor import DuckDBExecutor
 
 

@@ -5,7 +5,7 @@ null, numbers in the forms polars parses)."""
 
 from __future__ import annotations
 
-from jobforge.engine.steps import CastSpec
+from jobforge.plugin import CastSpec
 from jobforge_duckdb.session import ident, lit
 
 SQL_TYPES = {

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import duckdb
 
-from jobforge.engine.executor import (
+from jobforge.plugin import (
+    SQL_TYPES,
     BronzeRequest,
     Capabilities,
+    ContractError,
     GoldRequest,
     SilverRequest,
     StagedRequest,
     StepOutcome,
+    describe_gold,
+    first_line,
+    run_gold_sql,
 )
-from jobforge.engine.gold_sql import SQL_TYPES, describe_gold, first_line, run_gold_sql
-from jobforge.errors import ContractError
 from jobforge_duckdb import steps
 from jobforge_duckdb.session import Session, ident
 

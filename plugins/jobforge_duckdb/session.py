@@ -14,10 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from jobforge.engine.gold_sql import WRITE, utc_type
-from jobforge.query.guard import quote_ident, quote_literal
-from jobforge.storage import literal
-from jobforge.storage.atomic import temporary_path_for
+from jobforge.plugin import WRITE, literal, quote_ident, quote_literal, temporary_path_for, utc_type
 
 BATCH_ROWS = 122_880
 """Rows per Arrow batch read from a result (DuckDB's row group size)."""

@@ -6,33 +6,42 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from jobforge import provenance as prov
-from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
-from jobforge.engine.executor import (
+from jobforge.plugin import (
+    ALL_COLUMNS,
+    BATCH_ID,
     DUPLICATE_COLUMNS,
+    INGESTED_AT,
+    LAYER,
+    PROCESSED_AT,
     QUARANTINE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
     BronzeRequest,
+    ContractError,
     SilverRequest,
     StagedRequest,
     StepContext,
     StepOutcome,
+    bronze_columns,
+    cast_message_type,
+    data_columns,
+    first_line,
+    typed_casts,
 )
-from jobforge.engine.gold_sql import first_line
-from jobforge.errors import ContractError
 from jobforge_duckdb.casts import cast_value
 from jobforge_duckdb.session import Session, ident, json_row, lit, ts
 
-_ORDER = f"ORDER BY {ident(prov.SOURCE_ROW)}"
+_ORDER = f"ORDER BY {ident(SOURCE_ROW)}"
 
 
 def _carry(ctx: StepContext, layer: str) -> list[str]:
     return [
-        ident(prov.SOURCE_FILE),
-        ident(prov.INGESTED_AT),
-        ident(prov.BATCH_ID),
-        f"{lit(layer)} AS {ident(prov.LAYER)}",
-        ident(prov.SOURCE_ROW),
-        f"{ts(ctx.processed_at)} AS {ident(prov.PROCESSED_AT)}",
+        ident(SOURCE_FILE),
+        ident(INGESTED_AT),
+        ident(BATCH_ID),
+        f"{lit(layer)} AS {ident(LAYER)}",
+        ident(SOURCE_ROW),
+        f"{ts(ctx.processed_at)} AS {ident(PROCESSED_AT)}",
     ]
 
 
@@ -41,10 +50,10 @@ def _quarantine(
 ) -> str:
     """The select list of quarantine rows (columns of :data:`QUARANTINE_COLUMNS`)."""
     values = {
-        prov.SOURCE_FILE: ident(prov.SOURCE_FILE),
-        prov.INGESTED_AT: ident(prov.INGESTED_AT),
-        prov.BATCH_ID: ident(prov.BATCH_ID),
-        prov.SOURCE_ROW: f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT)",
+        SOURCE_FILE: ident(SOURCE_FILE),
+        INGESTED_AT: ident(INGESTED_AT),
+        BATCH_ID: ident(BATCH_ID),
+        SOURCE_ROW: f"CAST({ident(SOURCE_ROW)} AS BIGINT)",
         "layer": lit(layer),
         "table_name": lit(ctx.table),
         "rule_id": f"CAST({rule_id} AS VARCHAR)",
@@ -76,21 +85,21 @@ def write_staged(session: Session, request: StagedRequest) -> StepOutcome:
     ctx, targets, pending = request.context, request.targets, request.pending
     records = session.arrow("jf_records", request.records())
     names = [n for n, _ in session.columns(records)]
-    columns = [c for c in names if c != prov.SOURCE_ROW]
-    clash = sorted(set(columns) & prov.ALL_COLUMNS)
+    columns = [c for c in names if c != SOURCE_ROW]
+    clash = sorted(set(columns) & ALL_COLUMNS)
     if clash:
         raise ContractError(
             f"{ctx.source_file}: source column(s) {', '.join(clash)} use names reserved "
             "for provenance"
         )
     stamps = [
-        f"{lit(ctx.source_file)} AS {ident(prov.SOURCE_FILE)}",
-        f"{ts(ctx.ingested_at)} AS {ident(prov.INGESTED_AT)}",
-        f"{lit(ctx.batch_id)} AS {ident(prov.BATCH_ID)}",
-        f"'staged' AS {ident(prov.LAYER)}",
+        f"{lit(ctx.source_file)} AS {ident(SOURCE_FILE)}",
+        f"{ts(ctx.ingested_at)} AS {ident(INGESTED_AT)}",
+        f"{lit(ctx.batch_id)} AS {ident(BATCH_ID)}",
+        f"'staged' AS {ident(LAYER)}",
     ]
     select = [*map(ident, columns), *stamps]
-    select.append(f"CAST({ident(prov.SOURCE_ROW)} AS BIGINT) AS {ident(prov.SOURCE_ROW)}")
+    select.append(f"CAST({ident(SOURCE_ROW)} AS BIGINT) AS {ident(SOURCE_ROW)}")
     session.write(f"SELECT {', '.join(select)} FROM {records}", pending.temp_for(targets.data))
     rejected = request.rejected()
     if rejected is not None and targets.quarantine is not None:
@@ -117,7 +126,7 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
     )
     staged = session.parquet("jf_staged", request.inputs)
     types = dict(session.columns(staged))
-    data = prov.data_columns(list(types))
+    data = data_columns(list(types))
     final = bronze_columns(schema, data, ctx.table)
     casts = typed_casts(schema, final)
     values: dict[int, str] = {}
@@ -190,7 +199,7 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
         raise ContractError(f"silver {ctx.table}: the duckdb executor runs no Python transforms")
     bronze = session.parquet("jf_bronze", request.inputs)
     names = [n for n, _ in session.columns(bronze)]
-    data = prov.data_columns(names)
+    data = data_columns(names)
     rules = []
     for index, rule in enumerate(spec.rules):
         try:
@@ -251,7 +260,7 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
         window = f"PARTITION BY {', '.join(map(ident, keys))} {_ORDER}"
         ranked = (
             f"SELECT *, row_number() OVER ({window}) AS __jf_n, "
-            f"first_value({ident(prov.SOURCE_ROW)}) OVER ({window}) AS __jf_of FROM ({kept})"
+            f"first_value({ident(SOURCE_ROW)}) OVER ({window}) AS __jf_of FROM ({kept})"
         )
         session.con.execute(f"CREATE TEMP TABLE jf_ranked AS {ranked}")
         unique = "SELECT * FROM jf_ranked WHERE __jf_n = 1"
@@ -263,10 +272,10 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
     )
     if keys and targets.duplicates is not None:
         values = {
-            prov.SOURCE_FILE: ident(prov.SOURCE_FILE),
-            prov.INGESTED_AT: ident(prov.INGESTED_AT),
-            prov.BATCH_ID: ident(prov.BATCH_ID),
-            prov.SOURCE_ROW: ident(prov.SOURCE_ROW),
+            SOURCE_FILE: ident(SOURCE_FILE),
+            INGESTED_AT: ident(INGESTED_AT),
+            BATCH_ID: ident(BATCH_ID),
+            SOURCE_ROW: ident(SOURCE_ROW),
             "table_name": lit(ctx.table),
             "row": json_row(data),
             "duplicate_of": "CAST(__jf_of AS BIGINT)",

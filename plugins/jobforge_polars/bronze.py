@@ -7,15 +7,21 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
-from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.steps import BronzeSchema
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    WRITE,
+    BronzeSchema,
+    PendingFiles,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+    bronze_columns,
+    cast_message_type,
+    data_columns,
+    literal,
+    typed_casts,
+)
 from jobforge_polars.casts import cast_columns
 from jobforge_polars.exprs import (
-    WRITE,
     all_true,
     carry,
     column,
@@ -35,7 +41,7 @@ def write_bronze(
 ) -> StepOutcome:
     frame = literal.scan_parquet(inputs)
     types = frame.collect_schema()
-    data = prov.data_columns(list(types.names()))
+    data = data_columns(list(types.names()))
     final = bronze_columns(schema, data, ctx.table)
     casts = typed_casts(schema, final)
     flags = [(f"__jf_f{i}", source, spec) for i, source, spec in casts]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge.engine.steps import CastSpec
+from jobforge.plugin import CastSpec
 from jobforge_polars.exprs import UTC_US, column
 
 _TARGETS: dict[str, pl.DataType] = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge.engine.gold_sql import describe_gold
-from jobforge_polars.exprs import UTC_US, first_line
+from jobforge.plugin import describe_gold, first_line
+from jobforge_polars.exprs import UTC_US
 
 __all__ = ["POLARS_TYPES", "check_rule", "describe_gold"]
 

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.storage import literal
-from jobforge.storage.atomic import temporary_path_for
+from jobforge.plugin import (
+    BATCH_ID,
+    INGESTED_AT,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    literal,
+    temporary_path_for,
+)
 from jobforge_polars.exprs import column
 
 DUPLICATE_OF = "duplicate_of"
@@ -25,10 +30,10 @@ _CANDIDATES_PER_PASS = 1_000_000
 def is_one_of(rows: pl.DataFrame) -> pl.Expr:
     """True for the rows named in ``rows`` (``_batch_id``, ``_source_row``)."""
     found = pl.lit(False)
-    for (batch,), group in rows.group_by(prov.BATCH_ID, maintain_order=True):
+    for (batch,), group in rows.group_by(BATCH_ID, maintain_order=True):
         found = found | (
-            (pl.col(prov.BATCH_ID) == batch)
-            & pl.col(prov.SOURCE_ROW).is_in(group.get_column(prov.SOURCE_ROW).implode())
+            (pl.col(BATCH_ID) == batch)
+            & pl.col(SOURCE_ROW).is_in(group.get_column(SOURCE_ROW).implode())
         )
     return found
 
@@ -77,7 +82,7 @@ def duplicate_rows(
     :data:`_CANDIDATES_PER_PASS` at a time, and compared on their full key
     values: of equal rows the first (in file order) is kept.
     """
-    identity = [prov.BATCH_ID, prov.SOURCE_ROW]
+    identity = [BATCH_ID, SOURCE_ROW]
     hashes = temporary_path_for(near.with_name(near.stem + ".hashes.parquet"))
     hashes.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -96,7 +101,7 @@ def duplicate_rows(
     finally:
         hashes.unlink(missing_ok=True)
     schema = kept.collect_schema()
-    carried = [prov.SOURCE_FILE, prov.INGESTED_AT, *identity]
+    carried = [SOURCE_FILE, INGESTED_AT, *identity]
     dropped = [
         pl.DataFrame(schema={**{c: schema[c] for c in [*carried, *data]}, DUPLICATE_OF: pl.Int64})
     ]
@@ -108,7 +113,7 @@ def duplicate_rows(
         # Read by name, in file order, so the first of equal rows is kept.
         rows = kept.filter(is_one_of(wanted)).select(*carried, *map(column, data)).collect()
         equal = pl.struct(map(column, keys))
-        rows = rows.with_columns(pl.col(prov.SOURCE_ROW).first().over(equal).alias(DUPLICATE_OF))
+        rows = rows.with_columns(pl.col(SOURCE_ROW).first().over(equal).alias(DUPLICATE_OF))
         dropped.append(rows.filter(~equal.is_first_distinct()))
     everything = pl.concat(dropped, how="diagonal_relaxed")
     named = everything.select(*identity, DUPLICATE_OF)

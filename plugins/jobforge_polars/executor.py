@@ -17,15 +17,15 @@ configuration in :mod:`.streaming`.
 
 from __future__ import annotations
 
-from jobforge.engine.executor import (
+from jobforge.plugin import (
     BronzeRequest,
     Capabilities,
     GoldRequest,
     SilverRequest,
     StagedRequest,
     StepOutcome,
+    literal,
 )
-from jobforge.storage import literal
 from jobforge_polars import checks
 from jobforge_polars.bronze import write_bronze
 from jobforge_polars.gold import write_gold

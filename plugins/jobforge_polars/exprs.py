@@ -8,12 +8,19 @@ from typing import Any
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.engine.executor import QUARANTINE_COLUMNS, StepContext
+from jobforge.plugin import (
+    BATCH_ID,
+    INGESTED_AT,
+    LAYER,
+    PROCESSED_AT,
+    QUARANTINE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    WRITE,
+    StepContext,
+)
 
 UTC_US = pl.Datetime("us", "UTC")
-# zstd level 1: files as small as polars' default level here, written faster.
-WRITE: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 SINK: dict[str, Any] = {**WRITE, "lazy": True}
 
 
@@ -63,10 +70,10 @@ def quarantine_frame(
     severity: str = "error",
 ) -> pl.LazyFrame:
     return frame.select(
-        pl.col(prov.SOURCE_FILE),
-        pl.col(prov.INGESTED_AT),
-        pl.col(prov.BATCH_ID),
-        pl.col(prov.SOURCE_ROW).cast(pl.Int64),
+        pl.col(SOURCE_FILE),
+        pl.col(INGESTED_AT),
+        pl.col(BATCH_ID),
+        pl.col(SOURCE_ROW).cast(pl.Int64),
         pl.lit(layer).alias("layer"),
         pl.lit(ctx.table).alias("table_name"),
         rule_id.cast(pl.String).alias("rule_id"),
@@ -80,18 +87,13 @@ def quarantine_frame(
 
 def carry(ctx: StepContext, layer: str) -> list[pl.Expr]:
     return [
-        pl.col(prov.SOURCE_FILE),
-        pl.col(prov.INGESTED_AT),
-        pl.col(prov.BATCH_ID),
-        pl.lit(layer).alias(prov.LAYER),
-        pl.col(prov.SOURCE_ROW),
-        ts(ctx.processed_at).alias(prov.PROCESSED_AT),
+        pl.col(SOURCE_FILE),
+        pl.col(INGESTED_AT),
+        pl.col(BATCH_ID),
+        pl.lit(layer).alias(LAYER),
+        pl.col(SOURCE_ROW),
+        ts(ctx.processed_at).alias(PROCESSED_AT),
     ]
-
-
-def first_line(exc: BaseException) -> str:
-    """DuckDB errors span several lines (candidates, a caret); errors are one line."""
-    return str(exc).strip().splitlines()[0]
 
 
 def sql_str(value: str) -> str:

@@ -7,14 +7,24 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.gold_sql import require_lineage, run_gold_sql
-from jobforge.engine.steps import GoldSpec
-from jobforge.errors import ContractError
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
-from jobforge_polars.exprs import WRITE, ts
+from jobforge.plugin import (
+    BATCH_ID,
+    LAYER,
+    LINEAGE,
+    PROCESSED_AT,
+    SOURCE_ROW,
+    WRITE,
+    ContractError,
+    GoldSpec,
+    PendingFiles,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+    literal,
+    require_lineage,
+    run_gold_sql,
+)
+from jobforge_polars.exprs import ts
 from jobforge_polars.streaming import streaming
 
 
@@ -40,17 +50,17 @@ def write_gold(
 
 
 def _with_lineage(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
-    if prov.LINEAGE in frame.collect_schema().names():
+    if LINEAGE in frame.collect_schema().names():
         return frame
     key = pl.concat_str(
         [
             pl.lit(f"{name}:"),
-            pl.col(prov.BATCH_ID),
+            pl.col(BATCH_ID),
             pl.lit(":"),
-            pl.col(prov.SOURCE_ROW).cast(pl.String),
+            pl.col(SOURCE_ROW).cast(pl.String),
         ]
     )
-    return frame.with_columns(pl.concat_list([key]).alias(prov.LINEAGE))
+    return frame.with_columns(pl.concat_list([key]).alias(LINEAGE))
 
 
 def _gold_python(
@@ -67,7 +77,7 @@ def _gold_python(
         )
     names = list(result.collect_schema().names())
     require_lineage(spec, names)
-    keep = [c for c in names if c not in (prov.LAYER, prov.PROCESSED_AT)]
+    keep = [c for c in names if c not in (LAYER, PROCESSED_AT)]
     result.select(
-        *keep, pl.lit("gold").alias(prov.LAYER), ts(ctx.processed_at).alias(prov.PROCESSED_AT)
+        *keep, pl.lit("gold").alias(LAYER), ts(ctx.processed_at).alias(PROCESSED_AT)
     ).sink_parquet(literal.text(tmp), **WRITE)

@@ -7,15 +7,27 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.engine.executor import DUPLICATE_COLUMNS, StepContext, StepOutcome, StepTargets
-from jobforge.engine.steps import Rule, SilverSpec, transform_name
-from jobforge.errors import ContractError
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    BATCH_ID,
+    DUPLICATE_COLUMNS,
+    INGESTED_AT,
+    LAYER_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    WRITE,
+    ContractError,
+    PendingFiles,
+    Rule,
+    SilverSpec,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+    data_columns,
+    literal,
+    transform_name,
+)
 from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
 from jobforge_polars.exprs import (
-    WRITE,
     all_true,
     carry,
     column,
@@ -36,7 +48,7 @@ def write_silver(
 ) -> StepOutcome:
     frame = literal.scan_parquet(inputs)
     names = list(frame.collect_schema().names())
-    data = prov.data_columns(names)
+    data = data_columns(names)
     failures: list[tuple[pl.Expr, Rule]] = []
     for rule in spec.rules:
         try:
@@ -121,7 +133,7 @@ def write_silver(
                 f"silver {ctx.table}: transform {transform_name(transform)} returned "
                 f"{type(result).__name__}, expected a polars LazyFrame"
             )
-    lost = [c for c in prov.LAYER_COLUMNS if c not in result.collect_schema().names()]
+    lost = [c for c in LAYER_COLUMNS if c not in result.collect_schema().names()]
     if lost:
         raise ContractError(
             f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
@@ -133,17 +145,17 @@ def write_silver(
         if dropped_rows is None:
             source = kept.filter(duplicate).join(
                 dropped.lazy(),
-                on=[prov.BATCH_ID, prov.SOURCE_ROW],
+                on=[BATCH_ID, SOURCE_ROW],
                 how="left",
                 maintain_order="left",
             )
         else:
             source = dropped_rows.lazy()
         source.select(
-            pl.col(prov.SOURCE_FILE),
-            pl.col(prov.INGESTED_AT),
-            pl.col(prov.BATCH_ID),
-            pl.col(prov.SOURCE_ROW),
+            pl.col(SOURCE_FILE),
+            pl.col(INGESTED_AT),
+            pl.col(BATCH_ID),
+            pl.col(SOURCE_ROW),
             pl.lit(ctx.table).alias("table_name"),
             json_row(data).alias("row"),
             pl.col(DUPLICATE_OF),

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge import provenance as prov
-from jobforge.engine.executor import StagedContext, StepOutcome, StepTargets
-from jobforge.errors import ContractError
-from jobforge.sources.base import ReadResult
-from jobforge.storage import literal
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    ALL_COLUMNS,
+    BATCH_ID,
+    INGESTED_AT,
+    LAYER,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    ContractError,
+    PendingFiles,
+    ReadResult,
+    StagedContext,
+    StepOutcome,
+    StepTargets,
+    literal,
+)
 from jobforge_polars.exprs import SINK, quarantine_frame, ts
 
 
@@ -18,24 +27,24 @@ def write_staged(
     read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
 ) -> StepOutcome:
     names = read.frame.collect_schema().names()
-    columns = [c for c in names if c != prov.SOURCE_ROW]
-    clash = sorted(set(columns) & prov.ALL_COLUMNS)
+    columns = [c for c in names if c != SOURCE_ROW]
+    clash = sorted(set(columns) & ALL_COLUMNS)
     if clash:
         raise ContractError(
             f"{ctx.source_file}: source column(s) {', '.join(clash)} use names reserved "
             "for provenance"
         )
     stamps = [
-        pl.lit(ctx.source_file).alias(prov.SOURCE_FILE),
-        ts(ctx.ingested_at).alias(prov.INGESTED_AT),
-        pl.lit(ctx.batch_id).alias(prov.BATCH_ID),
-        pl.lit("staged").alias(prov.LAYER),
+        pl.lit(ctx.source_file).alias(SOURCE_FILE),
+        ts(ctx.ingested_at).alias(INGESTED_AT),
+        pl.lit(ctx.batch_id).alias(BATCH_ID),
+        pl.lit("staged").alias(LAYER),
     ]
     # Source columns by position: pl.col("*") or pl.col("^a.*$") would be
     # read as a wildcard or a regex, and a source header may be anything.
-    positions = [i for i, c in enumerate(names) if c != prov.SOURCE_ROW]
+    positions = [i for i, c in enumerate(names) if c != SOURCE_ROW]
     data = [pl.nth(positions)] if positions else []
-    staged = read.frame.select(*data, *stamps, pl.col(prov.SOURCE_ROW).cast(pl.Int64))
+    staged = read.frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
     queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **SINK)]
     if read.rejected is not None and targets.quarantine is not None:
         rejected = read.rejected.with_columns(*stamps)

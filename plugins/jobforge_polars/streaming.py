@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobforge.storage import literal
+from jobforge.plugin import literal
 
 _MORSEL_ROWS = 10_000
 _MORSEL_BYTES = 2 << 20

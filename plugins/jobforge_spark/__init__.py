@@ -12,9 +12,7 @@ from __future__ import annotations
 import importlib.util
 
 from jobforge import hookimpl
-from jobforge.engine.executor import Executor
-from jobforge.errors import ConfigError
-from jobforge.pipeline.config import PipelineConfig
+from jobforge.plugin import ConfigError, Executor, PipelineConfig
 
 NAME = "spark"
 

@@ -9,11 +9,17 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from jobforge.engine import provenance as prov
-from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
-from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.steps import BronzeSchema
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    BronzeSchema,
+    PendingFiles,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+    bronze_columns,
+    cast_message_type,
+    data_columns,
+    typed_casts,
+)
 from jobforge_spark.casts import cast_value
 from jobforge_spark.columns import (
     all_true,
@@ -40,7 +46,7 @@ def write_bronze(
 ) -> StepOutcome:
     frame = spark.read.parquet(*[hadoop_path(p) for p in inputs])
     types = {f.name: f.dataType for f in frame.schema.fields}
-    data = prov.data_columns(list(types))
+    data = data_columns(list(types))
     final = bronze_columns(schema, data, ctx.table)
     casts = typed_casts(schema, final)
     where = f"bronze {ctx.table}"

@@ -23,8 +23,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from jobforge.engine.steps import CastSpec
-from jobforge.errors import ContractError
+from jobforge.plugin import CastSpec, ContractError
 
 _TARGETS = {
     "string": "string",

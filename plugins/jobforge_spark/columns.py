@@ -9,8 +9,16 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from jobforge.engine import provenance as prov
-from jobforge.engine.executor import QUARANTINE_COLUMNS, StepContext
+from jobforge.plugin import (
+    BATCH_ID,
+    INGESTED_AT,
+    LAYER,
+    PROCESSED_AT,
+    QUARANTINE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    StepContext,
+)
 
 
 def column(name: str) -> Column:
@@ -77,10 +85,10 @@ def quarantine_rows(
     severity: str = "error",
 ) -> object:
     return frame.select(  # type: ignore[attr-defined]
-        F.col(prov.SOURCE_FILE),
-        F.col(prov.INGESTED_AT),
-        F.col(prov.BATCH_ID),
-        F.col(prov.SOURCE_ROW).cast("bigint").alias(prov.SOURCE_ROW),
+        F.col(SOURCE_FILE),
+        F.col(INGESTED_AT),
+        F.col(BATCH_ID),
+        F.col(SOURCE_ROW).cast("bigint").alias(SOURCE_ROW),
         F.lit(layer).alias("layer"),
         F.lit(ctx.table).alias("table_name"),
         rule_id.cast("string").alias("rule_id"),
@@ -94,10 +102,10 @@ def quarantine_rows(
 
 def carry(ctx: StepContext, layer: str) -> list[Column]:
     return [
-        F.col(prov.SOURCE_FILE),
-        F.col(prov.INGESTED_AT),
-        F.col(prov.BATCH_ID),
-        F.lit(layer).alias(prov.LAYER),
-        F.col(prov.SOURCE_ROW),
-        ts(ctx.processed_at).alias(prov.PROCESSED_AT),
+        F.col(SOURCE_FILE),
+        F.col(INGESTED_AT),
+        F.col(BATCH_ID),
+        F.lit(layer).alias(LAYER),
+        F.col(SOURCE_ROW),
+        ts(ctx.processed_at).alias(PROCESSED_AT),
     ]

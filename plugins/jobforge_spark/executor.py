@@ -5,17 +5,17 @@ from __future__ import annotations
 from jobforge_polars import checks
 from jobforge_polars.executor import PolarsExecutor
 
-from jobforge.engine.executor import (
+from jobforge.plugin import (
     BronzeRequest,
     Capabilities,
     GoldRequest,
     SilverRequest,
+    SparkSection,
     StagedRequest,
     StepOutcome,
+    describe_gold,
+    literal,
 )
-from jobforge.engine.gold_sql import describe_gold
-from jobforge.project.model import SparkSection
-from jobforge.storage import literal
 from jobforge_spark import bronze, gold, silver
 from jobforge_spark.gold_sql import spark_sql
 from jobforge_spark.output import Scratch

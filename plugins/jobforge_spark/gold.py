@@ -9,11 +9,19 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobforge.engine import provenance as prov
-from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
-from jobforge.engine.steps import GoldSpec
-from jobforge.errors import ContractError
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    BATCH_ID,
+    LAYER,
+    LINEAGE,
+    PROCESSED_AT,
+    SOURCE_ROW,
+    ContractError,
+    GoldSpec,
+    PendingFiles,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+)
 from jobforge_spark.columns import column, ts
 from jobforge_spark.gold_sql import spark_sql
 from jobforge_spark.output import Scratch, hadoop_path, write_one_file
@@ -42,29 +50,29 @@ def write_gold(
     try:
         for name, paths in inputs.items():
             frame = spark.read.parquet(*[hadoop_path(p) for p in paths])
-            if prov.LINEAGE not in frame.columns:
+            if LINEAGE not in frame.columns:
                 key = F.concat(
                     F.lit(f"{name}:"),
-                    F.col(prov.BATCH_ID),
+                    F.col(BATCH_ID),
                     F.lit(":"),
-                    F.col(prov.SOURCE_ROW).cast("string"),
+                    F.col(SOURCE_ROW).cast("string"),
                 )
-                frame = frame.withColumn(prov.LINEAGE, F.array(key))
+                frame = frame.withColumn(LINEAGE, F.array(key))
             frame.createOrReplaceTempView(name)
             views.append(name)
         result = spark.sql(sql)
         names = result.columns
-        if prov.LINEAGE not in names:
+        if LINEAGE not in names:
             raise ContractError(
-                f"{where}: the result has no {prov.LINEAGE} column; keep it from the inputs "
-                f"(SELECT *, or a.{prov.LINEAGE} || b.{prov.LINEAGE} AS {prov.LINEAGE} for a "
-                f"join, flatten(list({prov.LINEAGE})) for GROUP BY)"
+                f"{where}: the result has no {LINEAGE} column; keep it from the inputs "
+                f"(SELECT *, or a.{LINEAGE} || b.{LINEAGE} AS {LINEAGE} for a "
+                f"join, flatten(list({LINEAGE})) for GROUP BY)"
             )
-        keep = [c for c in names if c not in (prov.LAYER, prov.PROCESSED_AT)]
+        keep = [c for c in names if c not in (LAYER, PROCESSED_AT)]
         written = result.select(
             *[column(c) for c in keep],
-            F.lit("gold").alias(prov.LAYER),
-            ts(ctx.processed_at).alias(prov.PROCESSED_AT),
+            F.lit("gold").alias(LAYER),
+            ts(ctx.processed_at).alias(PROCESSED_AT),
         )
         write_one_file(written, pending.temp_for(targets.data), scratch, where)
     except PySparkException as exc:

@@ -11,8 +11,7 @@ import duckdb
 import sqlglot
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 
-from jobforge.errors import QueryError
-from jobforge.query.guard import select_statement
+from jobforge.plugin import QueryError, select_statement
 
 
 @functools.cache

@@ -16,10 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from jobforge.errors import ContractError
-from jobforge.storage import literal
-
-WRITE = {"compression": "zstd", "compression_level": 1}
+from jobforge.plugin import WRITE, ContractError, literal
 
 
 def hadoop_path(path: Path) -> str:

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobforge.errors import ConfigError
-from jobforge.project.model import SparkSection
+from jobforge.plugin import ConfigError, SparkSection
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -7,8 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jobforge.errors import ConfigError
-from jobforge.project.model import SparkSection
+from jobforge.plugin import ConfigError, SparkSection
 
 
 def spark_settings(values: Mapping[str, Any] | None) -> SparkSection:

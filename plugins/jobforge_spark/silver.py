@@ -16,11 +16,21 @@ from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jobforge.engine import provenance as prov
-from jobforge.engine.executor import DUPLICATE_COLUMNS, StepContext, StepOutcome, StepTargets
-from jobforge.engine.steps import Rule, SilverSpec
-from jobforge.errors import ContractError
-from jobforge.storage.pending import PendingFiles
+from jobforge.plugin import (
+    BATCH_ID,
+    DUPLICATE_COLUMNS,
+    INGESTED_AT,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    ContractError,
+    PendingFiles,
+    Rule,
+    SilverSpec,
+    StepContext,
+    StepOutcome,
+    StepTargets,
+    data_columns,
+)
 from jobforge_spark.columns import (
     all_true,
     any_true,
@@ -71,7 +81,7 @@ def write_silver(
             "functions); express them as rules or as a gold SQL table"
         )
     frame = read_in_order(spark, inputs)
-    data = prov.data_columns([c for c in frame.columns if c != _FILE])
+    data = data_columns([c for c in frame.columns if c != _FILE])
     failures: list[tuple[Column, Rule]] = []
     for rule in spec.rules:
         try:
@@ -126,13 +136,13 @@ def write_silver(
         tmp = pending.temp_for(targets.quarantine, drop_if_empty=True)
         write_one_file(rows, tmp, scratch, where)
     kept = frame.filter(~rejected)
-    order = [F.col(_FILE), F.col(prov.SOURCE_ROW)]
+    order = [F.col(_FILE), F.col(SOURCE_ROW)]
     if keys:
         equal = Window.partitionBy(*[column(k) for k in keys]).orderBy(*order)
         kept = kept.select(
             "*",
             F.row_number().over(equal).alias(_RANK),
-            F.first(F.col(prov.SOURCE_ROW)).over(equal).alias(DUPLICATE_OF),
+            F.first(F.col(SOURCE_ROW)).over(equal).alias(DUPLICATE_OF),
         ).persist()
     try:
         unique = kept.filter(F.col(_RANK) == 1) if keys else kept
@@ -141,10 +151,10 @@ def write_silver(
         if keys and targets.duplicates is not None:
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
             rows = dropped.select(
-                F.col(prov.SOURCE_FILE),
-                F.col(prov.INGESTED_AT),
-                F.col(prov.BATCH_ID),
-                F.col(prov.SOURCE_ROW),
+                F.col(SOURCE_FILE),
+                F.col(INGESTED_AT),
+                F.col(BATCH_ID),
+                F.col(SOURCE_ROW),
                 F.lit(ctx.table).alias("table_name"),
                 json_row(data).alias("row"),
                 F.col(DUPLICATE_OF),

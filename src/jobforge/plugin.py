@@ -48,8 +48,46 @@ _PUBLIC: dict[str, str] = {
     "GoldRequest": "jobforge.engine.executor",
     "transform": "jobforge.engine.executor",
     "transform_kind": "jobforge.engine.executor",
+    "QUARANTINE_COLUMNS": "jobforge.engine.executor",
+    "DUPLICATE_COLUMNS": "jobforge.engine.executor",
+    "PendingFiles": "jobforge.storage.pending",
+    # the step specs an executor carries out (the same ones `import jobforge` gives)
+    "BronzeSchema": "jobforge.engine.steps",
+    "CastSpec": "jobforge.engine.steps",
+    "Rule": "jobforge.engine.steps",
+    "SilverSpec": "jobforge.engine.steps",
+    "GoldSpec": "jobforge.engine.steps",
+    "transform_name": "jobforge.engine.steps",
+    # executor helpers: the bronze plan every executor follows, so that they cast alike
+    "bronze_columns": "jobforge.engine.bronze_plan",
+    "typed_casts": "jobforge.engine.bronze_plan",
+    "cast_message_type": "jobforge.engine.bronze_plan",
+    # executor helpers: the gold SQL sandbox (DuckDB) and what its results must hold
+    "run_gold_sql": "jobforge.engine.gold_sql",
+    "describe_gold": "jobforge.engine.gold_sql",
+    "require_lineage": "jobforge.engine.gold_sql",
+    "utc_type": "jobforge.engine.gold_sql",
+    "first_line": "jobforge.engine.gold_sql",
+    "SQL_TYPES": "jobforge.engine.gold_sql",
+    "WRITE": "jobforge.engine.gold_sql",
+    # executor helpers: quoting and checking SQL text
+    "quote_ident": "jobforge.query.guard",
+    "quote_literal": "jobforge.query.guard",
+    "select_statement": "jobforge.query.guard",
     # the catalog store contract (hook jobforge_catalog_store)
     "CatalogStore": "jobforge.catalog.store",
+    "CatalogPart": "jobforge.catalog.store",
+    "SchemaVersion": "jobforge.catalog.entries",
+    "GlossaryTerm": "jobforge.catalog.glossary",
+    "check_related": "jobforge.catalog.glossary",
+    "RunRecord": "jobforge.catalog.runs",
+    "record_id": "jobforge.catalog.lineage",
+    # catalog store helpers: the JSON schemas of the records, reading JSON folders, locks
+    "json_schemas": "jobforge.pipeline.models",
+    "visible_json_files": "jobforge.catalog.jsonfile",
+    "catalog_lock": "jobforge.storage.locks",
+    "folder_lock": "jobforge.storage.locks",
+    "DEFAULT_TIMEOUT_S": "jobforge.storage.locks",
     # the table store contract (hook jobforge_table_store)
     "TableStore": "jobforge.storage.store",
     "Draft": "jobforge.storage.store",
@@ -61,6 +99,8 @@ _PUBLIC: dict[str, str] = {
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
     "remove_stale_temporaries": "jobforge.storage.atomic",
+    "remove_stale_temporaries_of": "jobforge.storage.atomic",
+    "temporary_path_for": "jobforge.storage.atomic",
     "remove_published": "jobforge.storage.pending",
     "validate_name": "jobforge.storage.names",
     # the provenance columns every row carries (see docs/provenance.md)
@@ -72,6 +112,8 @@ _PUBLIC: dict[str, str] = {
     "PROCESSED_AT": "jobforge.provenance",
     "LINEAGE": "jobforge.provenance",
     "PROVENANCE_DESCRIPTIONS": "jobforge.provenance",
+    "ALL_COLUMNS": "jobforge.provenance",
+    "LAYER_COLUMNS": "jobforge.provenance",
     "is_provenance": "jobforge.provenance",
     "data_columns": "jobforge.provenance",
     # reading the catalog
@@ -81,12 +123,16 @@ _PUBLIC: dict[str, str] = {
     "batch_id_of_file": "jobforge.catalog.lineage",
     # project file sections that plugins read
     "OpenLineageSection": "jobforge.project.model",
+    "SparkSection": "jobforge.project.model",
     # errors and messages
     "JobforgeError": "jobforge.errors",
     "ConfigError": "jobforge.errors",
     "SourceError": "jobforge.errors",
     "CatalogError": "jobforge.errors",
     "PluginError": "jobforge.errors",
+    "ContractError": "jobforge.errors",
+    "QueryError": "jobforge.errors",
+    "LockTimeoutError": "jobforge.errors",
     "one_line": "jobforge.hooks.manager",
     "summarise": "jobforge.catalog.jsonfile",
     "get_logger": "jobforge.logging",
@@ -120,12 +166,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from jobforge.catalog.jsonfile import summarise
-    from jobforge.catalog.lineage import batch_id_of_file
+    from jobforge.catalog.entries import SchemaVersion
+    from jobforge.catalog.glossary import GlossaryTerm, check_related
+    from jobforge.catalog.jsonfile import summarise, visible_json_files
+    from jobforge.catalog.lineage import batch_id_of_file, record_id
     from jobforge.catalog.manager import CatalogManager, current_version, split_key
-    from jobforge.catalog.store import CatalogStore
+    from jobforge.catalog.runs import RunRecord
+    from jobforge.catalog.store import CatalogPart, CatalogStore
+    from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import (
+        DUPLICATE_COLUMNS,
+        QUARANTINE_COLUMNS,
         BronzeRequest,
         Capabilities,
         Executor,
@@ -139,11 +191,31 @@ if TYPE_CHECKING:  # what type checkers and editors see
         transform,
         transform_kind,
     )
+    from jobforge.engine.gold_sql import (
+        SQL_TYPES,
+        WRITE,
+        describe_gold,
+        first_line,
+        require_lineage,
+        run_gold_sql,
+        utc_type,
+    )
+    from jobforge.engine.steps import (
+        BronzeSchema,
+        CastSpec,
+        GoldSpec,
+        Rule,
+        SilverSpec,
+        transform_name,
+    )
     from jobforge.errors import (
         CatalogError,
         ConfigError,
+        ContractError,
         JobforgeError,
+        LockTimeoutError,
         PluginError,
+        QueryError,
         SourceError,
     )
     from jobforge.hooks.manager import one_line
@@ -156,13 +228,16 @@ if TYPE_CHECKING:  # what type checkers and editors see
         LineageRecord,
         TableMetadata,
         TransitionRecord,
+        json_schemas,
         utc_now,
     )
-    from jobforge.project.model import OpenLineageSection
+    from jobforge.project.model import OpenLineageSection, SparkSection
     from jobforge.provenance import (
+        ALL_COLUMNS,
         BATCH_ID,
         INGESTED_AT,
         LAYER,
+        LAYER_COLUMNS,
         LINEAGE,
         PROCESSED_AT,
         PROVENANCE_DESCRIPTIONS,
@@ -171,11 +246,18 @@ if TYPE_CHECKING:  # what type checkers and editors see
         data_columns,
         is_provenance,
     )
+    from jobforge.query.guard import quote_ident, quote_literal, select_statement
     from jobforge.sources.base import ReadResult, SourceHeader, SourceReader, SourceSpec
     from jobforge.sources.headers import BOM, normalise_headers, refuse_reserved
     from jobforge.storage import literal, versions
-    from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries
+    from jobforge.storage.atomic import (
+        atomic_write_text,
+        remove_stale_temporaries,
+        remove_stale_temporaries_of,
+        temporary_path_for,
+    )
+    from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
     from jobforge.storage.names import validate_name
-    from jobforge.storage.pending import remove_published
+    from jobforge.storage.pending import PendingFiles, remove_published
     from jobforge.storage.store import AREAS_SET_APART, Draft, StepTargets, TableStore
     from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode

@@ -1,17 +1,13 @@
-"""Reading catalog JSON files: every file is validated, and a file that does not
-validate is a :class:`~jobforge.errors.CatalogError` naming its path (a catalog
-that silently skips what it cannot read would lie to an auditor)."""
+"""Helpers for reading catalog JSON files: which files a folder holds, and a
+validation error in one line (the JSON catalog store validates every file it
+reads with them; a catalog that silently skips what it cannot read would lie to
+an auditor)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
-from jobforge.errors import CatalogError
-
-T = TypeVar("T")
+from pydantic import ValidationError
 
 
 def visible_json_files(directory: Path) -> list[Path]:
@@ -36,15 +32,3 @@ def summarise(exc: ValidationError) -> str:
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem(s))"
     return text
-
-
-def read_json_model(path: Path, adapter: TypeAdapter[T], what: str) -> T:
-    """Read and validate ``path``; raise :class:`CatalogError` naming it if that fails."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    try:
-        return adapter.validate_json(data)
-    except ValidationError as exc:
-        raise CatalogError(f"{path}: not a valid {what}: {summarise(exc)}") from None

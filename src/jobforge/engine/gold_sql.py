@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -21,8 +22,9 @@ from jobforge.storage import literal
 
 GOLD_BATCH_ROWS = 122_880
 """Rows per batch (and parquet row group) of a gold SQL result, DuckDB's own row group size."""
-WRITE = {"compression": "zstd", "compression_level": 1}
-"""How layer files are written (zstd level 1: as small as the default level here, faster)."""
+WRITE: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
+"""How layer files are written, by every executor (zstd level 1: as small as the default
+level here, faster)."""
 
 
 def first_line(exc: BaseException) -> str:
