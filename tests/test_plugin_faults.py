@@ -150,14 +150,17 @@ def test_a_reader_claim_that_raises_is_recorded_and_nothing_is_published(tmp_pat
     assert caught.value.plugin == "faulty-claim"
     assert isinstance(caught.value.__cause__, RuntimeError)
     (record,) = lineage_records(root)
-    # the only new file is the failed record
+    # the only new files are the failed record and the table's chain head, which names it
+    head = root / "catalog" / "chain" / "noc.json"
     assert _files(root) - before == {
         root
         / "catalog"
         / "lineage"
         / "noc"
-        / f"{record.started_at:%Y%m%dT%H%M%S%fZ}-ingest-{record.ingestion_id}.json"
+        / f"{record.started_at:%Y%m%dT%H%M%S%fZ}-ingest-{record.ingestion_id}.json",
+        head,
     }
+    assert json.loads(head.read_text(encoding="utf-8"))["record_id"] == record.ingestion_id
     assert (record.status, record.errors, record.reader) == (
         "failed",
         [CLAIM_ERROR],

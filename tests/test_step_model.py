@@ -42,7 +42,11 @@ def test_the_sections_are_the_engines_models() -> None:
     assert fields["silver"].annotation is SilverSpec
     assert fields["metadata"].annotation is TableLabels
     assert GoldTable.model_fields["metadata"].annotation is TableLabels
-    assert set(TableDeclaration.model_fields) == {*TableLabels.model_fields, "columns"}
+    assert set(TableDeclaration.model_fields) == {
+        *TableLabels.model_fields,
+        "columns",
+        "control_totals",
+    }
 
 
 def test_a_table_parses_into_the_specs_the_engine_runs(tmp_path: Path) -> None:
