@@ -16,18 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .bundled import BUNDLED
+
 SCRIPT = Path(sys.executable).parent / "jobforge"
-BUNDLED = [
-    "dama",
-    "readers",
-    "polars",
-    "catalog-json",
-    "parquet-store",
-    "delta-store",
-    "openlineage",
-    "duckdb",
-    "spark",
-]
 EXAMPLE_STEWARD = "example-steward@jobforge.example"
 
 

@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from .bundled import BUNDLED
+
 pytestmark = pytest.mark.installed_plugins
 
 SCRIPT = Path(sys.executable).parent / "jobforge"
 LABEL = "'example' (jobforge-example 0.1.0)"
-BUNDLED = [
-    "dama",
-    "readers",
-    "polars",
-    "catalog-json",
-    "parquet-store",
-    "delta-store",
-    "openlineage",
-    "duckdb",
-    "spark",
-]
 
 
 @dataclass

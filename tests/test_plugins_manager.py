@@ -542,3 +542,9 @@ def test_bad_column_enrichment_names_the_plugin_and_field(
     cause = caught.value.__cause__
     assert isinstance(cause, PluginError)
     assert str(cause) == message
+
+
+def test_the_listing_tests_name_the_bundled_plugins_in_order() -> None:
+    from .bundled import BUNDLED
+
+    assert [name for name, _ in manager.BUNDLED_PLUGINS] == BUNDLED

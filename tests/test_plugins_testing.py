@@ -16,17 +16,7 @@ import pytest
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.testing import isolated_config
 
-BUNDLED = [
-    "dama",
-    "readers",
-    "polars",
-    "catalog-json",
-    "parquet-store",
-    "delta-store",
-    "openlineage",
-    "duckdb",
-    "spark",
-]
+from .bundled import BUNDLED
 
 AUTHOR_TESTS = """
 from pathlib import Path
