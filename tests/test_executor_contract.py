@@ -128,7 +128,7 @@ def test_dry_run_names_the_executor_and_refuses_what_it_lacks(tmp_path: Path) ->
     assert refused.code == 2
     assert refused.err.splitlines()[-1] == (
         "  tables.t.silver: silver 't': transform 'json:dumps' is a polars transform; "
-        "the executor 'duckdb' lacks the capability transforms='polars' (it runs: none)"
+        "the executor 'duckdb' lacks the capability transforms='polars' (it runs: arrow)"
     )
     assert not (tmp_path / "data" / "staged").exists()
     toml.write_text(PROJECT.format(silver='dedupe = "row"'), encoding="utf-8")

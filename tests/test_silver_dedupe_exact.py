@@ -1,10 +1,12 @@
 """Silver de-duplication by row hash is exact: a hash only nominates candidates,
 which are compared on their full values.
 
-The hash is forced to collide (every row in one of three buckets) and the
-number of hashes sorted or candidates compared per pass is forced down to a
-few rows, so the collision handling and the multi-pass paths run on small,
-hand-checked data.
+The case with the hash forced to collide (every row in one of three buckets)
+and the hashes sorted or candidates compared per pass forced down to a few rows
+is in the executor conformance suite
+(``jobforge.testing.executor.test_colliding_hashes_never_drop_a_distinct_row``,
+forced through ``jobforge_polars.dedupe.colliding_hashes``), run for every
+executor.
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jobforge_polars.dedupe as dedupe
 import polars as pl
 import pyarrow.parquet as pq
-import pytest
 
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
@@ -75,25 +75,6 @@ def _expected_ledger(ledger: dict) -> None:
 
 
 def test_duplicates_are_equal_rows_after_the_first(tmp_path: Path) -> None:
-    kept, dups, rejected, ledger = _run(tmp_path)
-    assert kept == KEPT
-    assert dups == DUPLICATES
-    assert rejected == REJECTED
-    _expected_ledger(ledger)
-
-
-@pytest.mark.parametrize("per_pass", [1_000_000, 2])
-def test_colliding_hashes_never_drop_a_distinct_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_pass: int
-) -> None:
-    # Three hash values for all rows: every distinct row collides with others.
-    monkeypatch.setattr(
-        dedupe,
-        "_row_hash",
-        lambda keys: (pl.struct(keys).hash(dedupe._HASH_SEED) % 3).alias("__jf_h"),
-    )
-    monkeypatch.setattr(dedupe, "_HASHES_PER_PASS", per_pass)
-    monkeypatch.setattr(dedupe, "_CANDIDATES_PER_PASS", per_pass)
     kept, dups, rejected, ledger = _run(tmp_path)
     assert kept == KEPT
     assert dups == DUPLICATES

@@ -4,8 +4,9 @@ inputs, gold SQL in the shared sandbox (:mod:`jobforge.engine.gold_sql`).
 Each step opens its own in-memory connection with a memory limit; results are
 streamed from DuckDB as Arrow batches into parquet temporaries, and DuckDB
 spills what does not fit (the de-duplication window) to a folder beside the
-step's outputs, removed when the step ends. It runs no Python transforms: a
-project that has them is refused before anything runs.
+step's outputs, removed when the step ends. Of Python transforms it runs the
+``"arrow"`` kind (each batch of the silver result, as DuckDB streams it); a
+project with others is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import duckdb
 
 from jobforge.plugin import (
+    ARROW,
     SQL_TYPES,
     BronzeRequest,
     Capabilities,
@@ -36,7 +38,7 @@ class DuckDBExecutor:
 
     name = "duckdb"
     capabilities = Capabilities(
-        transforms=frozenset(),
+        transforms=frozenset({ARROW}),
         files_per_version="one",
         sql_dialect="duckdb",
         streaming=True,

@@ -5,16 +5,25 @@ memory limit (DuckDB spills to a folder beside the step's outputs beyond it)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from jobforge.plugin import WRITE, literal, quote_ident, quote_literal, temporary_path_for, utc_type
+from jobforge.plugin import (
+    WRITE,
+    ArrowTransforms,
+    literal,
+    quote_ident,
+    quote_literal,
+    temporary_path_for,
+    utc_type,
+)
 
 BATCH_ROWS = 122_880
 """Rows per Arrow batch read from a result (DuckDB's row group size)."""
@@ -122,13 +131,23 @@ class Session:
         rows = self.con.execute(sql).fetchall()
         return tuple(rows[0]) if rows else ()
 
-    def write(self, sql: str, tmp: Path) -> None:
-        """Stream the result of ``sql`` into the parquet file ``tmp``."""
+    def write(
+        self,
+        sql: str,
+        tmp: Path,
+        transforms: Sequence[Callable[..., Any]] = (),
+        where: str = "",
+    ) -> None:
+        """Stream the result of ``sql`` into the parquet file ``tmp``, each batch
+        through the arrow ``transforms`` (if any; ``where`` names the step)."""
         with self.con.sql(sql).to_arrow_reader(BATCH_ROWS) as reader:
             schema = pa.schema(
                 [f.with_type(utc_type(f.type)) for f in reader.schema],
                 metadata=reader.schema.metadata,
             )
-            with literal.parquet_writer(tmp, schema, **WRITE) as writer:
+            apply = ArrowTransforms(where, transforms, schema) if transforms else None
+            written = schema if apply is None else apply.schema
+            with literal.parquet_writer(tmp, written, **WRITE) as writer:
                 for batch in reader:
-                    writer.write_batch(batch if batch.schema == schema else batch.cast(schema))
+                    batch = batch if batch.schema == schema else batch.cast(schema)
+                    writer.write_batch(batch if apply is None else apply.batch(batch))

@@ -3,21 +3,24 @@ quarantine and duplicates rows (with the same messages) as the polars executor."
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlglot
 from sqlglot import exp
 
 from jobforge.plugin import (
     ALL_COLUMNS,
     BATCH_ID,
-    DUPLICATE_COLUMNS,
     INGESTED_AT,
     LAYER,
     PROCESSED_AT,
-    QUARANTINE_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
     BronzeRequest,
+    Carried,
+    Constant,
     ContractError,
+    SetApartValue,
     SilverRequest,
     StagedRequest,
     StepContext,
@@ -25,7 +28,13 @@ from jobforge.plugin import (
     bronze_columns,
     cast_message_type,
     data_columns,
+    duplicate_values,
+    filtered_rows,
     first_line,
+    quarantine_values,
+    split_transforms,
+    transform_kind,
+    transform_name,
     typed_casts,
 )
 from jobforge_duckdb.casts import cast_value
@@ -45,25 +54,37 @@ def _carry(ctx: StepContext, layer: str) -> list[str]:
     ]
 
 
+_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "timestamp": "TIMESTAMPTZ"}
+
+
+def _set_apart(values: dict[str, SetApartValue], given: dict[str, str]) -> str:
+    """The select list of rows set apart (:func:`jobforge.plugin.quarantine_values`,
+    :func:`~jobforge.plugin.duplicate_values`); ``given`` holds the step's own
+    values (SQL expressions) by name."""
+    terms = []
+    for name, value in values.items():
+        if isinstance(value, Carried):
+            term = ident(value.column)
+            term = term if value.type is None else f"CAST({term} AS {_TYPES[value.type]})"
+        elif isinstance(value, Constant):
+            if value.type == "timestamp":
+                term = ts(value.value if isinstance(value.value, datetime) else None)
+            elif value.value is None:
+                term = f"CAST(NULL AS {_TYPES[value.type]})"
+            else:
+                term = lit(str(value.value))
+        else:
+            term = f"CAST({given[value.name]} AS {_TYPES[value.type]})"
+        terms.append(f"{term} AS {ident(name)}")
+    return ", ".join(terms)
+
+
 def _quarantine(
     ctx: StepContext, layer: str, rule_id: str, column: str, message: str, row: str
 ) -> str:
-    """The select list of quarantine rows (columns of :data:`QUARANTINE_COLUMNS`)."""
-    values = {
-        SOURCE_FILE: ident(SOURCE_FILE),
-        INGESTED_AT: ident(INGESTED_AT),
-        BATCH_ID: ident(BATCH_ID),
-        SOURCE_ROW: f"CAST({ident(SOURCE_ROW)} AS BIGINT)",
-        "layer": lit(layer),
-        "table_name": lit(ctx.table),
-        "rule_id": f"CAST({rule_id} AS VARCHAR)",
-        "column": f"CAST({column} AS VARCHAR)",
-        "message": f"CAST({message} AS VARCHAR)",
-        "severity": "'error'",
-        "row": f"CAST({row} AS VARCHAR)",
-        "quarantined_at": ts(ctx.processed_at),
-    }
-    return ", ".join(f"{values[c]} AS {ident(c)}" for c in QUARANTINE_COLUMNS)
+    """The select list of quarantine rows."""
+    given = {"rule_id": rule_id, "column": column, "message": message, "row": row}
+    return _set_apart(quarantine_values(ctx, layer), given)
 
 
 def _first(flags: list[tuple[str, str]]) -> str:
@@ -195,8 +216,14 @@ def rule_columns(expression: str) -> list[str]:
 
 def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
     ctx, targets, pending, spec = request.context, request.targets, request.pending, request.spec
-    if spec.transforms:
-        raise ContractError(f"silver {ctx.table}: the duckdb executor runs no Python transforms")
+    where = f"silver {ctx.table}"
+    transforms = spec.resolved_transforms()
+    native, arrow = split_transforms(where, transforms)
+    if native:
+        raise ContractError(
+            f"{where}: the duckdb executor runs arrow transforms only, not "
+            f"{transform_name(native[0])} ({transform_kind(native[0])})"
+        )
     bronze = session.parquet("jf_bronze", request.inputs)
     names = [n for n, _ in session.columns(bronze)]
     data = data_columns(names)
@@ -268,22 +295,16 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
         unique = kept
     select = [*map(ident, data), *_carry(ctx, "silver")]
     session.write(
-        f"SELECT {', '.join(select)} FROM ({unique}) {_ORDER}", pending.temp_for(targets.data)
+        f"SELECT {', '.join(select)} FROM ({unique}) {_ORDER}",
+        pending.temp_for(targets.data),
+        transforms=arrow,
+        where=where,
     )
     if keys and targets.duplicates is not None:
-        values = {
-            SOURCE_FILE: ident(SOURCE_FILE),
-            INGESTED_AT: ident(INGESTED_AT),
-            BATCH_ID: ident(BATCH_ID),
-            SOURCE_ROW: ident(SOURCE_ROW),
-            "table_name": lit(ctx.table),
-            "row": json_row(data),
-            "duplicate_of": "CAST(__jf_of AS BIGINT)",
-            "deduplicated_at": ts(ctx.processed_at),
-        }
-        body = ", ".join(f"{values[c]} AS {ident(c)}" for c in DUPLICATE_COLUMNS)
+        given = {"row": json_row(data), "duplicate_of": "__jf_of"}
         session.write(
-            f"SELECT {body} FROM jf_ranked WHERE __jf_n > 1 {_ORDER}",
+            f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM jf_ranked "
+            f"WHERE __jf_n > 1 {_ORDER}",
             pending.temp_for(targets.duplicates, drop_if_empty=True),
         )
     out = pending.row_count(targets.data)
@@ -294,10 +315,12 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
         rows_out=out,
         rows_quarantined=quarantined,
         rows_deduplicated=duplicates,
+        rows_filtered=filtered_rows(where, accepted - duplicates, out, bool(transforms)),
         rows_warned=warned,
         rule_counts={r.id: counted[r.id] for _, r in [*errors, *warns]},
         transforms_applied=(
             ([f"dedupe:{'row' if spec.dedupe == 'row' else ','.join(keys)}"] if keys else [])
             + [f"rule:{r.id}:{r.severity}" for r in spec.rules]
+            + [f"transform:{transform_name(t)}" for t in transforms]
         ),
     )

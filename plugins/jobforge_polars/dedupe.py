@@ -3,7 +3,9 @@ compared on their full key values, without holding every row."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -118,3 +120,22 @@ def duplicate_rows(
     everything = pl.concat(dropped, how="diagonal_relaxed")
     named = everything.select(*identity, DUPLICATE_OF)
     return named, everything if passes == 1 else None
+
+
+@contextlib.contextmanager
+def colliding_hashes(per_pass: int, buckets: int = 3) -> Iterator[None]:
+    """For tests (the conformance suite's ``jobforge_hash_collisions``): row
+    hashes forced into ``buckets`` values, so that distinct rows collide, and at
+    most ``per_pass`` hashes sorted or candidates compared per pass, so that the
+    multi-pass paths run on a few rows. Not thread-safe: it swaps module state."""
+    global _row_hash, _HASHES_PER_PASS, _CANDIDATES_PER_PASS
+    saved = (_row_hash, _HASHES_PER_PASS, _CANDIDATES_PER_PASS)
+
+    def colliding(keys: list[str]) -> pl.Expr:
+        return (pl.struct(keys).hash(_HASH_SEED) % buckets).alias("__jf_h")
+
+    _row_hash, _HASHES_PER_PASS, _CANDIDATES_PER_PASS = colliding, per_pass, per_pass
+    try:
+        yield
+    finally:
+        _row_hash, _HASHES_PER_PASS, _CANDIDATES_PER_PASS = saved

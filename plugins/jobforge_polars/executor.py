@@ -18,6 +18,7 @@ configuration in :mod:`.streaming`.
 from __future__ import annotations
 
 from jobforge.plugin import (
+    ARROW,
     BronzeRequest,
     Capabilities,
     GoldRequest,
@@ -41,7 +42,7 @@ class PolarsExecutor:
 
     name = "polars"
     capabilities = Capabilities(
-        transforms=frozenset({"polars"}),
+        transforms=frozenset({"polars", ARROW}),
         files_per_version="one",
         sql_dialect="duckdb",
         streaming=True,

@@ -13,11 +13,14 @@ from jobforge.plugin import (
     INGESTED_AT,
     LAYER,
     PROCESSED_AT,
-    QUARANTINE_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
     WRITE,
+    Carried,
+    Constant,
+    SetApartValue,
     StepContext,
+    quarantine_values,
 )
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -58,6 +61,26 @@ def all_true(flags: list[tuple[pl.Expr, pl.Expr]], separator: str) -> pl.Expr:
     )
 
 
+_TYPES: dict[str, pl.DataType] = {"string": pl.String(), "int64": pl.Int64(), "timestamp": UTC_US}
+
+
+def set_apart(values: dict[str, SetApartValue], given: dict[str, pl.Expr]) -> list[pl.Expr]:
+    """The columns of rows set apart (:func:`jobforge.plugin.quarantine_values`,
+    :func:`~jobforge.plugin.duplicate_values`) as polars expressions; ``given``
+    holds the step's own values by name."""
+    exprs = []
+    for name, value in values.items():
+        if isinstance(value, Carried):
+            expr = pl.col(value.column)
+            expr = expr if value.type is None else expr.cast(_TYPES[value.type])
+        elif isinstance(value, Constant):
+            expr = pl.lit(value.value, dtype=_TYPES[value.type])
+        else:
+            expr = given[value.name].cast(_TYPES[value.type])
+        exprs.append(expr.alias(name))
+    return exprs
+
+
 def quarantine_frame(
     frame: pl.LazyFrame,
     *,
@@ -67,22 +90,9 @@ def quarantine_frame(
     column: pl.Expr,
     message: pl.Expr,
     row: pl.Expr,
-    severity: str = "error",
 ) -> pl.LazyFrame:
-    return frame.select(
-        pl.col(SOURCE_FILE),
-        pl.col(INGESTED_AT),
-        pl.col(BATCH_ID),
-        pl.col(SOURCE_ROW).cast(pl.Int64),
-        pl.lit(layer).alias("layer"),
-        pl.lit(ctx.table).alias("table_name"),
-        rule_id.cast(pl.String).alias("rule_id"),
-        column.cast(pl.String).alias("column"),
-        message.cast(pl.String).alias("message"),
-        pl.lit(severity).alias("severity"),
-        row.alias("row"),
-        ts(ctx.processed_at).alias("quarantined_at"),
-    ).select(QUARANTINE_COLUMNS)
+    given = {"rule_id": rule_id, "column": column, "message": message, "row": row}
+    return frame.select(set_apart(quarantine_values(ctx, layer), given))
 
 
 def carry(ctx: StepContext, layer: str) -> list[pl.Expr]:

@@ -9,10 +9,6 @@ import polars as pl
 
 from jobforge.plugin import (
     BATCH_ID,
-    DUPLICATE_COLUMNS,
-    INGESTED_AT,
-    LAYER_COLUMNS,
-    SOURCE_FILE,
     SOURCE_ROW,
     WRITE,
     ContractError,
@@ -23,9 +19,14 @@ from jobforge.plugin import (
     StepOutcome,
     StepTargets,
     data_columns,
+    duplicate_values,
+    filtered_rows,
     literal,
+    require_provenance,
+    split_transforms,
     transform_name,
 )
+from jobforge_polars.arrow import write_arrow_transformed
 from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
 from jobforge_polars.exprs import (
     all_true,
@@ -34,7 +35,7 @@ from jobforge_polars.exprs import (
     first_true,
     json_row,
     quarantine_frame,
-    ts,
+    set_apart,
 )
 
 
@@ -124,21 +125,22 @@ def write_silver(
     dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
     duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
     unique = kept if duplicate is None else kept.filter(~duplicate)
+    where = f"silver {ctx.table}"
     transforms = spec.resolved_transforms()
+    native, arrow = split_transforms(where, transforms)
     result = unique.select(*[column(c) for c in data], *carry(ctx, "silver"))
-    for transform in transforms:
+    for transform in native:
         result = transform(result)
         if not isinstance(result, pl.LazyFrame):
             raise ContractError(
-                f"silver {ctx.table}: transform {transform_name(transform)} returned "
+                f"{where}: transform {transform_name(transform)} returned "
                 f"{type(result).__name__}, expected a polars LazyFrame"
             )
-    lost = [c for c in LAYER_COLUMNS if c not in result.collect_schema().names()]
-    if lost:
-        raise ContractError(
-            f"silver {ctx.table}: transforms dropped provenance column(s) {', '.join(lost)}"
-        )
-    result.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
+    require_provenance(where, result.collect_schema().names())
+    if arrow:
+        write_arrow_transformed(result, arrow, where, pending.temp_for(targets.data))
+    else:
+        result.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
     if duplicate is not None and targets.duplicates is not None and dropped is not None:
         # The dropped rows as read while comparing candidates, else read again
         # (and told which row each equals).
@@ -151,28 +153,15 @@ def write_silver(
             )
         else:
             source = dropped_rows.lazy()
-        source.select(
-            pl.col(SOURCE_FILE),
-            pl.col(INGESTED_AT),
-            pl.col(BATCH_ID),
-            pl.col(SOURCE_ROW),
-            pl.lit(ctx.table).alias("table_name"),
-            json_row(data).alias("row"),
-            pl.col(DUPLICATE_OF),
-            ts(ctx.processed_at).alias("deduplicated_at"),
-        ).select(DUPLICATE_COLUMNS).sink_parquet(
+        given = {"row": json_row(data), "duplicate_of": pl.col(DUPLICATE_OF)}
+        source.select(set_apart(duplicate_values(ctx), given)).sink_parquet(
             literal.text(pending.temp_for(targets.duplicates, drop_if_empty=True)), **WRITE
         )
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0
     unique_rows = int(totals["__jf_accepted"]) - duplicates
-    filtered = unique_rows - out if transforms else 0
-    if filtered < 0:
-        raise ContractError(
-            f"silver {ctx.table}: transforms turned {unique_rows} rows into {out}; a silver "
-            "transform may drop or change rows but not add them (build new rows in gold)"
-        )
+    filtered = filtered_rows(where, unique_rows, out, bool(transforms))
     return StepOutcome(
         rows_in=rows_in,
         rows_out=out,

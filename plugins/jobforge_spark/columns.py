@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
@@ -14,10 +14,13 @@ from jobforge.plugin import (
     INGESTED_AT,
     LAYER,
     PROCESSED_AT,
-    QUARANTINE_COLUMNS,
     SOURCE_FILE,
     SOURCE_ROW,
+    Carried,
+    Constant,
+    SetApartValue,
     StepContext,
+    quarantine_values,
 )
 
 
@@ -73,8 +76,28 @@ def _quoted(value: str | None) -> str | None:
     return None if value is None else repr(value)
 
 
+_TYPES = {"string": "string", "int64": "bigint", "timestamp": "timestamp"}
+
+
+def set_apart(values: dict[str, SetApartValue], given: dict[str, Column]) -> list[Column]:
+    """The columns of rows set apart (:func:`jobforge.plugin.quarantine_values`,
+    :func:`~jobforge.plugin.duplicate_values`) as Spark columns; ``given`` holds
+    the step's own values by name."""
+    columns = []
+    for name, value in values.items():
+        if isinstance(value, Carried):
+            col = column(value.column)
+            col = col if value.type is None else col.cast(_TYPES[value.type])
+        elif isinstance(value, Constant):
+            col = F.lit(value.value).cast(_TYPES[value.type])
+        else:
+            col = given[value.name].cast(_TYPES[value.type])
+        columns.append(col.alias(name))
+    return columns
+
+
 def quarantine_rows(
-    frame: object,
+    frame: DataFrame,
     *,
     layer: str,
     ctx: StepContext,
@@ -82,22 +105,9 @@ def quarantine_rows(
     column_names: Column,
     message: Column,
     row: Column,
-    severity: str = "error",
-) -> object:
-    return frame.select(  # type: ignore[attr-defined]
-        F.col(SOURCE_FILE),
-        F.col(INGESTED_AT),
-        F.col(BATCH_ID),
-        F.col(SOURCE_ROW).cast("bigint").alias(SOURCE_ROW),
-        F.lit(layer).alias("layer"),
-        F.lit(ctx.table).alias("table_name"),
-        rule_id.cast("string").alias("rule_id"),
-        column_names.cast("string").alias("column"),
-        message.cast("string").alias("message"),
-        F.lit(severity).alias("severity"),
-        row.alias("row"),
-        ts(ctx.processed_at).alias("quarantined_at"),
-    ).select(*[column(c) for c in QUARANTINE_COLUMNS])
+) -> DataFrame:
+    given = {"rule_id": rule_id, "column": column_names, "message": message, "row": row}
+    return frame.select(*set_apart(quarantine_values(ctx, layer), given))
 
 
 def carry(ctx: StepContext, layer: str) -> list[Column]:

@@ -6,6 +6,7 @@ from jobforge_polars import checks
 from jobforge_polars.executor import PolarsExecutor
 
 from jobforge.plugin import (
+    ARROW,
     BronzeRequest,
     Capabilities,
     GoldRequest,
@@ -32,7 +33,7 @@ class SparkExecutor:
 
     name = "spark"
     capabilities = Capabilities(
-        transforms=frozenset(),  # silver transforms and gold functions are polars functions
+        transforms=frozenset({ARROW}),  # per partition (mapInArrow); polars ones are refused
         files_per_version="one",
         sql_dialect="duckdb",  # the project's SQL, translated to Spark SQL (gold_sql.py)
         streaming=True,  # Spark spills; results reach the target file batch by batch

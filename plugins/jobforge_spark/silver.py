@@ -1,5 +1,6 @@
 """The silver step in Spark: rules (failures to quarantine), exact
-de-duplication (dropped rows to the duplicates file), no Python transforms.
+de-duplication (dropped rows to the duplicates file), then arrow transforms
+per partition (``mapInArrow``).
 
 De-duplication compares the full key values (Spark groups nulls together and
 NaN with NaN, -0.0 with 0.0, as polars does) and keeps the first row in file
@@ -17,10 +18,6 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobforge.plugin import (
-    BATCH_ID,
-    DUPLICATE_COLUMNS,
-    INGESTED_AT,
-    SOURCE_FILE,
     SOURCE_ROW,
     ContractError,
     PendingFiles,
@@ -30,7 +27,13 @@ from jobforge.plugin import (
     StepOutcome,
     StepTargets,
     data_columns,
+    duplicate_values,
+    filtered_rows,
+    split_transforms,
+    transform_kind,
+    transform_name,
 )
+from jobforge_spark.arrow import per_partition, worker_errors
 from jobforge_spark.columns import (
     all_true,
     any_true,
@@ -39,7 +42,7 @@ from jobforge_spark.columns import (
     first_true,
     json_row,
     quarantine_rows,
-    ts,
+    set_apart,
 )
 from jobforge_spark.output import Scratch, hadoop_path, write_one_file
 
@@ -75,10 +78,12 @@ def write_silver(
     pending: PendingFiles,
 ) -> StepOutcome:
     where = f"silver {ctx.table}"
-    if spec.transforms:
+    transforms = spec.resolved_transforms()
+    native, arrow = split_transforms(where, transforms)
+    if native:
         raise ContractError(
-            f"{where}: the spark executor does not run Python transforms (they are polars "
-            "functions); express them as rules or as a gold SQL table"
+            f"{where}: the spark executor runs arrow transforms only, not "
+            f"{transform_name(native[0])} ({transform_kind(native[0])})"
         )
     frame = read_in_order(spark, inputs)
     data = data_columns([c for c in frame.columns if c != _FILE])
@@ -147,19 +152,14 @@ def write_silver(
     try:
         unique = kept.filter(F.col(_RANK) == 1) if keys else kept
         result = unique.orderBy(*order).select(*[column(c) for c in data], *carry(ctx, "silver"))
-        write_one_file(result, pending.temp_for(targets.data), scratch, where)
+        if arrow:
+            result = per_partition(result, arrow, where)
+        with worker_errors():
+            write_one_file(result, pending.temp_for(targets.data), scratch, where)
         if keys and targets.duplicates is not None:
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
-            rows = dropped.select(
-                F.col(SOURCE_FILE),
-                F.col(INGESTED_AT),
-                F.col(BATCH_ID),
-                F.col(SOURCE_ROW),
-                F.lit(ctx.table).alias("table_name"),
-                json_row(data).alias("row"),
-                F.col(DUPLICATE_OF),
-                ts(ctx.processed_at).alias("deduplicated_at"),
-            ).select(*DUPLICATE_COLUMNS)
+            given = {"row": json_row(data), "duplicate_of": F.col(DUPLICATE_OF)}
+            rows = dropped.select(*set_apart(duplicate_values(ctx), given))
             tmp = pending.temp_for(targets.duplicates, drop_if_empty=True)
             write_one_file(rows, tmp, scratch, where)
     finally:
@@ -173,10 +173,12 @@ def write_silver(
         rows_out=out,
         rows_quarantined=quarantined,
         rows_deduplicated=duplicates,
+        rows_filtered=filtered_rows(where, accepted - duplicates, out, bool(transforms)),
         rows_warned=int(totals["__jf_warned"] or 0),
         rule_counts={r.id: int(totals[r.id] or 0) for _, r in [*errors, *warns]},
         transforms_applied=(
             ([f"dedupe:{'row' if spec.dedupe == 'row' else ','.join(keys)}"] if keys else [])
             + [f"rule:{r.id}:{r.severity}" for r in spec.rules]
+            + [f"transform:{transform_name(t)}" for t in transforms]
         ),
     )

@@ -50,6 +50,19 @@ _PUBLIC: dict[str, str] = {
     "transform_kind": "jobforge.engine.executor",
     "QUARANTINE_COLUMNS": "jobforge.engine.executor",
     "DUPLICATE_COLUMNS": "jobforge.engine.executor",
+    # the values of the rows set apart, column by column (each executor renders them)
+    "quarantine_values": "jobforge.engine.set_apart",
+    "duplicate_values": "jobforge.engine.set_apart",
+    "Carried": "jobforge.engine.set_apart",
+    "Constant": "jobforge.engine.set_apart",
+    "StepValue": "jobforge.engine.set_apart",
+    "SetApartValue": "jobforge.engine.set_apart",
+    # the rules of silver Python transforms, and the running of "arrow" ones
+    "ARROW": "jobforge.engine.transform_rules",
+    "ArrowTransforms": "jobforge.engine.transform_rules",
+    "filtered_rows": "jobforge.engine.transform_rules",
+    "require_provenance": "jobforge.engine.transform_rules",
+    "split_transforms": "jobforge.engine.transform_rules",
     "PendingFiles": "jobforge.storage.pending",
     # the step specs an executor carries out (the same ones `import jobforge` gives)
     "BronzeSchema": "jobforge.engine.steps",
@@ -200,6 +213,14 @@ if TYPE_CHECKING:  # what type checkers and editors see
         run_gold_sql,
         utc_type,
     )
+    from jobforge.engine.set_apart import (
+        Carried,
+        Constant,
+        SetApartValue,
+        StepValue,
+        duplicate_values,
+        quarantine_values,
+    )
     from jobforge.engine.steps import (
         BronzeSchema,
         CastSpec,
@@ -207,6 +228,13 @@ if TYPE_CHECKING:  # what type checkers and editors see
         Rule,
         SilverSpec,
         transform_name,
+    )
+    from jobforge.engine.transform_rules import (
+        ARROW,
+        ArrowTransforms,
+        filtered_rows,
+        require_provenance,
+        split_transforms,
     )
     from jobforge.errors import (
         CatalogError,

@@ -14,6 +14,7 @@ from typing import Any
 
 from jobforge.engine.executor import Capabilities, Executor, transform_kind
 from jobforge.engine.steps import load_callable, transform_name
+from jobforge.engine.transform_rules import ARROW
 from jobforge.errors import ConfigError
 
 PROJECT_SQL_DIALECT = "duckdb"
@@ -27,14 +28,17 @@ def capabilities_of(executor: Executor) -> Capabilities:
     return declared if isinstance(declared, Capabilities) else Capabilities()
 
 
-def _kind_problem(executor: Executor, what: str, fn: Any) -> str | None:
-    caps = capabilities_of(executor)
+def _resolved_kind(fn: Any) -> str | None:
     try:
-        resolved = load_callable(fn) if isinstance(fn, str) else fn
+        return transform_kind(load_callable(fn) if isinstance(fn, str) else fn)
     except ConfigError:
         return None  # reported where the reference is checked (or when the step runs)
-    kind = transform_kind(resolved)
-    if kind in caps.transforms:
+
+
+def _kind_problem(executor: Executor, what: str, fn: Any) -> str | None:
+    caps = capabilities_of(executor)
+    kind = _resolved_kind(fn)
+    if kind is None or kind in caps.transforms:
         return None
     runs = ", ".join(sorted(caps.transforms)) or "none"
     return (
@@ -65,6 +69,12 @@ def gold_problems(executor: Executor, table: str, sql: str | None, function: Any
     """What the executor cannot do of the gold step building ``table``."""
     caps = capabilities_of(executor)
     if sql is None:
+        if _resolved_kind(function) == ARROW:
+            return [
+                f"gold {table!r}: function {transform_name(function)!r} is an arrow transform; "
+                "arrow transforms run per batch in silver only (a gold function sees whole "
+                "tables: write it as gold SQL or for the executor's own kind)"
+            ]
         problem = _kind_problem(executor, f"gold {table!r}: function", function)
         return [] if problem is None else [problem]
     if not caps.gold_sql:

@@ -99,8 +99,11 @@ class Capabilities:
     transforms: frozenset[str] = frozenset()
     """Kinds of Python transform it runs (silver ``transforms`` and gold
     ``function``): ``"polars"`` is ``LazyFrame -> LazyFrame`` (gold:
-    ``{name: LazyFrame} -> LazyFrame``); a transform says its kind with
-    :func:`transform` (undecorated: ``"polars"``). Empty: declarative steps only."""
+    ``{name: LazyFrame} -> LazyFrame``); ``"arrow"`` is a silver transform
+    ``pyarrow.RecordBatch -> pyarrow.RecordBatch`` run per batch, which every
+    bundled executor runs (:mod:`jobforge.engine.transform_rules`). A transform
+    says its kind with :func:`transform` (undecorated: ``"polars"``). Empty:
+    declarative steps only."""
     files_per_version: Literal["one", "many"] = "one"
     """``"one"``: each output of a step (data, quarantine, duplicates) is one
     parquet file at its target path; ``"many"``: a folder of parquet files at
@@ -273,6 +276,9 @@ def transform(kind: str) -> Callable[[F], F]:
 
         @transform("polars")
         def add_band(frame: pl.LazyFrame) -> pl.LazyFrame: ...
+
+        @transform(kind="arrow")
+        def add_band(batch: pa.RecordBatch) -> pa.RecordBatch: ...
     """
 
     def mark(fn: F) -> F:

@@ -29,24 +29,42 @@ The source, ``t.csv`` (records 1-8; the header is not a record)::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from jobforge.engine.executor import transform
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, CastSpec, GoldSpec, Rule, SilverSpec
-from jobforge.errors import TransitionError
+from jobforge.errors import ContractError, TransitionError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage import literal
+from jobforge.storage.atomic import TEMP_PREFIX
 
 __all__ = [
     "jobforge_executor_name",
+    "jobforge_hash_collisions",
+    "test_arrow_transform_breaking_the_rules_is_refused",
+    "test_arrow_transforms_run_per_batch",
     "test_bronze_casts_and_their_failures",
+    "test_colliding_hashes_never_drop_a_distinct_row",
     "test_executor_is_the_one_named",
     "test_failure_leaves_the_version_and_records_it",
     "test_gold_sql_with_lineage",
+    "test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun",
     "test_silver_rules_and_exact_duplicates",
     "test_staged_fidelity_and_reader_rejects",
 ]
@@ -237,3 +255,235 @@ def test_failure_leaves_the_version_and_records_it(
     records = sorted((engine.config.catalog_lineage_path() / "t").glob("*.json"))
     statuses = [json.loads(p.read_text(encoding="utf-8"))["status"] for p in records]
     assert statuses[-1] == "failed"
+
+
+# -- arrow transforms ----------------------------------------------------------------------
+# Silver of the source above keeps rows 1 (A1, 5, 2020-01-02) and 4 (C3, 12, no date);
+# keep_dated_and_scale drops row 4 (no date), lower-cases the code and adds n10 = n * 10.
+
+
+@transform(kind="arrow")
+def keep_dated_and_scale(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """An arrow transform: drops undated rows, lower-cases ``code``, adds ``n10``."""
+    batch = batch.filter(pc.is_valid(batch.column("when")))
+    code = batch.schema.get_field_index("code")
+    batch = batch.set_column(code, "code", pc.utf8_lower(batch.column("code")))
+    return batch.append_column("n10", pc.multiply(batch.column("n"), 10))
+
+
+@transform(kind="arrow")
+def doubles_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Adds rows: refused (a silver transform may not)."""
+    both = pa.Table.from_batches([batch, batch]).combine_chunks().to_batches()
+    return both[0] if both else batch
+
+
+@transform(kind="arrow")
+def drops_batch_id(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Drops a provenance column: refused."""
+    return batch.drop_columns(["_batch_id"])
+
+
+def _silver_engine(tmp_path: Path, executor: str) -> PipelineEngine:
+    engine, source = _engine(tmp_path, executor)
+    engine.ingest(source, "t")
+    engine.promote_to_bronze("t", BRONZE)
+    return engine
+
+
+def test_arrow_transforms_run_per_batch(tmp_path: Path, jobforge_executor_name: str) -> None:
+    engine = _silver_engine(tmp_path, jobforge_executor_name)
+    spec = SILVER.model_copy(update={"transforms": [keep_dated_and_scale]})
+    result = engine.promote_to_silver("t", spec)
+    ledger = result.record.ledger
+    assert (ledger.rows_in, ledger.rows_out, ledger.rows_quarantined) == (4, 1, 1)
+    assert (ledger.rows_deduplicated, ledger.rows_filtered) == (1, 1)
+    assert ledger.balanced
+    assert "transform:jobforge.testing.executor:keep_dated_and_scale" in (
+        result.record.transforms_applied
+    )
+    silver = _read(result.path)
+    assert silver.select("_source_row", "code", "n", "n10").rows() == [(1, "a1", 5, 50)]
+    assert set(silver.get_column("_layer")) == {"silver"}
+    assert silver.columns[-1] == "n10"
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (doubles_rows, "transform jobforge.testing.executor:doubles_rows turned a batch of"),
+        (drops_batch_id, "transforms dropped provenance column(s) _batch_id"),
+    ],
+    ids=["adds-rows", "drops-provenance"],
+)
+def test_arrow_transform_breaking_the_rules_is_refused(
+    tmp_path: Path, jobforge_executor_name: str, fn: Callable[..., Any], message: str
+) -> None:
+    engine = _silver_engine(tmp_path, jobforge_executor_name)
+    with pytest.raises((TransitionError, ContractError)) as caught:
+        engine.promote_to_silver("t", SILVER.model_copy(update={"transforms": [fn]}))
+    assert "silver t: " in str(caught.value)
+    assert message in str(caught.value)
+    if fn is doubles_rows:
+        assert "may drop or change rows but not add them" in str(caught.value)
+    assert "\n" not in str(caught.value).strip()
+    assert engine.current("silver", "t") is None
+    assert _leftovers(engine.config.data_root) == []
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Temporary files and folders (and DuckDB spill folders) under ``root``."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.name.startswith(TEMP_PREFIX) or "spill" in p.name or p.suffix == ".journal"
+    )
+
+
+# -- exact de-duplication under forced hash collisions -------------------------------------
+# Rows 1-12. Equal rows: 3 = 1, 6 = 2, 9 = 1, 12 = 4; row 10 differs from row 2 only by a
+# trailing space in the text, row 11 from row 1 only by -0 in the amount (the float cast
+# makes it -0.0, equal to 0.0), row 5 is rejected by the rule, and row 8 is a copy of the
+# rejected row 5 (rejected too, so not a duplicate).
+DEDUPE_CSV = """code,label,amount
+A,x,0
+B,y,1.5
+A,x,0
+C,,2
+D,z,-1
+B,y,1.5
+E,w,
+D,z,-1
+A,x,0
+B,y ,1.5
+A,x,-0
+C,,2
+"""
+DEDUPE_KEPT = [1, 2, 4, 7, 10]
+DEDUPE_REJECTED = [5, 8]
+DUPLICATE_OF = {3: 1, 6: 2, 9: 1, 11: 1, 12: 4}
+"""Each dropped row -> the kept row it equals."""
+
+
+@pytest.fixture
+def jobforge_hash_collisions() -> Callable[[int], contextlib.AbstractContextManager[object]]:
+    """``force(per_pass)``: a context manager under which the executor's row hashes
+    collide (every row in one of a few buckets) and at most ``per_pass`` hashes or
+    candidates are handled per pass. Override it in an executor package that
+    de-duplicates by hash; the default (an executor that compares full values and
+    has no hash to force) forces nothing."""
+    return lambda per_pass: contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("per_pass", [1_000_000, 2])
+def test_colliding_hashes_never_drop_a_distinct_row(
+    tmp_path: Path,
+    jobforge_executor_name: str,
+    jobforge_hash_collisions: Callable[[int], contextlib.AbstractContextManager[object]],
+    per_pass: int,
+) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text(DEDUPE_CSV, encoding="utf-8")
+    engine = PipelineEngine(PipelineConfig(tmp_path / "data", executor=jobforge_executor_name))
+    with jobforge_hash_collisions(per_pass):
+        result = engine.run_full_pipeline(
+            source,
+            "rows",
+            bronze_schema=BronzeSchema(cast={"amount": CastSpec(type="float")}),
+            silver=SilverSpec(
+                dedupe="row", rules=[Rule(id="not_negative", expression="amount >= 0")]
+            ),
+        )
+    silver = result.silver
+    assert silver is not None
+    assert _read(silver.path).get_column("_source_row").to_list() == DEDUPE_KEPT
+    dups = _read(silver.duplicates_path)
+    assert dict(dups.select("_source_row", "duplicate_of").rows()) == DUPLICATE_OF
+    by_row = {r: json.loads(v) for r, v in dups.select("_source_row", "row").rows()}
+    assert by_row[3] == {"code": "A", "label": "x", "amount": 0.0}
+    assert by_row[11] == {"code": "A", "label": "x", "amount": -0.0}
+    assert str(by_row[11]["amount"]) == "-0.0"  # as read, not as the row kept
+    assert by_row[12] == {"code": "C", "label": "", "amount": 2.0}
+    assert _read(silver.quarantine_path).get_column("_source_row").to_list() == DEDUPE_REJECTED
+    ledger = silver.record.ledger
+    assert (ledger.rows_in, ledger.rows_out) == (12, 5)
+    assert (ledger.rows_deduplicated, ledger.rows_quarantined) == (5, 2)
+    assert _leftovers(engine.config.data_root) == []
+
+
+# -- recovery after SIGKILL ------------------------------------------------------------------
+MARKER = "JOBFORGE_TEST_MARKER"
+
+
+@transform(kind="arrow")
+def hangs(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Says it is running (the file named by ``$JOBFORGE_TEST_MARKER``) on its first
+    rows, then waits to be killed."""
+    if batch.num_rows:
+        Path(os.environ[MARKER]).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(600)
+    return batch
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from jobforge.engine.pipeline import PipelineEngine
+from jobforge.pipeline.config import PipelineConfig
+from jobforge.testing.executor import SILVER, hangs
+
+engine = PipelineEngine(PipelineConfig(Path(sys.argv[1]), executor=sys.argv[2]))
+engine.promote_to_silver("t", SILVER.model_copy(update={"transforms": [hangs]}))
+"""
+
+
+def _killed_while_running(data: Path, executor: str, marker: Path) -> None:
+    """Run silver in a child process with :func:`hangs`; SIGKILL its whole process
+    group once the transform runs (the executor is mid-step, outputs half-written)."""
+    env = {**os.environ, MARKER: str(marker)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(data), executor],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not marker.exists():
+            if child.poll() is not None:
+                err = child.stderr.read() if child.stderr else b""
+                raise AssertionError(f"the child ended first: {err.decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the transform never ran")
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun(
+    tmp_path: Path, jobforge_executor_name: str
+) -> None:
+    engine = _silver_engine(tmp_path, jobforge_executor_name)
+    old = engine.promote_to_silver("t", SILVER)
+    old_version = engine.current("silver", "t")
+    assert old_version is not None
+    old_rows = _read(old.path).rows()
+    data = engine.config.data_root
+    _killed_while_running(data, jobforge_executor_name, tmp_path / "running")
+    # right after the kill: the old version is current, whole
+    again = PipelineEngine(PipelineConfig(data, executor=jobforge_executor_name))
+    assert again.current("silver", "t") == old_version
+    assert _read(old.path).rows() == old_rows
+    # the step run again: the new version, and nothing the killed run left behind
+    new = again.promote_to_silver(
+        "t", SILVER.model_copy(update={"transforms": [keep_dated_and_scale]})
+    )
+    assert _read(new.path).select("_source_row", "code", "n10").rows() == [(1, "a1", 50)]
+    assert new.record.ledger.balanced
+    assert _leftovers(data) == []
