@@ -1,7 +1,7 @@
 """The executor conformance suite (jobforge.testing.executor) run against both
-bundled executors. The polars executor de-duplicates by row hash, so its hashes
-are forced to collide (jobforge_polars.dedupe.colliding_hashes); DuckDB compares
-full values and has no hash to force."""
+bundled executors. Both de-duplicate by row hash, so their hashes are forced to
+collide in the collision case (``colliding_hashes`` of jobforge_polars.dedupe and
+jobforge_duckdb.dedupe)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import contextlib
 from collections.abc import Callable
 
 import pytest
-from jobforge_polars.dedupe import colliding_hashes
+from jobforge_duckdb.dedupe import colliding_hashes as duckdb_colliding_hashes
+from jobforge_polars.dedupe import colliding_hashes as polars_colliding_hashes
 
 from jobforge.testing.executor import *  # noqa: F403  (the suite's tests)
 
@@ -23,6 +24,5 @@ def jobforge_executor_name(request: pytest.FixtureRequest) -> str:
 def jobforge_hash_collisions(
     jobforge_executor_name: str,
 ) -> Callable[[int], contextlib.AbstractContextManager[object]]:
-    if jobforge_executor_name == "polars":
-        return colliding_hashes
-    return lambda per_pass: contextlib.nullcontext()
+    forcing = {"polars": polars_colliding_hashes, "duckdb": duckdb_colliding_hashes}
+    return forcing[jobforge_executor_name]

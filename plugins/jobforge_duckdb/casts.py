@@ -64,11 +64,23 @@ def _parse(text: str, spec: CastSpec) -> str:
     return f"TRY_CAST({text} AS TIMESTAMP)"
 
 
-def cast_value(column: str, spec: CastSpec, is_text: bool) -> tuple[str, str]:
-    """``(value, failed)`` SQL expressions of casting ``column`` by ``spec``."""
+def cast_terms(column: str, spec: CastSpec, is_text: bool, name: str) -> tuple[str, str, str]:
+    """``(text, value, failed)`` select terms of casting ``column`` by ``spec``,
+    each a ``<expression> AS <name>_t|_v|_f`` of its own projection level: the
+    stripped text, its typed value (over the text column), and the flag (over
+    both). Nested, so that each is computed once per value (DuckDB does not
+    share the stripping between expressions that repeat it)."""
+    text, value = f"{name}_t", f"{name}_v"
     if not is_text:
-        value = f"TRY_CAST({ident(column)} AS {SQL_TYPES[spec.type]})"
-        return value, f"({ident(column)} IS NOT NULL AND {value} IS NULL)"
-    text = stripped(column)
-    value = f"CASE WHEN {considered(text, spec)} THEN {_parse(text, spec)} END"
-    return value, f"(coalesce({considered(text, spec)}, false) AND ({value}) IS NULL)"
+        typed = f"TRY_CAST({ident(column)} AS {SQL_TYPES[spec.type]})"
+        return (
+            f"NULL AS {text}",
+            f"{typed} AS {value}",
+            f"({ident(column)} IS NOT NULL AND {value} IS NULL) AS {name}_f",
+        )
+    there = considered(text, spec)
+    return (
+        f"{stripped(column)} AS {text}",
+        f"CASE WHEN {there} THEN {_parse(text, spec)} END AS {value}",
+        f"(coalesce({there}, false) AND {value} IS NULL) AS {name}_f",
+    )

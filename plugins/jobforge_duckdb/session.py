@@ -1,4 +1,4 @@
-"""A DuckDB connection for one step: its inputs registered as Arrow (literal
+"""A DuckDB connection for one step: its parquet inputs read by DuckDB (literal
 paths, never a pattern), its results streamed into parquet temporaries, under a
 memory limit (DuckDB spills to a folder beside the step's outputs beyond it)."""
 
@@ -25,6 +25,8 @@ from jobforge.plugin import (
     utc_type,
 )
 
+GLOB_CHARACTERS = frozenset("*?[]{}\\")
+"""Characters DuckDB's ``read_parquet`` may read as a pattern (or an escape)."""
 BATCH_ROWS = 122_880
 """Rows per Arrow batch read from a result (DuckDB's row group size)."""
 
@@ -106,15 +108,23 @@ class Session:
         shutil.rmtree(self.spill, ignore_errors=True)
 
     def parquet(self, name: str, files: Sequence[Path]) -> str:
-        """Register ``files`` (one schema) as the view ``name``; its SQL name."""
-        schema = literal.read_schema(files[0]).remove_metadata()
-        dataset = ds.dataset(
-            [str(Path(f).absolute()) for f in files],
-            schema=schema,
-            format="parquet",
-            filesystem=literal.LOCAL,
+        """Register ``files`` (one schema) as the view ``name``; its SQL name.
+
+        Read by DuckDB's own parquet reader, within its memory limit, unless a
+        path holds a character ``read_parquet`` takes for a pattern: those are
+        read through a pyarrow dataset (literal paths; pyarrow's read-ahead
+        then holds batches outside DuckDB's limit)."""
+        paths = [str(Path(f).absolute()) for f in files]
+        if any(char in path for path in paths for char in GLOB_CHARACTERS):
+            schema = literal.read_schema(files[0]).remove_metadata()
+            dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=literal.LOCAL)
+            return self.arrow(name, dataset)
+        listed = ", ".join(lit(p) for p in paths)
+        self.con.execute(
+            f"CREATE TEMP VIEW {ident(name)} AS SELECT * FROM read_parquet([{listed}], "
+            "hive_partitioning = false, union_by_name = false, filename = false)"
         )
-        return self.arrow(name, dataset)
+        return ident(name)
 
     def arrow(self, name: str, data: object) -> str:
         """Register an Arrow dataset or record batch reader as ``name``."""
@@ -135,11 +145,13 @@ class Session:
         self,
         sql: str,
         tmp: Path,
+        keep: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
         transforms: Sequence[Callable[..., Any]] = (),
         where: str = "",
     ) -> None:
         """Stream the result of ``sql`` into the parquet file ``tmp``, each batch
-        through the arrow ``transforms`` (if any; ``where`` names the step)."""
+        filtered by ``keep`` (if given), then through the arrow ``transforms``
+        (if any; ``where`` names the step)."""
         with self.con.sql(sql).to_arrow_reader(BATCH_ROWS) as reader:
             schema = pa.schema(
                 [f.with_type(utc_type(f.type)) for f in reader.schema],
@@ -150,4 +162,5 @@ class Session:
             with literal.parquet_writer(tmp, written, **WRITE) as writer:
                 for batch in reader:
                     batch = batch if batch.schema == schema else batch.cast(schema)
+                    batch = batch if keep is None else keep(batch)
                     writer.write_batch(batch if apply is None else apply.batch(batch))

@@ -37,7 +37,8 @@ from jobforge.plugin import (
     transform_name,
     typed_casts,
 )
-from jobforge_duckdb.casts import cast_value
+from jobforge_duckdb.casts import cast_terms
+from jobforge_duckdb.dedupe import duplicate_rows, without
 from jobforge_duckdb.session import Session, ident, json_row, lit, ts
 
 _ORDER = f"ORDER BY {ident(SOURCE_ROW)}"
@@ -153,21 +154,23 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
     values: dict[int, str] = {}
     flags: list[tuple[str, str, str]] = []
     """(flag column, source column, bronze name)"""
-    expressions = []
+    levels: tuple[list[str], list[str], list[str]] = ([], [], [])
     for i, source, spec in casts:
-        value, failed = cast_value(source, spec, types[source] == "VARCHAR")
-        values[i] = f"__jf_v{i}"
-        flags.append((f"__jf_f{i}", source, final[source]))
-        expressions += [f"{value} AS __jf_v{i}", f"{failed} AS __jf_f{i}"]
-    cast = f"SELECT *{''.join(', ' + e for e in expressions)} FROM {staged}"
+        terms = cast_terms(source, spec, types[source] == "VARCHAR", f"__jf{i}")
+        for level, term in zip(levels, terms, strict=True):
+            level.append(term)
+        values[i] = f"__jf{i}_v"
+        flags.append((f"__jf{i}_f", source, final[source]))
+    cast = staged
+    for level in levels:
+        cast = f"(SELECT *{''.join(', ' + t for t in level)} FROM {cast})"
     failed_any = " OR ".join(f for f, _, _ in flags) or "false"
     good = [
         f"{values[i] if i in values else ident(source)} AS {ident(name)}"
         for i, (source, name) in enumerate(final.items())
     ]
     session.write(
-        f"SELECT {', '.join([*good, *_carry(ctx, 'bronze')])} FROM ({cast}) "
-        f"WHERE NOT ({failed_any}) {_ORDER}",
+        f"SELECT {', '.join([*good, *_carry(ctx, 'bronze')])} FROM {cast} WHERE NOT ({failed_any})",
         pending.temp_for(targets.data),
     )
     out = pending.row_count(targets.data)
@@ -191,7 +194,7 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
             json_row(data),
         )
         session.write(
-            f"SELECT {body} FROM ({cast}) WHERE {failed_any} {_ORDER}",
+            f"SELECT {body} FROM {cast} WHERE {failed_any}",
             pending.temp_for(targets.quarantine, drop_if_empty=True),
         )
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
@@ -268,7 +271,7 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             json_row(data),
         )
         session.write(
-            f"SELECT {body} FROM ({flagged}) WHERE {rejected} {_ORDER}",
+            f"SELECT {body} FROM ({flagged}) WHERE {rejected}",
             pending.temp_for(targets.quarantine, drop_if_empty=True),
         )
     kept = f"SELECT * FROM ({flagged}) WHERE NOT ({rejected})"
@@ -283,28 +286,19 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             raise ContractError(
                 f"silver {ctx.table}: dedupe key(s) {', '.join(map(repr, unknown))} are not columns"
             )
-    if keys:
-        window = f"PARTITION BY {', '.join(map(ident, keys))} {_ORDER}"
-        ranked = (
-            f"SELECT *, row_number() OVER ({window}) AS __jf_n, "
-            f"first_value({ident(SOURCE_ROW)}) OVER ({window}) AS __jf_of FROM ({kept})"
-        )
-        session.con.execute(f"CREATE TEMP TABLE jf_ranked AS {ranked}")
-        unique = "SELECT * FROM jf_ranked WHERE __jf_n = 1"
-    else:
-        unique = kept
+    dropped = duplicate_rows(session, kept, keys) if keys else None
     select = [*map(ident, data), *_carry(ctx, "silver")]
     session.write(
-        f"SELECT {', '.join(select)} FROM ({unique}) {_ORDER}",
+        f"SELECT {', '.join(select)} FROM ({kept})",
         pending.temp_for(targets.data),
+        keep=None if dropped is None else without(session, dropped),
         transforms=arrow,
         where=where,
     )
-    if keys and targets.duplicates is not None:
+    if dropped is not None and targets.duplicates is not None:
         given = {"row": json_row(data), "duplicate_of": "__jf_of"}
         session.write(
-            f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM jf_ranked "
-            f"WHERE __jf_n > 1 {_ORDER}",
+            f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM {dropped} {_ORDER}",
             pending.temp_for(targets.duplicates, drop_if_empty=True),
         )
     out = pending.row_count(targets.data)
