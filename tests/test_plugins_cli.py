@@ -168,7 +168,7 @@ def test_plugins_prints_one_line_per_plugin(tmp_path: Path) -> None:
     assert len(lines) == 12  # a line per plugin, then the executor
     assert lines[11] == (
         "executor 'polars' runs every step (staged, bronze, silver, gold), plugin polars; "
-        "transforms: polars; files per version: one; SQL: duckdb; streaming: yes"
+        "transforms: arrow, polars; files per version: one; SQL: duckdb; streaming: yes"
     )
 
 

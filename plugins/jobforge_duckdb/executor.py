@@ -1,10 +1,11 @@
-"""The DuckDB executor: staged, bronze and silver as DuckDB SQL over Arrow
-inputs, gold SQL in the shared sandbox (:mod:`jobforge.engine.gold_sql`).
+"""The DuckDB executor: staged, bronze and silver as DuckDB SQL (the reader's
+Arrow stream, then parquet inputs read by DuckDB), gold SQL in the shared
+sandbox (:mod:`jobforge.engine.gold_sql`).
 
 Each step opens its own in-memory connection with a memory limit; results are
-streamed from DuckDB as Arrow batches into parquet temporaries, and DuckDB
-spills what does not fit (the de-duplication window) to a folder beside the
-step's outputs, removed when the step ends. Of Python transforms it runs the
+streamed from DuckDB as Arrow batches, in file order, into parquet temporaries,
+and DuckDB spills what does not fit (the de-duplication candidates) to a folder
+beside the step's outputs, removed when the step ends. Of Python transforms it runs the
 ``"arrow"`` kind (each batch of the silver result, as DuckDB streams it); a
 project with others is refused before anything runs.
 """
