@@ -13,7 +13,7 @@ from jobforge_polars.executor import PolarsExecutor
 from jobforge import hookimpl
 from jobforge.engine.executor import Capabilities, transform, transform_kind
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.steps import SilverSpec
+from jobforge.engine.steps import GoldSpec, SilverSpec
 from jobforge.errors import ContractError, NoPluginError, PluginError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.sources.base import SourceSpec
@@ -138,3 +138,33 @@ def test_dry_run_names_the_executor_and_refuses_what_it_lacks(tmp_path: Path) ->
         ("bronze", "duckdb"),
         ("silver", "duckdb"),
     ]
+
+
+def test_an_arrow_gold_function_is_refused_before_it_runs(tmp_path: Path) -> None:
+    engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
+    source = write_csv(tmp_path / "t.csv", ["a"], [["1"], ["2"]])
+    engine.run_full_pipeline(source, "t")
+    spec = GoldSpec(name="g", inputs=["t"], function=arrow_kind)
+    with pytest.raises(ContractError) as caught:
+        engine.promote_to_gold(spec)
+    assert str(caught.value) == (
+        "gold 'g': function 'tests.test_executor_contract:arrow_kind' is an arrow transform; "
+        "arrow transforms run per batch in silver only (a gold function sees whole tables: "
+        "write it as gold SQL or for the executor's own kind)"
+    )
+    assert engine.current("gold", "g") is None
+
+
+def test_a_polars_transform_after_an_arrow_one_is_refused(tmp_path: Path) -> None:
+    engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
+    source = write_csv(tmp_path / "t.csv", ["a"], [["1"], ["2"]])
+    engine.ingest(source, "t")
+    engine.promote_to_bronze("t")
+    with pytest.raises(ContractError) as caught:
+        engine.promote_to_silver("t", SilverSpec(transforms=[arrow_kind, add_one]))
+    assert str(caught.value) == (
+        "silver 't': transform 'tests.test_executor_contract:add_one' (polars) follows the "
+        "arrow transform 'tests.test_executor_contract:arrow_kind'; arrow transforms run "
+        "last, so list them after the others"
+    )
+    assert engine.current("silver", "t") is None

@@ -57,6 +57,17 @@ def silver_problems(
         for fn in transforms
         if (problem := _kind_problem(executor, f"silver {table!r}: transform", fn)) is not None
     ]
+    arrow = None
+    for fn in transforms:
+        kind = _resolved_kind(fn)
+        if kind == ARROW:
+            arrow = fn
+        elif kind is not None and arrow is not None:
+            problems.append(
+                f"silver {table!r}: transform {transform_name(fn)!r} ({kind}) follows the arrow "
+                f"transform {transform_name(arrow)!r}; arrow transforms run last, so list "
+                "them after the others"
+            )
     if has_rules and caps.sql_dialect != PROJECT_SQL_DIALECT:
         problems.append(
             f"silver {table!r}: rules are {PROJECT_SQL_DIALECT} SQL; the executor "
