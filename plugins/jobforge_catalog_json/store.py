@@ -225,6 +225,19 @@ class JsonCatalogStore:
             return []
         return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+    def record_bytes(self, table: str) -> list[tuple[str, bytes]]:
+        folder = self.config.catalog_lineage_path() / validate_name(table)
+        found = []
+        for path in visible_json_files(folder):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CatalogError(
+                    f"{path}: cannot read lineage record ({exc.strerror or exc})"
+                ) from None
+            found.append((f"{folder.name}/{path.name}", data))
+        return found
+
     # -- glossary and runs ---------------------------------------------------------------
     def glossary(self) -> dict[str, GlossaryTerm]:
         """A file whose id differs from its file name is an error naming it."""

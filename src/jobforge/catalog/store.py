@@ -117,6 +117,15 @@ class CatalogStore(Protocol):
         """The tables that have lineage records, sorted."""
         ...
 
+    def record_bytes(self, table: str) -> list[tuple[str, bytes]]:
+        """Every lineage record of ``table`` exactly as it is stored (its bytes,
+        not parsed nor validated), each with the name messages give it (the JSON
+        store: ``<table>/<file name>``), in any order. ``jobforge verify`` and the
+        evidence pack hash these bytes, so that a record edited until it no
+        longer validates is still named, not a crash; one that cannot be read at
+        all is a :class:`~jobforge.errors.CatalogError` naming it."""
+        ...
+
     def chain_head(self, table: str) -> str | None:
         """The chain head of ``table``'s records as it was saved (JSON text, see
         :mod:`jobforge.audit.chain`; ``None``: no record was chained yet). Kept
