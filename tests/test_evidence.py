@@ -101,8 +101,20 @@ def test_pack_for_21211_reproduces_with_duckdb_only(
     folder = _unzip(pack, tmp_path / "unzipped")
     done = _reproduce(duckdb_python, folder)
     assert done.returncode == 0, done.stdout + done.stderr
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    files = {s["file_name"]: s["records_file"] for s in evidence["sources"]}
+    # 3 records in each source table's chain (ingestion, bronze, silver), 1 in each
+    # gold one: 2 + 2 previous links; inputs: 2 bronze, 2 silver, dim_noc 1, fact 1,
+    # outlook 2; the demo files have 533 and 822 records (see the module docstring)
     assert done.stdout.splitlines() == [
         "gold.occupation_outlook where noc_code = '21211': 1 row(s)",
+        "chain: 9 lineage record(s) of 5 table(s) hold: 4 previous-record link(s), "
+        "8 input link(s), 5 chain head(s) checked",
+        f"{files[STRUCTURE]}: file sha256 not checked: the pack holds 3 of its 822 records "
+        f"(hash your copy of {STRUCTURE})",
+        f"{files[EMPLOYMENT]}: file sha256 not checked: the pack holds 1 of its 533 records "
+        f"(hash your copy of {EMPLOYMENT})",
+        "signatures not checked: no public key (python reproduce.py --public-key FILE)",
         "row 1: noc_code='21211', title='Data scientists', teer=1, "
         "broad_category='Natural and applied sciences and related occupations', "
         "employment_2023=36600, employment_2033=42700, change_2023_2033=6100, change_pct=16.7",
@@ -193,6 +205,38 @@ def test_changed_source_value_names_the_row(
     ) in done.stdout
     assert f"note: {employment['records_file']} differs from its SHA256SUMS line" in done.stdout
     assert done.stdout.splitlines()[-1] == "1 of 1 row(s) do not match"
+
+
+def test_an_edited_record_in_the_pack_is_named(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """The bronze record of employment (position 2 of 3) with one ledger count
+    changed: the silver record after it and the silver record reading it both
+    hold its old sha256; the rows still match, the exit is 1."""
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    chain = evidence["chains"]["employment"]["records"]
+    kinds = [json.loads((folder / p).read_bytes()).get("target_layer") for p in chain]
+    assert kinds == ["staged", "bronze", "silver"]
+    bronze = folder / chain[1]
+    data = json.loads(bronze.read_bytes())
+    assert data["chain_position"] == 2
+    data["ledger"]["rows_quarantined"] += 1
+    bronze.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].startswith("chain: 9 lineage record(s) of 5 table(s) do not hold (2 problem")
+    assert [line for line in lines if line.startswith("  CHAIN ")] == [
+        f"  CHAIN {chain[1]}: edited: its sha256 is not the one the next record ({chain[2]}) holds",
+        f"  CHAIN {chain[1]}: edited: its sha256 is not the one its reader {chain[2]} holds",
+    ]
+    assert f"  note: {chain[1]} differs from its SHA256SUMS line" in lines
+    assert lines[-2:] == [
+        "all 1 row(s) match the source records",
+        "the lineage records do not hold: 2 problem(s)",
+    ]
 
 
 def test_changed_rule_input_drops_the_row(demo: Path, duckdb_python: Path, tmp_path: Path) -> None:
