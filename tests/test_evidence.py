@@ -421,3 +421,65 @@ def test_multi_line_records_float_and_bool_casts(duckdb_python: Path, tmp_path: 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "MISMATCH row " in done.stdout
     assert "(id='c3'): not re-derived from its source records" in done.stdout
+
+
+def test_signatures_are_checked_with_cryptography_and_said_unchecked_without(
+    duckdb_python: Path, tmp_path: Path
+) -> None:
+    """A signed project with ``[audit] public_key``: the pack holds the key; the
+    dev venv's python (it has ``cryptography``) checks the 4 records' signatures
+    (items: ingestion, bronze, silver; paid_items: gold), the DuckDB-only one says
+    it did not; a record edited in the pack breaks its signature."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    project = tmp_path / "signed"
+    (project / "sources").mkdir(parents=True)
+    (project / "keys").mkdir()
+    private = Ed25519PrivateKey.generate()
+    (project / "keys" / "audit.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (project / "keys" / "audit.pub.pem").write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (project / "jobforge.toml").write_text(
+        SMALL_PROJECT
+        + '\n[audit]\nsigning_key = "keys/audit.pem"\npublic_key = "keys/audit.pub.pem"\n',
+        encoding="utf-8",
+    )
+    (project / "sources" / "items.csv").write_bytes(ITEMS)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    pack = _pack(project, tmp_path / "pack.zip", "paid_items", "doubled > 1")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    assert (folder / "public_key.pem").read_bytes() == (
+        project / "keys" / "audit.pub.pem"
+    ).read_bytes()
+    with_crypto = _reproduce(Path(sys.executable), folder)
+    assert with_crypto.returncode == 0, with_crypto.stdout + with_crypto.stderr
+    assert "4 signatures checked with public_key.pem" in with_crypto.stdout.splitlines()
+    without = _reproduce(duckdb_python, folder)
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert (
+        "signatures not checked: the cryptography package is not installed"
+        in without.stdout.splitlines()
+    )
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (gold_record,) = evidence["chains"]["paid_items"]["records"]
+    data = json.loads((folder / gold_record).read_bytes())
+    data["seconds"] = data["seconds"] + 1.0
+    (folder / gold_record).write_text(json.dumps(data), encoding="utf-8")
+    edited = _reproduce(Path(sys.executable), folder)
+    assert edited.returncode == 1, edited.stdout + edited.stderr
+    chain_lines = [line for line in edited.stdout.splitlines() if line.startswith("  CHAIN ")]
+    assert chain_lines == [
+        f"  CHAIN {gold_record}: edited: its sha256 is not the one the chain head holds",
+        f"  CHAIN {gold_record}: signature: does not hold: edited",
+    ]
