@@ -483,3 +483,139 @@ def test_signatures_are_checked_with_cryptography_and_said_unchecked_without(
         f"  CHAIN {gold_record}: edited: its sha256 is not the one the chain head holds",
         f"  CHAIN {gold_record}: signature: does not hold: edited",
     ]
+
+
+APPEND_PROJECT = """
+[project]
+name = "evidence-append"
+data_root = "data"
+mode = "append"
+
+[tables.sales]
+source = "sources/sales-*.csv"
+
+[tables.sales.bronze]
+cast = { amount = "int" }
+
+[tables.sales.silver]
+dedupe = ["id"]
+
+[gold.region_totals]
+inputs = ["sales"]
+sql = '''
+SELECT region, sum(amount) AS total, count(*) AS n, flatten(list(_lineage)) AS _lineage
+FROM sales GROUP BY region
+'''
+"""
+
+SALES_1 = b"id,region,amount\ns1,east,10\ns2,west,20\ns1,east,10\ns3,east,5\n"
+"""Batch 1: record 3 repeats s1 (record 1): silver drops it as a duplicate of 1."""
+SALES_2 = b"id,region,amount\ns4,east,7\ns4,east,8\ns3,east,5\ns5,west,1\n"
+"""Batch 2, a later run: record 2 repeats s4 with another amount (dropped, the
+first is kept); s3 again, but de-duplication is within a batch, so it stays.
+By hand: east = 10 + 5 (batch 1) + 7 + 5 (batch 2) = 27 from 4 rows; west =
+20 + 1 = 21 from 2 rows."""
+
+
+@pytest.fixture(scope="module")
+def append_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("append") / "project"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(APPEND_PROJECT, encoding="utf-8")
+    (project / "sources" / "sales-1.csv").write_bytes(SALES_1)
+    assert jobforge("run", cwd=project).code == 0
+    (project / "sources" / "sales-2.csv").write_bytes(SALES_2)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    return project
+
+
+def _by_file(evidence: dict) -> dict[str, dict]:
+    return {s["file_name"]: s for s in evidence["sources"]}
+
+
+def test_an_append_table_with_duplicates_reproduces(
+    append_project: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    pack = _pack(append_project, tmp_path / "pack.zip", "region_totals", "region = 'east'")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    sources = _by_file(evidence)
+    assert sorted(sources) == ["sales-1.csv", "sales-2.csv"]
+    assert sources["sales-1.csv"]["batch_id"] != sources["sales-2.csv"]["batch_id"]
+    # the kept east rows and the duplicates dropped in their favour, in file order
+    assert [
+        (r["source_row"], r["first_line"], r["duplicate_of"])
+        for r in sources["sales-1.csv"]["records"]
+    ] == [(1, 2, None), (3, 4, 1), (4, 5, None)]
+    assert [
+        (r["source_row"], r["first_line"], r["duplicate_of"])
+        for r in sources["sales-2.csv"]["records"]
+    ] == [(1, 2, None), (2, 3, 1), (3, 4, None)]
+    assert (folder / sources["sales-2.csv"]["records_file"]).read_bytes() == (
+        b"id,region,amount\ns4,east,7\ns4,east,8\ns3,east,5\n"
+    )
+    assert not sources["sales-1.csv"]["whole_file"]
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    first, second = (sources[n]["batch_id"][:8] for n in ("sales-1.csv", "sales-2.csv"))
+    # sales: 2 ingestions, 2 bronze, 2 silver (positions 1-6); region_totals: 2 gold
+    assert lines[1] == (
+        "chain: 8 lineage record(s) of 2 table(s) hold: 6 previous-record link(s), "
+        "7 input link(s), 2 chain head(s) checked"
+    )
+    assert f"sales record 3 (batch {first}): a duplicate of record 1, dropped as published" in (
+        lines
+    )
+    assert f"sales record 2 (batch {second}): a duplicate of record 1, dropped as published" in (
+        lines
+    )
+    assert "row 1: region='east', total=27.0, n=4" in lines
+    assert lines[-1] == "all 1 row(s) match the source records"
+    # the dropped duplicate changed so that it is no longer one: named, exit 1
+    records = folder / sources["sales-2.csv"]["records_file"]
+    records.write_bytes(records.read_bytes().replace(b"s4,east,8", b"s6,east,8"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"  MISMATCH sales record 2 (batch {second}): published as a duplicate of record 1, "
+        "re-derived as kept"
+    ) in done.stdout.splitlines()
+    assert done.stdout.splitlines()[-1] == "1 duplicate record(s) not re-derived as published"
+
+
+def test_whole_source_files_in_a_pack_are_checked_against_their_sha256(
+    append_project: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """Every row: every record of both files is on the way, so the pack holds the
+    files themselves and reproduce.py checks their sha256."""
+    pack = _pack(append_project, tmp_path / "pack.zip", "region_totals", "true")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    sources = _by_file(evidence)
+    for name, data in (("sales-1.csv", SALES_1), ("sales-2.csv", SALES_2)):
+        assert sources[name]["whole_file"]
+        assert (folder / sources[name]["records_file"]).read_bytes() == data
+        assert sources[name]["sha256"] == hashlib.sha256(data).hexdigest()
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("sales-1.csv", "sales-2.csv"):
+        assert (
+            f"{sources[name]['records_file']}: the whole file, sha256 matches its ingestion record"
+        ) in lines
+    assert sorted(line.split(": ", 1)[1] for line in lines if line.startswith("row ")) == [
+        "region='east', total=27.0, n=4",
+        "region='west', total=21.0, n=2",
+    ]
+    assert lines[-1] == "all 2 row(s) match the source records"
+    whole = folder / sources["sales-1.csv"]["records_file"]
+    whole.write_bytes(SALES_1.replace(b"s2,west,20", b"s2,west,21"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    changed = hashlib.sha256(SALES_1.replace(b"s2,west,20", b"s2,west,21")).hexdigest()
+    assert (
+        f"  CHAIN {sources['sales-1.csv']['records_file']}: the whole file has sha256 "
+        f"{changed[:12]}..., its ingestion record {sources['sales-1.csv']['sha256'][:12]}..."
+    ) in done.stdout.splitlines()

@@ -70,7 +70,10 @@ def build_pack(
         if not selected:
             raise ConfigError(f"evidence: no row of gold.{table} where {where}")
         keys = {prov.parse_lineage_key(k) for row in selected for k in row.get(prov.LINEAGE) or []}
-        staged_rows = _staged_rows(engine, keys)
+        chain = CatalogManager(config).upstream("gold", table)
+        records = _chain_records(config, chain)
+        duplicates = _duplicates(engine, records, keys)
+        staged_rows = _staged_rows(engine, keys | set(duplicates))
     data_columns = prov.data_columns(list(selected[0]))
     gold_rows = {
         "columns": data_columns,
@@ -79,13 +82,13 @@ def build_pack(
             for row in selected
         ],
     }
-    chain = CatalogManager(config).upstream("gold", table)
-    records = _chain_records(config, chain)
     members: dict[str, bytes] = {}
     sources = []
     source_records = 0
     for ingestion in (r for r in records if isinstance(r, IngestionRecord)):
-        wanted = sorted(row for t, batch, row in keys if batch == ingestion.batch_id)
+        wanted = sorted(
+            row for t, batch, row in keys | set(duplicates) if batch == ingestion.batch_id
+        )
         if not wanted:
             continue
         found, data = _source_records(ingestion, wanted, staged_rows)
@@ -119,6 +122,9 @@ def build_pack(
                         "first_line": r.first_line,
                         "last_line": r.last_line,
                         "sha256": r.sha256,
+                        "duplicate_of": duplicates.get(
+                            (ingestion.table_name, ingestion.batch_id, r.source_row)
+                        ),
                     }
                     for r in found.records
                 ],
@@ -162,6 +168,44 @@ def build_pack(
     ).encode()
     _write_zip(out, members)
     return PackSummary(out, len(selected), source_records, len(records), len(members))
+
+
+def _duplicates(
+    engine: QueryEngine,
+    records: list[IngestionRecord | TransitionRecord],
+    keys: set[tuple[str, str, int]],
+) -> dict[tuple[str, str, int], int]:
+    """The rows silver dropped as duplicates of the rows ``keys`` name:
+    (table, batch, source row) -> the source row of the row kept (same batch),
+    from the duplicates files of the silver versions on the way."""
+    deduplicating = sorted(
+        {
+            r.table_name
+            for r in records
+            if isinstance(r, TransitionRecord)
+            and r.target_layer == "silver"
+            and r.ledger.rows_deduplicated
+        }
+    )
+    found: dict[tuple[str, str, int], int] = {}
+    for name in deduplicating:
+        kept: dict[str, set[int]] = {}
+        for t, batch, row in keys:
+            if t == name:
+                kept.setdefault(batch, set()).add(row)
+        for batch, rows in sorted(kept.items()):
+            for dup in engine.query(
+                f"SELECT _source_row, duplicate_of FROM duplicates.{_quoted(name)} "
+                f"WHERE _batch_id = $batch AND duplicate_of IN "
+                f"({', '.join(str(int(r)) for r in sorted(rows))})",
+                {"batch": batch},
+            ).to_dicts():
+                found[(name, batch, int(dup[prov.SOURCE_ROW]))] = int(dup["duplicate_of"])
+    return found
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _staged_rows(

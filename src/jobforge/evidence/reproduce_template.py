@@ -152,11 +152,19 @@ def bronze(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> l
     return problems
 
 
-def silver(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> list[str]:
+def silver(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    spec: dict[str, Any],
+    marked: dict[tuple[str, int], int],
+) -> tuple[list[str], list[str]]:
     """Rules of severity ``error`` (a null result passes), then de-duplication
-    (the first record of each key is kept); returns a line per row dropped."""
+    within each batch (the first record of each key is kept); returns a line per
+    row dropped by a rule, and one per record ``marked`` (batch, record -> the
+    record jobforge kept instead) that is not re-derived as that duplicate."""
     table = ident("bronze__" + name)
     problems = []
+    wrong = []
     keep = []
     for rule in spec["rules"]:
         if rule["severity"] != "error":
@@ -178,13 +186,37 @@ def silver(con: duckdb.DuckDBPyConnection, name: str, spec: dict[str, Any]) -> l
         partition = ", ".join(ident(c) for c in data)
     else:
         partition = "_source_row"
-    con.execute(
-        f"CREATE TABLE {ident('silver__' + name)} AS SELECT * EXCLUDE (_rank), "
-        "'silver' AS _layer, TIMESTAMPTZ '2000-01-01 00:00:00+00' AS _processed_at FROM "
-        f"(SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _source_row) AS _rank "
-        f"FROM {table} WHERE {where}) WHERE _rank = 1"
+    ranked = (
+        f"SELECT *, row_number() OVER (PARTITION BY _batch_id, {partition} "
+        "ORDER BY _source_row) AS _rank, first_value(_source_row) OVER "
+        f"(PARTITION BY _batch_id, {partition} ORDER BY _source_row) AS _first "
+        f"FROM {table} WHERE {where}"
     )
-    return problems
+    con.execute(
+        f"CREATE TABLE {ident('silver__' + name)} AS SELECT * EXCLUDE (_rank, _first), "
+        "'silver' AS _layer, TIMESTAMPTZ '2000-01-01 00:00:00+00' AS _processed_at FROM "
+        f"({ranked}) WHERE _rank = 1"
+    )
+    derived = {
+        (batch, row): first
+        for batch, row, first in con.execute(
+            f"SELECT _batch_id, _source_row, _first FROM ({ranked}) WHERE _rank > 1"
+        ).fetchall()
+    }
+    for (batch, row), kept in sorted(marked.items()):
+        again = derived.get((batch, row))
+        if again == kept:
+            print(
+                f"{name} record {row} (batch {batch[:8]}): a duplicate of record {kept}, "
+                "dropped as published"
+            )
+        else:
+            found = "kept" if again is None else f"a duplicate of record {again}"
+            wrong.append(
+                f"{name} record {row} (batch {batch[:8]}): published as a duplicate of "
+                f"record {kept}, re-derived as {found}"
+            )
+    return problems, wrong
 
 
 def gold(con: duckdb.DuckDBPyConnection, step: dict[str, Any], built: set[str]) -> None:
@@ -432,12 +464,22 @@ def main() -> int:
     record_problems = check_records(evidence, options.public_key)
     con = duckdb.connect()
     problems: list[str] = []
+    duplicates_wrong: list[str] = []
     for source in evidence["sources"]:
         stage(con, source)
     for name, spec in evidence["bronze"].items():
         problems += bronze(con, name, spec)
     for name, spec in evidence["silver"].items():
-        problems += silver(con, name, spec)
+        marked = {
+            (source["batch_id"], record["source_row"]): record["duplicate_of"]
+            for source in evidence["sources"]
+            if source["table"] == name
+            for record in source["records"]
+            if record.get("duplicate_of") is not None
+        }
+        dropped, wrong = silver(con, name, spec, marked)
+        problems += dropped
+        duplicates_wrong += wrong
     built: set[str] = set()
     for step in evidence["gold"]:
         gold(con, step, built)
@@ -468,13 +510,17 @@ def main() -> int:
             )
     for line in [*changed_members(), *problems]:
         print(f"  note: {line}")
+    for line in duplicates_wrong:
+        print(f"  MISMATCH {line}")
     if mismatched:
         print(f"{mismatched} of {len(published['rows'])} row(s) do not match")
     else:
         print(f"all {len(published['rows'])} row(s) match the source records")
+    if duplicates_wrong:
+        print(f"{len(duplicates_wrong)} duplicate record(s) not re-derived as published")
     if record_problems:
         print(f"the lineage records do not hold: {len(record_problems)} problem(s)")
-    return 1 if mismatched or record_problems else 0
+    return 1 if mismatched or duplicates_wrong or record_problems else 0
 
 
 if __name__ == "__main__":
