@@ -61,6 +61,9 @@ class MemoryCatalog:
     def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
         return f"memory:{part}" + "".join(f"/{p}" for p in (layer, name) if p)
 
+    def folders(self) -> list[Path]:
+        return []
+
     def prepare(self, timeout: float) -> None:
         self.calls.append("prepare")
 
@@ -163,6 +166,9 @@ def test_the_config_uses_the_plugin_store_and_no_catalog_file_is_written(
     assert isinstance(config.catalog, CatalogStore)
     catalog_files = [p for p in config.catalog_path().rglob("*") if p.is_file()]
     assert catalog_files == []
+    # nor an empty catalog folder: the layout is the layers', quarantine's and the store's
+    assert not config.catalog_path().exists()
+    assert (config.data_root / "quarantine").is_dir()
     # the data files are there: the table store is not the catalog store's business
     assert list((config.data_root / "gold" / "occupation_outlook").glob("*.parquet"))
     assert store.calls.count("prepare") == 1

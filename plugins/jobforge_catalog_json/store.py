@@ -127,16 +127,19 @@ class JsonCatalogStore:
         return str(config.catalog_path())
 
     # -- housekeeping ------------------------------------------------------------------
-    def prepare(self, timeout: float) -> None:
+    def folders(self) -> list[Path]:
         config = self.config
-        for path in (
+        return [
             config.catalog_tables_path(),
             config.catalog_lineage_path(),
             config.catalog_glossary_path(),
             config.catalog_schemas_path(),
-        ):
+        ]
+
+    def prepare(self, timeout: float) -> None:
+        for path in self.folders():
             path.mkdir(parents=True, exist_ok=True)
-        ensure_schemas(config, timeout)
+        ensure_schemas(self.config, timeout)
 
     def tidy(self) -> None:
         remove_shared_temporaries(self.config)

@@ -38,6 +38,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from jobforge.catalog.entries import SchemaVersion
     from jobforge.catalog.glossary import GlossaryTerm
     from jobforge.catalog.runs import RunRecord
@@ -61,6 +63,12 @@ class CatalogStore(Protocol):
         ...
 
     # -- housekeeping ------------------------------------------------------------------
+    def folders(self) -> list[Path]:
+        """The local folders the store keeps its files in, created with the
+        layer folders by :meth:`~jobforge.pipeline.config.PipelineConfig.ensure_layout`
+        (``[]``: the store keeps nothing in local folders)."""
+        ...
+
     def prepare(self, timeout: float) -> None:
         """Create what the store needs before its first write (idempotent). The
         engine calls it once, after its first publication: a data root that never
