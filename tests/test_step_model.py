@@ -130,7 +130,7 @@ def test_the_gold_checks_are_the_same_in_the_file_and_the_library(tmp_path: Path
         ({"inputs": []}, "a gold table needs at least one input"),
         ({"inputs": ["noc"]}, "give exactly one of sql or function"),
         ({"inputs": ["noc"], "function": "upper"}, "'upper': expected \"module:function\""),
-        ({"inputs": ["bad name"], "sql": "SELECT 1"}, "input table name"),
+        ({"inputs": ["bad name"], "sql": "SELECT 1"}, "table name 'bad name'"),
     ):
         with pytest.raises(ValidationError, match=message):
             GoldSpec(name="g", **bad)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -230,12 +230,15 @@ class GoldStep(BaseModel):
     function: Any = None
     domain: str = ""
 
+    input_label: ClassVar[str] = "table name"
+    """How a bad input name is called in the error (the project file says more)."""
+
     @field_validator("inputs")
     @classmethod
     def _inputs(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("a gold table needs at least one input")
-        return [validate_name(v, "input table name") for v in value]
+        return [validate_name(v, cls.input_label) for v in value]
 
     @field_validator("function")
     @classmethod

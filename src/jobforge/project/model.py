@@ -12,7 +12,7 @@ own models: ``bronze`` is a :class:`~jobforge.engine.steps.BronzeSchema`,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -124,6 +124,8 @@ class SourceTable(_Section):
 class GoldTable(GoldStep):
     """A table built from silver or gold tables: the engine's :class:`GoldStep`
     (inputs, sql or function, domain) and what the catalog is told about it."""
+
+    input_label: ClassVar[str] = "input table name"
 
     metadata: TableLabels = Field(default_factory=TableLabels)
     audit: TableAuditSection = Field(default_factory=TableAuditSection)
