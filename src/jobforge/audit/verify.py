@@ -204,15 +204,15 @@ def _check_chain(
                 Finding("reordered", table, record.name, f"a second record at position {position}")
             )
         elif record.data.get("previous_record_sha256") != expected_previous:
-            before = ordered[ordered.index(record) - 1] if position > 1 else None
-            subject = before.name if before is not None else record.name
+            prior = ordered[ordered.index(record) - 1] if position > 1 else None
+            subject = prior.name if prior is not None else record.name
             report.add(
                 Finding(
                     "edited",
                     table,
                     subject,
                     "its sha256 is not the one the next record holds"
-                    if before is not None
+                    if prior is not None
                     else "the first record names a previous record",
                 )
             )
@@ -353,11 +353,11 @@ def _check_files(
         name = recorded_path(root, path)
         if name in published or name in expected:
             continue
-        table = _table_of(name, chosen)
-        if table is None and every_table:
-            table = "-"  # in no table's folder: still no record published it
-        if table is not None:
-            report.add(Finding("unknown", table, name, "no record published it"))
+        owner = _table_of(name, chosen)
+        if owner is None and every_table:
+            owner = "-"  # in no table's folder: still no record published it
+        if owner is not None:
+            report.add(Finding("unknown", owner, name, "no record published it"))
 
 
 def _table_of(name: str, chosen: list[str]) -> str | None:

@@ -227,12 +227,12 @@ def _staged_rows(
         staged = ingestions.get(batch)
         if staged is None:
             raise SourceError(f"evidence: batch {batch} has no ingestion record")
-        for row in engine.query(
+        for staged_row in engine.query(
             f'SELECT * FROM staged."{staged}" WHERE _batch_id = $batch '
             f"AND _source_row IN ({', '.join(str(int(r)) for r in sorted(rows))})",
             {"batch": batch},
         ).to_dicts():
-            found[(batch, row[prov.SOURCE_ROW])] = row
+            found[(batch, staged_row[prov.SOURCE_ROW])] = staged_row
     return found
 
 

@@ -400,9 +400,15 @@ def check_signatures(
     try:
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError:
         return [], "signatures not checked: the cryptography package is not installed"
-    key = serialization.load_pem_public_key(key_file.read_bytes())
+    try:
+        key = serialization.load_pem_public_key(key_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        return [f"{key_file.name}: not a PEM public key ({exc})"], "signatures not checked"
+    if not isinstance(key, Ed25519PublicKey):
+        return [f"{key_file.name}: not an ed25519 public key"], "signatures not checked"
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     key_id = hashlib.sha256(raw).hexdigest()
     problems = []
