@@ -13,12 +13,14 @@ rows with 533 distinct codes. sha256sum of the NOC file: 186bf1dc...1071.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from jobforge import hookimpl
+from jobforge.audit.verify import verify
 from jobforge.catalog.entries import SchemaVersion
 from jobforge.catalog.glossary import GlossaryTerm, check_related
 from jobforge.catalog.lineage import record_id
@@ -52,10 +54,15 @@ class MemoryCatalog:
         self.terms: dict[str, GlossaryTerm] = {}
         self.run_records: list[RunRecord] = []
         self.heads: dict[str, str] = {}
+        self.raw: dict[tuple[str, str], bytes] = {}
+        """The records as saved (serialised): what ``record_bytes`` gives."""
         self.calls: list[str] = []
 
     def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
         return f"memory:{part}" + "".join(f"/{p}" for p in (layer, name) if p)
+
+    def folders(self) -> list[Path]:
+        return []
 
     def prepare(self, timeout: float) -> None:
         self.calls.append("prepare")
@@ -94,10 +101,15 @@ class MemoryCatalog:
         return self.lineage.get((table, record_id))
 
     def save_record(self, record: LineageRecord) -> None:
-        self.lineage[(record.table_name, record_id(record))] = record
+        key = (record.table_name, record_id(record))
+        self.lineage[key] = record
+        self.raw[key] = record.model_dump_json().encode()
 
     def lineage_tables(self) -> list[str]:
         return sorted({t for t, _ in self.lineage})
+
+    def record_bytes(self, table: str) -> list[tuple[str, bytes]]:
+        return [(f"{t}/{rid}", data) for (t, rid), data in sorted(self.raw.items()) if t == table]
 
     def glossary(self) -> dict[str, GlossaryTerm]:
         return dict(self.terms)
@@ -154,6 +166,9 @@ def test_the_config_uses_the_plugin_store_and_no_catalog_file_is_written(
     assert isinstance(config.catalog, CatalogStore)
     catalog_files = [p for p in config.catalog_path().rglob("*") if p.is_file()]
     assert catalog_files == []
+    # nor an empty catalog folder: the layout is the layers', quarantine's and the store's
+    assert not config.catalog_path().exists()
+    assert (config.data_root / "quarantine").is_dir()
     # the data files are there: the table store is not the catalog store's business
     assert list((config.data_root / "gold" / "occupation_outlook").glob("*.parquet"))
     assert store.calls.count("prepare") == 1
@@ -254,6 +269,41 @@ def test_lineage_answers_come_from_the_store(
     assert (tree.layer, tree.table, tree.column) == ("gold", "dim_noc", "noc_code")
     with pytest.raises(CatalogError, match="no ingestion of this source in memory:lineage"):
         catalog.downstream_of_source("0" * 64)
+
+
+def test_verify_reads_the_stored_records_through_the_store(
+    demo: tuple[PipelineConfig, MemoryCatalog],
+) -> None:
+    """No record file exists (the store is a dict): ``verify`` walks the 9
+    records of 5 chains from ``record_bytes`` and re-hashes the data files."""
+    config, store = demo
+    clean = verify(config)
+    assert clean.findings == []
+    assert clean.records_checked == 9
+    assert sorted(clean.heads) == sorted([*SOURCES, *GOLD])
+    key = next(
+        k
+        for k, r in store.lineage.items()
+        if k[0] == "employment" and getattr(r, "target_layer", None) == "silver"
+    )
+    saved = store.raw[key]
+    data = json.loads(saved)
+    data["seconds"] += 1.0
+    try:
+        store.raw[key] = json.dumps(data).encode()
+        edited = verify(config)
+        store.raw[key] = b"{not json"
+        unreadable = verify(config, ["employment"])
+    finally:
+        store.raw[key] = saved
+    name = f"employment/{key[1]}"
+    # the chain head of employment and the gold reader both hold its sha256
+    assert [(f.kind, f.table, f.subject) for f in edited.findings] == [
+        ("edited", "employment", name)
+    ]
+    assert "chain head" in edited.findings[0].detail
+    assert "reader" in edited.findings[0].detail
+    assert ("unreadable", name) in [(f.kind, f.subject) for f in unreadable.findings]
 
 
 def test_the_query_views_and_status_read_through_the_store(

@@ -101,8 +101,20 @@ def test_pack_for_21211_reproduces_with_duckdb_only(
     folder = _unzip(pack, tmp_path / "unzipped")
     done = _reproduce(duckdb_python, folder)
     assert done.returncode == 0, done.stdout + done.stderr
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    files = {s["file_name"]: s["records_file"] for s in evidence["sources"]}
+    # 3 records in each source table's chain (ingestion, bronze, silver), 1 in each
+    # gold one: 2 + 2 previous links; inputs: 2 bronze, 2 silver, dim_noc 1, fact 1,
+    # outlook 2; the demo files have 533 and 822 records (see the module docstring)
     assert done.stdout.splitlines() == [
         "gold.occupation_outlook where noc_code = '21211': 1 row(s)",
+        "chain: 9 lineage record(s) of 5 table(s) hold: 4 previous-record link(s), "
+        "8 input link(s), 5 chain head(s) checked",
+        f"{files[STRUCTURE]}: file sha256 not checked: the pack holds 3 of its 822 records "
+        f"(hash your copy of {STRUCTURE})",
+        f"{files[EMPLOYMENT]}: file sha256 not checked: the pack holds 1 of its 533 records "
+        f"(hash your copy of {EMPLOYMENT})",
+        "signatures not checked: no public key (python reproduce.py --public-key FILE)",
         "row 1: noc_code='21211', title='Data scientists', teer=1, "
         "broad_category='Natural and applied sciences and related occupations', "
         "employment_2023=36600, employment_2033=42700, change_2023_2033=6100, change_pct=16.7",
@@ -193,6 +205,38 @@ def test_changed_source_value_names_the_row(
     ) in done.stdout
     assert f"note: {employment['records_file']} differs from its SHA256SUMS line" in done.stdout
     assert done.stdout.splitlines()[-1] == "1 of 1 row(s) do not match"
+
+
+def test_an_edited_record_in_the_pack_is_named(
+    demo: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """The bronze record of employment (position 2 of 3) with one ledger count
+    changed: the silver record after it and the silver record reading it both
+    hold its old sha256; the rows still match, the exit is 1."""
+    pack = _pack(demo, tmp_path / "pack.zip", "occupation_outlook", WHERE_21211)
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    chain = evidence["chains"]["employment"]["records"]
+    kinds = [json.loads((folder / p).read_bytes()).get("target_layer") for p in chain]
+    assert kinds == ["staged", "bronze", "silver"]
+    bronze = folder / chain[1]
+    data = json.loads(bronze.read_bytes())
+    assert data["chain_position"] == 2
+    data["ledger"]["rows_quarantined"] += 1
+    bronze.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].startswith("chain: 9 lineage record(s) of 5 table(s) do not hold (2 problem")
+    assert [line for line in lines if line.startswith("  CHAIN ")] == [
+        f"  CHAIN {chain[1]}: edited: its sha256 is not the one the next record ({chain[2]}) holds",
+        f"  CHAIN {chain[1]}: edited: its sha256 is not the one its reader {chain[2]} holds",
+    ]
+    assert f"  note: {chain[1]} differs from its SHA256SUMS line" in lines
+    assert lines[-2:] == [
+        "all 1 row(s) match the source records",
+        "the lineage records do not hold: 2 problem(s)",
+    ]
 
 
 def test_changed_rule_input_drops_the_row(demo: Path, duckdb_python: Path, tmp_path: Path) -> None:
@@ -377,3 +421,201 @@ def test_multi_line_records_float_and_bool_casts(duckdb_python: Path, tmp_path: 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "MISMATCH row " in done.stdout
     assert "(id='c3'): not re-derived from its source records" in done.stdout
+
+
+def test_signatures_are_checked_with_cryptography_and_said_unchecked_without(
+    duckdb_python: Path, tmp_path: Path
+) -> None:
+    """A signed project with ``[audit] public_key``: the pack holds the key; the
+    dev venv's python (it has ``cryptography``) checks the 4 records' signatures
+    (items: ingestion, bronze, silver; paid_items: gold), the DuckDB-only one says
+    it did not; a record edited in the pack breaks its signature."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    project = tmp_path / "signed"
+    (project / "sources").mkdir(parents=True)
+    (project / "keys").mkdir()
+    private = Ed25519PrivateKey.generate()
+    (project / "keys" / "audit.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (project / "keys" / "audit.pub.pem").write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (project / "jobforge.toml").write_text(
+        SMALL_PROJECT
+        + '\n[audit]\nsigning_key = "keys/audit.pem"\npublic_key = "keys/audit.pub.pem"\n',
+        encoding="utf-8",
+    )
+    (project / "sources" / "items.csv").write_bytes(ITEMS)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    pack = _pack(project, tmp_path / "pack.zip", "paid_items", "doubled > 1")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    assert (folder / "public_key.pem").read_bytes() == (
+        project / "keys" / "audit.pub.pem"
+    ).read_bytes()
+    with_crypto = _reproduce(Path(sys.executable), folder)
+    assert with_crypto.returncode == 0, with_crypto.stdout + with_crypto.stderr
+    assert "4 signatures checked with public_key.pem" in with_crypto.stdout.splitlines()
+    without = _reproduce(duckdb_python, folder)
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert (
+        "signatures not checked: the cryptography package is not installed"
+        in without.stdout.splitlines()
+    )
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    (gold_record,) = evidence["chains"]["paid_items"]["records"]
+    data = json.loads((folder / gold_record).read_bytes())
+    data["seconds"] = data["seconds"] + 1.0
+    (folder / gold_record).write_text(json.dumps(data), encoding="utf-8")
+    edited = _reproduce(Path(sys.executable), folder)
+    assert edited.returncode == 1, edited.stdout + edited.stderr
+    chain_lines = [line for line in edited.stdout.splitlines() if line.startswith("  CHAIN ")]
+    assert chain_lines == [
+        f"  CHAIN {gold_record}: edited: its sha256 is not the one the chain head holds",
+        f"  CHAIN {gold_record}: signature: does not hold: edited",
+    ]
+
+
+APPEND_PROJECT = """
+[project]
+name = "evidence-append"
+data_root = "data"
+mode = "append"
+
+[tables.sales]
+source = "sources/sales-*.csv"
+
+[tables.sales.bronze]
+cast = { amount = "int" }
+
+[tables.sales.silver]
+dedupe = ["id"]
+
+[gold.region_totals]
+inputs = ["sales"]
+sql = '''
+SELECT region, sum(amount) AS total, count(*) AS n, flatten(list(_lineage)) AS _lineage
+FROM sales GROUP BY region
+'''
+"""
+
+SALES_1 = b"id,region,amount\ns1,east,10\ns2,west,20\ns1,east,10\ns3,east,5\n"
+"""Batch 1: record 3 repeats s1 (record 1): silver drops it as a duplicate of 1."""
+SALES_2 = b"id,region,amount\ns4,east,7\ns4,east,8\ns3,east,5\ns5,west,1\n"
+"""Batch 2, a later run: record 2 repeats s4 with another amount (dropped, the
+first is kept); s3 again, but de-duplication is within a batch, so it stays.
+By hand: east = 10 + 5 (batch 1) + 7 + 5 (batch 2) = 27 from 4 rows; west =
+20 + 1 = 21 from 2 rows."""
+
+
+@pytest.fixture(scope="module")
+def append_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("append") / "project"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(APPEND_PROJECT, encoding="utf-8")
+    (project / "sources" / "sales-1.csv").write_bytes(SALES_1)
+    assert jobforge("run", cwd=project).code == 0
+    (project / "sources" / "sales-2.csv").write_bytes(SALES_2)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    return project
+
+
+def _by_file(evidence: dict) -> dict[str, dict]:
+    return {s["file_name"]: s for s in evidence["sources"]}
+
+
+def test_an_append_table_with_duplicates_reproduces(
+    append_project: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    pack = _pack(append_project, tmp_path / "pack.zip", "region_totals", "region = 'east'")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    sources = _by_file(evidence)
+    assert sorted(sources) == ["sales-1.csv", "sales-2.csv"]
+    assert sources["sales-1.csv"]["batch_id"] != sources["sales-2.csv"]["batch_id"]
+    # the kept east rows and the duplicates dropped in their favour, in file order
+    assert [
+        (r["source_row"], r["first_line"], r["duplicate_of"])
+        for r in sources["sales-1.csv"]["records"]
+    ] == [(1, 2, None), (3, 4, 1), (4, 5, None)]
+    assert [
+        (r["source_row"], r["first_line"], r["duplicate_of"])
+        for r in sources["sales-2.csv"]["records"]
+    ] == [(1, 2, None), (2, 3, 1), (3, 4, None)]
+    assert (folder / sources["sales-2.csv"]["records_file"]).read_bytes() == (
+        b"id,region,amount\ns4,east,7\ns4,east,8\ns3,east,5\n"
+    )
+    assert not sources["sales-1.csv"]["whole_file"]
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    first, second = (sources[n]["batch_id"][:8] for n in ("sales-1.csv", "sales-2.csv"))
+    # sales: 2 ingestions, 2 bronze, 2 silver (positions 1-6); region_totals: 2 gold
+    assert lines[1] == (
+        "chain: 8 lineage record(s) of 2 table(s) hold: 6 previous-record link(s), "
+        "7 input link(s), 2 chain head(s) checked"
+    )
+    assert f"sales record 3 (batch {first}): a duplicate of record 1, dropped as published" in (
+        lines
+    )
+    assert f"sales record 2 (batch {second}): a duplicate of record 1, dropped as published" in (
+        lines
+    )
+    assert "row 1: region='east', total=27.0, n=4" in lines
+    assert lines[-1] == "all 1 row(s) match the source records"
+    # the dropped duplicate changed so that it is no longer one: named, exit 1
+    records = folder / sources["sales-2.csv"]["records_file"]
+    records.write_bytes(records.read_bytes().replace(b"s4,east,8", b"s6,east,8"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"  MISMATCH sales record 2 (batch {second}): published as a duplicate of record 1, "
+        "re-derived as kept"
+    ) in done.stdout.splitlines()
+    assert done.stdout.splitlines()[-1] == "1 duplicate record(s) not re-derived as published"
+
+
+def test_whole_source_files_in_a_pack_are_checked_against_their_sha256(
+    append_project: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    """Every row: every record of both files is on the way, so the pack holds the
+    files themselves and reproduce.py checks their sha256."""
+    pack = _pack(append_project, tmp_path / "pack.zip", "region_totals", "true")
+    folder = _unzip(pack, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    sources = _by_file(evidence)
+    for name, data in (("sales-1.csv", SALES_1), ("sales-2.csv", SALES_2)):
+        assert sources[name]["whole_file"]
+        assert (folder / sources[name]["records_file"]).read_bytes() == data
+        assert sources[name]["sha256"] == hashlib.sha256(data).hexdigest()
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("sales-1.csv", "sales-2.csv"):
+        assert (
+            f"{sources[name]['records_file']}: the whole file, sha256 matches its ingestion record"
+        ) in lines
+    assert sorted(line.split(": ", 1)[1] for line in lines if line.startswith("row ")) == [
+        "region='east', total=27.0, n=4",
+        "region='west', total=21.0, n=2",
+    ]
+    assert lines[-1] == "all 2 row(s) match the source records"
+    whole = folder / sources["sales-1.csv"]["records_file"]
+    whole.write_bytes(SALES_1.replace(b"s2,west,20", b"s2,west,21"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    changed = hashlib.sha256(SALES_1.replace(b"s2,west,20", b"s2,west,21")).hexdigest()
+    assert (
+        f"  CHAIN {sources['sales-1.csv']['records_file']}: the whole file has sha256 "
+        f"{changed[:12]}..., its ingestion record {sources['sales-1.csv']['sha256'][:12]}..."
+    ) in done.stdout.splitlines()

@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from jobforge.catalog.declarations import ColumnDeclaration, TableDeclaration, TableLabels
-from jobforge.engine.steps import BronzeSchema, SilverSpec
+from jobforge.engine.steps import BronzeSchema, GoldSpec, GoldStep, SilverSpec
 from jobforge.project.loader import ProjectError, load_project
 from jobforge.project.model import GoldTable, SourceTable
-from jobforge.project.runner import declaration_for, silver_spec
+from jobforge.project.runner import declaration_for, gold_spec, silver_spec
 
 PROJECT = """
 [tables.noc]
@@ -86,3 +86,58 @@ def test_the_file_gets_the_checks_of_the_library(tmp_path: Path) -> None:
     with pytest.raises(ProjectError) as exc:
         load_project(tmp_path / "jobforge.toml")
     assert exc.value.problems == ["tables.noc.silver: rules: duplicate rule id(s) r"]
+
+
+GOLD = """
+[tables.noc]
+source = "noc.csv"
+
+[gold.by_code]
+inputs = ["noc"]
+sql = "SELECT * FROM noc"
+domain = "labour"
+
+[gold.by_code.metadata]
+owner = "Statistics"
+"""
+
+
+def test_the_gold_section_is_the_engines_gold_step(tmp_path: Path) -> None:
+    """The section declares none of the step's fields again: they, and their
+    checks, are :class:`GoldStep`'s, which :class:`GoldSpec` is too."""
+    assert issubclass(GoldTable, GoldStep) and issubclass(GoldSpec, GoldStep)
+    assert not set(GoldTable.__annotations__) & set(GoldStep.model_fields)
+    assert set(GoldTable.model_fields) - set(GoldStep.model_fields) == {
+        "metadata",
+        "audit",
+        "columns",
+    }
+    (tmp_path / "jobforge.toml").write_text(GOLD, encoding="utf-8")
+    table = load_project(tmp_path / "jobforge.toml").spec.gold["by_code"]
+    spec = gold_spec("by_code", table)
+    assert type(spec) is GoldSpec
+    assert (spec.name, spec.inputs, spec.sql, spec.function, spec.domain) == (
+        "by_code",
+        ["noc"],
+        "SELECT * FROM noc",
+        None,
+        "labour",
+    )
+
+
+def test_the_gold_checks_are_the_same_in_the_file_and_the_library(tmp_path: Path) -> None:
+    for bad, message in (
+        ({"inputs": []}, "a gold table needs at least one input"),
+        ({"inputs": ["noc"]}, "give exactly one of sql or function"),
+        ({"inputs": ["noc"], "function": "upper"}, "'upper': expected \"module:function\""),
+        ({"inputs": ["bad name"], "sql": "SELECT 1"}, "table name 'bad name'"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            GoldSpec(name="g", **bad)
+        lines = ["[gold.g]"] + [
+            f"{k} = {v!r}".replace("'", '"') if not isinstance(v, list) else f"{k} = {v!r}"
+            for k, v in bad.items()
+        ]
+        (tmp_path / "jobforge.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with pytest.raises(ProjectError, match=message):
+            load_project(tmp_path / "jobforge.toml")

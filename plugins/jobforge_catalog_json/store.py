@@ -127,16 +127,19 @@ class JsonCatalogStore:
         return str(config.catalog_path())
 
     # -- housekeeping ------------------------------------------------------------------
-    def prepare(self, timeout: float) -> None:
+    def folders(self) -> list[Path]:
         config = self.config
-        for path in (
+        return [
             config.catalog_tables_path(),
             config.catalog_lineage_path(),
             config.catalog_glossary_path(),
             config.catalog_schemas_path(),
-        ):
+        ]
+
+    def prepare(self, timeout: float) -> None:
+        for path in self.folders():
             path.mkdir(parents=True, exist_ok=True)
-        ensure_schemas(config, timeout)
+        ensure_schemas(self.config, timeout)
 
     def tidy(self) -> None:
         remove_shared_temporaries(self.config)
@@ -224,6 +227,19 @@ class JsonCatalogStore:
         if not root.is_dir():
             return []
         return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def record_bytes(self, table: str) -> list[tuple[str, bytes]]:
+        folder = self.config.catalog_lineage_path() / validate_name(table)
+        found = []
+        for path in visible_json_files(folder):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CatalogError(
+                    f"{path}: cannot read lineage record ({exc.strerror or exc})"
+                ) from None
+            found.append((f"{folder.name}/{path.name}", data))
+        return found
 
     # -- glossary and runs ---------------------------------------------------------------
     def glossary(self) -> dict[str, GlossaryTerm]:

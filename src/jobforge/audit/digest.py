@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Literal
 
 from jobforge.pipeline.models import FileDigest
 from jobforge.storage.store import Draft
@@ -37,7 +38,7 @@ def draft_digests(data_root: Path, draft: Draft) -> list[FileDigest]:
     """The digests of every file the draft will publish (data, quarantine,
     duplicates), hashed from the temporaries just written, before they are
     renamed into place: the record that publishes them holds what was written."""
-    roles = {
+    roles: dict[Path | None, Literal["data", "quarantine", "duplicates"]] = {
         draft.targets.data: "data",
         draft.targets.quarantine: "quarantine",
         draft.targets.duplicates: "duplicates",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from jobforge.errors import ConfigError
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     )
 
 
-def _serialization():  # type: ignore[no-untyped-def]
+def _serialization() -> ModuleType:
     try:
         from cryptography.hazmat.primitives import serialization
     except ImportError as exc:  # pragma: no cover - cryptography is a dependency

@@ -30,7 +30,6 @@ from typing import Any
 from jobforge.audit import signing
 from jobforge.audit.chain import ChainHead, data_sha256, head_location, read_head
 from jobforge.audit.digest import recorded_path, sha256_file
-from jobforge.catalog.jsonfile import visible_json_files
 from jobforge.catalog.lineage import lineage_tables
 from jobforge.errors import CatalogError
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -91,7 +90,10 @@ class VerifyReport:
 
 @dataclass
 class _RawRecord:
-    path: Path
+    name: str
+    """How the catalog store names the stored record (the JSON store:
+    ``<table>/<file name>``)."""
+    table: str
     data: dict[str, Any]
     sha256: str
 
@@ -103,10 +105,6 @@ class _RawRecord:
     def position(self) -> int | None:
         value = self.data.get("chain_position")
         return value if isinstance(value, int) else None
-
-    @property
-    def name(self) -> str:
-        return f"{self.path.parent.name}/{self.path.name}"
 
 
 def verify(
@@ -147,17 +145,18 @@ def verify(
 
 
 def _read_raw(config: PipelineConfig, table: str, report: VerifyReport) -> list[_RawRecord]:
+    """The records of ``table`` as the catalog store keeps their bytes."""
     found = []
-    for path in visible_json_files(config.catalog_lineage_path() / table):
+    for name, stored in config.catalog.record_bytes(table):
         try:
-            data = json.loads(path.read_bytes())
+            data = json.loads(stored)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            report.add(Finding("unreadable", table, path.name, str(exc)))
+            report.add(Finding("unreadable", table, name, str(exc)))
             continue
-        found.append(_RawRecord(path, data, data_sha256(data)))
-    found.sort(key=lambda r: (str(r.data.get("started_at", "")), r.path.name))
+        found.append(_RawRecord(name, table, data, data_sha256(data)))
+    found.sort(key=lambda r: (str(r.data.get("started_at", "")), r.name))
     return found
 
 
@@ -205,15 +204,15 @@ def _check_chain(
                 Finding("reordered", table, record.name, f"a second record at position {position}")
             )
         elif record.data.get("previous_record_sha256") != expected_previous:
-            before = ordered[ordered.index(record) - 1] if position > 1 else None
-            subject = before.name if before is not None else record.name
+            prior = ordered[ordered.index(record) - 1] if position > 1 else None
+            subject = prior.name if prior is not None else record.name
             report.add(
                 Finding(
                     "edited",
                     table,
                     subject,
                     "its sha256 is not the one the next record holds"
-                    if before is not None
+                    if prior is not None
                     else "the first record names a previous record",
                 )
             )
@@ -229,7 +228,7 @@ def _check_chain(
                 report.add(
                     Finding(
                         "edited",
-                        source.path.parent.name,
+                        source.table,
                         source.name,
                         f"its sha256 is not the one its reader {record.name} holds",
                     )
@@ -354,11 +353,11 @@ def _check_files(
         name = recorded_path(root, path)
         if name in published or name in expected:
             continue
-        table = _table_of(name, chosen)
-        if table is None and every_table:
-            table = "-"  # in no table's folder: still no record published it
-        if table is not None:
-            report.add(Finding("unknown", table, name, "no record published it"))
+        owner = _table_of(name, chosen)
+        if owner is None and every_table:
+            owner = "-"  # in no table's folder: still no record published it
+        if owner is not None:
+            report.add(Finding("unknown", owner, name, "no record published it"))
 
 
 def _table_of(name: str, chosen: list[str]) -> str | None:

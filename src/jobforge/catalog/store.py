@@ -38,6 +38,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from jobforge.catalog.entries import SchemaVersion
     from jobforge.catalog.glossary import GlossaryTerm
     from jobforge.catalog.runs import RunRecord
@@ -61,6 +63,12 @@ class CatalogStore(Protocol):
         ...
 
     # -- housekeeping ------------------------------------------------------------------
+    def folders(self) -> list[Path]:
+        """The local folders the store keeps its files in, created with the
+        layer folders by :meth:`~jobforge.pipeline.config.PipelineConfig.ensure_layout`
+        (``[]``: the store keeps nothing in local folders)."""
+        ...
+
     def prepare(self, timeout: float) -> None:
         """Create what the store needs before its first write (idempotent). The
         engine calls it once, after its first publication: a data root that never
@@ -115,6 +123,15 @@ class CatalogStore(Protocol):
 
     def lineage_tables(self) -> list[str]:
         """The tables that have lineage records, sorted."""
+        ...
+
+    def record_bytes(self, table: str) -> list[tuple[str, bytes]]:
+        """Every lineage record of ``table`` exactly as it is stored (its bytes,
+        not parsed nor validated), each with the name messages give it (the JSON
+        store: ``<table>/<file name>``), in any order. ``jobforge verify`` and the
+        evidence pack hash these bytes, so that a record edited until it no
+        longer validates is still named, not a crash; one that cannot be read at
+        all is a :class:`~jobforge.errors.CatalogError` naming it."""
         ...
 
     def chain_head(self, table: str) -> str | None:

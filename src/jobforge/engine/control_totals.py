@@ -156,7 +156,7 @@ def reconcile(totals: list[ControlTotal], ledger: RowLedger) -> list[ControlTota
             filtered = ColumnTotal(sum=str(rest), non_null=count_rest)
         else:
             filtered = ColumnTotal(sum=None, non_null=0)
-            scale = max(1.0, abs(float(sum_in)), float(sum(abs(_value(p, kind)) for p in parts)))
+            scale = max(1.0, abs(float(sum_in)), sum(abs(float(_value(p, kind))) for p in parts))
             off = rest != 0 if kind == "exact" else abs(float(rest)) > FLOAT_TOLERANCE * scale
             if off or count_rest != 0:
                 raise ContractError(

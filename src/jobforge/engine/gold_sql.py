@@ -38,6 +38,8 @@ def run_gold_sql(
     """Run the gold SQL in a :class:`~jobforge.query.sandbox.Sandbox` and write
     its result to ``tmp`` from Python, batch by batch: the connection itself
     reads only the inputs' files and cannot write any."""
+    if spec.sql is None:
+        raise ContractError(f"gold {spec.name}: built by a function, not by SQL")
     try:
         sql = select_statement(spec.sql)
     except SQLParseError as exc:

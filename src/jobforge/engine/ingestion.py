@@ -237,7 +237,7 @@ def _ingest_batch(
     draft = rt.store.draft(Layer.STAGED.value, table, batch_id)
     targets = draft.targets
     source_name = spec.path.as_posix()
-    base = {
+    base: dict[str, Any] = {  # the record template: validated by IngestionRecord
         "ingestion_id": new_id(),
         "batch_id": batch_id,
         "table_name": table,
@@ -403,4 +403,5 @@ def _ingest_batch(
 
 
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(details), default=str))
+    plain: dict[str, Any] = json.loads(json.dumps(dict(details), default=str))
+    return plain

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
@@ -160,9 +161,10 @@ def decide(
             return None, [f"the version holds {len(previous.batches)} batches, replaced by one"]
         before = previous.batches[0]
     else:
-        before = next((b for b in previous.batches if b.batch_id == batch_id), None)
-        if before is None:
+        same = next((b for b in previous.batches if b.batch_id == batch_id), None)
+        if same is None:
             return None, ["new batch"]
+        before = same
     if before.fingerprint == fingerprint:
         return before, ["up to date"]
     if not before.fingerprint:
@@ -252,7 +254,7 @@ def promote(
     # never overwritten (the store's draft sees to it).
     draft = rt.store.draft(target.value, table, batch.batch_id)
     targets = draft.targets
-    base = {
+    base: dict[str, Any] = {  # the record template: validated by TransitionRecord
         "transition_id": new_id(),
         "batch_id": batch.batch_id,
         "source_layer": source.value,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -187,12 +187,7 @@ class SilverSpec(BaseModel):
     @classmethod
     def _references(cls, value: list[Any]) -> list[Any]:
         for ref in value:
-            if isinstance(ref, str):
-                module, sep, attr = ref.partition(":")
-                if not sep or not module or not attr:
-                    raise ValueError(f'{ref!r}: expected "module:function"')
-            elif not callable(ref):
-                raise ValueError(f'{ref!r}: expected a function or "module:function"')
+            check_reference(ref)
         return value
 
     @model_validator(mode="after")
@@ -207,40 +202,73 @@ class SilverSpec(BaseModel):
         return [load_callable(t) if isinstance(t, str) else t for t in self.transforms]
 
 
-class GoldSpec(BaseModel):
-    """A gold table built from silver (or other gold) tables.
+def check_reference(ref: Any) -> None:
+    """Refuse what is neither a callable nor a ``"module:function"`` string."""
+    if isinstance(ref, str):
+        module, sep, attr = ref.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f'{ref!r}: expected "module:function"')
+    elif not callable(ref):
+        raise ValueError(f'{ref!r}: expected a function or "module:function"')
 
-    Exactly one of ``sql`` (DuckDB SQL; each input is a view named after its
-    table, with a ``_lineage`` column) or ``function`` (``"module:function"`` or a
-    callable taking ``{name: LazyFrame}`` and returning a LazyFrame).
+
+class GoldStep(BaseModel):
+    """What a gold table is built from: its inputs and exactly one of ``sql``
+    (DuckDB SQL; each input is a view named after its table, with a
+    ``_lineage`` column) or ``function`` (``"module:function"`` or a callable
+    taking ``{name: LazyFrame}`` and returning a LazyFrame).
+
+    One model for both doors: the engine's :class:`GoldSpec` and the
+    ``jobforge.toml`` gold section (:class:`jobforge.project.model.GoldTable`)
+    are this, with what each adds, so they check the same things the same way.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    name: str
     inputs: list[str]
     sql: str | None = None
     function: Any = None
     domain: str = ""
-    description: str = ""
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_name(value)
+    input_label: ClassVar[str] = "table name"
+    """How a bad input name is called in the error (the project file says more)."""
 
     @field_validator("inputs")
     @classmethod
     def _inputs(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("a gold table needs at least one input")
-        return [validate_name(v) for v in value]
+        return [validate_name(v, cls.input_label) for v in value]
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: Any) -> Any:
+        if value is not None:
+            check_reference(value)
+        return value
 
     @model_validator(mode="after")
-    def _one_body(self) -> GoldSpec:
+    def _one_body(self) -> GoldStep:
         if (self.sql is None) == (self.function is None):
             raise ValueError("give exactly one of sql or function")
         return self
+
+    def step_fields(self) -> dict[str, Any]:
+        """The :class:`GoldStep` fields of this model, as they are."""
+        return {name: getattr(self, name) for name in GoldStep.model_fields}
+
+
+class GoldSpec(GoldStep):
+    """A gold table built from silver (or other gold) tables (see :class:`GoldStep`),
+    named, with the description its catalog entry gets without a declaration."""
+
+    name: str
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_name(value)
 
     def resolved_function(self) -> Callable[..., Any]:
         fn = self.function

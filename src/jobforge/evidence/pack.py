@@ -31,16 +31,19 @@ from jobforge import provenance as prov
 from jobforge.catalog.manager import CatalogManager
 from jobforge.engine.fingerprint import Fingerprint, bronze_parts, gold_parts, silver_parts
 from jobforge.errors import ConfigError, SourceError
+from jobforge.evidence.chains import chain_members
 from jobforge.evidence.source_records import CsvRecords, csv_records
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, TransitionRecord
 from jobforge.project.model import Project
-from jobforge.project.runner import gold_spec
+from jobforge.project.runner import audit_key_path, gold_spec
 from jobforge.query.engine import QueryEngine
 
 FORMAT = "jobforge-evidence/1"
 REPRODUCIBLE_CASTS = ("string", "int", "float", "bool")
 """Cast types ``reproduce.py`` applies (others: the pack is refused, not half made)."""
+PUBLIC_KEY = "public_key.pem"
+"""The pack's copy of ``[audit] public_key`` (``reproduce.py`` checks signatures with it)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,10 @@ def build_pack(
         if not selected:
             raise ConfigError(f"evidence: no row of gold.{table} where {where}")
         keys = {prov.parse_lineage_key(k) for row in selected for k in row.get(prov.LINEAGE) or []}
-        staged_rows = _staged_rows(engine, keys)
+        chain = CatalogManager(config).upstream("gold", table)
+        records = _chain_records(config, chain)
+        duplicates = _duplicates(engine, records, keys)
+        staged_rows = _staged_rows(engine, keys | set(duplicates))
     data_columns = prov.data_columns(list(selected[0]))
     gold_rows = {
         "columns": data_columns,
@@ -76,19 +82,24 @@ def build_pack(
             for row in selected
         ],
     }
-    chain = CatalogManager(config).upstream("gold", table)
-    records = _chain_records(config, chain)
     members: dict[str, bytes] = {}
     sources = []
     source_records = 0
     for ingestion in (r for r in records if isinstance(r, IngestionRecord)):
-        wanted = sorted(row for t, batch, row in keys if batch == ingestion.batch_id)
+        wanted = sorted(
+            row for t, batch, row in keys | set(duplicates) if batch == ingestion.batch_id
+        )
         if not wanted:
             continue
-        found = _source_records(ingestion, wanted, staged_rows)
+        found, data = _source_records(ingestion, wanted, staged_rows)
         name = Path(ingestion.source_file).name
         path = f"sources/{ingestion.table_name}/{ingestion.batch_id[:8]}-{name}"
-        members[path] = found.header + b"".join(_line(r.raw) for r in found.records)
+        whole = len(found.records) == found.count
+        # every record of the file is wanted: the pack holds the file itself, so
+        # that its sha256 can be checked against the ingestion record
+        members[path] = (
+            data if whole else found.header + b"".join(_line(r.raw) for r in found.records)
+        )
         details = ingestion.reader_details or {}
         sources.append(
             {
@@ -100,6 +111,8 @@ def build_pack(
                 "size_bytes": ingestion.source_size_bytes,
                 "ingested_at": ingestion.started_at.isoformat(),
                 "records_file": path,
+                "whole_file": whole,
+                "file_records": found.count,
                 "encoding": details.get("encoding", "utf-8"),
                 "delimiter": details.get("delimiter", ","),
                 "quote": details.get("quote", '"'),
@@ -109,6 +122,9 @@ def build_pack(
                         "first_line": r.first_line,
                         "last_line": r.last_line,
                         "sha256": r.sha256,
+                        "duplicate_of": duplicates.get(
+                            (ingestion.table_name, ingestion.batch_id, r.source_row)
+                        ),
                     }
                     for r in found.records
                 ],
@@ -126,10 +142,16 @@ def build_pack(
         "lineage_records": [],
         "catalog_entries": [],
     }
+    chains = chain_members(config, {r.table_name for r in records})
+    members.update(chains.members)
+    manifest["chains"] = chains.tables
     for record in records:
-        path = f"lineage/{record.table_name}/{_record_id(record)}.json"
-        members[path] = _json(record.model_dump(mode="json"))
+        path = chains.path_of(record.table_name, _record_id(record))
         manifest["lineage_records"].append(path)
+    key = _public_key(project)
+    if key is not None:
+        members[PUBLIC_KEY] = key
+        manifest["public_key"] = PUBLIC_KEY
     for node in chain.nodes:
         entry = config.catalog.entry(node.layer, node.table)
         if entry is not None:
@@ -146,6 +168,44 @@ def build_pack(
     ).encode()
     _write_zip(out, members)
     return PackSummary(out, len(selected), source_records, len(records), len(members))
+
+
+def _duplicates(
+    engine: QueryEngine,
+    records: list[IngestionRecord | TransitionRecord],
+    keys: set[tuple[str, str, int]],
+) -> dict[tuple[str, str, int], int]:
+    """The rows silver dropped as duplicates of the rows ``keys`` name:
+    (table, batch, source row) -> the source row of the row kept (same batch),
+    from the duplicates files of the silver versions on the way."""
+    deduplicating = sorted(
+        {
+            r.table_name
+            for r in records
+            if isinstance(r, TransitionRecord)
+            and r.target_layer == "silver"
+            and r.ledger.rows_deduplicated
+        }
+    )
+    found: dict[tuple[str, str, int], int] = {}
+    for name in deduplicating:
+        kept: dict[str, set[int]] = {}
+        for t, batch, row in keys:
+            if t == name:
+                kept.setdefault(batch, set()).add(row)
+        for batch, rows in sorted(kept.items()):
+            for dup in engine.query(
+                f"SELECT _source_row, duplicate_of FROM duplicates.{_quoted(name)} "
+                f"WHERE _batch_id = $batch AND duplicate_of IN "
+                f"({', '.join(str(int(r)) for r in sorted(rows))})",
+                {"batch": batch},
+            ).to_dicts():
+                found[(name, batch, int(dup[prov.SOURCE_ROW]))] = int(dup["duplicate_of"])
+    return found
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _staged_rows(
@@ -167,20 +227,20 @@ def _staged_rows(
         staged = ingestions.get(batch)
         if staged is None:
             raise SourceError(f"evidence: batch {batch} has no ingestion record")
-        for row in engine.query(
+        for staged_row in engine.query(
             f'SELECT * FROM staged."{staged}" WHERE _batch_id = $batch '
             f"AND _source_row IN ({', '.join(str(int(r)) for r in sorted(rows))})",
             {"batch": batch},
         ).to_dicts():
-            found[(batch, row[prov.SOURCE_ROW])] = row
+            found[(batch, staged_row[prov.SOURCE_ROW])] = staged_row
     return found
 
 
 def _source_records(
     ingestion: IngestionRecord, wanted: list[int], staged: dict[tuple[str, int], dict[str, Any]]
-) -> CsvRecords:
-    """The records ``wanted`` of the ingested file, checked against its sha256 and
-    against the staged rows the reader made of them."""
+) -> tuple[CsvRecords, bytes]:
+    """The records ``wanted`` of the ingested file (and the file's bytes), checked
+    against its sha256 and against the staged rows the reader made of them."""
     if ingestion.source_format != "csv":
         raise SourceError(
             f"evidence: {ingestion.source_file}: only CSV sources can be put in a pack "
@@ -220,7 +280,20 @@ def _source_records(
                 f"{record.first_line}-{record.last_line}) does not read as the staged row "
                 f"with that number; the pack would not reproduce it"
             )
-    return found
+    return found, data
+
+
+def _public_key(project: Project) -> bytes | None:
+    """The bytes of ``[audit] public_key``, when one is configured."""
+    path = audit_key_path(project, project.spec.audit.public_key)
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"evidence: audit.public_key {path} cannot be read: {exc.strerror}"
+        ) from None
 
 
 def _chain_records(config: PipelineConfig, chain: Any) -> list[IngestionRecord | TransitionRecord]:

@@ -41,6 +41,8 @@ class CsvRecords:
     header: bytes
     columns: tuple[str, ...]
     records: tuple[SourceRecord, ...]
+    count: int
+    """How many records the whole file holds."""
 
 
 def csv_records(
@@ -98,4 +100,4 @@ def csv_records(
         raise SourceError(
             f"{name}: has no record(s) {', '.join(map(str, missing[:5]))} (it has {number} records)"
         )
-    return CsvRecords(header, columns, tuple(found))
+    return CsvRecords(header, columns, tuple(found), number)

@@ -222,11 +222,14 @@ class PipelineConfig:
         """Lock files of running pipelines (not data, not catalog)."""
         return self.data_root / ".locks"
 
+    def data_paths(self) -> list[Path]:
+        """The folders of the table store's data: the layers, then quarantine."""
+        return [*(self.layer_path(layer) for layer in Layer), self.quarantine_path()]
+
     def layout_paths(self) -> list[Path]:
         """Every directory of the layout, layers first, then quarantine and catalog."""
         return [
-            *(self.layer_path(layer) for layer in Layer),
-            self.quarantine_path(),
+            *self.data_paths(),
             self.catalog_tables_path(),
             self.catalog_lineage_path(),
             self.catalog_glossary_path(),
@@ -234,12 +237,20 @@ class PipelineConfig:
         ]
 
     def ensure_layout(self) -> list[Path]:
-        """Create every directory of the layout (idempotent) and return them.
+        """Create the layer and quarantine folders and the folders the catalog
+        store keeps its files in (:meth:`CatalogStore.folders`: the JSON store's
+        ``catalog/`` folders, none for a store kept elsewhere); idempotent;
+        return them.
 
         Each is checked first as a data root is (a layout plugin may place one
         anywhere): nothing is created if one is ``/``, a system folder or a file.
         """
-        paths = self.check_layout()
+        from jobforge.storage.roots import check_folder
+
+        self.check_layout()
+        paths = [*self.data_paths(), *self.catalog.folders()]
+        for path in paths:
+            check_folder(path, f"layout folder {str(path)!r}")
         for path in paths:
             path.mkdir(parents=True, exist_ok=True)
         return paths

@@ -12,12 +12,12 @@ own models: ``bronze`` is a :class:`~jobforge.engine.steps.BronzeSchema`,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobforge.catalog.declarations import ColumnDeclaration, TableLabels
-from jobforge.engine.steps import BronzeSchema, SilverSpec
+from jobforge.engine.steps import BronzeSchema, GoldStep, SilverSpec
 from jobforge.storage.names import validate_name
 
 
@@ -121,28 +121,18 @@ class SourceTable(_Section):
         return self
 
 
-class GoldTable(_Section):
-    """A table built from silver or gold tables."""
+class GoldTable(GoldStep):
+    """A table built from silver or gold tables: the engine's :class:`GoldStep`
+    (inputs, sql or function, domain) and what the catalog is told about it."""
 
-    inputs: list[str]
-    sql: str | None = None
-    function: str | None = None
-    domain: str = ""
+    input_label: ClassVar[str] = "input table name"
+
     metadata: TableLabels = Field(default_factory=TableLabels)
     audit: TableAuditSection = Field(default_factory=TableAuditSection)
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
 
-    @field_validator("inputs")
-    @classmethod
-    def _inputs(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("a gold table needs at least one input")
-        return [validate_name(v, "input table name") for v in value]
-
     @model_validator(mode="after")
-    def _one_body(self) -> GoldTable:
-        if (self.sql is None) == (self.function is None):
-            raise ValueError("give exactly one of sql or function")
+    def _columns_from(self) -> GoldTable:
         if self.sql is not None:
             for name, column in self.columns.items():
                 if column.sources is not None:

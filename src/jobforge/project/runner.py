@@ -192,9 +192,9 @@ def declaration_for(table: SourceTable | GoldTable) -> TableDeclaration:
 
 
 def gold_spec(name: str, table: GoldTable) -> GoldSpec:
-    return GoldSpec(
-        name=name, inputs=table.inputs, sql=table.sql, function=table.function, domain=table.domain
-    )
+    """The engine's spec of gold table ``name``: the section's :class:`GoldStep`
+    fields."""
+    return GoldSpec(name=name, **table.step_fields())
 
 
 def silver_spec(table: SourceTable) -> SilverSpec:

@@ -77,7 +77,7 @@ def build_site_model(
     by_step: dict[tuple[str, str], list[LineageRecord]] = defaultdict(list)
     for record in records:  # oldest first
         by_step[(record.target_layer, record.table_name)].append(record)
-    currents = {
+    currents: dict[tuple[str, str], CurrentVersion | None] = {
         (entry.layer, entry.table_name): current_version(config, entry.layer, entry.table_name)
         for entry in entries
     }

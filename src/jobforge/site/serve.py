@@ -48,6 +48,7 @@ def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000) -> Thread
 
 
 def url_of(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
-    shown = f"[{host}]" if ":" in str(host) else host
+    address, port = server.server_address[:2]
+    host = address.decode() if isinstance(address, bytes) else address
+    shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"

@@ -73,7 +73,8 @@ def regexp_filter(names: list[str], pattern: str) -> list[str]:
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise SqlError(f"COLUMNS({pattern!r}): not a valid regular expression: {first}") from None
-    return [n for n, keep in zip(names, flags or [], strict=True) if keep]
+    marks = flags if isinstance(flags, list) else []
+    return [n for n, keep in zip(names, marks, strict=True) if keep]
 
 
 @lru_cache(maxsize=1)

@@ -246,7 +246,7 @@ def _trace_rows(config: Any, layer: str, table: str, where: str, limit: int, as_
                 "WHERE record_type = 'ingestion' AND status <> 'failed'"
             ).to_dicts()
         }
-        traced = []
+        traced: list[dict[str, Any]] = []
         for row in rows.to_dicts():
             if prov.LINEAGE in row:
                 keys = [prov.parse_lineage_key(k) for k in dict.fromkeys(row[prov.LINEAGE])]

@@ -47,30 +47,29 @@ def plugins(as_json: bool, hook: str | None) -> None:
         if not order:
             out.print(f"no plugin implements {hook}", markup=False)
         for impl in order:
-            origin = impl["source"] or "registered"
+            origin = str(impl["source"] or "registered")
             if impl["distribution"]:
                 origin += f", {impl['distribution']} {impl['version']}"
             flags = "".join(f", {f}" for f in ("tryfirst", "trylast") if impl[f])
             out.print(f"{impl['position']}. {impl['plugin']} ({origin}{flags})", markup=False)
         return
-    infos = [info.as_dict() for info in host.infos]
     if as_json:
-        click.echo(json.dumps(infos, indent=2))
+        click.echo(json.dumps([info.as_dict() for info in host.infos], indent=2))
         return
     print_table(
         "Plugins",
         ["name", "source", "distribution", "version", "status", "hooks", "error"],
         [
             [
-                i["name"],
-                i["source"],
-                i["distribution"] or "",
-                i["version"] or "",
-                i["status"],
-                ", ".join(h.removeprefix("jobforge_") for h in i["hooks"]),
-                i["error"] or "",
+                i.name,
+                i.source,
+                i.distribution or "",
+                i.version or "",
+                i.status,
+                ", ".join(h.removeprefix("jobforge_") for h in i.hooks),
+                i.error or "",
             ]
-            for i in infos
+            for i in host.infos
         ],
     )
     click.echo(_executor_line(host))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jobforge.cli import context
+from jobforge.cli import context, state
 from jobforge.cli.output import print_table
 from jobforge.pipeline.config import Layer
 
@@ -47,7 +47,7 @@ def run(
     from jobforge.project.runner import plan_project, run_project
 
     project = context.required_project()
-    debug = context.state.current().debug
+    debug = state.current().debug
     if dry_run:
         config = context.pipeline_config(project)
         steps, hooks = plan_project(
