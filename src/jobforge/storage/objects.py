@@ -138,17 +138,23 @@ class ObjectFiles(Protocol):
         """The object's bytes and its version tag, or ``None`` if there is none."""
         ...
 
-    def write(self, key: str, data: bytes) -> None:
-        """Write the whole object (a reader sees the old bytes or the new ones)."""
+    def write(self, key: str, data: bytes) -> str:
+        """Write the whole object (a reader sees the old bytes or the new ones);
+        return its new tag."""
         ...
 
-    def create(self, key: str, data: bytes) -> None:
-        """Write the object only if there is none; :class:`PreconditionFailed` otherwise."""
+    def create(self, key: str, data: bytes) -> str:
+        """Write the object only if there is none (:class:`PreconditionFailed`
+        otherwise); return its tag."""
         ...
 
-    def replace(self, key: str, data: bytes, tag: str) -> None:
-        """Write the object only if it is still version ``tag``; :class:`PreconditionFailed`
-        otherwise."""
+    def replace(self, key: str, data: bytes, tag: str) -> str:
+        """Write the object only if it is still version ``tag``
+        (:class:`PreconditionFailed` otherwise); return its new tag."""
+        ...
+
+    def tags(self, prefix: str) -> dict[str, str]:
+        """The tag of every object below ``prefix``, by key."""
         ...
 
     def keys(self, prefix: str) -> list[str]:
@@ -181,12 +187,12 @@ class LocalFiles:
         except FileNotFoundError:
             return None
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes) -> str:
         from jobforge.storage.atomic import atomic_write_bytes
 
-        atomic_write_bytes(self._path(key), data)
+        return self._tag(atomic_write_bytes(self._path(key), data))
 
-    def create(self, key: str, data: bytes) -> None:
+    def create(self, key: str, data: bytes) -> str:
         from jobforge.storage.atomic import temporary_path_for
 
         path = self._path(key)
@@ -199,8 +205,9 @@ class LocalFiles:
             raise PreconditionFailed(f"{path}: already exists") from None
         finally:
             tmp.unlink()
+        return self._tag(path)
 
-    def replace(self, key: str, data: bytes, tag: str) -> None:
+    def replace(self, key: str, data: bytes, tag: str) -> str:
         path = self._path(key)
         try:
             current = self._tag(path)
@@ -208,13 +215,16 @@ class LocalFiles:
             raise PreconditionFailed(f"{path}: no longer exists") from None
         if current != tag:
             raise PreconditionFailed(f"{path}: changed by another writer")
-        self.write(key, data)
+        return self.write(key, data)
 
     def keys(self, prefix: str) -> list[str]:
         folder = self._path(prefix)
         if not folder.is_dir():
             return []
         return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    def tags(self, prefix: str) -> dict[str, str]:
+        return {key: self._tag(self._path(key)) for key in self.keys(prefix)}
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -291,14 +301,19 @@ class S3Files:
             return None
         return answer["Body"].read(), str(answer["ETag"])
 
-    def write(self, key: str, data: bytes) -> None:
-        self._call(key, "put_object", Key=self.root.key_for(key), Body=data)
+    def write(self, key: str, data: bytes) -> str:
+        answer = self._call(key, "put_object", Key=self.root.key_for(key), Body=data)
+        return str(answer["ETag"])
 
-    def create(self, key: str, data: bytes) -> None:
-        self._call(key, "put_object", Key=self.root.key_for(key), Body=data, IfNoneMatch="*")
+    def create(self, key: str, data: bytes) -> str:
+        full = self.root.key_for(key)
+        answer = self._call(key, "put_object", Key=full, Body=data, IfNoneMatch="*")
+        return str(answer["ETag"])
 
-    def replace(self, key: str, data: bytes, tag: str) -> None:
-        self._call(key, "put_object", Key=self.root.key_for(key), Body=data, IfMatch=tag)
+    def replace(self, key: str, data: bytes, tag: str) -> str:
+        full = self.root.key_for(key)
+        answer = self._call(key, "put_object", Key=full, Body=data, IfMatch=tag)
+        return str(answer["ETag"])
 
     def upload(self, key: str, path: Path) -> None:
         """Put a local file under ``key``, only if there is none (a data file's
@@ -334,9 +349,15 @@ class S3Files:
             raise self._error(prefix, exc) from None
 
     def keys(self, prefix: str) -> list[str]:
+        return sorted(self.tags(prefix))
+
+    def tags(self, prefix: str) -> dict[str, str]:
         start = len(self.root.prefix) + 1 if self.root.prefix else 0
-        found = [o["Key"][start:] for page in self._pages(prefix) for o in page.get("Contents", [])]
-        return sorted(found)
+        return {
+            o["Key"][start:]: str(o["ETag"])
+            for page in self._pages(prefix)
+            for o in page.get("Contents", [])
+        }
 
     def delete(self, key: str) -> None:
         self._call(key, "delete_object", Key=self.root.key_for(key))
@@ -356,5 +377,6 @@ def _reason(exc: Exception) -> str:
         code = error.get("Code") or status
         return f"refused by the server ({code}: {error.get('Message') or 'no message'})"
     if isinstance(exc, EndpointConnectionError):
-        return f"cannot reach the endpoint {exc.kwargs.get('endpoint_url', '')!s}".rstrip()
+        where = urlsplit(str(exc.kwargs.get("endpoint_url", "")))
+        return f"cannot reach the endpoint {where.scheme}://{where.netloc}"
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
