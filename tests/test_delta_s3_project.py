@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from jobforge.errors import CatalogError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.project.loader import load_project
 from jobforge.project.runner import project_config
@@ -152,10 +153,72 @@ def test_the_secret_is_never_written(warehouse: Warehouse) -> None:
         body = client.get_object(Bucket=warehouse.bucket, Key=key)["Body"].read()
         assert secret not in body, key
     warehouse.cli("run", "--dry-run")
-    warehouse.cli("status", "--json")
+    debug = warehouse.cli("--log-level", "debug", "run")  # every log event of a run
+    assert debug.code == 0 and "catalog.pulled" in debug.err
+    warehouse.cli("--debug", "status", "--json")
     assert len(warehouse.outputs) > 10
     for result in warehouse.outputs:
         assert SECRET_KEY not in result.out and SECRET_KEY not in result.err
+
+
+def test_another_machine_reads_the_same_warehouse(warehouse: Warehouse, tmp_path: Path) -> None:
+    """A second project folder with the same root (a fresh state folder, as on
+    another machine) reads the tables and the catalog from the bucket."""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "jobforge.toml").write_bytes((warehouse.s3 / "jobforge.toml").read_bytes())
+    (other / "sources").symlink_to(warehouse.s3 / "sources")
+    here = json.loads(warehouse.cli("status", "--json").out)
+    there = warehouse.cli("status", "--json", project=other)
+    assert there.code == 0, there.err
+    assert json.loads(there.out) == here
+    query = warehouse.cli(
+        "query",
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM silver.noc_structure",
+        project=other,
+    )
+    assert query.code == 0, query.err
+    assert json.loads(query.out) == [{"n": 822}]
+    verdict = warehouse.cli("verify", "--json", project=other)
+    assert verdict.code == 0, verdict.out + verdict.err
+    copies = list((other / ".jobforge").rglob("batch=*.parquet"))
+    assert copies  # read through the local cache of this "machine"
+
+
+def test_a_catalog_write_from_elsewhere_is_never_overwritten(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    bucket = s3_server.bucket()
+    options = {
+        "endpoint": s3_server.endpoint,
+        "allow_http": True,
+        "region": "us-east-1",
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+    }
+
+    def machine(name: str) -> PipelineConfig:
+        return PipelineConfig(
+            f"s3://{bucket}/shared",
+            storage_format="delta",
+            storage_options=options,
+            state_dir=tmp_path / name,
+            entry_points=False,
+        )
+
+    first, second = machine("a"), machine("b")
+    first.catalog.save_chain_head("t", "head-1")
+    assert second.catalog.chain_head("t") == "head-1"  # pulled from the bucket
+    second.catalog.save_chain_head("t", "head-2")
+    with pytest.raises(CatalogError) as caught:
+        first.catalog.save_chain_head("t", "head-from-a-stale-copy")
+    message = str(caught.value)
+    assert "written from elsewhere" in message and "\n" not in message
+    assert f"s3://{bucket}/shared/catalog/chain/t.json" in message
+    assert SECRET_KEY not in message
+    assert machine("c").catalog.chain_head("t") == "head-2"  # nothing was overwritten
 
 
 def test_a_bad_endpoint_is_one_line(tmp_path: Path, s3_server: S3Server) -> None:

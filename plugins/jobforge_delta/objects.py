@@ -23,6 +23,9 @@ A publication goes as on a local disk, with one upload between the steps:
 Readers get local paths (the engine, DuckDB and polars read local files): a
 data file a version lists is downloaded into the state folder the first time
 it is read, and kept; its name is never reused, so the copy stays right.
+Listing a layer's tables (:meth:`S3DeltaStore.tables`) also brings in the
+files of their rows set apart, which the query views read from the local
+quarantine folders.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobforge.plugin import (
+    AREAS_SET_APART,
     BatchEntry,
     ConfigError,
     CurrentVersion,
     Draft,
+    Layer,
     ObjectRoot,
     PipelineConfig,
     S3Files,
@@ -91,7 +96,15 @@ class S3DeltaStore(DeltaStore):
             parts = key[len(prefix) + 1 :].split("/")
             if len(parts) == 3 and parts[1] == LOG_FOLDER and parts[2].endswith(".json"):
                 found.add(parts[0])
-        return sorted(t for t in found if self.current(layer, t) is not None)
+        tables = sorted(t for t in found if self.current(layer, t) is not None)
+        self._layer_dir(layer).mkdir(parents=True, exist_ok=True)
+        for table in tables:  # the local copy the quarantine and duplicates views read
+            for area in AREAS_SET_APART:
+                # rejected in this layer; the duplicates (not a layer) go with silver
+                dropped = area not in Layer.__members__.values()
+                if area == layer or (dropped and layer == Layer.SILVER.value):
+                    self.set_apart_files(table, area)
+        return tables
 
     def files(self, layer: str, table: str, version: CurrentVersion) -> list[Path]:
         return [self._fetch(p) for p in super().files(layer, table, version)]

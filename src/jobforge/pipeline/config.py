@@ -128,12 +128,13 @@ class PipelineConfig:
         self.object_root: ObjectRoot | None = None
         """The bucket and prefix of an ``s3://`` data root (``None``: a local folder)."""
         if isinstance(root, str) and is_object_url(root):
+            bucket = ObjectRoot.parse(root, storage_options)
             if storage_format != "delta":
                 raise ConfigError(
-                    f'{origin} {root!r}: object storage needs [storage] format = "delta" '
+                    f'{origin} {bucket.url!r}: object storage needs [storage] format = "delta" '
                     f"(the {storage_format} store keeps local folders only)"
                 )
-            bucket = self.object_root = ObjectRoot.parse(root, storage_options)
+            self.object_root = bucket
             local = state_dir or Path(".jobforge", bucket.bucket, *bucket.prefix.split("/"))
             self.data_root = check_data_root(local, "state_dir")
         else:

@@ -28,7 +28,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
-from jobforge.storage.objects import is_object_url
+from jobforge.storage.objects import ObjectRoot, is_object_url
 from jobforge.storage.roots import check_apart, check_data_root, check_outside
 
 STEP_STATUSES: tuple[str, ...] = (
@@ -118,14 +118,18 @@ def project_config(
     value = project.spec.project.data_root
     root: Path | str
     if data_root is None and is_object_url(value):
+        try:
+            parsed = ObjectRoot.parse(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{project.path}: project.{exc}") from None
         if storage.format != "delta":
             raise ConfigError(
-                f"{project.path}: project.data_root {value!r}: object storage needs "
+                f"{project.path}: project.data_root {parsed.url!r}: object storage needs "
                 f'[storage] format = "delta" (the {storage.format} store keeps local folders only)'
             )
         root = value
         where = f"{project.path}: storage.state_dir"
-        bucket_path = Path(".jobforge", *value.split("://", 1)[1].strip("/").split("/"))
+        bucket_path = Path(".jobforge", parsed.bucket, *parsed.prefix.split("/"))
         state = check_data_root(storage.state_dir or bucket_path, where, base=project.root)
         check_project_folder(project, state, f"{where} {str(state)!r}")
     elif data_root is None:

@@ -85,12 +85,17 @@ class ObjectRoot:
     def parse(cls, url: str, options: Mapping[str, Any] | None = None) -> ObjectRoot:
         """The root of ``url``; a URL with no bucket, or an unknown option, is a one-line error."""
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # never repeat what stands before the @: a credential
+            shown = f"{parts.scheme}://...@{parts.netloc.rsplit('@', 1)[1]}{parts.path}"
+            raise ConfigError(
+                f"data_root {shown!r}: expected s3://bucket/prefix without credentials "
+                "(they go in [storage.options] or the AWS_* variables)"
+            )
         if parts.scheme not in SCHEMES or not parts.netloc:
             raise ConfigError(f"data_root {url!r}: expected s3://bucket/prefix")
-        if parts.query or parts.fragment or "@" in parts.netloc:
+        if parts.query or parts.fragment:
             raise ConfigError(
-                f"data_root {url!r}: expected s3://bucket/prefix, without credentials, "
-                "query or fragment (credentials go in [storage.options] or AWS_* variables)"
+                f"data_root {url!r}: expected s3://bucket/prefix, without query or fragment"
             )
         given = dict(options or {})
         for key in given:
