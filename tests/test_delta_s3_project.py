@@ -102,6 +102,9 @@ def test_every_layer_is_a_delta_table_in_the_bucket_with_the_parquet_rows(
     keys = warehouse.objects()
     assert any(k.startswith(f"{PREFIX}/catalog/lineage/outlook/") for k in keys)
     assert f"{PREFIX}/catalog/tables/gold/outlook.json" in keys
+    entry = s3.catalog.entry("gold", "outlook")
+    assert entry is not None
+    assert entry.file_path == f"s3://{warehouse.bucket}/{PREFIX}/gold/outlook"
     state = warehouse.s3 / ".jobforge" / warehouse.bucket / "warehouse" / "main"
     assert state.is_dir() and not list(state.rglob("_delta_log"))
 
@@ -183,6 +186,15 @@ def test_another_machine_reads_the_same_warehouse(warehouse: Warehouse, tmp_path
     assert json.loads(query.out) == [{"n": 822}]
     verdict = warehouse.cli("verify", "--json", project=other)
     assert verdict.code == 0, verdict.out + verdict.err
+    duplicates = warehouse.cli(
+        "query",
+        "--format",
+        "json",
+        "SELECT count(*) AS n FROM duplicates.noc_onet",
+        project=other,
+    )
+    assert duplicates.code == 0, duplicates.err
+    assert json.loads(duplicates.out) == [{"n": 78}]  # as on local disk
     copies = list((other / ".jobforge").rglob("batch=*.parquet"))
     assert copies  # read through the local cache of this "machine"
 
