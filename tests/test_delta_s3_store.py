@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 
 from jobforge.pipeline.config import PipelineConfig
+from jobforge.storage.versions import BatchEntry
 from jobforge.testing.table_store import (
     StoreFactory,
     TableStoreConformance,
     keys,
     publish_batch,
+    read_version,
     rows_of,
+    stored_files,
+    write_draft,
 )
 
 from .s3_server import S3Server
@@ -88,3 +93,45 @@ def test_tables_are_delta_tables_in_the_bucket(tmp_path: Path, s3_env: S3Server)
     # nothing of the table is kept only locally: no Delta log in the state folder
     assert not list((tmp_path / "state").rglob("_delta_log"))
     assert config.store.table_location("silver", "t") == root.uri_for("silver/t")
+
+
+def test_a_commit_that_cannot_reach_the_server_is_one_line(
+    tmp_path: Path, s3_env: S3Server
+) -> None:
+    """The files are uploaded, then the server goes away for the commit
+    (delta-rs is pointed at a closed port): one line naming the table, and
+    after the abort nothing of the publication is left in the bucket."""
+    from jobforge.storage.objects import ObjectStoreError
+
+    from .s3_server import SECRET_KEY, free_port
+
+    config = s3_delta_config(tmp_path / "state")
+    config.ensure_layout()
+    previous = publish_batch(config, "silver", "t", "b1", rows_of("b1", 2), mode="replace")
+    before = stored_files(config)
+    store = config.store
+    draft = store.draft("silver", "t", "b2")
+    write_draft(draft, rows_of("b2", 2), rejected=1)
+    staged = store.stage(draft)
+    assert stored_files(config) != before  # uploaded, in no version
+    closed = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    store.options = {**store.options, **closed}  # type: ignore[attr-defined]
+    entry = BatchEntry(batch_id="b2", file=draft.targets.data.name, rows=2, record_id="r2")
+    with pytest.raises(ObjectStoreError) as caught:
+        store.publish(
+            draft,
+            entry,
+            mode="replace",
+            record_id="r2",
+            updated_at=datetime.now(UTC),
+            previous=previous,
+        )
+    store.abort(draft, staged)
+    message = str(caught.value)
+    root = config.object_root
+    assert root is not None
+    assert message.startswith(f"{root.uri_for('silver/t')}: the commit failed (")
+    assert "\n" not in message and SECRET_KEY not in message
+    assert stored_files(config) == before
+    fresh = s3_delta_config(tmp_path / "state").store
+    assert read_version(fresh, "silver", "t") == keys("b1", 2)

@@ -106,3 +106,16 @@ def test_local_files_create_once_and_replace_only_the_version_read(tmp_path: Pat
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.json"]  # no temporary left
     files.delete("a/b.json")
     assert not os.listdir(tmp_path / "a")
+
+
+def test_a_url_given_as_a_folder_is_refused_without_showing_it(tmp_path: Path) -> None:
+    """``--data-root`` is a folder option: ``s3://...`` there would have become a
+    local folder named ``s3:`` (a path type collapses ``//``)."""
+    from .cli_helpers import jobforge
+
+    result = jobforge("--data-root", f"s3://key:{SECRET}@lake/p", "status", cwd=tmp_path)
+    assert result.code != 0
+    (line,) = result.err.strip().splitlines()
+    assert "--data-root" in line and "a s3: URL, not a folder" in line
+    assert SECRET not in result.err + result.out
+    assert not list(tmp_path.iterdir())  # nothing created

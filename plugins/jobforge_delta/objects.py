@@ -30,7 +30,10 @@ quarantine folders.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+
+from deltalake.exceptions import DeltaError
 
 from jobforge.plugin import (
     AREAS_SET_APART,
@@ -40,8 +43,10 @@ from jobforge.plugin import (
     Draft,
     Layer,
     ObjectRoot,
+    ObjectStoreError,
     PipelineConfig,
     S3Files,
+    WriteMode,
     remove_published,
 )
 from jobforge_delta.store import LOG_FOLDER, DeltaStore
@@ -130,6 +135,32 @@ class S3DeltaStore(DeltaStore):
         return path
 
     # -- publishing -------------------------------------------------------------------
+    def publish(
+        self,
+        draft: Draft,
+        entry: BatchEntry,
+        *,
+        mode: WriteMode,
+        record_id: str,
+        updated_at: datetime,
+        previous: CurrentVersion | None,
+    ) -> CurrentVersion:
+        """The Delta commit; a failure delta-rs reports over several lines
+        (retries, the request) is one line naming the table."""
+        try:
+            return super().publish(
+                draft,
+                entry,
+                mode=mode,
+                record_id=record_id,
+                updated_at=updated_at,
+                previous=previous,
+            )
+        except (OSError, DeltaError) as exc:
+            uri = self.table_uri(self.table_dir(draft.layer, draft.table))
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise ObjectStoreError(f"{uri}: the commit failed ({lines[0].strip()})") from None
+
     def stage(self, draft: Draft) -> list[Path]:
         moved = super().stage(draft)
         uploaded: list[str] = []
