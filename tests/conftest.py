@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .s3_server import S3Server, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA = Path(__file__).resolve().parent / "data" / "real"
@@ -75,3 +78,10 @@ def _clean_environment(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
 def real_data() -> Path:
     """The real public source files copied into the repository."""
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on loopback, for the session (tests/s3_server.py)."""
+    with running_server() as server:
+        yield server

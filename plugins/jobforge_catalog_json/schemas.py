@@ -11,6 +11,7 @@ it (:func:`ensure_schemas`); a file is rewritten only when its content changed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,13 @@ def schema_path(config: PipelineConfig, name: str) -> Path:
     return config.catalog_schemas_path() / f"{name}{SCHEMA_SUFFIX}"
 
 
-def ensure_schemas(config: PipelineConfig, timeout: float = DEFAULT_TIMEOUT_S) -> list[Path]:
-    """Write every schema that is missing or out of date; return the paths written.
+def ensure_schemas(
+    config: PipelineConfig,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    write: Callable[[Path, str], object] = atomic_write_text,
+) -> list[Path]:
+    """Write every schema that is missing or out of date (with ``write``:
+    the store's, for a catalog in a bucket); return the paths written.
 
     Up-to-date files are the rule, and checking them needs no lock; the
     schemas folder's lock is taken (waiting up to ``timeout`` seconds) only to
@@ -60,7 +66,7 @@ def ensure_schemas(config: PipelineConfig, timeout: float = DEFAULT_TIMEOUT_S) -
     with writing(config, "schemas", timeout):
         stale = _stale(wanted)  # again: another process may have written them meanwhile
         for path in stale:
-            atomic_write_text(path, wanted[path])
+            write(path, wanted[path])
     return stale
 
 

@@ -8,7 +8,9 @@
 - the JSON Schemas of all of them: ``catalog/schemas/`` (:mod:`.schemas`).
 
 Every file is written atomically (a temporary, then a rename); the shared
-folders under their folder's lock (:mod:`.shared`). Every file read is
+folders under their folder's lock (:mod:`.shared`). With an ``s3://`` data
+root the files are objects in the bucket, written with conditional puts, and
+read from a local copy (:mod:`.mirror`). Every file read is
 validated: one that does not validate is a
 :class:`~jobforge.errors.CatalogError` naming its path.
 """
@@ -43,6 +45,7 @@ from jobforge.plugin import (
     visible_json_files,
 )
 from jobforge.plugin import record_id as id_of_record
+from jobforge_catalog_json.mirror import CatalogMirror
 from jobforge_catalog_json.paths import (
     lineage_file_for,
     run_file_for,
@@ -100,9 +103,23 @@ class JsonCatalogStore:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
+        root = config.object_root
+        self._mirror = CatalogMirror(config, root) if root is not None else None
 
     def __repr__(self) -> str:
         return f"JsonCatalogStore({self.config.catalog_path()})"
+
+    def _ready(self) -> None:
+        """The local files are the catalog's (pulled from the bucket once, for an s3 root)."""
+        if self._mirror is not None:
+            self._mirror.pull()
+
+    def _write(self, path: Path, text: str) -> None:
+        """Write one catalog file whole (to the bucket first, for an s3 root)."""
+        if self._mirror is not None:
+            self._mirror.push(path, text)
+        else:
+            atomic_write_text(path, text)
 
     def location(self, part: CatalogPart, layer: str | None = None, name: str | None = None) -> str:
         config = self.config
@@ -139,7 +156,8 @@ class JsonCatalogStore:
     def prepare(self, timeout: float) -> None:
         for path in self.folders():
             path.mkdir(parents=True, exist_ok=True)
-        ensure_schemas(self.config, timeout)
+        self._ready()
+        ensure_schemas(self.config, timeout, write=self._write)
 
     def tidy(self) -> None:
         remove_shared_temporaries(self.config)
@@ -157,6 +175,7 @@ class JsonCatalogStore:
 
     # -- table entries -------------------------------------------------------------------
     def entry(self, layer: str, table: str) -> TableMetadata | None:
+        self._ready()
         path = table_file_for(self.config, layer, table)
         if not path.exists():
             return None
@@ -168,6 +187,7 @@ class JsonCatalogStore:
         return entry
 
     def entries(self, layer: str) -> list[TableMetadata]:
+        self._ready()
         directory = self.config.catalog_tables_path() / Layer(layer).value
         found = []
         for path in visible_json_files(directory):
@@ -178,9 +198,10 @@ class JsonCatalogStore:
 
     def save_entry(self, metadata: TableMetadata) -> None:
         path = table_file_for(self.config, metadata.layer, metadata.table_name)
-        atomic_write_text(path, _json(metadata.model_dump_json(indent=2)))
+        self._write(path, _json(metadata.model_dump_json(indent=2)))
 
     def schema_history(self, layer: str, table: str) -> list[SchemaVersion]:
+        self._ready()
         path = schema_history_file_for(self.config, layer, table)
         if not path.exists():
             return []
@@ -188,10 +209,11 @@ class JsonCatalogStore:
 
     def save_schema_history(self, layer: str, table: str, history: list[SchemaVersion]) -> None:
         path = schema_history_file_for(self.config, layer, table)
-        atomic_write_text(path, _json(_HISTORY.dump_json(history, indent=2).decode()))
+        self._write(path, _json(_HISTORY.dump_json(history, indent=2).decode()))
 
     # -- lineage records -----------------------------------------------------------------
     def records(self, table: str | None = None) -> list[LineageRecord]:
+        self._ready()
         tables = [validate_name(table)] if table is not None else self.lineage_tables()
         found: list[tuple[str, str, LineageRecord]] = []
         for name in tables:
@@ -204,6 +226,7 @@ class JsonCatalogStore:
     def record(self, table: str, record_id: str) -> LineageRecord | None:
         """Record files end in ``-<id>.json``: only the names of the table's
         folder are listed, one file is read."""
+        self._ready()
         wanted = validate_name(record_id, "record id")
         folder = self.config.catalog_lineage_path() / validate_name(table)
         suffix = f"-{wanted}.json"
@@ -220,9 +243,10 @@ class JsonCatalogStore:
 
     def save_record(self, record: LineageRecord) -> None:
         path = lineage_file_for(self.config, record)
-        atomic_write_text(path, _json(record.model_dump_json(indent=2)))
+        self._write(path, _json(record.model_dump_json(indent=2)))
 
     def lineage_tables(self) -> list[str]:
+        self._ready()
         root = self.config.catalog_lineage_path()
         if not root.is_dir():
             return []
@@ -244,6 +268,7 @@ class JsonCatalogStore:
     # -- glossary and runs ---------------------------------------------------------------
     def glossary(self) -> dict[str, GlossaryTerm]:
         """A file whose id differs from its file name is an error naming it."""
+        self._ready()
         terms: dict[str, GlossaryTerm] = {}
         for path in visible_json_files(self.config.catalog_glossary_path()):
             term = read_json_model(path, _TERM, "glossary term")
@@ -257,15 +282,17 @@ class JsonCatalogStore:
         path = term_file_for(self.config, term.id)
         with writing(self.config, "glossary"):
             check_related(term, self.glossary())
-            atomic_write_text(path, _json(term.model_dump_json(indent=2)))
+            self._write(path, _json(term.model_dump_json(indent=2)))
 
     def runs(self) -> list[RunRecord]:
+        self._ready()
         return [
             read_json_model(path, _RUN, "run record")
             for path in visible_json_files(runs_path(self.config))
         ]
 
     def chain_head(self, table: str) -> str | None:
+        self._ready()
         path = Path(self.location("chain", name=table))
         try:
             return path.read_text(encoding="utf-8")
@@ -273,11 +300,11 @@ class JsonCatalogStore:
             return None
 
     def save_chain_head(self, table: str, text: str) -> None:
-        atomic_write_text(Path(self.location("chain", name=table)), text)
+        self._write(Path(self.location("chain", name=table)), text)
 
     def save_run(self, record: RunRecord) -> None:
         """Under the runs folder's lock, like every shared catalog folder: what a
         killed writer left there is removed by the next write or engine start."""
         path = run_file_for(self.config, record)
         with writing(self.config, "runs"):
-            atomic_write_text(path, _json(record.model_dump_json(indent=2)))
+            self._write(path, _json(record.model_dump_json(indent=2)))

@@ -16,10 +16,11 @@ def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
     if config.storage_format != "delta":
         return None
     try:
+        from jobforge_delta.objects import S3DeltaStore
         from jobforge_delta.store import DeltaStore
     except ImportError as exc:
         raise ConfigError(
             f'[storage] format = "delta" needs the deltalake package ({exc}); '
             "install it with: pip install 'jobforge[delta]'"
         ) from None
-    return DeltaStore(config)
+    return DeltaStore(config) if config.object_root is None else S3DeltaStore(config)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,16 +68,31 @@ DELTA_VERSION = "delta_version"
 """``CurrentVersion.extra`` key: the Delta version of the table's commit."""
 
 
-def is_delta_table(folder: Path) -> bool:
-    return (folder / LOG_FOLDER).is_dir() and DeltaTable.is_deltatable(str(folder))
+Options = Mapping[str, str] | None
+"""delta-rs storage options of a table on object storage (``None``: a local folder)."""
 
 
-def jobforge_commits(folder: Path) -> list[dict[str, Any]]:
+def is_delta_table(folder: Path | str, options: Options = None) -> bool:
+    """Whether ``folder`` (a local folder, or a table URI with ``options``) holds a Delta table."""
+    if options is None and not (Path(folder) / LOG_FOLDER).is_dir():
+        return False
+    return DeltaTable.is_deltatable(str(folder), storage_options=_given(options))
+
+
+def _given(options: Options) -> dict[str, str] | None:
+    return None if options is None else dict(options)
+
+
+def open_table(folder: Path | str, options: Options = None) -> DeltaTable:
+    return DeltaTable(str(folder), storage_options=_given(options))
+
+
+def jobforge_commits(folder: Path | str, options: Options = None) -> list[dict[str, Any]]:
     """The commits of the Delta table in ``folder`` that jobforge made, newest
     first, each with its Delta ``version`` (empty: no table)."""
-    if not is_delta_table(folder):
+    if not is_delta_table(folder, options):
         return []
-    return [c for c in DeltaTable(str(folder)).history() if VERSION_KEY in c]
+    return [c for c in open_table(folder, options).history() if VERSION_KEY in c]
 
 
 def version_of(commit: dict[str, Any]) -> CurrentVersion:
@@ -106,17 +122,20 @@ def _schema_for(files: list[Path], table: DeltaTable | None) -> pa.Schema:
 
 
 def commit_files(
-    folder: Path,
+    folder: Path | str,
     adds: list[Path],
     removes: list[Path],
     *,
     mode: WriteMode,
     metadata: dict[str, str],
+    options: Options = None,
 ) -> None:
-    """One Delta commit to the table in ``folder`` (created by its first commit)."""
+    """One Delta commit to the table in ``folder`` (created by its first commit).
+    ``adds`` and ``removes`` are local copies of files the table holds under
+    the same names (on object storage: already uploaded)."""
     properties = CommitProperties(custom_metadata=metadata)
     actions: list[AddAction | RemoveAction] = [_add_action(p) for p in adds]
-    if not is_delta_table(folder):
+    if not is_delta_table(folder, options):
         schema = Schema.from_arrow(_schema_for(adds, None))
         create_table_with_add_actions(
             str(folder),
@@ -124,9 +143,10 @@ def commit_files(
             [a for a in actions if isinstance(a, AddAction)],
             mode="error",
             commit_properties=properties,
+            storage_options=_given(options),
         )
         return
-    table = DeltaTable(str(folder))
+    table = open_table(folder, options)
     now_ms = int(datetime.now().timestamp() * 1000)
     actions += [_remove_action(p, now_ms) for p in removes]
     schema = _schema_for(adds, table) if mode == "append" else _schema_for(adds, None)
@@ -150,19 +170,29 @@ class DeltaStore(ParquetStore):
     def __repr__(self) -> str:
         return f"DeltaStore({str(self.config.data_root)!r})"
 
+    # -- where the tables are (overridden for object storage) ---------------------------
+    options: Options = None
+    """delta-rs storage options (``None``: tables in local folders)."""
+
+    def table_uri(self, folder: Path) -> str:
+        """Where delta-rs finds the table whose local folder is ``folder``."""
+        return str(folder)
+
     # -- reading -----------------------------------------------------------------------
     def current(self, layer: str, table: str) -> CurrentVersion | None:
-        folder = self.table_dir(layer, table)
+        uri = self.table_uri(self.table_dir(layer, table))
         try:
-            commits = jobforge_commits(folder)
+            commits = jobforge_commits(uri, self.options)
             return version_of(commits[0]) if commits else None
         except (ValueError, OSError) as exc:
-            raise CatalogError(f"{folder}: not a readable jobforge Delta table ({exc})") from None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CatalogError(f"{uri}: not a readable jobforge Delta table ({reason})") from None
 
     def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
         """Every version jobforge published of ``table``, oldest first (a
         version's files stay until ``vacuum`` removes them)."""
-        return [version_of(c) for c in reversed(jobforge_commits(self.table_dir(layer, table)))]
+        uri = self.table_uri(self.table_dir(layer, table))
+        return [version_of(c) for c in reversed(jobforge_commits(uri, self.options))]
 
     def tables(self, layer: str) -> list[str]:
         layer_dir = self._layer_dir(layer)
@@ -194,7 +224,7 @@ class DeltaStore(ParquetStore):
         )
         folder = self.table_dir(draft.layer, draft.table)
         replaced = [
-            folder / b.file
+            self.file_of(draft.layer, draft.table, b)
             for b in (previous.batches if previous and mode == "append" else [])
             if b.batch_id == entry.batch_id and b.file != entry.file
         ]
@@ -203,7 +233,14 @@ class DeltaStore(ParquetStore):
             BATCH_KEY: draft.batch_id,
             RECORD_KEY: record_id,
         }
-        commit_files(folder, [folder / entry.file], replaced, mode=mode, metadata=metadata)
+        commit_files(
+            self.table_uri(folder),
+            [folder / entry.file],
+            replaced,
+            mode=mode,
+            metadata=metadata,
+            options=self.options,
+        )
         self._commit_set_apart(draft, record_id)
         published = self.current(draft.layer, draft.table)
         assert published is not None
@@ -215,16 +252,20 @@ class DeltaStore(ParquetStore):
         switched: a failure here is logged, and the next publication commits them."""
         for area in AREAS_SET_APART:
             folder = self.set_apart_dir(draft.table, area)
-            if not folder.is_dir():
-                continue
             try:
-                known = set()
-                if is_delta_table(folder):
-                    known = {Path(u).name for u in DeltaTable(str(folder)).file_uris()}
-                new = [f for f in self.set_apart_files(draft.table, area) if f.name not in known]
+                files = self.set_apart_files(draft.table, area)
+                if not files:
+                    continue
+                uri, known = self.table_uri(folder), set()
+                if is_delta_table(uri, self.options):
+                    table = open_table(uri, self.options)
+                    known = {u.rsplit("/", 1)[-1] for u in table.file_uris()}
+                new = [f for f in files if f.name not in known]
                 if new:
                     metadata = {BATCH_KEY: draft.batch_id, RECORD_KEY: record_id}
-                    commit_files(folder, new, [], mode="append", metadata=metadata)
+                    commit_files(
+                        uri, new, [], mode="append", metadata=metadata, options=self.options
+                    )
             except Exception as exc:  # the version is published: never undo it here
                 log.warning("delta.set_apart_not_committed", folder=str(folder), error=str(exc))
 

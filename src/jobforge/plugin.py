@@ -116,6 +116,13 @@ _PUBLIC: dict[str, str] = {
     "temporary_path_for": "jobforge.storage.atomic",
     "remove_published": "jobforge.storage.pending",
     "validate_name": "jobforge.storage.names",
+    # object storage (an s3:// data root): its settings and its files
+    "ObjectRoot": "jobforge.storage.objects",
+    "ObjectFiles": "jobforge.storage.objects",
+    "LocalFiles": "jobforge.storage.objects",
+    "S3Files": "jobforge.storage.objects",
+    "ObjectStoreError": "jobforge.storage.objects",
+    "PreconditionFailed": "jobforge.storage.objects",
     # the provenance columns every row carries (see docs/provenance.md)
     "SOURCE_FILE": "jobforge.provenance",
     "INGESTED_AT": "jobforge.provenance",
@@ -286,6 +293,14 @@ if TYPE_CHECKING:  # what type checkers and editors see
     )
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
     from jobforge.storage.names import validate_name
+    from jobforge.storage.objects import (
+        LocalFiles,
+        ObjectFiles,
+        ObjectRoot,
+        ObjectStoreError,
+        PreconditionFailed,
+        S3Files,
+    )
     from jobforge.storage.pending import PendingFiles, remove_published
     from jobforge.storage.store import AREAS_SET_APART, Draft, StepTargets, TableStore
     from jobforge.storage.versions import BatchEntry, CurrentVersion, WriteMode

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jobforge.catalog.store import CatalogStore
     from jobforge.hooks.host import PluginHost
+    from jobforge.storage.objects import ObjectRoot
     from jobforge.storage.store import TableStore
 
 DATA_ROOT_ENV = "JOBFORGE_DATA_ROOT"
@@ -82,6 +83,14 @@ class PipelineConfig:
     says which table store keeps the versions: each store plugin answers
     ``jobforge_table_store`` only for its own format.
 
+    A ``data_root`` of ``s3://bucket/prefix`` keeps the tables and the catalog
+    in that bucket (:attr:`object_root`; it needs ``storage_format="delta"``),
+    reached with ``storage_options`` (``[storage.options]``: ``endpoint``,
+    ``region``, ``allow_http`` and credentials; the ``AWS_*`` variables fill in
+    the rest). :attr:`data_root` is then the local state folder ``state_dir``
+    (default ``.jobforge/<bucket>/<prefix>``): locks, the journal, scratch files
+    and a read cache of the immutable data files, laid out as in the bucket.
+
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
     """
@@ -98,22 +107,43 @@ class PipelineConfig:
         executor: str = DEFAULT_EXECUTOR,
         signing_key: str | os.PathLike[str] | None = None,
         storage_format: str = "parquet",
+        storage_options: Mapping[str, Any] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        from jobforge.errors import ConfigError
+        from jobforge.storage.objects import ObjectRoot, is_object_url
         from jobforge.storage.roots import check_data_root
 
-        if data_root is not None:
-            self.data_root = check_data_root(data_root, "data_root")
-        elif os.environ.get(DATA_ROOT_ENV):
-            self.data_root = check_data_root(os.environ[DATA_ROOT_ENV], f"${DATA_ROOT_ENV}")
-        else:
-            self.data_root = check_data_root(DEFAULT_DATA_ROOT)
         if storage_format not in STORAGE_FORMATS:
-            from jobforge.errors import ConfigError
-
             raise ConfigError(
                 f"storage format {storage_format!r}: expected one of {', '.join(STORAGE_FORMATS)}"
             )
         self.storage_format = storage_format
+        root: str | os.PathLike[str] = DEFAULT_DATA_ROOT
+        origin = "data root"
+        if data_root is not None:
+            root, origin = data_root, "data_root"
+        elif os.environ.get(DATA_ROOT_ENV):
+            root, origin = os.environ[DATA_ROOT_ENV], f"${DATA_ROOT_ENV}"
+        self.object_root: ObjectRoot | None = None
+        """The bucket and prefix of an ``s3://`` data root (``None``: a local folder)."""
+        if isinstance(root, str) and is_object_url(root):
+            bucket = ObjectRoot.parse(root, storage_options)
+            if storage_format != "delta":
+                raise ConfigError(
+                    f'{origin} {bucket.url!r}: object storage needs [storage] format = "delta" '
+                    f"(the {storage_format} store keeps local folders only)"
+                )
+            self.object_root = bucket
+            local = state_dir or Path(".jobforge", bucket.bucket, *bucket.prefix.split("/"))
+            self.data_root = check_data_root(local, "state_dir")
+        else:
+            if storage_options:
+                raise ConfigError(
+                    f"[storage.options] {', '.join(storage_options)}: only for an s3:// "
+                    f"data_root ({origin} {os.fspath(root)!r} is a local folder)"
+                )
+            self.data_root = check_data_root(root, origin)
         self.explicit_plugins: tuple[object, ...] = tuple(plugins)
         self.disable_plugins: tuple[str, ...] = tuple(disable_plugins)
         self.load_plugins: tuple[str, ...] | None = (
@@ -138,7 +168,8 @@ class PipelineConfig:
         ``catalog``): asked once per config, not once per path a step builds."""
 
     def __repr__(self) -> str:
-        return f"PipelineConfig(data_root={str(self.data_root)!r})"
+        root = self.object_root.url if self.object_root is not None else str(self.data_root)
+        return f"PipelineConfig(data_root={root!r})"
 
     def settings_for(self, plugin: str) -> Mapping[str, Any] | None:
         """The settings given for ``plugin`` (read-only), or ``None`` if none were."""

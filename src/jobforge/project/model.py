@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from jobforge.catalog.declarations import ColumnDeclaration, TableLabels
 from jobforge.engine.steps import BronzeSchema, GoldStep, SilverSpec
@@ -80,10 +80,41 @@ class TableAuditSection(_Section):
     and reconciles (in = out + quarantined + deduplicated + filtered)."""
 
 
+class StorageOptions(_Section):
+    """``[storage.options]``: how to reach an ``s3://`` data root. What is not
+    given here comes from the ``AWS_*`` environment variables
+    (:data:`jobforge.storage.objects.OPTION_ENV`). The credentials are secrets:
+    never printed, logged or written anywhere jobforge writes."""
+
+    endpoint: str | None = None
+    """An S3-compatible server's URL (``http://127.0.0.1:9000``); AWS itself when not set."""
+    region: str | None = None
+    allow_http: bool | None = None
+    """Allow a plain ``http://`` endpoint (a local server)."""
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The keys set in the file, secrets revealed (for the object store client only)."""
+        found: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            if value is not None:
+                found[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return found
+
+
 class StorageSection(_Section):
     """``[storage]``: how tables are kept (``format = "delta"``: Delta Lake tables)."""
 
     format: Literal["parquet", "delta"] = "parquet"
+    options: StorageOptions | None = None
+    """``[storage.options]``: only with an ``s3://`` data root."""
+    state_dir: str | None = None
+    """With an ``s3://`` data root: the local folder for locks, the journal,
+    scratch files and the read cache (relative to the project file's folder;
+    default ``.jobforge/<bucket>/<prefix>``)."""
 
 
 class SourceTable(_Section):

@@ -28,6 +28,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
+from jobforge.storage.objects import ObjectRoot, is_object_url
 from jobforge.storage.roots import check_apart, check_data_root, check_outside
 
 STEP_STATUSES: tuple[str, ...] = (
@@ -113,16 +114,40 @@ def project_config(
     an overriding ``data_root`` in the message (``--data-root``).
     """
     declared = project.spec.plugins
-    if data_root is None:
+    storage = project.spec.storage
+    value = project.spec.project.data_root
+    root: Path | str
+    if data_root is None and is_object_url(value):
+        try:
+            parsed = ObjectRoot.parse(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{project.path}: project.{exc}") from None
+        if storage.format != "delta":
+            raise ConfigError(
+                f"{project.path}: project.data_root {parsed.url!r}: object storage needs "
+                f'[storage] format = "delta" (the {storage.format} store keeps local folders only)'
+            )
+        root = value
+        where = f"{project.path}: storage.state_dir"
+        bucket_path = Path(".jobforge", parsed.bucket, *parsed.prefix.split("/"))
+        state = check_data_root(storage.state_dir or bucket_path, where, base=project.root)
+        check_project_folder(project, state, f"{where} {str(state)!r}")
+    elif data_root is None:
         where = f"{project.path}: project.data_root"
-        value = project.spec.project.data_root
-        data_root = check_data_root(value, where, base=project.root)
-        check_project_folder(project, data_root, f"{where} {value!r}")
+        root = state = check_data_root(value, where, base=project.root)
+        check_project_folder(project, root, f"{where} {value!r}")
     else:
         check_data_root(data_root, origin)
         check_project_folder(project, data_root, f"{origin} {str(data_root)!r}")
+        root = state = data_root
+    if (storage.options is not None or storage.state_dir is not None) and isinstance(root, Path):
+        key = "options" if storage.options is not None else "state_dir"
+        raise ConfigError(
+            f"{project.path}: storage.{key}: only for an s3:// data_root "
+            f"(the data root {str(root)!r} is a local folder)"
+        )
     return PipelineConfig(
-        data_root,
+        root,
         plugins=plugins,
         disable_plugins=declared.disable,
         load_plugins=declared.load,
@@ -130,7 +155,9 @@ def project_config(
         plugin_settings=plugin_settings(project),
         executor=project.spec.engine.executor,
         signing_key=audit_key_path(project, project.spec.audit.signing_key),
-        storage_format=project.spec.storage.format,
+        storage_format=storage.format,
+        storage_options=storage.options.given() if storage.options is not None else None,
+        state_dir=state if isinstance(root, str) else None,
     )
 
 

@@ -41,6 +41,9 @@ SYSTEM_FOLDERS: tuple[Path, ...] = (
 """Folders of the operating system, never a place for data."""
 
 _MAGIC = re.compile(r"[*?[]")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+"""A URL (``s3://``, or ``s3:/`` once a path type collapsed its slashes), not a
+drive letter (``C:/``)."""
 
 
 def _shown(value: str | os.PathLike[str]) -> str:
@@ -67,6 +70,13 @@ def check_data_root(
     links are followed, so a link to ``/`` is the filesystem root.
     """
     text = os.fspath(value)
+    scheme = _URL.match(text)
+    if scheme:  # never shown whole: a URL may carry a credential
+        raise DataRootError(
+            f"{origin}: a {scheme.group(1)}: URL, not a folder; an s3:// data root is given "
+            'as project.data_root in jobforge.toml (with [storage] format = "delta"), '
+            f"${'JOBFORGE_DATA_ROOT'} or PipelineConfig(data_root=...)"
+        )
     where = f"{origin} {_shown(text)}"
     if "\x00" in text:
         raise DataRootError(f"{where}: contains a NUL character; expected a folder path")

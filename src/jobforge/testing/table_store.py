@@ -168,6 +168,19 @@ def data_files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file() and p.suffix == ".parquet"}
 
 
+def stored_files(config: PipelineConfig) -> set[str]:
+    """Every data file the config's store keeps: the parquet files under the
+    data root and, for an ``s3://`` root, every parquet object below its prefix."""
+    found = {str(p) for p in data_files_under(config.data_root)}
+    root = config.object_root
+    if root is not None:
+        from jobforge.storage.objects import S3Files
+
+        objects = S3Files(root).keys("")
+        found |= {root.uri_for(k) for k in objects if k.endswith(".parquet")}
+    return found
+
+
 def publish_in_child(factory: StoreFactory, *args: str, timeout: float = 120) -> int:
     """Run :func:`_child_main` in a new interpreter; return its exit status."""
     done = subprocess.run(
@@ -317,7 +330,7 @@ class TableStoreConformance:
     def test_abort_publishes_nothing(self, config: PipelineConfig) -> None:
         publish_batch(config, "silver", "t", "b1", rows_of("b1", 2), mode="replace")
         store = config.store
-        before = data_files_under(config.data_root)
+        before = stored_files(config)
         draft = store.draft("silver", "t", "b2")
         write_draft(draft, rows_of("b2", 2), rejected=1)
         staged = store.stage(draft)
@@ -326,12 +339,12 @@ class TableStoreConformance:
         current = store.current("silver", "t")
         assert current is not None and current.version == 1
         assert read_version(store, "silver", "t") == keys("b1", 2)
-        assert data_files_under(config.data_root) == before
+        assert stored_files(config) == before
         assert not store.is_published("silver", "t", "record-b2")
 
     def test_a_failed_publish_leaves_the_previous_version(self, config: PipelineConfig) -> None:
         publish_batch(config, "silver", "t", "b1", rows_of("b1", 2), mode="replace")
-        before = data_files_under(config.data_root)
+        before = stored_files(config)
         with pytest.raises(ValueError):
             publish_batch(
                 config,
@@ -342,7 +355,7 @@ class TableStoreConformance:
                 mode="sideways",  # type: ignore[arg-type]
             )
         assert read_version(config.store, "silver", "t") == keys("b1", 2)
-        assert data_files_under(config.data_root) == before
+        assert stored_files(config) == before
 
     # -- after a crash -----------------------------------------------------------------
     def test_discard_removes_staged_files_of_an_unpublished_version(
@@ -350,7 +363,7 @@ class TableStoreConformance:
     ) -> None:
         publish_batch(config, "silver", "t", "b1", rows_of("b1", 2), mode="replace")
         store = config.store
-        before = data_files_under(config.data_root)
+        before = stored_files(config)
         current = store.current("silver", "t")
         assert current is not None
         draft = store.draft("silver", "t", "b2")
@@ -360,7 +373,7 @@ class TableStoreConformance:
         assert not store.is_published("silver", "t", "record-b2")
         listed = [str(p) for p in store.files("silver", "t", current)]
         assert store.discard("silver", "t", finals + listed) == 2  # never a listed file
-        assert data_files_under(config.data_root) == before
+        assert stored_files(config) == before
         assert store.is_published("silver", "t", "record-b1")
 
     @pytest.mark.parametrize("phase", PHASES)
@@ -371,6 +384,7 @@ class TableStoreConformance:
         table, layer = "t", "bronze"
         assert publish_in_child(store_factory, layer, table, mode, "none", "b1:3") == 0
         published = data_files_under(config.data_root)
+        kept = stored_files(config)
         status = publish_in_child(store_factory, layer, table, mode, phase, "b2:4")
         assert status == -signal.SIGKILL
         # a reader sees the previous version or the new one, never a mix
@@ -385,7 +399,7 @@ class TableStoreConformance:
         assert was_published == (phase == "published")
         assert read_version(fresh.store, layer, table) == (new if was_published else keys("b1", 3))
         if not was_published:  # nothing of the killed publication is left
-            assert data_files_under(config.data_root) == published
+            assert stored_files(config) == kept
         # and the table takes the next publication
         publish_batch(fresh, layer, table, "b3", rows_of("b3", 1), mode="append")
         after = read_version(fresh.store, layer, table)
