@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from jobforge.plugin import (
     literal,
     versions,
 )
+from jobforge_delta.maintain import DELTA_VERSION, mark_readable, vacuum_table
 
 log = get_logger()
 
@@ -63,8 +65,6 @@ VERSION_KEY = "jobforge.version"
 """Commit metadata: the jobforge version the commit published (JSON)."""
 BATCH_KEY = "jobforge.batch_id"
 RECORD_KEY = "jobforge.record_id"
-DELTA_VERSION = "delta_version"
-"""``CurrentVersion.extra`` key: the Delta version of the table's commit."""
 
 
 def is_delta_table(folder: Path) -> bool:
@@ -161,8 +161,24 @@ class DeltaStore(ParquetStore):
 
     def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
         """Every version jobforge published of ``table``, oldest first (a
-        version's files stay until ``vacuum`` removes them)."""
-        return [version_of(c) for c in reversed(jobforge_commits(self.table_dir(layer, table)))]
+        version's files stay until ``jobforge maintain`` vacuums them:
+        ``extra["readable"]``)."""
+        folder = self.table_dir(layer, table)
+        return mark_readable(folder, [version_of(c) for c in reversed(jobforge_commits(folder))])
+
+    def vacuum(
+        self,
+        layer: str,
+        table: str,
+        keep: Sequence[CurrentVersion],
+        *,
+        dry_run: bool,
+        metadata: dict[str, str],
+    ) -> list[Path]:
+        """Delta's vacuum of ``layer.table``, keeping the versions of ``keep``
+        (:mod:`jobforge_delta.maintain`)."""
+        folder = self.table_dir(layer, table)
+        return vacuum_table(folder, keep, dry_run=dry_run, metadata=metadata)
 
     def tables(self, layer: str) -> list[str]:
         layer_dir = self._layer_dir(layer)

@@ -96,6 +96,8 @@ _PUBLIC: dict[str, str] = {
     "BatchEntry": "jobforge.storage.versions",
     "CurrentVersion": "jobforge.storage.versions",
     "WriteMode": "jobforge.storage.versions",
+    "MaintainedStore": "jobforge.storage.maintenance",
+    "READABLE": "jobforge.storage.maintenance",
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
     "remove_stale_temporaries": "jobforge.storage.atomic",
@@ -257,6 +259,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         temporary_path_for,
     )
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
+    from jobforge.storage.maintenance import READABLE, MaintainedStore
     from jobforge.storage.names import validate_name
     from jobforge.storage.pending import PendingFiles, remove_published
     from jobforge.storage.store import AREAS_SET_APART, Draft, StepTargets, TableStore

@@ -544,6 +544,13 @@ class QueryEngine:
                 return ()
             resolved.append(inside)
         missing = [f for f in files if not f.is_file()]
+        if missing and self.as_of is not None:
+            warnings.append(
+                f"{layer.value}.{table}: skipped: its version {current.version} is no longer "
+                f"readable ({missing[0].name} was removed by jobforge maintain; "
+                "jobforge history lists the versions kept)"
+            )
+            return ()
         if missing:
             raise QueryError(f"{pointer}: lists {missing[0].name}, which does not exist")
         return tuple(resolved)
