@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 from jobforge_parquet_store.store import ParquetStore
@@ -57,6 +58,7 @@ from jobforge.plugin import (
     versions,
 )
 from jobforge_delta.maintain import DELTA_VERSION, mark_readable, vacuum_table
+from jobforge_delta.reading import version_dataset
 
 log = get_logger()
 
@@ -165,6 +167,12 @@ class DeltaStore(ParquetStore):
         ``extra["readable"]``)."""
         folder = self.table_dir(layer, table)
         return mark_readable(folder, [version_of(c) for c in reversed(jobforge_commits(folder))])
+
+    def arrow_dataset(
+        self, layer: str, table: str, version: CurrentVersion
+    ) -> tuple[ds.Dataset, list[Path]]:
+        """``version`` as delta-rs reads it (:mod:`jobforge_delta.reading`)."""
+        return version_dataset(self.table_dir(layer, table), version)
 
     def vacuum(
         self,
