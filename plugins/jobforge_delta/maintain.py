@@ -21,26 +21,23 @@ from deltalake import CommitProperties, DeltaTable
 
 from jobforge.plugin import READABLE, CurrentVersion
 
-DELTA_VERSION = "delta_version"
-"""``CurrentVersion.extra`` key: the Delta version of the table's commit."""
-
 
 def vacuum_table(
     folder: Path,
-    keep: Sequence[CurrentVersion],
+    keep: Sequence[int],
     *,
     dry_run: bool,
     metadata: dict[str, str],
 ) -> list[Path]:
-    """Vacuum the Delta table in ``folder``, keeping the Delta versions of ``keep``;
-    return the files removed (``dry_run``: that would be)."""
+    """Vacuum the Delta table in ``folder``, keeping the files of the Delta
+    versions ``keep``; return the files removed (``dry_run``: that would be)."""
     table = DeltaTable(str(folder))
     # the log keeps the tombstones of files an earlier vacuum removed: not listed again
     names = table.vacuum(
         retention_hours=0,
         dry_run=dry_run,
         enforce_retention_duration=False,
-        keep_versions=sorted(int(v.extra[DELTA_VERSION]) for v in keep),
+        keep_versions=sorted(keep),
         commit_properties=None if dry_run else CommitProperties(custom_metadata=metadata),
     )
     return sorted(folder / name for name in names if (folder / name).is_file() or not dry_run)

@@ -8,12 +8,9 @@ from pathlib import Path
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
-from jobforge.plugin import CurrentVersion
-from jobforge_delta.maintain import DELTA_VERSION
 
-
-def version_dataset(folder: Path, version: CurrentVersion) -> tuple[ds.Dataset, list[Path]]:
-    """The Delta snapshot that published ``version`` (its Delta version) as an
-    Arrow dataset, and the files it reads."""
-    table = DeltaTable(str(folder), version=int(version.extra[DELTA_VERSION]))
+def version_dataset(folder: Path, delta_version: int) -> tuple[ds.Dataset, list[Path]]:
+    """The Delta table in ``folder`` at ``delta_version`` as an Arrow dataset, and
+    the files it reads."""
+    table = DeltaTable(str(folder), version=delta_version)
     return table.to_pyarrow_dataset(), [Path(uri) for uri in table.file_uris()]

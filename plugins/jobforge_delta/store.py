@@ -42,7 +42,6 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
-from jobforge_parquet_store.store import ParquetStore
 
 from jobforge.plugin import (
     AREAS_SET_APART,
@@ -51,13 +50,14 @@ from jobforge.plugin import (
     CurrentVersion,
     Draft,
     Layer,
+    LocalTableFolders,
     PipelineConfig,
     WriteMode,
     get_logger,
     literal,
     versions,
 )
-from jobforge_delta.maintain import DELTA_VERSION, mark_readable, vacuum_table
+from jobforge_delta.maintain import mark_readable, vacuum_table
 from jobforge_delta.reading import version_dataset
 
 log = get_logger()
@@ -67,6 +67,8 @@ VERSION_KEY = "jobforge.version"
 """Commit metadata: the jobforge version the commit published (JSON)."""
 BATCH_KEY = "jobforge.batch_id"
 RECORD_KEY = "jobforge.record_id"
+DELTA_VERSION = "delta_version"
+"""``CurrentVersion.extra`` key: the Delta version of the table's commit."""
 
 
 def is_delta_table(folder: Path) -> bool:
@@ -140,9 +142,10 @@ def commit_files(
     )
 
 
-class DeltaStore(ParquetStore):
+class DeltaStore(LocalTableFolders):
     """The :class:`~jobforge.storage.store.TableStore` of ``[storage] format = "delta"``
-    (the parquet store's folders and file names; Delta commits instead of pointers)."""
+    (the local folders and file names the parquet store has too,
+    :class:`jobforge.plugin.LocalTableFolders`; Delta commits instead of pointers)."""
 
     name = "delta"
 
@@ -172,7 +175,7 @@ class DeltaStore(ParquetStore):
         self, layer: str, table: str, version: CurrentVersion
     ) -> tuple[ds.Dataset, list[Path]]:
         """``version`` as delta-rs reads it (:mod:`jobforge_delta.reading`)."""
-        return version_dataset(self.table_dir(layer, table), version)
+        return version_dataset(self.table_dir(layer, table), int(version.extra[DELTA_VERSION]))
 
     def vacuum(
         self,
@@ -186,7 +189,8 @@ class DeltaStore(ParquetStore):
         """Delta's vacuum of ``layer.table``, keeping the versions of ``keep``
         (:mod:`jobforge_delta.maintain`)."""
         folder = self.table_dir(layer, table)
-        return vacuum_table(folder, keep, dry_run=dry_run, metadata=metadata)
+        delta_versions = [int(v.extra[DELTA_VERSION]) for v in keep]
+        return vacuum_table(folder, delta_versions, dry_run=dry_run, metadata=metadata)
 
     def tables(self, layer: str) -> list[str]:
         layer_dir = self._layer_dir(layer)

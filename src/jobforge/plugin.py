@@ -97,6 +97,7 @@ _PUBLIC: dict[str, str] = {
     "CurrentVersion": "jobforge.storage.versions",
     "WriteMode": "jobforge.storage.versions",
     "MaintainedStore": "jobforge.storage.maintenance",
+    "LocalTableFolders": "jobforge.engine.local_tables",
     "READABLE": "jobforge.storage.maintenance",
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
@@ -202,6 +203,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         run_gold_sql,
         utc_type,
     )
+    from jobforge.engine.local_tables import LocalTableFolders
     from jobforge.engine.steps import (
         BronzeSchema,
         CastSpec,
