@@ -35,9 +35,15 @@ SOURCES = {
 """Row counts from Python's csv module (records after the header)."""
 
 
-def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+@pytest.fixture(params=warehouse.STORES)
+def storage(request: pytest.FixtureRequest) -> str:
+    """Every test runs against each table store: the processes' ``[storage] format``."""
+    return str(request.param)
+
+
+def _start(tmp_path: Path, storage: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args],
+        [sys.executable, str(SCRIPT), *args, "--format", storage],
         cwd=tmp_path,
         env=warehouse.subprocess_env(),
         stdout=subprocess.PIPE,
@@ -52,13 +58,15 @@ def _finish(process: subprocess.Popen[str], timeout: float = 180) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _start_together(tmp_path: Path, runs: list[list[str]]) -> list[subprocess.Popen[str]]:
+def _start_together(
+    tmp_path: Path, storage: str, runs: list[list[str]]
+) -> list[subprocess.Popen[str]]:
     """Start every process, wait until each finished its imports, then let them go."""
     go = tmp_path / "go"
     processes = []
     for index, args in enumerate(runs):
         ready = tmp_path / f"ready-{index}"
-        processes.append(_start(tmp_path, *args, "--ready", str(ready), "--go", str(go)))
+        processes.append(_start(tmp_path, storage, *args, "--ready", str(ready), "--go", str(go)))
     deadline = time.monotonic() + 120
     while not all((tmp_path / f"ready-{i}").exists() for i in range(len(runs))):
         assert time.monotonic() < deadline, "the processes did not start"
@@ -72,13 +80,13 @@ def _interval(record) -> tuple[float, float]:
     return record.started_at.timestamp(), record.completed_at.timestamp()
 
 
-def test_runs_on_different_tables_proceed_in_parallel(tmp_path: Path) -> None:
+def test_runs_on_different_tables_proceed_in_parallel(storage: str, tmp_path: Path) -> None:
     root = tmp_path / "data"
     runs = [
         ["pipeline", str(root), table, str(source), "--sleep", "1.5", "--to", "staged"]
         for table, (source, _rows) in SOURCES.items()
     ]
-    summaries = [_finish(p) for p in _start_together(tmp_path, runs)]
+    summaries = [_finish(p) for p in _start_together(tmp_path, storage, runs)]
     assert len({s["pid"] for s in summaries}) == 4
     records = [r for r in lineage_records(root) if r.record_type == "ingestion"]
     assert sorted((r.table_name, r.row_count_out) for r in records) == sorted(
@@ -104,7 +112,9 @@ def test_runs_on_different_tables_proceed_in_parallel(tmp_path: Path) -> None:
     ],
     ids=["run_full_pipeline", "engine_lock"],
 )
-def test_runs_on_one_table_are_serialised_and_consistent(tmp_path: Path, how: list[str]) -> None:
+def test_runs_on_one_table_are_serialised_and_consistent(
+    storage: str, tmp_path: Path, how: list[str]
+) -> None:
     """Four processes each run the pipeline of one table twice (ingest with
     --force, bronze, silver), all at once."""
     root = tmp_path / "data"
@@ -112,7 +122,7 @@ def test_runs_on_one_table_are_serialised_and_consistent(tmp_path: Path, how: li
         ["pipeline", str(root), "noc", str(NOC), "--sleep", "0.2", "--force", "--times", "2", *how]
         for _ in range(4)
     ]
-    summaries = [_finish(p) for p in _start_together(tmp_path, runs)]
+    summaries = [_finish(p) for p in _start_together(tmp_path, storage, runs)]
     batches = {b for s in summaries for b in s["batches"]}
     assert len(batches) == 8  # --force: each run ingested its own batch
 
@@ -144,10 +154,21 @@ def test_runs_on_one_table_are_serialised_and_consistent(tmp_path: Path, how: li
     check_consistency(root, recovered=True, cwd=tmp_path)
 
 
-def _holding(tmp_path: Path, root: Path, table: str, seconds: float) -> subprocess.Popen[str]:
+def _holding(
+    tmp_path: Path, storage: str, root: Path, table: str, seconds: float
+) -> subprocess.Popen[str]:
     """A process that takes ``table``'s lock and keeps it for ``seconds``."""
     process = _start(
-        tmp_path, "pipeline", str(root), table, str(NOC), "--sleep", str(seconds), "--to", "staged"
+        tmp_path,
+        storage,
+        "pipeline",
+        str(root),
+        table,
+        str(NOC),
+        "--sleep",
+        str(seconds),
+        "--to",
+        "staged",
     )
     holder = root / ".locks" / f"{table}.holder"
     journal = root / ".locks" / f"{table}.journal"  # written once its transition began
@@ -161,14 +182,14 @@ def _holding(tmp_path: Path, root: Path, table: str, seconds: float) -> subproce
     return process
 
 
-def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
-    project = warehouse.make_project(tmp_path)
+def test_lock_timeout_names_the_holder(storage: str, tmp_path: Path) -> None:
+    project = warehouse.make_project(tmp_path, storage)
     toml = project / "jobforge.toml"
     toml.write_text(
         toml.read_text().replace('mode = "replace"', 'mode = "replace"\nlock_timeout_s = 0.5')
     )
     root = project / "data"
-    holder = _holding(tmp_path, root, "noc_structure", 8)
+    holder = _holding(tmp_path, storage, root, "noc_structure", 8)
     started = time.monotonic()
     done = subprocess.run(
         warehouse.jobforge_command("run", "-q", "--table", "noc_structure"),
@@ -190,9 +211,9 @@ def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
     assert waited < 7  # it gave up, it did not wait for the holder
 
 
-def test_a_killed_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
+def test_a_killed_holder_does_not_block_the_next_run(storage: str, tmp_path: Path) -> None:
     root = tmp_path / "data"
-    holder = _holding(tmp_path, root, "noc", 60)
+    holder = _holding(tmp_path, storage, root, "noc", 60)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     journal = warehouse.journals(root)["noc"]  # it died inside its transition
@@ -200,7 +221,7 @@ def test_a_killed_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
 
     started = time.monotonic()
     summary = _finish(
-        _start(tmp_path, "pipeline", str(root), "noc", str(NOC), "--lock-timeout", "10")
+        _start(tmp_path, storage, "pipeline", str(root), "noc", str(NOC), "--lock-timeout", "10")
     )
     assert time.monotonic() - started < 10
     records = {r.ingestion_id: r for r in lineage_records(root) if r.record_type == "ingestion"}
@@ -211,7 +232,9 @@ def test_a_killed_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     check_consistency(root, recovered=True, cwd=tmp_path)
 
 
-def test_gold_reads_a_consistent_silver_while_silver_is_published(tmp_path: Path) -> None:
+def test_gold_reads_a_consistent_silver_while_silver_is_published(
+    storage: str, tmp_path: Path
+) -> None:
     """One process publishes silver ``noc`` 12 times (all 822 rows, then the 306
     that are not unit groups, alternately); three others build gold tables from it
     meanwhile. Every gold build read one whole version: the rows its input
@@ -220,13 +243,13 @@ def test_gold_reads_a_consistent_silver_while_silver_is_published(tmp_path: Path
     from jobforge.pipeline.config import PipelineConfig
 
     root = tmp_path / "data"
-    engine = PipelineEngine(PipelineConfig(root, entry_points=False))
+    engine = PipelineEngine(PipelineConfig(root, entry_points=False, storage_format=storage))
     engine.run_full_pipeline(NOC, "noc", dedupe="none")
     runs = [["silver-loop", str(root), "noc", "--times", "12", "--sleep", "0.2"]] + [
         ["gold-loop", str(root), f"copy_{i}", "noc", "--times", "12", "--sleep", "0.1"]
         for i in range(3)
     ]
-    summaries = [_finish(p) for p in _start_together(tmp_path, runs)]
+    summaries = [_finish(p) for p in _start_together(tmp_path, storage, runs)]
     writer, readers = summaries[0], summaries[1:]
     assert writer["rows_out"] == [306, 822] * 6
     seen = [(rows_in, rows_out) for r in readers for rows_in, rows_out, _ in r["gold"]]
@@ -237,11 +260,13 @@ def test_gold_reads_a_consistent_silver_while_silver_is_published(tmp_path: Path
     check_consistency(root, recovered=True, cwd=tmp_path)
 
 
-def test_concurrent_project_runs_on_the_same_tables_all_succeed(tmp_path: Path) -> None:
+def test_concurrent_project_runs_on_the_same_tables_all_succeed(
+    storage: str, tmp_path: Path
+) -> None:
     """Four ``jobforge run --full-refresh`` of the demo project at once: each
     ingests its own batch of every source, and each table's ingestion and
     promotions run as one, so no run promotes a batch another run replaced."""
-    project = warehouse.make_project(tmp_path)
+    project = warehouse.make_project(tmp_path, storage)
     processes = [
         subprocess.Popen(
             warehouse.jobforge_command("run", "-q", "--full-refresh"),

@@ -1,4 +1,6 @@
-"""Crash safety: the demo pipeline run as a real process and killed with SIGKILL.
+"""Crash safety: the demo pipeline run as a real process and killed with SIGKILL,
+with each table store (``lab`` is parametrized: parquet files and pointers, Delta
+tables).
 
 Two ways of choosing the moment:
 
@@ -51,6 +53,8 @@ TIMED_KILLS = 26
 """Per scenario (empty data root, previous run present): 52 moments in all."""
 STEP_KILLS = 12
 """Rename points per scenario, evenly spaced over all of the run's renames."""
+COMMIT_KILLS = 4
+"""Delta store: points just after a Delta commit per scenario, evenly spaced over them."""
 WORKERS = 2
 
 
@@ -67,6 +71,9 @@ class Lab:
     """A trial folder holding one complete run: the state "previous version"."""
     seconds: dict[str, float]
     renames: dict[str, int]
+    """Kill points of a run: every ``os.replace``, and every Delta commit."""
+    commits: dict[str, list[int]]
+    """The kill points just after a Delta commit (none with the parquet store)."""
 
 
 def _command(*args: str) -> list[str]:
@@ -98,8 +105,9 @@ def _prepare(lab_base: Path, scenario: str, name: str, previous: Path | None) ->
     return trial
 
 
-def _counted_run(lab_project: Path, trial: Path) -> tuple[float, int]:
-    """Run to completion through the kill script in count mode: (seconds, renames)."""
+def _counted_run(lab_project: Path, trial: Path) -> tuple[float, int, list[int]]:
+    """Run to completion through the kill script in count mode: (seconds, kill
+    points, which of those points are just after a Delta commit)."""
     count = trial / "renames.txt"
     env = warehouse.subprocess_env(JOBFORGE_TEST_COUNT_RENAMES=str(count))
     args = ["--project", str(lab_project / "jobforge.toml"), "--data-root", "data"]
@@ -116,16 +124,20 @@ def _counted_run(lab_project: Path, trial: Path) -> tuple[float, int]:
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stderr
     renames = int(count.read_text())
+    kinds = Path(f"{count}.kinds").read_text(encoding="utf-8").splitlines()
     count.unlink()
-    return seconds, renames
+    Path(f"{count}.kinds").unlink()
+    assert len(kinds) == renames
+    return seconds, renames, [n for n, kind in enumerate(kinds, start=1) if kind == "delta commit"]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+@pytest.fixture(scope="module", params=warehouse.STORES)
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Lab:
     """Uninterrupted runs, two at a time as the trials run: their duration, their
-    renames, and the rows every later run must reproduce."""
-    base = tmp_path_factory.mktemp("crash")
-    project = warehouse.make_project(base)
+    renames, and the rows every later run must reproduce; once with each table
+    store (parquet pointers, Delta commits)."""
+    base = tmp_path_factory.mktemp(f"crash-{request.param}")
+    project = warehouse.make_project(base, request.param)
     changed = _changed_project(base, project)
     fresh = [base / "reference-1", base / "reference-2"]
     for folder in fresh:
@@ -147,6 +159,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
         assert snapshot(folder / "data") == reference
     assert fresh_runs[0][1] == fresh_runs[1][1] and rerun_runs[0][1] == rerun_runs[1][1]
     assert rerun_runs[0][1] > fresh_runs[0][1] // 2  # the rerun publishes again
+    commits = {"fresh": fresh_runs[0][2], "rerun": rerun_runs[0][2]}
+    assert bool(commits["fresh"]) == (request.param == "delta")  # one per Delta commit
     return Lab(
         project=project,
         changed=changed,
@@ -154,10 +168,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
         reference=reference,
         previous=fresh[0],
         seconds={
-            "fresh": sum(s for s, _ in fresh_runs) / 2,
-            "rerun": sum(s for s, _ in rerun_runs) / 2,
+            "fresh": sum(s for s, _, _ in fresh_runs) / 2,
+            "rerun": sum(s for s, _, _ in rerun_runs) / 2,
         },
         renames={"fresh": fresh_runs[0][1], "rerun": rerun_runs[0][1]},
+        commits=commits,
     )
 
 
@@ -168,6 +183,8 @@ class Outcome:
     phases: frozenset[str]
     """Publication phases of the journals the kill left (empty: none)."""
     temporaries: int
+    point: str = ""
+    """``rename`` or ``delta commit``: the kind of point a step kill stopped at."""
 
 
 def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
@@ -188,7 +205,10 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
         process.send_signal(signal.SIGKILL)
         code = process.wait(timeout=120)
     else:
-        env = warehouse.subprocess_env(JOBFORGE_TEST_KILL_AT_RENAME=str(int(value)))
+        note = trial / "kill-note.txt"
+        env = warehouse.subprocess_env(
+            JOBFORGE_TEST_KILL_AT_RENAME=str(int(value)), JOBFORGE_TEST_KILL_NOTE=str(note)
+        )
         code = subprocess.run(
             [sys.executable, str(KILL_SCRIPT), *_command(*args)],
             cwd=trial,
@@ -199,6 +219,7 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
         ).returncode
         assert code == -signal.SIGKILL, f"{name}: the run was not killed (exit {code})"
     killed = code == -signal.SIGKILL
+    point = note.read_text(encoding="utf-8") if how == "rename" else ""
 
     # -- right after the kill ----------------------------------------------------------
     findings = check_consistency(root, recovered=False, cwd=trial)
@@ -226,7 +247,7 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
     check_consistency(root, recovered=True, cwd=trial)
     after = snapshot(root)
     assert after == lab.reference, f"{name}: tables differ from the uninterrupted run"
-    outcome = Outcome(name, killed, frozenset(phases), len(findings.temporaries))
+    outcome = Outcome(name, killed, frozenset(phases), len(findings.temporaries), point)
     shutil.rmtree(trial)
     return outcome
 
@@ -270,11 +291,22 @@ def test_killed_before_each_publication_step(lab: Lab) -> None:
         for scenario in ("fresh", "rerun")
         for i in range(STEP_KILLS)
     ]
+    # Delta store: also just after some Delta commits (version switched, rows set
+    # apart, journal and record not yet), evenly spread over the run's commits
+    plans += [
+        (scenario, "rename", points[(len(points) - 1) * i // (COMMIT_KILLS - 1)])
+        for scenario, points in lab.commits.items()
+        if points
+        for i in range(COMMIT_KILLS)
+    ]
+    plans = list(dict.fromkeys(plans))
     outcomes = _run_all(lab, plans)
     assert all(o.killed for o in outcomes)
     phases = Counter(phase for o in outcomes for phase in o.phases)
     # between them, the kills caught a transition in every phase of its publication
     assert {"running", "publishing", "switching"} <= set(phases), phases
+    after_commit = [o for o in outcomes if o.point == "delta commit"]
+    assert len(after_commit) >= (2 * COMMIT_KILLS - 2 if any(lab.commits.values()) else 0)
 
 
 # -- the pieces the harness relies on (fast) ---------------------------------------------

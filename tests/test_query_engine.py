@@ -16,18 +16,19 @@ from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.errors import CatalogError, QueryError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.query import QueryEngine
-from jobforge.storage import versions
 
 from .conftest import REAL_DATA
 
 NOC = REAL_DATA / "noc_structure_en.csv"
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> PipelineEngine:
+@pytest.fixture(params=["parquet", "delta"])
+def pipeline(tmp_path: Path, request: pytest.FixtureRequest) -> PipelineEngine:
     """noc_structure_en.csv as table ``odd-name`` with a column ``"Class title "``
-    (trailing space), and a gold table ``odd-gold`` of its 516 unit groups."""
-    engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
+    (trailing space), and a gold table ``odd-gold`` of its 516 unit groups; in
+    parquet files and in Delta tables (whose views read delta-rs' Arrow datasets)."""
+    config = PipelineConfig(tmp_path / "data", entry_points=False, storage_format=request.param)
+    engine = PipelineEngine(config)
     engine.run_full_pipeline(
         NOC,
         "odd-name",
@@ -147,8 +148,9 @@ def test_a_query_cannot_write_or_copy_files(
 ) -> None:
     data_root = pipeline.config.data_root
     before = _tree(data_root)
-    current = versions.read_current(pipeline.config.gold_path(), "odd-gold")
-    data_file = (pipeline.config.gold_path() / "odd-gold" / current.batches[0].file).resolve()
+    current = pipeline.config.store.current("gold", "odd-gold")
+    assert current is not None
+    data_file = pipeline.config.store.file_of("gold", "odd-gold", current.batches[0]).resolve()
     attempts = [
         f"COPY (SELECT 1 AS x) TO '{tmp_path}/out.csv'",
         f"COPY (SELECT 1 AS x) TO '{data_root}/gold/out.parquet'",

@@ -30,9 +30,12 @@ quarantine folders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake.exceptions import DeltaError
 
 from jobforge.plugin import (
@@ -49,7 +52,7 @@ from jobforge.plugin import (
     WriteMode,
     remove_published,
 )
-from jobforge_delta.store import LOG_FOLDER, DeltaStore
+from jobforge_delta.store import DELTA_VERSION, LOG_FOLDER, DeltaStore, open_table
 
 DELTA_CLIENT = {"connect_timeout": "5s", "timeout": "60s", "max_retries": "2"}
 """How long delta-rs waits for the server (a bad endpoint fails in seconds, not minutes)."""
@@ -113,6 +116,32 @@ class S3DeltaStore(DeltaStore):
 
     def files(self, layer: str, table: str, version: CurrentVersion) -> list[Path]:
         return [self._fetch(p) for p in super().files(layer, table, version)]
+
+    def arrow_dataset(
+        self, layer: str, table: str, version: CurrentVersion
+    ) -> tuple[ds.Dataset, list[Path]]:
+        """``version`` read from the local copies of the files its Delta version
+        lists, with the Delta table's schema (the views read local copies)."""
+        folder = self.table_dir(layer, table)
+        delta = open_table(self.table_uri(folder), self.options)
+        delta.load_as_version(int(version.extra[DELTA_VERSION]))
+        files = [self._fetch(folder / name) for name in delta.files()]
+        schema = pa.schema(delta.schema().to_arrow())
+        return ds.dataset([str(f) for f in files], schema=schema, format="parquet"), files
+
+    def vacuum(
+        self,
+        layer: str,
+        table: str,
+        keep: Sequence[CurrentVersion],
+        *,
+        dry_run: bool,
+        metadata: dict[str, str],
+    ) -> list[Path]:
+        raise ConfigError(
+            f"{layer}.{table}: jobforge maintain does not yet vacuum tables in a bucket "
+            f"({self.root.url!r}); every version stays readable"
+        )
 
     def file_of(self, layer: str, table: str, batch: BatchEntry) -> Path:
         return self._fetch(super().file_of(layer, table, batch))

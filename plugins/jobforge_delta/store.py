@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Schema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
-from jobforge_parquet_store.store import ParquetStore
 
 from jobforge.plugin import (
     AREAS_SET_APART,
@@ -50,12 +50,15 @@ from jobforge.plugin import (
     CurrentVersion,
     Draft,
     Layer,
+    LocalTableFolders,
     PipelineConfig,
     WriteMode,
     get_logger,
     literal,
     versions,
 )
+from jobforge_delta.maintain import mark_readable, vacuum_table
+from jobforge_delta.reading import version_dataset
 
 log = get_logger()
 
@@ -158,9 +161,10 @@ def commit_files(
     )
 
 
-class DeltaStore(ParquetStore):
+class DeltaStore(LocalTableFolders):
     """The :class:`~jobforge.storage.store.TableStore` of ``[storage] format = "delta"``
-    (the parquet store's folders and file names; Delta commits instead of pointers)."""
+    (the local folders and file names the parquet store has too,
+    :class:`jobforge.plugin.LocalTableFolders`; Delta commits instead of pointers)."""
 
     name = "delta"
 
@@ -190,9 +194,35 @@ class DeltaStore(ParquetStore):
 
     def history(self, layer: str, table: str) -> list[CurrentVersion] | None:
         """Every version jobforge published of ``table``, oldest first (a
-        version's files stay until ``vacuum`` removes them)."""
-        uri = self.table_uri(self.table_dir(layer, table))
-        return [version_of(c) for c in reversed(jobforge_commits(uri, self.options))]
+        version's files stay until ``jobforge maintain`` vacuums them:
+        ``extra["readable"]``)."""
+        folder = self.table_dir(layer, table)
+        history = [
+            version_of(c) for c in reversed(jobforge_commits(self.table_uri(folder), self.options))
+        ]
+        # a vacuum runs on local tables only (object storage: every version stays)
+        return mark_readable(folder, history) if self.options is None else history
+
+    def arrow_dataset(
+        self, layer: str, table: str, version: CurrentVersion
+    ) -> tuple[ds.Dataset, list[Path]]:
+        """``version`` as delta-rs reads it (:mod:`jobforge_delta.reading`)."""
+        return version_dataset(self.table_dir(layer, table), int(version.extra[DELTA_VERSION]))
+
+    def vacuum(
+        self,
+        layer: str,
+        table: str,
+        keep: Sequence[CurrentVersion],
+        *,
+        dry_run: bool,
+        metadata: dict[str, str],
+    ) -> list[Path]:
+        """Delta's vacuum of ``layer.table``, keeping the versions of ``keep``
+        (:mod:`jobforge_delta.maintain`)."""
+        folder = self.table_dir(layer, table)
+        delta_versions = [int(v.extra[DELTA_VERSION]) for v in keep]
+        return vacuum_table(folder, delta_versions, dry_run=dry_run, metadata=metadata)
 
     def tables(self, layer: str) -> list[str]:
         layer_dir = self._layer_dir(layer)

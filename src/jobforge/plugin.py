@@ -109,6 +109,9 @@ _PUBLIC: dict[str, str] = {
     "BatchEntry": "jobforge.storage.versions",
     "CurrentVersion": "jobforge.storage.versions",
     "WriteMode": "jobforge.storage.versions",
+    "MaintainedStore": "jobforge.storage.maintenance",
+    "LocalTableFolders": "jobforge.engine.local_tables",
+    "READABLE": "jobforge.storage.maintenance",
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
     "remove_stale_temporaries": "jobforge.storage.atomic",
@@ -228,6 +231,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         duplicate_values,
         quarantine_values,
     )
+    from jobforge.engine.local_tables import LocalTableFolders
     from jobforge.engine.steps import (
         BronzeSchema,
         CastSpec,
@@ -292,6 +296,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         temporary_path_for,
     )
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
+    from jobforge.storage.maintenance import READABLE, MaintainedStore
     from jobforge.storage.names import validate_name
     from jobforge.storage.objects import (
         LocalFiles,

@@ -65,10 +65,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--times", type=int, default=1)
     parser.add_argument("--ready", type=Path)
     parser.add_argument("--go", type=Path)
+    parser.add_argument("--format", default="parquet", help="[storage] format: the table store")
     args = parser.parse_args(argv)
 
     plugins = [Sleeper(args.sleep)] if args.sleep else []
-    config = PipelineConfig(args.root, plugins=plugins, entry_points=False)
+    config = PipelineConfig(
+        args.root, plugins=plugins, entry_points=False, storage_format=args.format
+    )
     engine = PipelineEngine(config, lock_timeout=args.lock_timeout)
     if args.ready is not None:
         args.ready.write_text(str(os.getpid()))

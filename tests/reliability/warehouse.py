@@ -38,10 +38,21 @@ RECORD = TypeAdapter(IngestionRecord | TransitionRecord)
 HISTORY = TypeAdapter(list[SchemaVersion])
 
 
-def make_project(tmp_path: Path) -> Path:
-    """A copy of the demo project (``jobforge.toml`` and its two sources)."""
+STORES = ("parquet", "delta")
+"""The table stores the reliability tests run against."""
+DELTA_LOG = "_delta_log"
+
+
+def make_project(tmp_path: Path, storage: str = "parquet") -> Path:
+    """A copy of the demo project (``jobforge.toml`` and its two sources), its
+    tables kept by the ``storage`` store."""
     project = tmp_path / "project"
     shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("data"))
+    if storage != "parquet":
+        toml = project / "jobforge.toml"
+        text = toml.read_text(encoding="utf-8")
+        assert "[storage]" not in text
+        toml.write_text(f'[storage]\nformat = "{storage}"\n\n{text}', encoding="utf-8")
     return project
 
 
@@ -72,8 +83,13 @@ def run_jobforge(project: Path, data_root: Path, *args: str, timeout: float = 12
 
 # -- reading -------------------------------------------------------------------------
 def is_temporary(path: Path) -> bool:
-    """A temporary file, or a file inside a temporary folder (a reader's scratch)."""
-    return any(part.startswith(TEMP_PREFIX) for part in path.parts)
+    """A temporary file, or a file inside a temporary folder (a reader's scratch),
+    or a Delta commit delta-rs had not finished writing."""
+    return any(part.startswith(TEMP_PREFIX) for part in path.parts) or _delta_temporary(path)
+
+
+def _delta_temporary(path: Path) -> bool:
+    return path.parent.name == DELTA_LOG and path.name.startswith("_commit_")
 
 
 def all_files(root: Path) -> list[Path]:
@@ -84,8 +100,26 @@ def all_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _delta_current(folder: Path) -> CurrentVersion | None:
+    """The version the last jobforge commit of a Delta table published, read with
+    delta-rs (``jobforge.version`` in the commit's metadata)."""
+    from deltalake import DeltaTable
+
+    for commit in DeltaTable(str(folder)).history():  # newest first
+        if "jobforge.version" in commit:
+            version = CurrentVersion.model_validate_json(commit["jobforge.version"])
+            version.extra["delta_version"] = int(commit["version"])
+            return version
+    return None
+
+
 def pointer(root: Path, layer: str, table: str) -> CurrentVersion | None:
-    path = root / layer / table / POINTER_NAME
+    """The current version of ``layer.table``: its ``_current.json`` (parquet
+    store) or its Delta log's last jobforge commit (Delta store)."""
+    folder = root / layer / table
+    if (folder / DELTA_LOG).is_dir():
+        return _delta_current(folder)
+    path = folder / POINTER_NAME
     if not path.exists():
         return None
     return CurrentVersion.model_validate_json(path.read_text(encoding="utf-8"))
@@ -94,10 +128,12 @@ def pointer(root: Path, layer: str, table: str) -> CurrentVersion | None:
 def pointers(root: Path) -> dict[tuple[str, str], CurrentVersion]:
     found = {}
     for layer in LAYERS:
-        for path in sorted((root / layer).glob(f"*/{POINTER_NAME}")):
-            found[(layer, path.parent.name)] = CurrentVersion.model_validate_json(
-                path.read_text(encoding="utf-8")
-            )
+        folders = {p.parent for p in (root / layer).glob(f"*/{POINTER_NAME}")}
+        folders |= {p.parent for p in (root / layer).glob(f"*/{DELTA_LOG}")}
+        for folder in sorted(folders):
+            current = pointer(root, layer, folder.name)
+            if current is not None:
+                found[(layer, folder.name)] = current
     return found
 
 
@@ -156,6 +192,10 @@ class Findings:
 def _check_json(root: Path, path: Path) -> None:
     rel = path.relative_to(root).parts
     text = path.read_text(encoding="utf-8")
+    if rel[-2] == DELTA_LOG:  # a Delta commit: one JSON action a line, each complete
+        actions = [json.loads(line) for line in text.splitlines() if line.strip()]
+        assert actions and any("commitInfo" in a for a in actions), f"{path}: no commitInfo"
+        return
     data = json.loads(text)
     if rel[-1] == POINTER_NAME:
         CurrentVersion.model_validate(data)
@@ -176,6 +216,11 @@ def check_files(root: Path) -> Findings:
     collected, and must never match a reader's pattern."""
     findings = Findings(journals=journals(root))
     for path in all_files(root):
+        if _delta_temporary(path):
+            # a commit being written: Delta readers read only <N>.json commits
+            assert path.suffix == ".tmp" and not path.match("*.json"), path
+            findings.temporaries.append(path)
+            continue
         if is_temporary(path):
             # A temporary's own name, or its temporary folder's, hides it from
             # every reader's pattern.

@@ -48,7 +48,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -56,6 +56,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from jobforge import provenance as prov
 from jobforge.catalog.derivation import SOURCE_LAYER, split_source
@@ -74,6 +75,7 @@ from jobforge.query.guard import one_line, quote_ident, quote_literal, read_only
 from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S, TimeLimit, check_timeout
 from jobforge.query.sandbox import Sandbox
 from jobforge.storage import versions
+from jobforge.storage.datasets import arrow_dataset
 from jobforge.storage.history import AsOf, version_as_of
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.roots import write_roots
@@ -110,6 +112,9 @@ class Relation:
     classification: str | None = None
     """``quarantine`` and ``duplicates``: the table's classification, a column of
     every row (``None``: the table has no catalog entry)."""
+    dataset: ds.Dataset | None = field(default=None, compare=False, repr=False)
+    """The store's Arrow dataset the view reads (Delta: delta-rs'), checked to
+    read exactly :attr:`files`; ``None``: the view reads the files."""
 
     @property
     def key(self) -> str:
@@ -479,9 +484,13 @@ class QueryEngine:
             if root is None:
                 continue
             for table in self.config.store.tables(layer.value):
-                files = self._version_files(layer, layer_dir, root, table, warnings)
-                if files:
-                    relations.append(Relation(layer.value, table, "table", files))
+                files, version = self._version_files(layer, layer_dir, root, table, warnings)
+                if files and version is not None:
+                    relation = self._with_dataset(
+                        Relation(layer.value, table, "table", files), version, warnings
+                    )
+                    if relation is not None:
+                        relations.append(relation)
         relations += self._quarantine_relations(warnings)
         return relations, warnings
 
@@ -517,23 +526,46 @@ class QueryEngine:
                 )
         return relations
 
+    def _with_dataset(
+        self, relation: Relation, version: versions.CurrentVersion, warnings: list[str]
+    ) -> Relation | None:
+        """``relation`` reading the store's Arrow dataset of ``version`` if the store
+        gives one; ``None`` (with a warning) if that dataset would read other files
+        than the version's, checked ones (a Delta log edited to list a file elsewhere)."""
+        found = arrow_dataset(self.config.store, relation.schema, relation.name, version)
+        if found is None:
+            return relation
+        dataset, files = found
+        reads = sorted(os.path.realpath(f) for f in files)
+        if reads != sorted(relation.files):
+            stray = sorted(set(reads) - set(relation.files)) or sorted(
+                set(relation.files) - set(reads)
+            )
+            warnings.append(
+                f"{relation.key}: skipped: the store's dataset of version {version.version} "
+                f"reads other files than the version lists ({stray[0]})"
+            )
+            return None
+        return dataclasses.replace(relation, dataset=dataset)
+
     def _version_files(
         self, layer: Layer, layer_dir: Path, root: Path, table: str, warnings: list[str]
-    ) -> tuple[str, ...]:
-        """The resolved files of ``layer.table``'s current version; empty (with a
-        warning) if the table is skipped."""
+    ) -> tuple[tuple[str, ...], versions.CurrentVersion | None]:
+        """The resolved files of ``layer.table``'s current version (or the one
+        ``as_of`` names) and that version; no files (with a warning) if the
+        table is skipped."""
         folder = layer_dir / table
         try:
             validate_name(table)
         except InvalidNameError:
             warnings.append(f"{folder}: skipped: {table!r} is not a table name")
-            return ()
+            return (), None
         if self.as_of is None:
             current = current_version(self.config, layer, table)
         else:
             current = version_as_of(self.config.store, layer.value, table, self.as_of)
         if current is None or not current.batches:
-            return ()
+            return (), None
         pointer = folder / versions.POINTER_NAME
         resolved = []
         files = self.config.store.files(layer.value, table, current)
@@ -541,12 +573,19 @@ class QueryEngine:
             inside = _inside(file, root)
             if inside is None:
                 warnings.append(_outside(f"{layer.value}.{table}", file, root, pointer))
-                return ()
+                return (), None
             resolved.append(inside)
         missing = [f for f in files if not f.is_file()]
+        if missing and self.as_of is not None:
+            warnings.append(
+                f"{layer.value}.{table}: skipped: its version {current.version} is no longer "
+                f"readable ({missing[0].name} was removed by jobforge maintain; "
+                "jobforge history lists the versions kept)"
+            )
+            return (), None
         if missing:
             raise QueryError(f"{pointer}: lists {missing[0].name}, which does not exist")
-        return tuple(resolved)
+        return tuple(resolved), current
 
 
 def _inside(file: Path, root: Path) -> str | None:
@@ -571,7 +610,11 @@ def _build(
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA {quote_ident(schema)}")
     for relation in relations:
-        source = sandbox.parquet([Path(f) for f in relation.files])
+        files = [Path(f) for f in relation.files]
+        if relation.dataset is not None:
+            source = sandbox.dataset(relation.dataset, files)
+        else:
+            source = sandbox.parquet(files)
         extra = ""
         if relation.kind in ("quarantine", "duplicates"):
             label = quote_literal(relation.classification) if relation.classification else "NULL"

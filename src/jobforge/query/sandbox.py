@@ -103,6 +103,19 @@ class Sandbox:
             return names[0]
         return "(" + " UNION ALL BY NAME ".join(f"SELECT * FROM {n}" for n in names) + ")"
 
+    def dataset(self, dataset: ds.Dataset, files: Sequence[Path]) -> str:
+        """A SQL relation over an Arrow dataset a table store built (the Delta
+        store's delta-rs dataset), which reads exactly ``files``: DuckDB scans it
+        through Arrow and opens no file itself, so the lock holds as for
+        :meth:`parquet`."""
+        if self.locked:
+            raise RuntimeError("the sandbox is locked: register datasets before locking it")
+        name = f"{_SOURCE_PREFIX}{len(self._datasets)}"
+        self.con.register(name, dataset)
+        self._datasets.append(dataset)
+        self.files.extend(str(Path(f).resolve()) for f in files)
+        return quote_ident(name)
+
     def lock(self) -> duckdb.DuckDBPyConnection:
         """Close the connection to every file and lock its configuration.
 

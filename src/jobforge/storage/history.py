@@ -9,6 +9,7 @@ every commit); the parquet store keeps one pointer, so asking it is a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from jobforge.errors import ConfigError
@@ -59,3 +60,16 @@ def parse_as_of(text: str) -> AsOf:
             "(2026-12-02T05:00:00Z)"
         ) from None
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def published_by(
+    store: TableStore, layer: str, table: str, record_ids: Iterable[str]
+) -> list[CurrentVersion]:
+    """The versions of ``table`` that the records ``record_ids`` published, oldest
+    first (a store without history: the current version, if one of them published it)."""
+    wanted = set(record_ids)
+    history = store.history(layer, table)
+    if history is None:
+        current = store.current(layer, table)
+        history = [current] if current is not None else []
+    return [v for v in history if v.record_id in wanted]

@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "promote": "jobforge.cli.commands.run:promote",
     "status": "jobforge.cli.commands.status:status",
     "history": "jobforge.cli.commands.history:history",
+    "maintain": "jobforge.cli.commands.maintain:maintain",
     "query": "jobforge.cli.commands.query:query",
     "catalog": "jobforge.cli.commands.catalog:catalog",
     "lineage": "jobforge.cli.commands.lineage:lineage",

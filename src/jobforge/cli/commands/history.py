@@ -28,6 +28,7 @@ def history(table: str, layer: str, as_json: bool) -> None:
     from jobforge.catalog.lineage import find_record
     from jobforge.pipeline.models import TransitionRecord
     from jobforge.storage.history import table_history
+    from jobforge.storage.maintenance import READABLE
     from jobforge.storage.names import validate_name
 
     config = context.pipeline_config(context.optional_project())
@@ -50,6 +51,7 @@ def history(table: str, layer: str, as_json: bool) -> None:
                 "rows": version.row_count,
                 "batches": [b.batch_id for b in version.batches],
                 "record_id": version.record_id,
+                "readable": version.extra.get(READABLE, True),
                 "ledger": ledger,
             }
         )
@@ -61,7 +63,16 @@ def history(table: str, layer: str, as_json: bool) -> None:
         return
     print_table(
         "history",
-        ["version", "delta version", "updated (UTC)", "mode", "rows", "batches", "ledger"],
+        [
+            "version",
+            "delta version",
+            "updated (UTC)",
+            "mode",
+            "rows",
+            "batches",
+            "readable",
+            "ledger",
+        ],
         [
             [
                 r["version"],
@@ -70,6 +81,7 @@ def history(table: str, layer: str, as_json: bool) -> None:
                 r["mode"],
                 r["rows"],
                 " ".join(b[:8] for b in r["batches"]),
+                "yes" if r["readable"] else "no: removed by maintain",
                 " ".join(f"{k}={v}" for k, v in (r["ledger"] or {}).items() if v),
             ]
             for r in rows

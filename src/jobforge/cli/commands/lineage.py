@@ -90,13 +90,51 @@ def lineage(
         _trace_rows(config, layer, table, where, limit, as_json)
         return
     used = _rows_used(config, layer, table)
+    published = _published(config, chain)
     if as_json:
         data = _chain_dict(chain)
+        for node in data["nodes"]:
+            node["versions"] = published[node["table"]]
         for source in data["sources"]:
             source["rows_used"] = used.get(source["batch_id"])
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    console().print(_tree(chain, used))
+    console().print(_tree(chain, used, published))
+
+
+def _published(config: Any, chain: Any) -> dict[str, list[dict[str, Any]]]:
+    """Node key -> the versions its records published: jobforge's number and,
+    with the Delta store, the Delta version of its commit."""
+    from jobforge.storage.history import published_by
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for node in chain.nodes:
+        ids = [r.transition_id for r in node.records] or [
+            s.ingestion_id
+            for s in chain.sources
+            if s.table == node.table and s.batch_id in node.batch_ids
+        ]
+        found[node.key] = [
+            {
+                "version": v.version,
+                "delta_version": v.extra.get("delta_version"),
+                "record_id": v.record_id,
+            }
+            for v in published_by(config.store, node.layer, node.table, ids)
+        ]
+    return found
+
+
+def _version_label(versions: list[dict[str, Any]]) -> str:
+    """``version 3 (delta version 2)``, or ``versions 1, 2`` (parquet store)."""
+    if not versions:
+        return ""
+    numbers = ", ".join(str(v["version"]) for v in versions)
+    text = f"  version{'s' if len(versions) > 1 else ''} {numbers}"
+    deltas = [v["delta_version"] for v in versions if v["delta_version"] is not None]
+    if deltas:
+        text += f" (delta version{'s' if len(deltas) > 1 else ''} {', '.join(map(str, deltas))})"
+    return text
 
 
 def _rows_used(config: Any, layer: str, table: str) -> dict[str, dict[str, Any]]:
@@ -152,7 +190,9 @@ def _chain_dict(chain: Any) -> dict[str, Any]:
     }
 
 
-def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
+def _tree(
+    chain: Any, used: dict[str, dict[str, Any]], published: dict[str, list[dict[str, Any]]]
+) -> Tree:
     from rich.tree import Tree
 
     nodes = {n.key: n for n in chain.nodes}
@@ -161,7 +201,8 @@ def _tree(chain: Any, used: dict[str, dict[str, Any]]) -> Tree:
         sources_by_table.setdefault(source.table, []).append(source)
 
     def label(node: Any) -> str:
-        text = f"{node.key}  batches {', '.join(b[:8] for b in node.batch_ids)}"
+        text = f"{node.key}{_version_label(published.get(node.key, []))}  batches "
+        text += ", ".join(b[:8] for b in node.batch_ids)
         if node.records:
             rows_in = sum(r.ledger.rows_in for r in node.records)
             rows_out = sum(r.ledger.rows_out for r in node.records)

@@ -1,0 +1,62 @@
+"""``jobforge maintain TABLE``: vacuum the files of old versions nothing needs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from jobforge.cli import context
+from jobforge.cli.output import print_table
+
+
+@click.command("maintain")
+@click.argument("table")
+@click.option(
+    "--layer",
+    type=click.Choice(["staged", "bronze", "silver", "gold"]),
+    default=None,
+    help="Only this layer (default: every layer the table has a version in).",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> None:
+    """Remove the files of TABLE's old versions that no kept version lists: kept are
+    the current version, every version the current lineage read, and every version
+    current within the table's retention_days (without it: every version). Needs
+    [storage] format = "delta"; see docs/storage.md."""
+    from jobforge.engine.maintain import maintain as run_maintain
+    from jobforge.storage.locks import DEFAULT_TIMEOUT_S
+
+    project = context.optional_project()
+    config = context.pipeline_config(project)
+    context.known_table(config, table, project)
+    results = run_maintain(
+        config,
+        table,
+        [layer] if layer else None,
+        dry_run=dry_run,
+        lock_timeout=project.spec.project.lock_timeout_s if project else DEFAULT_TIMEOUT_S,
+    )
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    print_table(
+        "maintain" + (" (dry run)" if dry_run else ""),
+        ["layer", "table", "retention days", "versions kept", "versions removed", "files", "bytes"],
+        [
+            [
+                r.layer,
+                r.table,
+                "" if r.retention_days is None else r.retention_days,
+                " ".join(map(str, r.kept)),
+                " ".join(map(str, r.removed_versions)),
+                len(r.files),
+                r.bytes_removed,
+            ]
+            for r in results
+        ],
+    )
+    total = sum(len(r.files) for r in results)
+    click.echo(f"{verb} {total} file(s), {sum(r.bytes_removed for r in results)} bytes")
