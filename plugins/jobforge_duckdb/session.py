@@ -103,7 +103,7 @@ class Session:
             [str(Path(f).absolute()) for f in files],
             schema=schema,
             format="parquet",
-            filesystem=literal.LOCAL,
+            filesystem=literal.local(),
         )
         return self.arrow(name, dataset)
 
