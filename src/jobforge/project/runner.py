@@ -321,7 +321,7 @@ def run_project(
         lock_timeout=project.spec.project.lock_timeout_s,
         run_id=report.run_id,
     )
-    check_project(project, config, engine.executor)
+    check_project(project, config, engine.executor, remember=True)
     write_glossary(project, config)
     not_built: dict[str, str] = {}
     """Tables that failed or were skipped -> how their dependents name the cause."""
