@@ -29,7 +29,12 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
-from jobforge.storage.roots import check_apart, check_data_root, check_outside
+from jobforge.storage.roots import (
+    SourcePlaces,
+    WrittenFolders,
+    check_apart,
+    check_data_root,
+)
 
 STEP_STATUSES: tuple[str, ...] = (
     "success",
@@ -158,8 +163,10 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
     file a selected source table names may lie in one of them (through a
     link, say)."""
     folders = [*config.layout_paths(), config.locks_path()]
+    places = SourcePlaces(project.root, source_patterns(project))
     for path in folders:
-        check_project_folder(project, path, f"layout folder {str(path)!r}")
+        places.check_apart(path, f"layout folder {str(path)!r}")
+    written = WrittenFolders(folders)
     for name in tables:
         if project.is_gold(name):
             continue
@@ -168,7 +175,7 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
         except ConfigError:
             continue  # matches no file: the run says so when it reaches the table
         for path in files:
-            check_outside(path, folders)
+            written.check_outside(path)
 
 
 def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
