@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from jobforge.storage.atomic import temporary_path_for
+
 from .cli_helpers import jobforge
 from .conftest import REAL_DATA
 
@@ -213,3 +215,14 @@ def test_the_checks_run_again_when_a_header_or_the_project_changes(built: Path) 
     code, steps, err = _run(built)
     assert code == 2 and steps == []
     assert "gold.levels.sql" in err and "nope" in err
+
+
+def test_a_killed_write_of_the_remembered_check_leaves_nothing(built: Path) -> None:
+    memo = built / "data" / ".locks" / "project-check.json"
+    memo.unlink()
+    left = temporary_path_for(memo)  # what a run killed while writing it leaves
+    left.write_text('{"passed": "')
+    code, steps, err = _run(built)
+    assert code == 0, err
+    assert {s["status"] for s in steps} == {"up to date"}
+    assert not left.exists() and memo.is_file()

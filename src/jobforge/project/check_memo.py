@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
 
 if TYPE_CHECKING:
     from jobforge.engine.executor import Executor
@@ -103,6 +103,9 @@ def remember_passed(config: PipelineConfig, key: str | None) -> None:
     path = _memo_path(config)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # what a run killed while writing it left (a concurrent writer's in-flight
+        # temporary may go too: its rename then fails, which only costs a check)
+        remove_stale_temporaries_of(path.parent, MEMO_FILE)
         atomic_write_text(path, json.dumps({"passed": key}) + "\n", durable=False)
     except OSError:
         pass
