@@ -3,13 +3,14 @@
 :func:`build` writes ``jobforge.toml`` and ``sources/`` under a folder: ``tables``
 source tables, each a variant of one of the six real CSV files in
 ``tests/data/real`` (table ``i`` is variant ``i // 6`` of file ``i % 6``), with
-renames, casts, one error rule and de-duplication (by key or whole row), and
-gold tables that join two of them. A variant ``v > 0`` drops every 13th row
-(starting at ``v % 13``); every variant breaks its rule in one row and repeats
-``1 + v % 3`` earlier rows exactly at its end, so each table quarantines and
-de-duplicates something. What every step must count is computed here with
-Python's ``csv`` module, independently of jobforge, and returned with the
-project (:class:`Expected`), so the runner can check a run before it reports.
+renames, casts, one error rule, de-duplication (by key or whole row) and the
+control totals of the cast (number) columns, and gold tables that join two of
+them. A variant ``v > 0`` drops every 13th row (starting at ``v % 13``);
+every variant breaks its rule in one row and repeats ``1 + v % 3`` earlier
+rows exactly at its end, so each table quarantines and de-duplicates
+something. What every step must count is computed here with Python's ``csv``
+module, independently of jobforge, and returned with the project
+(:class:`Expected`), so the runner can check a run before it reports.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ class Expected:
     gold_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
     silver_rows: dict[str, list[Row]] = field(default_factory=dict, repr=False)
     """Each source table's silver rows (source values), for the gold counts."""
+    totalled: list[str] = field(default_factory=list)
+    """The source tables that declare control totals (their silver steps measure them)."""
 
 
 def table_name(index: int) -> str:
@@ -276,6 +279,13 @@ def build(folder: Path, tables: int) -> Expected:
             'message = "breaks the benchmark rule", severity = "error" }]',
             "",
         ]
+        if kind.cast:  # numbers: silver records and reconciles their control totals
+            expected.totalled.append(name)
+            lines += [
+                f"[tables.{name}.audit]",
+                f"control_totals = {_toml_value(sorted(kind.cast))}",
+                "",
+            ]
     for number in range(gold_count(tables)):
         which = "outlook" if number % 2 == 0 else "profile"
         group = number // 2

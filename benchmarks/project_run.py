@@ -93,6 +93,44 @@ print(time.perf_counter() - start)
 """
 
 
+AUDITED_RUN = """
+import json, sys, time
+from jobforge.audit import chain
+from jobforge.engine import control_totals
+from jobforge_catalog_json.store import JsonCatalogStore
+from jobforge.cli.app import main
+
+spent = {"chain": [0.0, 0.0, 0], "control_totals": [0.0, 0.0, 0]}
+
+def timed(kind, function):
+    def call(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[kind][0] += time.perf_counter() - wall
+            spent[kind][1] += time.process_time() - cpu
+            spent[kind][2] += 1
+    return call
+
+chain.seal = timed("chain", chain.seal)
+JsonCatalogStore.save_chain_head = timed("chain", JsonCatalogStore.save_chain_head)
+control_totals.measure = timed("control_totals", control_totals.measure)
+OUT = sys.argv[1]
+sys.argv = ["jobforge", *sys.argv[2:]]
+code = main()
+with open(OUT, "w") as out:
+    json.dump(spent, out)
+sys.exit(code)
+"""
+"""A cold run whose audit features are timed inside: the hash chain (sealing a
+record: its chain head and its inputs' records read, the record hashed; and
+the new chain head written) and the control totals (measured by each step
+that declares them; reconciling them is arithmetic on the ledger). Seconds
+(wall and CPU of this process) and calls go to the file named by the first
+argument. The functions are the real ones, each wrapped in a timer."""
+
+
 def check_cold(steps: list[dict], expected: project.Expected) -> None:
     by = {(s["table"], s["layer"]): s for s in steps}
     failed = [f"{s['layer']}.{s['table']}: {s['error']}" for s in steps if s["status"] == "failed"]
@@ -159,16 +197,25 @@ def round_trip(folder: Path, tables: int, log: Path) -> dict:
     _expect("floor files", len(made), tables)
     result["floor"] = (seconds, peak, float(out), cpu)
     command = [*_jobforge(), "run", "-q", "--json"]
+    audit = folder / "audit-seconds.json"
+    audited = [sys.executable, "-c", AUDITED_RUN, str(audit), "run", "-q", "--json"]
     for kind in ("cold", "nochange", "onechange"):
         if kind == "onechange":
             changed = project.change_one(folder, expected)
         before = _files(data)
-        seconds, peak, out, cpu = _timed(command, folder, log)
+        seconds, peak, out, cpu = _timed(audited if kind == "cold" else command, folder, log)
         steps = json.loads(out)
         written = len(_files(data) - before)
         if kind == "cold":
             check_cold(steps, expected)
             result["steps"] = step_costs(steps, list(expected.sources))
+            result["audit"] = json.loads(audit.read_text())
+            _expect("records chained", result["audit"]["chain"][2] > 0, True)
+            _expect(
+                "steps measuring control totals",
+                result["audit"]["control_totals"][2],
+                len(expected.totalled),
+            )
         elif kind == "nochange":
             check_nochange(steps, expected)
         else:
@@ -259,6 +306,11 @@ def main(tables: int, repeat: int, warmup: int, batch_count: int, workdir: Path)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(workdir / "project-batches", ignore_errors=True)
     print("checks: counts of every step of every run are as the project's files give")
+    for kind, (wall, cpu, calls) in rounds[-1]["audit"].items():
+        print(
+            f"audit {kind}: {wall:.3f} s ({cpu:.3f} s cpu, {calls} calls) of the cold run's "
+            f"{rounds[-1]['cold'][0]:.3f} s ({rounds[-1]['cold'][3]:.3f} s cpu)"
+        )
     last = rounds[-1]["steps"]
     for layer, (head, tail) in last.items():
         print(f"step {layer}: first ten tables {head:.1f} ms, last ten {tail:.1f} ms")

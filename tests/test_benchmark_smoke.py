@@ -190,6 +190,14 @@ def test_project_runner_checks_every_step_and_prints_the_summary_last(tmp_path: 
     assert len([line for line in lines if line.startswith("run: floor ")]) == 1
     for layer in ("staged", "bronze", "silver"):
         assert any(line.startswith(f"step {layer}: first ten tables ") for line in lines)
+    # The audit features' own cost, timed inside the cold run (both ran: counted calls).
+    audit = [re.match(r"audit (\S+): [\d.]+ s \([\d.]+ s cpu, (\d+) calls\)", x) for x in lines]
+    calls = {m.group(1): int(m.group(2)) for m in audit if m is not None}
+    assert set(calls) == {"chain", "control_totals"}, lines
+    # every step's record is chained (its seal, its head written); the silver steps of
+    # the four tables with number columns (noc_structure, employment, abilities,
+    # skills) measure their totals
+    assert calls["chain"] >= 2 * (3 * 6 + 2) and calls["control_totals"] == 4, calls
     assert [line.split(":")[0] for line in lines if line.startswith("batch ")] == [
         "batch 1",
         "batch 3",

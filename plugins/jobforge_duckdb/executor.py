@@ -12,7 +12,7 @@ project with others is refused before anything runs.
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
 
 from jobforge.plugin import (
     ARROW,
@@ -28,8 +28,9 @@ from jobforge.plugin import (
     first_line,
     run_gold_sql,
 )
-from jobforge_duckdb import steps
-from jobforge_duckdb.session import Session, ident
+
+if TYPE_CHECKING:  # DuckDB and the steps are imported when a step runs
+    from jobforge_duckdb.session import Session
 
 __all__ = ["DuckDBExecutor"]
 
@@ -51,11 +52,17 @@ class DuckDBExecutor:
         self.threads = threads
 
     def _session(self, request: StagedRequest | BronzeRequest | SilverRequest) -> Session:
+        from jobforge_duckdb.session import Session
+
         return Session(request.targets.data, self.memory_limit, self.threads)
 
     def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
         """``None`` if ``expression`` is a boolean expression over ``columns``
         (name -> type), else what is wrong, on one line."""
+        import duckdb
+
+        from jobforge_duckdb.session import ident
+
         con = duckdb.connect(":memory:", config={"python_enable_replacements": False})
         try:
             body = ", ".join(
@@ -76,14 +83,20 @@ class DuckDBExecutor:
         return describe_gold(sql, inputs)
 
     def write_staged(self, request: StagedRequest) -> StepOutcome:
+        from jobforge_duckdb import steps
+
         with self._session(request) as session:
             return steps.write_staged(session, request)
 
     def write_bronze(self, request: BronzeRequest) -> StepOutcome:
+        from jobforge_duckdb import steps
+
         with self._session(request) as session:
             return steps.write_bronze(session, request)
 
     def write_silver(self, request: SilverRequest) -> StepOutcome:
+        from jobforge_duckdb import steps
+
         with self._session(request) as session:
             return steps.write_silver(session, request)
 

@@ -117,7 +117,7 @@ class Session:
         paths = [str(Path(f).absolute()) for f in files]
         if any(char in path for path in paths for char in GLOB_CHARACTERS):
             schema = literal.read_schema(files[0]).remove_metadata()
-            dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=literal.LOCAL)
+            dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=literal.local())
             return self.arrow(name, dataset)
         listed = ", ".join(lit(p) for p in paths)
         self.con.execute(

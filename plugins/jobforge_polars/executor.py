@@ -27,12 +27,9 @@ from jobforge.plugin import (
     StepOutcome,
     literal,
 )
-from jobforge_polars import checks
-from jobforge_polars.bronze import write_bronze
-from jobforge_polars.gold import write_gold
-from jobforge_polars.silver import write_silver
-from jobforge_polars.staged import write_staged
-from jobforge_polars.streaming import streaming
+
+# Each step's module (and polars with it) is imported when the step runs: a run
+# in which nothing changed never imports them.
 
 __all__ = ["PolarsExecutor"]
 
@@ -51,16 +48,25 @@ class PolarsExecutor:
 
     def check_rule(self, expression: str, columns: dict[str, str]) -> str | None:
         """Whether a silver rule can run here (``None``) or what is wrong."""
+        from jobforge_polars import checks
+
         return checks.check_rule(expression, columns)
 
     def describe_gold(self, sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]:
         """The columns a gold SQL query returns over inputs with these columns."""
+        from jobforge_polars import checks
+
         return checks.describe_gold(sql, inputs)
 
     def write_staged(self, request: StagedRequest) -> StepOutcome:
+        from jobforge_polars.staged import write_staged
+
         return write_staged(request.read, request.targets, request.context, request.pending)
 
     def write_bronze(self, request: BronzeRequest) -> StepOutcome:
+        from jobforge_polars.bronze import write_bronze
+        from jobforge_polars.streaming import streaming
+
         with streaming(request.inputs):
             return write_bronze(
                 request.inputs,
@@ -72,6 +78,9 @@ class PolarsExecutor:
             )
 
     def write_silver(self, request: SilverRequest) -> StepOutcome:
+        from jobforge_polars.silver import write_silver
+        from jobforge_polars.streaming import streaming
+
         with streaming(request.inputs):
             return write_silver(
                 request.inputs,
@@ -83,6 +92,8 @@ class PolarsExecutor:
             )
 
     def write_gold(self, request: GoldRequest) -> StepOutcome:
+        from jobforge_polars.gold import write_gold
+
         return write_gold(
             request.inputs, request.spec, request.targets, request.context, request.pending
         )

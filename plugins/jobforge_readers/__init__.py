@@ -9,21 +9,53 @@ from collections.abc import Callable
 
 from jobforge import hookimpl
 from jobforge.plugin import PipelineConfig, SourceReader, SourceSpec
-from jobforge_readers.delimited import DelimitedReader
-from jobforge_readers.excel import ExcelReader
-from jobforge_readers.json_reader import JsonReader, NdjsonReader
-from jobforge_readers.parquet import ParquetReader
+
+# Each reader's module is imported when a file of its format is claimed: a run
+# that only reads headers or hashes sources imports neither polars nor pyarrow.
+
+
+def _csv(source: SourceSpec, delimiter: str) -> SourceReader:
+    from jobforge_readers.delimited import DelimitedReader
+
+    return DelimitedReader(
+        source.path, source.options, default_delimiter=delimiter, scratch=source.scratch
+    )
+
+
+def _xlsx(source: SourceSpec) -> SourceReader:
+    from jobforge_readers.excel import ExcelReader
+
+    return ExcelReader(source.path, source.options, source.scratch)
+
+
+def _json(source: SourceSpec) -> SourceReader:
+    from jobforge_readers.json_reader import JsonReader
+
+    return JsonReader(source.path, source.options, source.scratch)
+
+
+def _ndjson(source: SourceSpec) -> SourceReader:
+    from jobforge_readers.json_reader import NdjsonReader
+
+    return NdjsonReader(source.path, source.options, source.scratch)
+
+
+def _parquet(source: SourceSpec) -> SourceReader:
+    from jobforge_readers.parquet import ParquetReader
+
+    return ParquetReader(source.path, source.options)
+
 
 _READERS: dict[str, Callable[[SourceSpec], SourceReader]] = {
-    "csv": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
-    "tsv": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
-    "tab": lambda s: DelimitedReader(s.path, s.options, default_delimiter="\t", scratch=s.scratch),
-    "txt": lambda s: DelimitedReader(s.path, s.options, default_delimiter=",", scratch=s.scratch),
-    "xlsx": lambda s: ExcelReader(s.path, s.options, s.scratch),
-    "json": lambda s: JsonReader(s.path, s.options, s.scratch),
-    "ndjson": lambda s: NdjsonReader(s.path, s.options, s.scratch),
-    "jsonl": lambda s: NdjsonReader(s.path, s.options, s.scratch),
-    "parquet": lambda s: ParquetReader(s.path, s.options),
+    "csv": lambda s: _csv(s, ","),
+    "tsv": lambda s: _csv(s, "\t"),
+    "tab": lambda s: _csv(s, "\t"),
+    "txt": lambda s: _csv(s, ","),
+    "xlsx": _xlsx,
+    "json": _json,
+    "ndjson": _ndjson,
+    "jsonl": _ndjson,
+    "parquet": _parquet,
 }
 
 

@@ -38,11 +38,8 @@ import pyarrow.parquet as pq
 
 from jobforge.plugin import BOM, SOURCE_ROW, SourceError, literal
 from jobforge_readers._sniff import nul_advice
+from jobforge_readers.dialect import Dialect
 from jobforge_readers.limits import Limits, over
-
-FIELD_LIMIT = 2**31 - 1
-"""The most Python's ``csv`` module can be told to accept (its default is 128 KiB);
-the reader option ``max_field_chars`` sets the limit in force."""
 
 DEFAULT_LIMITS = Limits()
 
@@ -59,21 +56,6 @@ _GROUP_CHARS = 2 << 20
 """Parquet row groups of the ``csv`` module's records: at most this many rows
 and about this many characters (what polars then holds per morsel)."""
 _TAIL_BYTES = 1 << 16
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How records are split: one delimiter character, and a quote character or
-    ``None`` for no quoting at all (every quote is ordinary text)."""
-
-    delimiter: str
-    quote: str | None
-
-    def reader(self, lines: Iterator[str], field_limit: int = FIELD_LIMIT) -> Iterator[list[str]]:
-        csv.field_size_limit(min(field_limit, FIELD_LIMIT))
-        if self.quote is None:
-            return csv.reader(lines, delimiter=self.delimiter, quoting=csv.QUOTE_NONE, strict=True)
-        return csv.reader(lines, delimiter=self.delimiter, quotechar=self.quote, strict=True)
 
 
 @dataclass(frozen=True)

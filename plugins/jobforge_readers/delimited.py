@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from jobforge.plugin import (
     SOURCE_ROW,
     ReadResult,
@@ -39,7 +37,7 @@ from jobforge_readers._sniff import (
     refuse_binary,
     refuse_utf16_as_utf8,
 )
-from jobforge_readers.csv_records import Dialect, check_records
+from jobforge_readers.dialect import Dialect
 from jobforge_readers.header import delimited_header
 from jobforge_readers.limits import limits_from, options_for
 
@@ -143,6 +141,10 @@ class DelimitedReader:
             raise
 
     def _read(self) -> ReadResult:
+        import polars as pl  # with the check, imported when a file is read, not for a header
+
+        from jobforge_readers.csv_records import check_records
+
         self._configure()
         refuse_binary(self.path, self.format)
         refuse_utf16_as_utf8(self.path, self.encoding)

@@ -12,8 +12,6 @@ import csv
 import json
 from pathlib import Path
 
-import ijson
-
 from jobforge.plugin import SourceError, normalise_headers
 
 
@@ -44,6 +42,8 @@ def json_first_keys(path: Path, encoding: str, record_path: str | None) -> list[
     the file is read, another encoding, invalid JSON)."""
     if encoding not in ("utf-8", "utf-8-sig"):
         return None
+    import ijson  # only JSON headers need it (a CSV header does not)
+
     prefix = "item" if record_path is None else f"{record_path}.item"
     keys: list[str] = []
     inside = False

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
-
 from jobforge.storage import literal
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
 
 if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
     from jobforge.pipeline.config import PipelineConfig
 
 SAMPLE_ROWS = 5

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from jobforge import provenance as prov
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import Derivation, StepLineage, unique
-from jobforge.engine.plan_lineage import read_plan
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec, transform_name
 from jobforge.errors import ConfigError, SqlError
 from jobforge.storage import literal
+
+if TYPE_CHECKING:  # polars is imported when a plan is read, not with this module
+    import polars as pl
 
 _STAMPED = (prov.LAYER, prov.PROCESSED_AT)
 """Provenance columns every promotion sets anew."""
@@ -79,6 +80,10 @@ def silver_lineage(table: str, bronze_files: Sequence[Path], spec: SilverSpec) -
             c: Derivation("identity", (f"bronze.{table}.{c}",)) for c in prov.data_columns(columns)
         }
         return StepLineage({**data, **_provenance("bronze", table)})
+    import polars as pl
+
+    from jobforge.engine.plan_lineage import read_plan
+
     names = ", ".join(transform_name(t) for t in spec.transforms)
     try:
         frame = literal.scan_parquet(list(bronze_files), n_rows=0)
@@ -209,6 +214,10 @@ def _read_function_plan(
     spec: GoldSpec, inputs: Mapping[str, Sequence[Path]], layers: Mapping[str, str]
 ) -> dict[str, Derivation] | None:
     """Call the gold function on frames that read no rows and read its plan."""
+    import polars as pl
+
+    from jobforge.engine.plan_lineage import read_plan
+
     frames: dict[str, tuple[pl.LazyFrame, str]] = {}
     try:
         for name, paths in inputs.items():

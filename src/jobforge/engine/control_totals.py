@@ -16,15 +16,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from jobforge.errors import ContractError
 from jobforge.pipeline.models import ColumnTotal, ControlTotal, RowLedger
 from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.store import StepTargets
+
+if TYPE_CHECKING:  # imported when totals are measured, not with this module
+    import duckdb
+    import pyarrow as pa
 
 FLOAT_TOLERANCE = 1e-9
 """Float columns reconcile when the parts' sum is within this fraction of the
@@ -46,6 +48,8 @@ def _kind(duckdb_type: str, column: str, where: Path) -> str:
 
 
 def _read(paths: list[Path], columns: list[str]) -> pa.Table | None:
+    import pyarrow as pa
+
     tables = [literal.parquet_file(p).read(columns=columns) for p in paths]
     return pa.concat_tables(tables) if tables else None
 
@@ -84,6 +88,8 @@ def measure(
     records what went out only). Set-apart files hold rows as JSON (``row``)."""
     if not columns:
         return []
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         schema = literal.read_schema(went_out)

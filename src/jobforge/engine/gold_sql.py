@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from jobforge.engine import provenance as prov
 from jobforge.engine.executor import StepContext
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ContractError, QueryError
-from jobforge.query.export import unwritable
-from jobforge.query.guard import SQLParseError, quote_ident, quote_literal, select_statement
-from jobforge.query.sandbox import Sandbox
 from jobforge.storage import literal
+
+if TYPE_CHECKING:  # DuckDB, pyarrow and the sandbox are imported when a query runs
+    import duckdb
+    import pyarrow as pa
 
 GOLD_BATCH_ROWS = 122_880
 """Rows per batch (and parquet row group) of a gold SQL result, DuckDB's own row group size."""
@@ -40,6 +38,12 @@ def run_gold_sql(
     reads only the inputs' files and cannot write any."""
     if spec.sql is None:
         raise ContractError(f"gold {spec.name}: built by a function, not by SQL")
+    import duckdb
+    import pyarrow as pa
+
+    from jobforge.query.guard import SQLParseError, quote_ident, quote_literal, select_statement
+    from jobforge.query.sandbox import Sandbox
+
     try:
         sql = select_statement(spec.sql)
     except SQLParseError as exc:
@@ -94,6 +98,8 @@ _ARRAY = re.compile(r"\[\d+\]$")
 
 
 def _as_written(column: str, duckdb_type: str) -> str:
+    from jobforge.query.guard import quote_ident
+
     base = duckdb_type.split("(", 1)[0].strip().lower()
     if base in _CASTS:
         return f"CAST({quote_ident(column)} AS {_CASTS[base]}) AS {quote_ident(column)}"
@@ -107,6 +113,8 @@ def _as_written(column: str, duckdb_type: str) -> str:
 
 def utc_type(data_type: pa.DataType) -> pa.DataType:
     """``data_type`` with every time zone set to UTC (the instants are the same)."""
+    import pyarrow as pa
+
     if pa.types.is_timestamp(data_type) and data_type.tz is not None:
         return pa.timestamp(data_type.unit, tz="UTC")
     if pa.types.is_struct(data_type):
@@ -125,6 +133,10 @@ def utc_type(data_type: pa.DataType) -> pa.DataType:
 
 def write_result(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, spec: GoldSpec) -> None:
     """Stream the result of ``sql`` into the parquet file ``tmp`` (zstd level 1)."""
+    import pyarrow as pa
+
+    from jobforge.query.export import unwritable
+
     with con.sql(sql).to_arrow_reader(GOLD_BATCH_ROWS) as reader:
         schema = pa.schema(
             [f.with_type(utc_type(f.type)) for f in reader.schema], metadata=reader.schema.metadata
@@ -176,6 +188,11 @@ def describe_gold(sql: str, inputs: dict[str, dict[str, str]]) -> dict[str, str]
     """The columns (name -> type) ``sql`` returns over empty inputs with these
     columns, on a connection locked as the gold step's is (one SELECT, no file,
     no setting); raises ``ValueError`` with the reason on one line."""
+    import duckdb
+
+    from jobforge.query.guard import quote_ident, select_statement
+    from jobforge.query.sandbox import Sandbox
+
     try:
         select = select_statement(sql)
     except QueryError as exc:

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import polars as pl
-
 from jobforge import provenance as prov
 from jobforge.catalog.derivation import split_source
 from jobforge.catalog.entries import load_entry
@@ -89,6 +87,8 @@ def group_tables(
 def smallest_group(path: Path, tables: Sequence[str]) -> tuple[int, str] | None:
     """The fewest distinct rows of one of ``tables`` a row of ``path`` is built
     from, and that table (``None``: no row names any of them)."""
+    import polars as pl
+
     entries = (
         literal.scan_parquet(path)
         .select(prov.LINEAGE)

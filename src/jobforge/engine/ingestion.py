@@ -77,6 +77,7 @@ def ingest_source(
         same = same_batch(previous, fingerprint)
         if same is not None:
             return _already_ingested(rt, spec, table, domain, same, fingerprint, digest)
+    rt.must_write()
     reason = "forced" if force else why_new(previous, spec, fingerprint)
     with _scratch_folder(versions.table_dir(staged_dir, table)) as scratch:
         return _ingest_batch(
@@ -150,6 +151,7 @@ def _already_ingested(
     duplicate = same.source_file != source_name
     record = None
     if duplicate and not _delivery_recorded(rt, table, source_name, digest):
+        rt.must_write()
         now = utc_now()
         record = IngestionRecord(
             ingestion_id=new_id(),

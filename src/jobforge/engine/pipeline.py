@@ -12,6 +12,7 @@ is the step the executor runs.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +53,7 @@ from jobforge.engine.promotion import (
     resolve_batch,
 )
 from jobforge.engine.results import IngestPlan, IngestResult, PipelineResult, PromotionResult
-from jobforge.engine.runtime import Runtime
+from jobforge.engine.runtime import NeedsLock, Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
 from jobforge.engine.tables import TableLocks, write_roots
 from jobforge.errors import ContractError, JobforgeError
@@ -62,6 +63,7 @@ from jobforge.pipeline.models import InputRef, new_id
 from jobforge.sources.base import SourceSpec, check_readable_file
 from jobforge.storage import versions
 from jobforge.storage.digest import sha256_of
+from jobforge.storage.journal import journal_path
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
@@ -164,6 +166,34 @@ class PipelineEngine:
         next step promotes. Re-entrant; the steps inside take it again for free."""
         with self._locks.hold(validate_name(table_name)):
             yield
+
+    @contextlib.contextmanager
+    def unlocked(self, table_name: str) -> Iterator[None]:
+        """Run a table's steps without its lock, only to find that every one of
+        them is up to date; the first that would run or write anything raises
+        :class:`~jobforge.engine.runtime.NeedsLock`, and so does a table whose
+        journal says a publication was interrupted (it needs recovery).
+
+        Up to date means the source's bytes and every step's fingerprint equal
+        what the current versions were published with. Version pointers are
+        replaced atomically, so each is read whole; a concurrent run that
+        changes the table makes a later step's fingerprint differ from the
+        pointer it reads, and the caller then takes the lock. What a killed run
+        left under temporary names is removed by the next run that takes the
+        lock.
+        """
+        table = validate_name(table_name)
+        if self._locks.held(table):
+            yield
+            return
+        if os.path.lexists(journal_path(self.config.locks_path(), table)):
+            raise NeedsLock()
+        with self._locks.assume(table):
+            self._rt.set_unlocked(True)
+            try:
+                yield
+            finally:
+                self._rt.set_unlocked(False)
 
     def current(self, layer: Layer | str, table: str) -> versions.CurrentVersion | None:
         """The current version of ``table`` in ``layer`` (``None`` if never published)."""

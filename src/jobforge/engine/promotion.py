@@ -242,6 +242,7 @@ def promote(
             log.info("transition.up_to_date", table=table, target_layer=target.value)
             return result
         why = ["the record of the current version is missing"]
+    rt.must_write()
     columns = lineage()
     computed = upstream_computed(rt.config, columns, upstream)
     check_labels(f"{target.value}.{table}", declaration, computed, columns.columns)

@@ -13,6 +13,12 @@ from jobforge.storage import versions
 from jobforge.storage.store import TableStore
 
 
+class NeedsLock(Exception):
+    """A step looked at without the table's lock would have to run or write:
+    the caller takes the lock and runs the table again (see
+    :meth:`PipelineEngine.unlocked <jobforge.engine.pipeline.PipelineEngine.unlocked>`)."""
+
+
 @dataclass(frozen=True)
 class Runtime:
     config: PipelineConfig
@@ -25,6 +31,21 @@ class Runtime:
     run_id: str | None = None
     """The run the steps belong to (:attr:`TransitionEvent.run_id`)."""
     _layout_ready: list[bool] = field(default_factory=lambda: [False], repr=False)
+    _unlocked: list[bool] = field(default_factory=lambda: [False], repr=False)
+
+    @property
+    def unlocked(self) -> bool:
+        """Whether the steps run without the table's lock, allowed only to find
+        that they are up to date (:meth:`must_write` stops any other)."""
+        return self._unlocked[0]
+
+    def set_unlocked(self, value: bool) -> None:
+        self._unlocked[0] = value
+
+    def must_write(self) -> None:
+        """Called where a step is about to write: refused without the lock."""
+        if self._unlocked[0]:
+            raise NeedsLock()
 
     def ensure_layout(self) -> None:
         """Once per engine, after its first publication: every folder of the

@@ -31,6 +31,19 @@ class TableLocks:
         self.timeout = timeout
         self._held: set[str] = set()
 
+    def held(self, table: str) -> bool:
+        return table in self._held
+
+    @contextlib.contextmanager
+    def assume(self, table: str) -> Iterator[None]:
+        """Let the steps inside run as if ``table``'s lock were held, without
+        taking it: for steps that only read (see ``PipelineEngine.unlocked``)."""
+        self._held.add(table)
+        try:
+            yield
+        finally:
+            self._held.discard(table)
+
     @contextlib.contextmanager
     def hold(self, table: str) -> Iterator[None]:
         if table in self._held:

@@ -34,6 +34,7 @@ from jobforge.engine.column_lineage import bronze_lineage, sql_lineage, staged_l
 from jobforge.engine.executor import Executor
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import PipelineConfig
+from jobforge.project.check_memo import check_key, passed_before, remember_passed
 from jobforge.project.loader import ProjectError
 from jobforge.project.model import Project, SourceTable
 from jobforge.project.runner import declaration_for
@@ -63,9 +64,24 @@ class _Schemas:
     """The labels each table's last layer passes on (``None``: not known)."""
 
 
-def check_project(project: Project, config: PipelineConfig, executor: Executor) -> None:
+def check_project(
+    project: Project, config: PipelineConfig, executor: Executor, *, remember: bool = False
+) -> None:
     """Raise :class:`ProjectError` listing every mistake found (see the module
-    docstring); return quietly when there is none."""
+    docstring); return quietly when there is none.
+
+    The sources' headers are read every time; the rest is skipped when the same
+    project, headers and plugins passed before in this data root
+    (:mod:`jobforge.project.check_memo`). ``remember``: keep a pass for the
+    next run (a run does; ``run --dry-run`` writes nothing)."""
+    header_problems: dict[str, list[str]] = {n: [] for n in project.spec.tables}
+    headers = {
+        name: _headers(project, config, name, table, header_problems[name])
+        for name, table in project.spec.tables.items()
+    }
+    key = check_key(project, config, executor, headers)
+    if passed_before(config, key):
+        return
     problems: list[str] = [f"engine.executor: {p}" for p in store_problems(executor, config.store)]
     schemas = _Schemas()
     for name, table in project.spec.tables.items():
@@ -76,7 +92,10 @@ def check_project(project: Project, config: PipelineConfig, executor: Executor) 
             )
         ]
         before = len(problems)
-        columns = _check_source_table(project, config, executor, name, table, problems, schemas)
+        problems += header_problems[name]
+        columns = _check_source_table(
+            project, executor, name, table, headers[name], problems, schemas
+        )
         # the tables built from a table with mistakes are checked once those are fixed
         schemas.tables[name] = columns if len(problems) == before else None
         if len(problems) != before:
@@ -94,6 +113,8 @@ def check_project(project: Project, config: PipelineConfig, executor: Executor) 
                 schemas.labels[name] = None
     if problems:
         raise ProjectError(project.path, list(dict.fromkeys(problems)))
+    if remember:
+        remember_passed(config, key)
 
 
 def _headers(
@@ -133,16 +154,16 @@ def _headers(
 
 def _check_source_table(
     project: Project,
-    config: PipelineConfig,
     executor: Executor,
     name: str,
     table: SourceTable,
+    headers: list[tuple[Path, SourceHeader]] | None,
     problems: list[str],
     schemas: _Schemas,
 ) -> Columns | None:
-    """Check one source table; return its silver columns if they can be known."""
+    """Check one source table (``headers``: of its files, as :func:`_headers`
+    read them); return its silver columns if they can be known."""
     where = f"tables.{name}"
-    headers = _headers(project, config, name, table, problems)
     if not headers:
         return None
     complete = all(h.complete for _, h in headers)

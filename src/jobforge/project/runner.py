@@ -20,6 +20,7 @@ from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.results import IngestResult, PromotionResult
+from jobforge.engine.runtime import NeedsLock
 from jobforge.engine.sequence import promotion_modes as promotion_modes  # its former home
 from jobforge.engine.sequence import run_source_steps
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
@@ -29,7 +30,12 @@ from jobforge.pipeline.models import new_id, utc_now
 from jobforge.project.model import GoldTable, Project, SourceTable
 from jobforge.storage.names import unknown_table
 from jobforge.storage.objects import ObjectRoot, is_object_url
-from jobforge.storage.roots import check_apart, check_data_root, check_outside
+from jobforge.storage.roots import (
+    SourcePlaces,
+    WrittenFolders,
+    check_apart,
+    check_data_root,
+)
 
 STEP_STATUSES: tuple[str, ...] = (
     "success",
@@ -184,8 +190,10 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
     file a selected source table names may lie in one of them (through a
     link, say)."""
     folders = [*config.layout_paths(), config.locks_path()]
+    places = SourcePlaces(project.root, source_patterns(project))
     for path in folders:
-        check_project_folder(project, path, f"layout folder {str(path)!r}")
+        places.check_apart(path, f"layout folder {str(path)!r}")
+    written = WrittenFolders(folders)
     for name in tables:
         if project.is_gold(name):
             continue
@@ -194,7 +202,7 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
         except ConfigError:
             continue  # matches no file: the run says so when it reaches the table
         for path in files:
-            check_outside(path, folders)
+            written.check_outside(path)
 
 
 def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
@@ -347,7 +355,7 @@ def run_project(
         lock_timeout=project.spec.project.lock_timeout_s,
         run_id=report.run_id,
     )
-    check_project(project, config, engine.executor)
+    check_project(project, config, engine.executor, remember=True)
     write_glossary(project, config)
     not_built: dict[str, str] = {}
     """Tables that failed or were skipped -> how their dependents name the cause."""
@@ -375,18 +383,11 @@ def run_project(
                 )
                 continue
             attempt = [_layer_of(project, name) if project.is_gold(name) else "staged"]
+            if not full_refresh and _up_to_date(engine, project, name, to, emit):
+                continue
             try:
                 if project.is_gold(name):
-                    gold = project.spec.gold[name]
-                    emit(
-                        _promoted(
-                            engine.promote_to_gold(
-                                gold_spec(name, gold),
-                                declaration=declaration_for(gold),
-                                force=full_refresh,
-                            )
-                        )
-                    )
+                    _run_gold_table(engine, project, name, full_refresh, emit)
                 else:
                     with engine.lock(name):  # ingestion and promotions of a table as one run
                         _run_source_table(engine, project, name, to, full_refresh, emit, attempt)
@@ -404,6 +405,43 @@ def run_project(
         report.completed_at = utc_now()
         write_run_record(config, project, report)
     return report
+
+
+def _up_to_date(
+    engine: PipelineEngine, project: Project, name: str, to: Layer, emit: Progress
+) -> bool:
+    """Report every step of table ``name`` as up to date, if each is, without
+    taking the table's lock (a run in which nothing changed then costs the
+    sources' hashes and the pointers' reads, not a lock per table); ``False``
+    (nothing reported) when a step must run, a journal is left for the table,
+    or anything fails: the caller then runs the table under its lock."""
+    found: list[StepReport] = []
+    try:
+        with engine.unlocked(name):
+            if project.is_gold(name):
+                _run_gold_table(engine, project, name, False, found.append)
+            else:
+                _run_source_table(engine, project, name, to, False, found.append, ["staged"])
+    except (NeedsLock, JobforgeError):
+        return False
+    if any(step.status != "up to date" for step in found):
+        return False  # not expected (every other outcome writes), but never reported
+    for step in found:
+        emit(step)
+    return True
+
+
+def _run_gold_table(
+    engine: PipelineEngine, project: Project, name: str, full_refresh: bool, emit: Progress
+) -> None:
+    gold = project.spec.gold[name]
+    emit(
+        _promoted(
+            engine.promote_to_gold(
+                gold_spec(name, gold), declaration=declaration_for(gold), force=full_refresh
+            )
+        )
+    )
 
 
 def _layer_of(project: Project, name: str) -> str:

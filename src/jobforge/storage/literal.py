@@ -20,16 +20,29 @@ them all).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # imported when first used: a run with nothing to do needs neither
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
 
-LOCAL = pafs.LocalFileSystem()
-"""The local file system: given explicitly, pyarrow never parses a path as a URI."""
+
+@cache
+def local() -> pafs.LocalFileSystem:
+    """The local file system: given explicitly, pyarrow never parses a path as a URI."""
+    import pyarrow.fs as pafs
+
+    return pafs.LocalFileSystem()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LOCAL":  # the name plugins use
+        return local()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def text(path: Path | str) -> str:
@@ -39,6 +52,8 @@ def text(path: Path | str) -> str:
 
 def scan_parquet(paths: Path | Sequence[Path], **options: Any) -> pl.LazyFrame:
     """``pl.scan_parquet`` of exactly these files (no glob, no hive partitions)."""
+    import polars as pl
+
     if isinstance(paths, (str, Path)):
         sources: str | list[str] = text(paths)
     else:
@@ -48,6 +63,8 @@ def scan_parquet(paths: Path | Sequence[Path], **options: Any) -> pl.LazyFrame:
 
 def scan_csv(path: Path, **options: Any) -> pl.LazyFrame:
     """``pl.scan_csv`` of exactly this file (no glob)."""
+    import polars as pl
+
     return pl.scan_csv(text(path), glob=False, **options)
 
 
@@ -63,19 +80,27 @@ def read_parquet_schema(path: Path) -> dict[str, pl.DataType]:
 
 def read_metadata(path: Path) -> pq.FileMetaData:
     """The parquet footer of exactly this file."""
-    return pq.read_metadata(text(path), filesystem=LOCAL)
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(text(path), filesystem=local())
 
 
 def read_schema(path: Path) -> pa.Schema:
     """The arrow schema in the footer of exactly this file."""
-    return pq.read_schema(text(path), filesystem=LOCAL)
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(text(path), filesystem=local())
 
 
 def parquet_file(path: Path) -> pq.ParquetFile:
     """A :class:`pyarrow.parquet.ParquetFile` of exactly this file."""
-    return pq.ParquetFile(text(path), filesystem=LOCAL)
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(text(path), filesystem=local())
 
 
 def parquet_writer(path: Path, schema: pa.Schema, **options: Any) -> pq.ParquetWriter:
     """A :class:`pyarrow.parquet.ParquetWriter` writing exactly this path."""
-    return pq.ParquetWriter(text(path), schema, filesystem=LOCAL, **options)
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(text(path), schema, filesystem=local(), **options)

@@ -161,46 +161,72 @@ def check_apart(
     project folder does too (``source = "../shared.csv"``), and then only if
     the glob cannot match anything inside ``folder``.
     """
-    real = _resolved(folder)
-    project = _resolved(project_folder)
-    if real == project:
-        raise DataRootError(
-            f"{where}: is the project folder; expected a folder of its own "
-            f"inside it (such as {project / 'data'})"
-        )
-    if _within(project, real):
-        raise DataRootError(f"{where}: contains the project folder {project}")
-    for key, pattern in sources:
-        fixed, rest, literal = _pattern_parts(pattern, project)
-        fixed = _resolved(fixed)
-        if _within(fixed, real):
-            raise DataRootError(f"{where}: contains {key} {pattern!r}")
-        source_folder = fixed.parent if literal else fixed
-        if not real.is_relative_to(source_folder):
-            continue
-        if not _within(project, source_folder):
+    SourcePlaces(project_folder, sources).check_apart(folder, where)
+
+
+class SourcePlaces:
+    """The project folder and the sources' folders, resolved once, for
+    :func:`check_apart` of several folders (a project's layout folders)."""
+
+    def __init__(self, project_folder: Path, sources: Iterable[tuple[str, str]]) -> None:
+        self.project = _resolved(project_folder)
+        self.sources: list[tuple[str, str, Path, list[str], bool]] = []
+        for key, pattern in sources:
+            fixed, rest, literal = _pattern_parts(pattern, self.project)
+            self.sources.append((key, pattern, _resolved(fixed), rest, literal))
+
+    def check_apart(self, folder: Path, where: str) -> None:
+        """:func:`check_apart` of ``folder``."""
+        real = _resolved(folder)
+        project = self.project
+        if real == project:
             raise DataRootError(
-                f"{where}: is inside {source_folder}, the folder of {key} {pattern!r}; "
-                "expected a folder apart from the sources"
+                f"{where}: is the project folder; expected a folder of its own "
+                f"inside it (such as {project / 'data'})"
             )
-        if _can_reach(rest, real.relative_to(source_folder).parts):
-            raise DataRootError(
-                f"{where}: {key} {pattern!r} can match files inside it; "
-                "expected a pattern that stays outside the data root"
-            )
+        if _within(project, real):
+            raise DataRootError(f"{where}: contains the project folder {project}")
+        for key, pattern, fixed, rest, literal in self.sources:
+            if _within(fixed, real):
+                raise DataRootError(f"{where}: contains {key} {pattern!r}")
+            source_folder = fixed.parent if literal else fixed
+            if not real.is_relative_to(source_folder):
+                continue
+            if not _within(project, source_folder):
+                raise DataRootError(
+                    f"{where}: is inside {source_folder}, the folder of {key} {pattern!r}; "
+                    "expected a folder apart from the sources"
+                )
+            if _can_reach(rest, real.relative_to(source_folder).parts):
+                raise DataRootError(
+                    f"{where}: {key} {pattern!r} can match files inside it; "
+                    "expected a pattern that stays outside the data root"
+                )
 
 
 def check_outside(source: Path, folders: Iterable[Path], what: str = "source") -> None:
     """Refuse to read ``source`` if it lies in one of ``folders`` (the folders
     jobforge writes): jobforge would read its own output, or a file it may
     replace or remove."""
-    real = _resolved(source)
-    for folder in folders:
-        if _within(real, _resolved(folder)):
-            raise DataRootError(
-                f"{source}: is inside {folder}, a folder jobforge writes; "
-                f"expected a {what} file outside the data root's folders"
-            )
+    WrittenFolders(folders).check_outside(source, what)
+
+
+class WrittenFolders:
+    """Folders jobforge writes, resolved once, for :func:`check_outside` of
+    several sources."""
+
+    def __init__(self, folders: Iterable[Path]) -> None:
+        self.folders = [(folder, _resolved(folder)) for folder in folders]
+
+    def check_outside(self, source: Path, what: str = "source") -> None:
+        """:func:`check_outside` of ``source``."""
+        real = _resolved(source)
+        for folder, resolved in self.folders:
+            if _within(real, resolved):
+                raise DataRootError(
+                    f"{source}: is inside {folder}, a folder jobforge writes; "
+                    f"expected a {what} file outside the data root's folders"
+                )
 
 
 def write_roots(config: PipelineConfig) -> list[Path]:

@@ -1,0 +1,228 @@
+"""A run in which nothing changed (issue 21): it finds every table up to date
+without taking the tables' locks, skips the project checks that passed before
+for the same project file, headers and plugins, and imports neither polars,
+DuckDB nor sqlglot; whatever changed is still found and run (or checked).
+
+Real subprocesses of the ``jobforge`` command on a small project of real files;
+a lock is held by a real second process (``filelock``, as the engine takes it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobforge.storage.atomic import temporary_path_for
+
+from .cli_helpers import jobforge
+from .conftest import REAL_DATA
+
+PROJECT = """\
+[project]
+name = "nochange"
+lock_timeout_s = 2
+
+[tables.structure]
+source = "sources/noc_structure_en.csv"
+
+[tables.structure.bronze]
+rename = { "Level" = "level", "Code - NOC 2021 V1.0" = "code" }
+cast = { level = "int" }
+
+[tables.structure.silver]
+dedupe = "row"
+rules = [{ id = "level", expression = "level BETWEEN 1 AND 5", message = "level 1 to 5" }]
+
+[gold.levels]
+inputs = ["structure"]
+sql = '''
+SELECT level, count(*) AS codes, flatten(list(_lineage)) AS _lineage
+FROM structure GROUP BY level
+'''
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(PROJECT)
+    shutil.copyfile(
+        REAL_DATA / "noc_structure_en.csv", project / "sources" / "noc_structure_en.csv"
+    )
+    return project
+
+
+def _run(project: Path, *args: str) -> tuple[int, list[dict], str]:
+    result = jobforge("run", "--json", *args, cwd=project)
+    steps = json.loads(result.out) if result.out.strip().startswith("[") else []
+    return result.code, steps, result.err
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    project = _project(tmp_path)
+    code, steps, err = _run(project)
+    assert code == 0, err
+    assert {s["status"] for s in steps} <= {"success", "partial"} and len(steps) == 4
+    return project
+
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from jobforge.storage.locks import table_lock
+    with table_lock(Path(sys.argv[1]), sys.argv[2], timeout=30):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[3]))
+    """
+)
+
+
+class _Held:
+    """A second process holding ``table``'s lock until closed."""
+
+    def __init__(self, project: Path, table: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(project / "data" / ".locks"), table, "60"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "held"
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def test_a_no_change_run_takes_no_table_lock(built: Path) -> None:
+    first = _run(built)[1]
+    held = [_Held(built, "structure"), _Held(built, "levels")]
+    try:
+        code, steps, err = _run(built)
+    finally:
+        for lock in held:
+            lock.close()
+    assert code == 0, err
+    assert [(s["table"], s["layer"], s["status"]) for s in steps] == [
+        ("structure", "staged", "up to date"),
+        ("structure", "bronze", "up to date"),
+        ("structure", "silver", "up to date"),
+        ("levels", "gold", "up to date"),
+    ]
+    # the counts are the records' (as a run under the lock reports them)
+    assert steps == first
+
+
+def test_a_changed_source_waits_for_the_lock(built: Path) -> None:
+    source = built / "sources" / "noc_structure_en.csv"
+    lines = source.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    source.write_text("".join(lines[:-1]), encoding="utf-8")  # one row fewer
+    lock = _Held(built, "structure")
+    try:
+        code, steps, err = _run(built)
+    finally:
+        lock.close()
+    assert code == 1
+    by = {(s["table"], s["layer"]): s for s in steps}
+    assert by[("structure", "staged")]["status"] == "failed"
+    assert "is locked by" in by[("structure", "staged")]["error"]
+    assert by[("levels", "gold")]["status"] == "skipped"
+    # and once the lock is free, the change runs
+    code, steps, err = _run(built)
+    assert code == 0, err
+    assert {s["status"] for s in steps if s["table"] == "structure"} <= {"success", "partial"}
+
+
+def test_a_journal_left_behind_sends_the_table_to_its_lock(built: Path) -> None:
+    journal = built / "data" / ".locks" / "structure.journal"
+    assert not journal.exists()
+    journal.write_text("{}")  # what recovery must read: only under the lock
+    lock = _Held(built, "structure")
+    try:
+        code, steps, _ = _run(built)
+    finally:
+        lock.close()
+    assert code == 1
+    assert "is locked by" in steps[0]["error"]
+    # the table that has no journal is still found up to date without its lock
+    assert steps[-1]["table"] == "levels" and steps[-1]["status"] == "skipped"
+
+
+NO_HEAVY = textwrap.dedent(
+    """
+    import sys
+    from jobforge.cli.app import main
+    sys.argv = ["jobforge", "run", "-q", "--json"]
+    code = main()
+    heavy = sorted(m for m in ("polars", "duckdb", "sqlglot", "pyarrow") if m in sys.modules)
+    print("HEAVY", ",".join(heavy), file=sys.stderr)
+    sys.exit(code)
+    """
+)
+
+
+def _heavy_modules(project: Path) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_HEAVY],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("JOBFORGE_")},
+            "JOBFORGE_DISABLE_PLUGINS": "example",
+        },
+    )
+    line = [x for x in done.stderr.splitlines() if x.startswith("HEAVY")]
+    return done.returncode, done.stdout, line[-1] if line else done.stderr
+
+
+def test_a_no_change_run_imports_no_data_library(built: Path) -> None:
+    code, out, heavy = _heavy_modules(built)
+    assert code == 0, heavy
+    assert {s["status"] for s in json.loads(out)} == {"up to date"}
+    assert heavy == "HEAVY ", heavy
+    # a run with something to do imports them (the line above can tell)
+    toml = built / "jobforge.toml"
+    toml.write_text(toml.read_text().replace("level 1 to 5", "a level from 1 to 5"))
+    code, out, heavy = _heavy_modules(built)
+    assert code == 0, heavy
+    assert "polars" in heavy and "duckdb" in heavy, heavy
+
+
+def test_the_checks_run_again_when_a_header_or_the_project_changes(built: Path) -> None:
+    assert (built / "data" / ".locks" / "project-check.json").is_file()
+    source = built / "sources" / "noc_structure_en.csv"
+    text = source.read_text(encoding="utf-8-sig")
+    source.write_text(text.replace("Level", "Tier", 1), encoding="utf-8")
+    code, steps, err = _run(built)
+    assert code == 2 and steps == []
+    assert "tables.structure.bronze.rename: 'Level' is not a column" in err
+    source.write_text(text, encoding="utf-8")
+    assert _run(built)[0] == 0
+    # a mistake in the project file is found, though the headers are as before
+    toml = built / "jobforge.toml"
+    toml.write_text(toml.read_text().replace("count(*) AS codes", "count(nope) AS codes"))
+    code, steps, err = _run(built)
+    assert code == 2 and steps == []
+    assert "gold.levels.sql" in err and "nope" in err
+
+
+def test_a_killed_write_of_the_remembered_check_leaves_nothing(built: Path) -> None:
+    memo = built / "data" / ".locks" / "project-check.json"
+    memo.unlink()
+    left = temporary_path_for(memo)  # what a run killed while writing it leaves
+    left.write_text('{"passed": "')
+    code, steps, err = _run(built)
+    assert code == 0, err
+    assert {s["status"] for s in steps} == {"up to date"}
+    assert not left.exists() and memo.is_file()
