@@ -11,6 +11,13 @@ An executor package runs it against its own executor with one fixture::
     def jobforge_executor_name() -> str:
         return "myengine"   # [engine] executor: the name its plugin answers to
 
+and, where the executor takes settings (``[engine.<name>]``, its plugin's
+settings), a second one::
+
+    @pytest.fixture
+    def jobforge_executor_settings() -> dict[str, dict[str, object]]:
+        return {"myengine": {"remote": "sc://127.0.0.1:15002"}}
+
 The executor's plugin must be installed (an entry point) or bundled. Each test
 runs the steps through :class:`~jobforge.engine.pipeline.PipelineEngine` with
 ``PipelineConfig(executor=...)`` and reads what was published.
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -43,6 +51,7 @@ from jobforge.storage import literal
 
 __all__ = [
     "jobforge_executor_name",
+    "jobforge_executor_settings",
     "test_bronze_casts_and_their_failures",
     "test_executor_is_the_one_named",
     "test_failure_leaves_the_version_and_records_it",
@@ -79,6 +88,8 @@ GOLD = GoldSpec(
 )
 STAGED_ORDER = ["code", "n", "when", "flag", "note", "_source_file", "_ingested_at"]
 STAGED_ORDER += ["_batch_id", "_layer", "_source_row"]
+Settings = dict[str, dict[str, Any]]
+"""Plugin settings by plugin name (``PipelineConfig(plugin_settings=...)``)."""
 
 
 @pytest.fixture
@@ -87,10 +98,17 @@ def jobforge_executor_name() -> str:
     return "polars"
 
 
-def _engine(tmp_path: Path, executor: str) -> tuple[PipelineEngine, Path]:
+@pytest.fixture
+def jobforge_executor_settings() -> Settings:
+    """Plugin settings of the runs (``PipelineConfig(plugin_settings=...)``):
+    none unless an executor package overrides it."""
+    return {}
+
+
+def _engine(tmp_path: Path, executor: str, settings: Settings) -> tuple[PipelineEngine, Path]:
     source = tmp_path / "t.csv"
     source.write_text(SOURCE, encoding="utf-8")
-    config = PipelineConfig(tmp_path / "data", executor=executor)
+    config = PipelineConfig(tmp_path / "data", executor=executor, plugin_settings=settings)
     return PipelineEngine(config), source
 
 
@@ -105,13 +123,17 @@ def _set_apart(engine: PipelineEngine, area: str) -> pl.DataFrame:
     return _read(files[0])
 
 
-def test_executor_is_the_one_named(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, _ = _engine(tmp_path, jobforge_executor_name)
+def test_executor_is_the_one_named(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, _ = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     assert engine.executor.name == jobforge_executor_name
 
 
-def test_staged_fidelity_and_reader_rejects(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_staged_fidelity_and_reader_rejects(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     result = engine.ingest(source, "t")
     assert (result.rows, result.rows_quarantined) == (7, 1)
     staged = _read(result.path)
@@ -134,8 +156,10 @@ def test_staged_fidelity_and_reader_rejects(tmp_path: Path, jobforge_executor_na
     assert (record.row_count_in, record.row_count_out, record.rows_quarantined) == (8, 7, 1)
 
 
-def test_bronze_casts_and_their_failures(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_bronze_casts_and_their_failures(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     result = engine.promote_to_bronze("t", BRONZE)
     ledger = result.record.ledger
@@ -174,8 +198,10 @@ def test_bronze_casts_and_their_failures(tmp_path: Path, jobforge_executor_name:
     assert set(bad.get_column("layer")) == {"bronze"}
 
 
-def test_silver_rules_and_exact_duplicates(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_silver_rules_and_exact_duplicates(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     engine.promote_to_bronze("t", BRONZE)
     result = engine.promote_to_silver("t", SILVER)
@@ -210,8 +236,10 @@ def test_silver_rules_and_exact_duplicates(tmp_path: Path, jobforge_executor_nam
     }
 
 
-def test_gold_sql_with_lineage(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_gold_sql_with_lineage(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     batch = engine.ingest(source, "t").batch_id
     engine.promote_to_bronze("t", BRONZE)
     engine.promote_to_silver("t", SILVER)
@@ -226,9 +254,9 @@ def test_gold_sql_with_lineage(tmp_path: Path, jobforge_executor_name: str) -> N
 
 
 def test_failure_leaves_the_version_and_records_it(
-    tmp_path: Path, jobforge_executor_name: str
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
 ) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     with pytest.raises(TransitionError) as caught:
         engine.promote_to_bronze("t", BronzeSchema(required=["missing"]))
