@@ -1,0 +1,102 @@
+"""The executor conformance suite of ``jobforge.testing.executor`` against the
+spark executor over Spark Connect (``[engine.spark] remote``): a Connect
+server started by this module on a free loopback port, stopped at the end.
+Spark, so marked slow (CI runs it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobforge.testing.executor import *  # noqa: F403  (the suite's tests)
+
+pytest.importorskip("grpc", reason="Spark Connect's client needs the spark-connect extra")
+
+from jobforge_spark.connect_server import ConnectServer
+from jobforge_spark.session import REQUIRED_CONF, SparkRun
+from jobforge_spark.settings import spark_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    server = ConnectServer.start(log)
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert server.process.poll() is not None
+        assert not server.group_alive()  # no JVM nor Python worker of the server is left
+
+
+@pytest.fixture
+def jobforge_executor_name() -> str:
+    return "spark"
+
+
+@pytest.fixture
+def jobforge_executor_settings(connect_server: ConnectServer) -> dict[str, dict[str, Any]]:
+    return {"spark": {"remote": connect_server.url}}
+
+
+def test_the_session_is_a_connect_one_with_the_required_settings(
+    connect_server: ConnectServer,
+) -> None:
+    run = SparkRun(spark_settings({"remote": connect_server.url}))
+    try:
+        session = run.session()
+        assert type(session).__module__ == "pyspark.sql.connect.session"
+        assert {key: session.conf.get(key) for key in REQUIRED_CONF} == REQUIRED_CONF
+    finally:
+        run.stop()
+    assert not run.started
+
+
+def test_layer_timestamps_over_connect_are_int64_micros_utc(
+    tmp_path: Path, connect_server: ConnectServer
+) -> None:
+    from jobforge.engine.pipeline import PipelineEngine
+    from jobforge.engine.steps import BronzeSchema, CastSpec
+    from jobforge.pipeline.config import PipelineConfig
+
+    source = tmp_path / "t.csv"
+    source.write_text("Code,code,at\nA,a,2021-03-04 05:06:07\n", encoding="utf-8")
+    config = PipelineConfig(
+        tmp_path / "data",
+        executor="spark",
+        plugin_settings={"spark": {"remote": connect_server.url}},
+    )
+    engine = PipelineEngine(config)
+    engine.ingest(source, "t")
+    result = engine.promote_to_bronze("t", BronzeSchema(cast={"at": CastSpec(type="datetime")}))
+    schema = pq.read_schema(result.path)
+    # INT96 (Spark's default) reads as ns without a zone: these are the session's settings.
+    assert str(schema.field("_ingested_at").type) == "timestamp[us, tz=UTC]"
+    assert str(schema.field("at").type) == "timestamp[us]"
+    # Case sensitive: two columns that differ by case stay two.
+    assert pq.read_table(result.path).select(["Code", "code"]).to_pylist() == [
+        {"Code": "A", "code": "a"}
+    ]
+    spark_files = [p.name for p in result.path.parent.rglob("*") if p.name == "_SUCCESS"]
+    spark_files += [p.name for p in result.path.parent.rglob("*.crc")]
+    assert spark_files == []
+
+
+def test_no_server_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    from jobforge_spark.connect_server import free_port
+
+    from jobforge.plugin import ConfigError
+
+    url = f"sc://127.0.0.1:{free_port()}"
+    run = SparkRun(spark_settings({"remote": url}))
+    with pytest.raises(ConfigError) as caught:
+        run.session()
+    message = str(caught.value)
+    assert message.startswith(f"engine.spark.remote {url!r}: ")
+    assert "\n" not in message
