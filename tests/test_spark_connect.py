@@ -100,3 +100,22 @@ def test_no_server_is_one_line_naming_the_setting(tmp_path: Path) -> None:
     message = str(caught.value)
     assert message.startswith(f"engine.spark.remote {url!r}: ")
     assert "\n" not in message
+
+
+def test_a_missing_connect_client_names_the_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['zstandard'] = None\n"  # as if not installed
+        "from jobforge_spark.session import SparkRun\n"
+        "from jobforge_spark.settings import spark_settings\n"
+        "SparkRun(spark_settings({'remote': 'sc://127.0.0.1:15002'})).session()\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode != 0
+    assert child.stderr.strip().splitlines()[-1] == (
+        "jobforge.errors.ConfigError: engine.spark.remote 'sc://127.0.0.1:15002': the Spark "
+        "Connect client needs zstandard, which is not installed: "
+        "pip install 'jobforge[spark-connect]'"
+    )

@@ -10,6 +10,7 @@ Every session gets the settings jobforge's outputs depend on
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import os
 import sys
@@ -55,6 +56,9 @@ def client_conf(conf: dict[str, str]) -> dict[str, str]:
     """The settings of ``conf`` a Spark Connect client sets on its session."""
     return {k: v for k, v in conf.items() if not k.startswith(SERVER_ONLY_PREFIXES)}
 
+
+_CONNECT_CLIENT = ("grpc", "grpc_status", "google.rpc", "pandas", "zstandard")
+"""What pyspark's Connect client imports beyond pyspark (its ``connect`` extra)."""
 
 CONNECT_TIMEOUT_S = 10.0
 """How long the server's address may take to accept a TCP connection."""
@@ -177,6 +181,12 @@ class SparkRun:
         from pyspark.sql import SparkSession
 
         where = f"engine.spark.remote {self.settings.remote!r}"
+        missing = [m for m in _CONNECT_CLIENT if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ConfigError(
+                f"{where}: the Spark Connect client needs {', '.join(missing)}, which "
+                "is not installed: pip install 'jobforge[spark-connect]'"
+            )
         _reachable(str(self.settings.remote), where)
         try:
             session = SparkSession.builder.remote(self.settings.remote).create()
