@@ -5,6 +5,7 @@ Spark, so marked slow (CI runs it)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,17 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
     server = ConnectServer.start(log)
     try:
         yield server
+        # A run whose server goes away before it ends stops at once (the client
+        # alone would retry releasing its session for minutes, at exit too).
+        orphan = SparkRun(spark_settings({"remote": server.url}))
+        orphan.session()
     finally:
         server.stop()
         assert server.process.poll() is not None
         assert not server.group_alive()  # no JVM nor Python worker of the server is left
+    began = time.monotonic()
+    orphan.stop()
+    assert time.monotonic() - began < 15 and not orphan.started
 
 
 @pytest.fixture
@@ -119,3 +127,24 @@ def test_a_missing_connect_client_names_the_extra() -> None:
         "Connect client needs zstandard, which is not installed: "
         "pip install 'jobforge[spark-connect]'"
     )
+
+
+def test_the_quarantine_repr_runs_where_jobforge_is_not_installed() -> None:
+    """The one Python function the steps send to the server's workers is
+    pickled by value: a worker without jobforge_spark can load and run it."""
+    import subprocess
+    import sys
+
+    from jobforge_spark.columns import python_repr
+    from pyspark import cloudpickle
+
+    pickled = cloudpickle.dumps(python_repr().func)
+    code = (
+        "import sys, pickle\n"
+        "sys.modules['jobforge_spark'] = sys.modules['jobforge_spark.columns'] = None\n"
+        "quoted = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(quoted(\"it's\"), quoted('x\\n'), quoted(None))\n"
+    )
+    worker = subprocess.run([sys.executable, "-c", code], input=pickled, capture_output=True)
+    assert worker.stderr == b""
+    assert worker.stdout.decode() == "\"it's\" 'x\\n' None\n"

@@ -64,11 +64,9 @@ CONNECT_TIMEOUT_S = 10.0
 """How long the server's address may take to accept a TCP connection."""
 
 
-def _reachable(url: str, where: str) -> None:
-    """A one-line :class:`ConfigError` unless something accepts connections at
-    the address of ``url`` (``sc://host[:port][/;param=value...]``, port 15002 by
-    default). The Connect client itself retries an absent server for minutes."""
-    import socket
+def _address(url: str, where: str) -> tuple[str, int]:
+    """The host and port of ``url`` (``sc://host[:port][/;param=value...]``,
+    port 15002 by default); a one-line :class:`ConfigError` otherwise."""
     from urllib.parse import urlsplit
 
     if not url.startswith("sc://"):
@@ -80,6 +78,16 @@ def _reachable(url: str, where: str) -> None:
         raise ConfigError(f"{where}: expected sc://host:port ({exc})") from None
     if not host:
         raise ConfigError(f"{where}: expected sc://host:port (no host)")
+    return host, port
+
+
+def _reachable(url: str, where: str) -> None:
+    """A one-line :class:`ConfigError` unless something accepts connections at
+    the address of ``url``. The Connect client itself retries an absent server
+    for minutes."""
+    import socket
+
+    host, port = _address(url, where)
     try:
         with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
             pass
@@ -218,6 +226,12 @@ class SparkRun:
         if session is None:
             return
         atexit.unregister(self.stop)
+        if self.settings.remote:
+            try:
+                _reachable(self.settings.remote, "")
+            except ConfigError:  # the server is gone: nothing to release, and the
+                # client would retry releasing the session for minutes
+                session.release_session_on_close = False  # type: ignore[attr-defined]
         if self._owned:
             session.stop()
         if self._log is not None:
