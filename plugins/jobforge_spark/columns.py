@@ -68,12 +68,14 @@ def python_repr() -> Column:
     """A function column giving Python's ``repr`` of a string, as the polars
     executor quotes a value that did not cast (runs in Python workers, on the
     quarantined rows only)."""
+
+    # Defined here, not at module level, so that it is pickled by value: the
+    # workers of a Spark Connect server need not have jobforge installed.
+    def quoted(value: str | None) -> str | None:
+        return None if value is None else repr(value)
+
     # Plain pickled rows: Spark's Arrow-optimised path would need pandas.
-    return F.udf(_quoted, StringType(), useArrow=False)
-
-
-def _quoted(value: str | None) -> str | None:
-    return None if value is None else repr(value)
+    return F.udf(quoted, StringType(), useArrow=False)
 
 
 _TYPES = {"string": "string", "int64": "bigint", "timestamp": "timestamp"}

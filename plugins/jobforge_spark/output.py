@@ -17,6 +17,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from jobforge.plugin import WRITE, ContractError, literal
+from jobforge_spark.stale import prefix, remove_stale
 
 
 def hadoop_path(path: Path) -> str:
@@ -29,14 +30,16 @@ def hadoop_path(path: Path) -> str:
 
 
 class Scratch:
-    """Folders Spark writes results to, removed when the run ends."""
+    """Folders Spark writes results to, removed when the run ends (those of a
+    killed run by the next: :func:`~jobforge_spark.stale.remove_stale`)."""
 
     def __init__(self) -> None:
         self._root: Path | None = None
 
     def folder(self) -> Path:
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="jobforge-spark-"))
+            remove_stale()
+            self._root = Path(tempfile.mkdtemp(prefix=prefix()))
         return self._root / uuid.uuid4().hex
 
     def remove(self) -> None:
@@ -49,7 +52,8 @@ def write_one_file(frame: DataFrame, target: Path, scratch: Scratch, where: str)
     """Write ``frame`` to the parquet file ``target`` (the engine's temporary)."""
     folder = scratch.folder()
     try:
-        frame.write.mode("errorifexists").parquet(hadoop_path(folder))
+        # "error", not "errorifexists": Spark Connect's client knows the short name only.
+        frame.write.mode("error").parquet(hadoop_path(folder))
         parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
         if not parts:
             raise ContractError(f"{where}: Spark wrote no part file")

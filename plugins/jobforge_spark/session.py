@@ -10,6 +10,7 @@ Every session gets the settings jobforge's outputs depend on
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobforge.plugin import ConfigError, SparkSection
+from jobforge_spark.stale import prefix
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -41,6 +43,62 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
 }
 """Defaults the user's ``conf`` may change."""
+
+
+SERVER_ONLY_PREFIXES = ("spark.hadoop.",)
+"""Settings a Spark Connect client cannot change: the server accepts
+``spark.hadoop.*`` from a client but its writers do not read them (checked:
+``_SUCCESS`` is still written), so they are the server's (``--conf`` when it
+starts; see docs/scale-out.md)."""
+
+
+def client_conf(conf: dict[str, str]) -> dict[str, str]:
+    """The settings of ``conf`` a Spark Connect client sets on its session."""
+    return {k: v for k, v in conf.items() if not k.startswith(SERVER_ONLY_PREFIXES)}
+
+
+_CONNECT_CLIENT = ("grpc", "grpc_status", "google.rpc", "pandas", "zstandard")
+"""What pyspark's Connect client imports beyond pyspark (its ``connect`` extra)."""
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long the server's address may take to accept a TCP connection."""
+
+
+def _address(url: str, where: str) -> tuple[str, int]:
+    """The host and port of ``url`` (``sc://host[:port][/;param=value...]``,
+    port 15002 by default); a one-line :class:`ConfigError` otherwise."""
+    from urllib.parse import urlsplit
+
+    if not url.startswith("sc://"):
+        raise ConfigError(f"{where}: expected sc://host:port (Spark Connect)")
+    try:
+        address = urlsplit("http://" + url[len("sc://") :].split("/", 1)[0])
+        host, port = address.hostname, address.port or 15002
+    except ValueError as exc:
+        raise ConfigError(f"{where}: expected sc://host:port ({exc})") from None
+    if not host:
+        raise ConfigError(f"{where}: expected sc://host:port (no host)")
+    return host, port
+
+
+def _reachable(url: str, where: str) -> None:
+    """A one-line :class:`ConfigError` unless something accepts connections at
+    the address of ``url``. The Connect client itself retries an absent server
+    for minutes."""
+    import socket
+
+    host, port = _address(url, where)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{where}: cannot connect to {host}:{port} ({reason})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _debug() -> bool:
@@ -107,7 +165,7 @@ class SparkRun:
             conf.set(key, value)
         popen: dict[str, object] = {}
         if not _debug():
-            handle, name = tempfile.mkstemp(prefix="jobforge-spark-", suffix=".log")
+            handle, name = tempfile.mkstemp(prefix=prefix(), suffix=".log")
             self._log = Path(name)
             popen = {"stdout": handle, "stderr": handle}
         try:
@@ -126,18 +184,37 @@ class SparkRun:
         return SparkSession(context)
 
     def _start_remote(self) -> SparkSession:
+        """A new Spark Connect session of its own (its settings and temporary
+        views are this run's), with :func:`client_conf` set and read back."""
         from pyspark.sql import SparkSession
 
-        try:
-            session = SparkSession.builder.remote(self.settings.remote).getOrCreate()
-        except Exception as exc:
+        where = f"engine.spark.remote {self.settings.remote!r}"
+        missing = [m for m in _CONNECT_CLIENT if importlib.util.find_spec(m) is None]
+        if missing:
             raise ConfigError(
-                f"engine.spark.remote {self.settings.remote!r}: cannot connect "
-                f"({str(exc).strip().splitlines()[0]})"
-            ) from None
-        for key, value in self._conf().items():
-            if not key.startswith("spark.hadoop."):  # static: the server's own
+                f"{where}: the Spark Connect client needs {', '.join(missing)}, which "
+                "is not installed: pip install 'jobforge[spark-connect]'"
+            )
+        _reachable(str(self.settings.remote), where)
+        try:
+            session = SparkSession.builder.remote(self.settings.remote).create()
+        except Exception as exc:
+            raise ConfigError(f"{where}: cannot connect ({_first_line(exc)})") from None
+        for key, value in client_conf(self._conf()).items():
+            try:
                 session.conf.set(key, value)
+                now = session.conf.get(key)
+            except Exception as exc:
+                session.stop()
+                message = f"cannot set {key} = {value!r} ({_first_line(exc)})"
+                if key not in REQUIRED_CONF:
+                    message += ": remove it from engine.spark.conf or set it on the server"
+                raise ConfigError(f"{where}: {message}") from None
+            if key in REQUIRED_CONF and str(now).lower() != value.lower():
+                session.stop()
+                raise ConfigError(
+                    f"{where}: the server keeps {key} = {now!r}; jobforge needs {value!r}"
+                )
         return session
 
     def _see_log(self) -> str:
@@ -149,6 +226,12 @@ class SparkRun:
         if session is None:
             return
         atexit.unregister(self.stop)
+        if self.settings.remote:
+            try:
+                _reachable(self.settings.remote, "")
+            except ConfigError:  # the server is gone: nothing to release, and the
+                # client would retry releasing the session for minutes
+                session.release_session_on_close = False  # type: ignore[attr-defined]
         if self._owned:
             session.stop()
         if self._log is not None:

@@ -11,6 +11,13 @@ An executor package runs it against its own executor with one fixture::
     def jobforge_executor_name() -> str:
         return "myengine"   # [engine] executor: the name its plugin answers to
 
+and, where the executor takes settings (``[engine.<name>]``, its plugin's
+settings), a second one::
+
+    @pytest.fixture
+    def jobforge_executor_settings() -> dict[str, dict[str, object]]:
+        return {"myengine": {"remote": "sc://127.0.0.1:15002"}}
+
 The executor's plugin must be installed (an entry point) or bundled. Each test
 runs the steps through :class:`~jobforge.engine.pipeline.PipelineEngine` with
 ``PipelineConfig(executor=...)`` and reads what was published.
@@ -59,6 +66,7 @@ __all__ = [
     "jobforge_hash_collisions",
     "test_arrow_transform_breaking_the_rules_is_refused",
     "test_arrow_transforms_run_per_batch",
+    "jobforge_executor_settings",
     "test_bronze_casts_and_their_failures",
     "test_colliding_hashes_never_drop_a_distinct_row",
     "test_executor_is_the_one_named",
@@ -97,6 +105,8 @@ GOLD = GoldSpec(
 )
 STAGED_ORDER = ["code", "n", "when", "flag", "note", "_source_file", "_ingested_at"]
 STAGED_ORDER += ["_batch_id", "_layer", "_source_row"]
+Settings = dict[str, dict[str, Any]]
+"""Plugin settings by plugin name (``PipelineConfig(plugin_settings=...)``)."""
 
 
 @pytest.fixture
@@ -105,10 +115,17 @@ def jobforge_executor_name() -> str:
     return "polars"
 
 
-def _engine(tmp_path: Path, executor: str) -> tuple[PipelineEngine, Path]:
+@pytest.fixture
+def jobforge_executor_settings() -> Settings:
+    """Plugin settings of the runs (``PipelineConfig(plugin_settings=...)``):
+    none unless an executor package overrides it."""
+    return {}
+
+
+def _engine(tmp_path: Path, executor: str, settings: Settings) -> tuple[PipelineEngine, Path]:
     source = tmp_path / "t.csv"
     source.write_text(SOURCE, encoding="utf-8")
-    config = PipelineConfig(tmp_path / "data", executor=executor)
+    config = PipelineConfig(tmp_path / "data", executor=executor, plugin_settings=settings)
     return PipelineEngine(config), source
 
 
@@ -123,13 +140,17 @@ def _set_apart(engine: PipelineEngine, area: str) -> pl.DataFrame:
     return _read(files[0])
 
 
-def test_executor_is_the_one_named(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, _ = _engine(tmp_path, jobforge_executor_name)
+def test_executor_is_the_one_named(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, _ = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     assert engine.executor.name == jobforge_executor_name
 
 
-def test_staged_fidelity_and_reader_rejects(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_staged_fidelity_and_reader_rejects(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     result = engine.ingest(source, "t")
     assert (result.rows, result.rows_quarantined) == (7, 1)
     staged = _read(result.path)
@@ -152,8 +173,10 @@ def test_staged_fidelity_and_reader_rejects(tmp_path: Path, jobforge_executor_na
     assert (record.row_count_in, record.row_count_out, record.rows_quarantined) == (8, 7, 1)
 
 
-def test_bronze_casts_and_their_failures(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_bronze_casts_and_their_failures(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     result = engine.promote_to_bronze("t", BRONZE)
     ledger = result.record.ledger
@@ -192,8 +215,10 @@ def test_bronze_casts_and_their_failures(tmp_path: Path, jobforge_executor_name:
     assert set(bad.get_column("layer")) == {"bronze"}
 
 
-def test_silver_rules_and_exact_duplicates(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_silver_rules_and_exact_duplicates(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     engine.promote_to_bronze("t", BRONZE)
     result = engine.promote_to_silver("t", SILVER)
@@ -228,8 +253,10 @@ def test_silver_rules_and_exact_duplicates(tmp_path: Path, jobforge_executor_nam
     }
 
 
-def test_gold_sql_with_lineage(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+def test_gold_sql_with_lineage(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     batch = engine.ingest(source, "t").batch_id
     engine.promote_to_bronze("t", BRONZE)
     engine.promote_to_silver("t", SILVER)
@@ -244,9 +271,9 @@ def test_gold_sql_with_lineage(tmp_path: Path, jobforge_executor_name: str) -> N
 
 
 def test_failure_leaves_the_version_and_records_it(
-    tmp_path: Path, jobforge_executor_name: str
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
 ) -> None:
-    engine, source = _engine(tmp_path, jobforge_executor_name)
+    engine, source = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(source, "t")
     with pytest.raises(TransitionError) as caught:
         engine.promote_to_bronze("t", BronzeSchema(required=["missing"]))
@@ -284,10 +311,10 @@ def drops_batch_id(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.drop_columns(["_batch_id"])
 
 
-def _silver_engine(tmp_path: Path, executor: str) -> PipelineEngine:
+def _silver_engine(tmp_path: Path, executor: str, settings: Settings) -> PipelineEngine:
     """Staged and bronze of the source, under an executor that runs arrow
     transforms (the tests that use it are skipped for one that does not)."""
-    engine, source = _engine(tmp_path, executor)
+    engine, source = _engine(tmp_path, executor, settings)
     if "arrow" not in engine.executor.capabilities.transforms:
         pytest.skip(f"the executor {executor!r} declares no arrow transforms")
     engine.ingest(source, "t")
@@ -295,8 +322,10 @@ def _silver_engine(tmp_path: Path, executor: str) -> PipelineEngine:
     return engine
 
 
-def test_arrow_transforms_run_per_batch(tmp_path: Path, jobforge_executor_name: str) -> None:
-    engine = _silver_engine(tmp_path, jobforge_executor_name)
+def test_arrow_transforms_run_per_batch(
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
+) -> None:
+    engine = _silver_engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     spec = SILVER.model_copy(update={"transforms": [keep_dated_and_scale]})
     result = engine.promote_to_silver("t", spec)
     ledger = result.record.ledger
@@ -321,9 +350,13 @@ def test_arrow_transforms_run_per_batch(tmp_path: Path, jobforge_executor_name: 
     ids=["adds-rows", "drops-provenance"],
 )
 def test_arrow_transform_breaking_the_rules_is_refused(
-    tmp_path: Path, jobforge_executor_name: str, fn: Callable[..., Any], message: str
+    tmp_path: Path,
+    jobforge_executor_name: str,
+    jobforge_executor_settings: Settings,
+    fn: Callable[..., Any],
+    message: str,
 ) -> None:
-    engine = _silver_engine(tmp_path, jobforge_executor_name)
+    engine = _silver_engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     with pytest.raises((TransitionError, ContractError)) as caught:
         engine.promote_to_silver("t", SILVER.model_copy(update={"transforms": [fn]}))
     assert "silver t: " in str(caught.value)
@@ -383,12 +416,19 @@ def jobforge_hash_collisions() -> Callable[[int], contextlib.AbstractContextMana
 def test_colliding_hashes_never_drop_a_distinct_row(
     tmp_path: Path,
     jobforge_executor_name: str,
+    jobforge_executor_settings: Settings,
     jobforge_hash_collisions: Callable[[int], contextlib.AbstractContextManager[object]],
     per_pass: int,
 ) -> None:
     source = tmp_path / "rows.csv"
     source.write_text(DEDUPE_CSV, encoding="utf-8")
-    engine = PipelineEngine(PipelineConfig(tmp_path / "data", executor=jobforge_executor_name))
+    engine = PipelineEngine(
+        PipelineConfig(
+            tmp_path / "data",
+            executor=jobforge_executor_name,
+            plugin_settings=jobforge_executor_settings,
+        )
+    )
     with jobforge_hash_collisions(per_pass):
         result = engine.run_full_pipeline(
             source,
@@ -430,23 +470,27 @@ def hangs(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 CHILD = """
+import json
 import sys
 from pathlib import Path
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.testing.executor import SILVER, hangs
 
-engine = PipelineEngine(PipelineConfig(Path(sys.argv[1]), executor=sys.argv[2]))
+settings = json.loads(sys.argv[3])
+engine = PipelineEngine(
+    PipelineConfig(Path(sys.argv[1]), executor=sys.argv[2], plugin_settings=settings)
+)
 engine.promote_to_silver("t", SILVER.model_copy(update={"transforms": [hangs]}))
 """
 
 
-def _killed_while_running(data: Path, executor: str, marker: Path) -> None:
+def _killed_while_running(data: Path, executor: str, settings: Settings, marker: Path) -> None:
     """Run silver in a child process with :func:`hangs`; SIGKILL its whole process
     group once the transform runs (the executor is mid-step, outputs half-written)."""
     env = {**os.environ, MARKER: str(marker)}
     child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CHILD), str(data), executor],
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(data), executor, json.dumps(settings)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -471,17 +515,20 @@ def _killed_while_running(data: Path, executor: str, marker: Path) -> None:
 
 
 def test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun(
-    tmp_path: Path, jobforge_executor_name: str
+    tmp_path: Path, jobforge_executor_name: str, jobforge_executor_settings: Settings
 ) -> None:
-    engine = _silver_engine(tmp_path, jobforge_executor_name)
+    settings = jobforge_executor_settings
+    engine = _silver_engine(tmp_path, jobforge_executor_name, settings)
     old = engine.promote_to_silver("t", SILVER)
     old_version = engine.current("silver", "t")
     assert old_version is not None
     old_rows = _read(old.path).rows()
     data = engine.config.data_root
-    _killed_while_running(data, jobforge_executor_name, tmp_path / "running")
+    _killed_while_running(data, jobforge_executor_name, settings, tmp_path / "running")
     # right after the kill: the old version is current, whole
-    again = PipelineEngine(PipelineConfig(data, executor=jobforge_executor_name))
+    again = PipelineEngine(
+        PipelineConfig(data, executor=jobforge_executor_name, plugin_settings=settings)
+    )
     assert again.current("silver", "t") == old_version
     assert _read(old.path).rows() == old_rows
     # the step run again: the new version, and nothing the killed run left behind
