@@ -223,6 +223,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         run_gold_sql,
         utc_type,
     )
+    from jobforge.engine.local_tables import LocalTableFolders
     from jobforge.engine.set_apart import (
         Carried,
         Constant,
@@ -231,7 +232,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
         duplicate_values,
         quarantine_values,
     )
-    from jobforge.engine.local_tables import LocalTableFolders
     from jobforge.engine.steps import (
         BronzeSchema,
         CastSpec,

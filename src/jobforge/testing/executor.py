@@ -63,10 +63,10 @@ from jobforge.storage.atomic import TEMP_PREFIX
 
 __all__ = [
     "jobforge_executor_name",
+    "jobforge_executor_settings",
     "jobforge_hash_collisions",
     "test_arrow_transform_breaking_the_rules_is_refused",
     "test_arrow_transforms_run_per_batch",
-    "jobforge_executor_settings",
     "test_bronze_casts_and_their_failures",
     "test_colliding_hashes_never_drop_a_distinct_row",
     "test_executor_is_the_one_named",
