@@ -123,9 +123,12 @@ class S3DeltaStore(DeltaStore):
         """``version`` read from the local copies of the files its Delta version
         lists, with the Delta table's schema (the views read local copies)."""
         folder = self.table_dir(layer, table)
-        delta = open_table(self.table_uri(folder), self.options)
+        uri = self.table_uri(folder)
+        delta = open_table(uri, self.options)
         delta.load_as_version(int(version.extra[DELTA_VERSION]))
-        files = [self._fetch(folder / name) for name in delta.files()]
+        prefix = uri.rstrip("/") + "/"
+        names = [u.removeprefix(prefix) for u in delta.file_uris()]
+        files = [self._fetch(folder / name) for name in names]
         schema = pa.schema(delta.schema().to_arrow())
         return ds.dataset([str(f) for f in files], schema=schema, format="parquet"), files
 

@@ -18,14 +18,15 @@ later batch it returns must have that schema.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from jobforge.engine.executor import transform_kind
 from jobforge.engine.steps import transform_name
 from jobforge.errors import ContractError
 from jobforge.provenance import LAYER_COLUMNS
+
+if TYPE_CHECKING:  # pyarrow is imported when a transform runs (a no-change run needs none)
+    import pyarrow as pa
 
 __all__ = [
     "ARROW",
@@ -91,6 +92,8 @@ class ArrowTransforms:
         self.where = where
         self.transforms = list(transforms)
         self.input_schema = schema
+        import pyarrow as pa
+
         self.schema = self._run(pa.RecordBatch.from_pylist([], schema=schema)).schema
         require_provenance(where, self.schema.names)
 
@@ -99,6 +102,8 @@ class ArrowTransforms:
         return [transform_name(t) for t in self.transforms]
 
     def _run(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import pyarrow as pa
+
         for fn in self.transforms:
             rows = batch.num_rows
             result = fn(batch)

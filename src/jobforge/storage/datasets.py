@@ -12,12 +12,13 @@ reader: its views read the files of the version through
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import pyarrow.dataset as ds
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from jobforge.storage.store import TableStore
 from jobforge.storage.versions import CurrentVersion
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 
 @runtime_checkable
