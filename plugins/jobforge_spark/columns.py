@@ -3,6 +3,7 @@ forward, JSON rows, flags and quarantine rows, as Spark column expressions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
@@ -64,7 +65,7 @@ def any_true(flags: list[Column]) -> Column:
     return found
 
 
-def python_repr() -> Column:
+def python_repr() -> Callable[[Column], Column]:
     """A function column giving Python's ``repr`` of a string, as the polars
     executor quotes a value that did not cast (runs in Python workers, on the
     quarantined rows only)."""

@@ -17,7 +17,8 @@ from jobforge.plugin import QueryError, select_statement
 @functools.cache
 def _duckdb_functions() -> frozenset[str]:
     """Every function name DuckDB knows."""
-    names = duckdb.sql("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    with duckdb.connect() as con:
+        names = con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
     return frozenset(str(row[0]).lower() for row in names)
 
 

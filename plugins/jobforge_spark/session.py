@@ -170,7 +170,9 @@ class SparkRun:
             popen = {"stdout": handle, "stderr": handle}
         try:
             # The JVM outlives a stopped context: a later session of this process uses it.
-            gateway = SparkContext._gateway or launch_gateway(conf, popen_kwargs=popen)
+            gateway = SparkContext._gateway or launch_gateway(  # type: ignore[no-untyped-call]  # pyspark leaves it unannotated
+                conf, popen_kwargs=popen
+            )
         except Exception as exc:
             raise ConfigError(
                 f"engine.spark: cannot start Spark ({str(exc).strip().splitlines()[0]}); "
@@ -195,9 +197,12 @@ class SparkRun:
                 f"{where}: the Spark Connect client needs {', '.join(missing)}, which "
                 "is not installed: pip install 'jobforge[spark-connect]'"
             )
-        _reachable(str(self.settings.remote), where)
+        remote = self.settings.remote
+        if remote is None:  # only called when a remote is set
+            raise ConfigError(f"{where}: no remote given")
+        _reachable(remote, where)
         try:
-            session = SparkSession.builder.remote(self.settings.remote).create()
+            session = SparkSession.builder.remote(remote).create()
         except Exception as exc:
             raise ConfigError(f"{where}: cannot connect ({_first_line(exc)})") from None
         for key, value in client_conf(self._conf()).items():

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,7 +30,13 @@ from jobforge.catalog.governance import (
 )
 from jobforge.catalog.profile import TableProfile, profile_files, summary_cache_file
 from jobforge.pipeline.config import PipelineConfig
-from jobforge.pipeline.models import ColumnMetadata, Declassification, TableMetadata
+from jobforge.pipeline.models import (
+    Classification,
+    ColumnMetadata,
+    Declassification,
+    LayerName,
+    TableMetadata,
+)
 from jobforge.timestamps import UtcDatetime
 
 
@@ -144,7 +151,7 @@ def build_entry(
         )
     metadata = TableMetadata(
         table_name=table,
-        layer=layer,
+        layer=cast(LayerName, layer),  # the model checks the value
         domain=domain,
         file_path=str(table_dir),
         row_count=profile.row_count,
@@ -161,7 +168,9 @@ def build_entry(
         downstream_tables=list(previous.downstream_tables) if previous else [],
         transform_script=transform_script,
         retention_days=declaration.retention_days,
-        classification=declaration.declared_classification or DEFAULT_CLASSIFICATION,
+        classification=cast(
+            Classification, declaration.declared_classification or DEFAULT_CLASSIFICATION
+        ),  # the model checks the value
         columns=columns,
     )
     host = config.plugins

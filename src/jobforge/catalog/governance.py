@@ -26,7 +26,7 @@ a project runs, what their declarations will give them (the project checks).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from jobforge import provenance as prov
@@ -94,7 +94,7 @@ class InputLabels:
     classification: str
     roots: tuple[str, ...]
     """Where its classification was set (the table itself unless it inherited it)."""
-    columns: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    columns: Mapping[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
     """Column -> its PII class and the columns where that class was set."""
 
 
@@ -330,7 +330,7 @@ def govern(
     declaration = declaration or TableDeclaration()
     declared = declaration.declared_classification
     top = computed.classification
-    value = metadata.classification
+    value: str = metadata.classification  # a plain label while it is worked out
     sources: tuple[str, ...] = ()
     by_plugin = value != before.classification
     if top is None:
@@ -378,7 +378,7 @@ def _govern_column(
 ) -> ColumnMetadata:
     declared = declaration.columns.get(column.name)
     declared_pii = declared.pii if declared else None
-    value = column.pii_classification
+    value: str | None = column.pii_classification  # a plain label while it is worked out
     by_plugin = value != before.pii_classification
     label = computed.column(column.name)
     sources: tuple[str, ...] = ()

@@ -5,6 +5,7 @@ input columns it is made of and how (the building blocks of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from sqlglot import exp
 
@@ -122,7 +123,8 @@ def strip_parens(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def is_column(node: exp.Expr) -> bool:
+def is_column(node: exp.Expr) -> TypeGuard[exp.Column]:
+    """Whether ``node`` is a column reference (not ``*``)."""
     return isinstance(node, exp.Column) and not isinstance(node.this, exp.Star)
 
 

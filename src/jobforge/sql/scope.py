@@ -3,6 +3,7 @@ aliases and the enclosing scopes; and what its expressions are made of."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -444,7 +445,7 @@ class Scope:
         aggregate = False
         for sub in node.walk(prune=lambda n: n is not node and isinstance(n, exp.Query)):
             if sub is not node and isinstance(sub, exp.Query):
-                relation, read = self.r.collecting(lambda q=sub: self.r.query(q, self.ctes, self))
+                relation, read = self.r.collecting(partial(self.r.query, sub, self.ctes, self))
                 sources |= read
                 aggregate = aggregate or any(c.kind is K.AGGREGATE for c in relation.columns)
             elif isinstance(sub, exp.Column):
