@@ -19,8 +19,9 @@ def jobforge_table_store(config: PipelineConfig) -> TableStore | None:
         from jobforge_delta.objects import S3DeltaStore
         from jobforge_delta.store import DeltaStore
     except ImportError as exc:
+        extra = "delta" if config.object_root is None else "s3"  # s3: deltalake and boto3
         raise ConfigError(
             f'[storage] format = "delta" needs the deltalake package ({exc}); '
-            "install it with: pip install 'jobforge[delta]'"
+            f"install it with: pip install 'jobforge[{extra}]'"
         ) from None
     return DeltaStore(config) if config.object_root is None else S3DeltaStore(config)
