@@ -23,7 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jobforge_readers.csv_records import (
-    FIELD_LIMIT,
     Dialect,
     RecordCheck,
     _full_check,
@@ -32,6 +31,7 @@ from jobforge_readers.csv_records import (
     check_records,
     write_records,
 )
+from jobforge_readers.dialect import FIELD_LIMIT
 
 from jobforge.errors import SourceError
 
