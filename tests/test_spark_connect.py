@@ -5,6 +5,7 @@ Spark, so marked slow (CI runs it)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from jobforge.testing.executor import *  # noqa: F403  (the suite's tests)
 pytest.importorskip("grpc", reason="Spark Connect's client needs the spark-connect extra")
 
 from jobforge_spark.connect_server import ConnectServer
-from jobforge_spark.session import REQUIRED_CONF, SparkRun
+from jobforge_spark.session import CONNECT_ENVIRONMENT, REQUIRED_CONF, SparkRun
 from jobforge_spark.settings import spark_settings
 
 pytestmark = pytest.mark.slow
@@ -43,9 +44,36 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
     assert time.monotonic() - began < 15 and not orphan.started
 
 
+@pytest.fixture(scope="module", autouse=True)
+def classic_spark_after_this_module() -> Iterator[None]:
+    """pyspark marks the whole process as a Connect client while a remote session
+    lives (``CONNECT_ENVIRONMENT``); the suite's engines keep their sessions until
+    the process exits, so the module puts the environment back for the classic
+    Spark tests that run after it in the same process."""
+    before = {key: os.environ.get(key) for key in CONNECT_ENVIRONMENT}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture
 def jobforge_executor_name() -> str:
     return "spark"
+
+
+def test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun() -> None:
+    """The suite's case, replaced here: over Spark Connect the arrow transform runs
+    in the server's Python workers, which the suite's marker (an environment
+    variable of the client) does not reach and a SIGKILL of the client's process
+    group does not stop. The local executor runs the case
+    (tests/test_spark_conformance.py); docs/scale-out.md says so."""
+    pytest.skip(
+        "over Spark Connect the step runs in the server's workers: killing the client "
+        "does not stop it mid-step (the local spark executor runs this case)"
+    )
 
 
 @pytest.fixture

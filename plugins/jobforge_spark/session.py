@@ -105,6 +105,25 @@ def _debug() -> bool:
     return logging.getLogger("jobforge").isEnabledFor(logging.DEBUG)
 
 
+CONNECT_ENVIRONMENT = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")
+"""What pyspark sets in the process environment when a Connect session starts, and
+leaves set after a remote session stops: while it is set, pyspark builds Connect
+columns and refuses to start a classic session in this process. A run puts back
+what was there before it (:meth:`SparkRun.stop`)."""
+
+
+def _environment() -> dict[str, str | None]:
+    return {key: os.environ.get(key) for key in CONNECT_ENVIRONMENT}
+
+
+def _restore(before: dict[str, str | None]) -> None:
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class SparkRun:
     """The session of one run (see the module docstring)."""
 
@@ -115,6 +134,8 @@ class SparkRun:
         self.startup_s: float | None = None
         """Seconds the session took to start (``None``: not started)."""
         self._owned = True
+        self._environment: dict[str, str | None] | None = None
+        """The Connect variables as they were before this run's remote session."""
         """False when the session is one this process already had running (another
         engine's, a notebook's): :meth:`stop` leaves it to its owner."""
 
@@ -201,26 +222,36 @@ class SparkRun:
         if remote is None:  # only called when a remote is set
             raise ConfigError(f"{where}: no remote given")
         _reachable(remote, where)
+        before = _environment()
         try:
             session = SparkSession.builder.remote(remote).create()
         except Exception as exc:
+            _restore(before)
             raise ConfigError(f"{where}: cannot connect ({_first_line(exc)})") from None
+        self._environment = before
         for key, value in client_conf(self._conf()).items():
             try:
                 session.conf.set(key, value)
                 now = session.conf.get(key)
             except Exception as exc:
                 session.stop()
+                self._restore_environment()
                 message = f"cannot set {key} = {value!r} ({_first_line(exc)})"
                 if key not in REQUIRED_CONF:
                     message += ": remove it from engine.spark.conf or set it on the server"
                 raise ConfigError(f"{where}: {message}") from None
             if key in REQUIRED_CONF and str(now).lower() != value.lower():
                 session.stop()
+                self._restore_environment()
                 raise ConfigError(
                     f"{where}: the server keeps {key} = {now!r}; jobforge needs {value!r}"
                 )
         return session
+
+    def _restore_environment(self) -> None:
+        if self._environment is not None:
+            _restore(self._environment)
+            self._environment = None
 
     def _see_log(self) -> str:
         return f"; Spark's log: {self._log}" if self._log else ""
@@ -239,6 +270,7 @@ class SparkRun:
                 session.release_session_on_close = False  # type: ignore[attr-defined]
         if self._owned:
             session.stop()
+        self._restore_environment()
         if self._log is not None:
             self._log.unlink(missing_ok=True)
             self._log = None
