@@ -41,6 +41,8 @@ from pathlib import Path
 
 import project
 
+from jobforge.testing.usage import MeasuredProcess
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -61,15 +63,13 @@ def _timed(command: list[str], cwd: Path, log: Path) -> tuple[float, float, str,
     """Run ``command``; (wall seconds, peak RSS MiB, its stdout, its CPU seconds)."""
     start = time.perf_counter()
     with log.open("ab") as sink:
-        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=sink)
+        process = MeasuredProcess(command, cwd=cwd, stdout=subprocess.PIPE, stderr=sink)
         out = process.stdout.read() if process.stdout else b""
-        _, status, usage = os.wait4(process.pid, 0)
+        usage = process.wait()
     seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise CheckFailed(f"{' '.join(command[-4:])} failed (exit {code}); see {log}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return seconds, usage.ru_maxrss / 1024, out.decode(), cpu
+    if usage.returncode != 0:
+        raise CheckFailed(f"{' '.join(command[-4:])} failed (exit {usage.returncode}); see {log}")
+    return seconds, usage.peak_mib, out.decode(), usage.cpu_s
 
 
 def _files(root: Path) -> set[str]:

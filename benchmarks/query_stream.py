@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jobforge.testing.usage import MeasuredProcess
+
 JOBFORGE = shutil.which("jobforge", path=str(Path(sys.executable).parent)) or "jobforge"
 
 
@@ -41,15 +43,15 @@ def measure(rows: int, fmt: str, workdir: Path) -> tuple[float, float]:
         args += ["--output", str(out)]
     started = time.perf_counter()
     with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(process.pid, 0)
+        process = MeasuredProcess(args, stdout=sink, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        errors = process.stderr.read().decode()
+        usage = process.wait()
     seconds = time.perf_counter() - started
-    assert process.stderr is not None
-    errors = process.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if usage.returncode != 0:
         raise SystemExit(f"{fmt}: jobforge query failed: {errors.strip()}")
     out.unlink(missing_ok=True)
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.peak_mib
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,9 @@ scanner (the runner checks which reader was used).
 Seconds are the wall time of the work inside the child (after its imports),
 the median of ``--repeat`` runs after ``--warmup`` runs (each run also shows
 its CPU seconds, all threads, which a busy machine disturbs less); peak RSS is
-the child process's high water mark (``ru_maxrss`` from ``wait4``), the
-maximum over the timed runs.
+the child process's high water mark (``ru_maxrss`` from ``wait4``, read by a
+fresh launcher so that this process's own memory does not count in:
+:mod:`jobforge.testing.usage`), the maximum over the timed runs.
 Every jobforge run's counts are checked against what the generator made
 (staged rows, quarantined, de-duplicated, silver and gold rows, the parquet
 footers, the catalog entries and lineage records) before anything is reported;
@@ -56,6 +57,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
+
+from jobforge.testing.usage import run_measured  # noqa: E402
 
 TABLE = "occupations"
 GOLD = "occupation_wages"
@@ -359,13 +362,10 @@ def run_child(
         executor,
     ]
     with log.open("ab") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise CheckFailed(f"the {kind} child failed (exit {process.returncode}); see {log}")
-    # ru_maxrss is in KiB on Linux.
-    return json.loads(result.read_text()), usage.ru_maxrss / 1024
+        usage = run_measured(command, stdout=sink, stderr=subprocess.STDOUT)
+    if usage.returncode != 0:
+        raise CheckFailed(f"the {kind} child failed (exit {usage.returncode}); see {log}")
+    return json.loads(result.read_text()), usage.peak_mib
 
 
 def dataset(rows: int, seed: int, workdir: Path, messy: bool = False) -> tuple[Path, dict]:

@@ -19,6 +19,7 @@ from jobforge.errors import ConfigError, QueryError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.query import QueryEngine
 from jobforge.query.limits import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
+from jobforge.testing.usage import MeasuredProcess
 
 from .cli_helpers import JOBFORGE, jobforge
 from .conftest import REAL_DATA
@@ -147,23 +148,21 @@ def _expected_csv(rows: int) -> tuple[int, int]:
 def _export_peak_mib(root: Path, rows: int) -> float:
     """Run ``SELECT range FROM range(rows) --format csv`` in a child process, read
     and check its output line by line count and byte for byte size, and return
-    the child's peak RSS (ru_maxrss) in MiB."""
-    process = subprocess.Popen(
-        [
-            JOBFORGE,
-            "--data-root",
-            str(root),
-            "query",
-            f"SELECT range FROM range({rows})",
-            "--format",
-            "csv",
-            "--timeout",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "JOBFORGE_DISABLE_PLUGINS": "example"},
-    )
+    the child's peak RSS in MiB (measured by a fresh launcher, so that this test
+    session's own memory does not count in: see :mod:`jobforge.testing.usage`)."""
+    command = [
+        JOBFORGE,
+        "--data-root",
+        str(root),
+        "query",
+        f"SELECT range FROM range({rows})",
+        "--format",
+        "csv",
+        "--timeout",
+        "0",
+    ]
+    env = {**os.environ, "JOBFORGE_DISABLE_PLUGINS": "example"}
+    process = MeasuredProcess(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert process.stdout is not None and process.stderr is not None
     lines = size = 0
     first = last = b""
@@ -173,12 +172,12 @@ def _export_peak_mib(root: Path, rows: int) -> float:
         lines += chunk.count(b"\n")
         size += len(chunk)
         last = (last + chunk)[-20:]
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read()
+    usage = process.wait()
+    assert usage.returncode == 0, process.stderr.read()
     assert (lines, size) == _expected_csv(rows)
     assert first.startswith(b"range\n0\n1\n2\n")
     assert last.endswith(f"\n{rows - 2}\n{rows - 1}\n".encode())
-    return usage.ru_maxrss / 1024  # kilobytes on Linux
+    return usage.peak_mib
 
 
 def test_a_1e8_row_csv_export_streams_in_bounded_memory(root: Path) -> None:
