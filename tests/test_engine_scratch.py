@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.dataset as ds
 import pytest
 
 from jobforge import hookimpl
@@ -41,7 +42,10 @@ class _ScratchReader:
         ).write_parquet(copy)
         if self.fail:
             raise RuntimeError("the reader broke after writing its scratch file")
-        return ReadResult(frame=pl.scan_parquet(copy), records=2)
+        # read when the engine writes staged, so the file must still be there
+        return ReadResult(
+            batches=lambda: ds.dataset(copy, format="parquet").scanner().to_reader(), records=2
+        )
 
 
 class _ScratchPlugin:

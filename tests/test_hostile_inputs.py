@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from jobforge import hookimpl
@@ -749,8 +750,8 @@ class _MiscountingReader:
         self.path = path
 
     def read(self) -> ReadResult:
-        frame = pl.DataFrame({"_source_row": [1, 2], "a": ["x", "y"]}).lazy()
-        return ReadResult(frame=frame, records=3)
+        table = pa.table({"_source_row": [1, 2], "a": ["x", "y"]})
+        return ReadResult(batches=table.to_reader, records=3)
 
 
 class _MiscountingPlugin:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jobforge_readers.json_stream as json_stream
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,7 +67,7 @@ def _read(path: Path, scratch: Path) -> tuple[list[tuple[Any, ...]], int] | str:
     reader = JsonReader(path, {}, scratch)
     try:
         result = reader.read()
-        frame = result.frame.collect().sort("_source_row")
+        frame = pl.DataFrame(result.record_batches().read_all()).sort("_source_row")
         return frame.rows(), result.records or 0
     except SourceError as exc:
         return str(exc).removeprefix(f"{path}: ")

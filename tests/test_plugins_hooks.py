@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from jobforge_polars.executor import PolarsExecutor
 
@@ -145,15 +146,13 @@ class PipeReader:
         header, *lines = self.path.read_text(encoding="utf-8").splitlines()
         names = header.split("|")
         rows = [line.split("|") for line in lines]
-        frame = pl.DataFrame(
+        table = pa.table(
             {
-                "_source_row": pl.Series(range(1, len(rows) + 1), dtype=pl.Int64),
-                **{
-                    n: pl.Series([r[i] for r in rows], dtype=pl.String) for i, n in enumerate(names)
-                },
+                "_source_row": pa.array(range(1, len(rows) + 1), pa.int64()),
+                **{n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(names)},
             }
         )
-        return ReadResult(frame=frame.lazy(), records=len(rows))
+        return ReadResult(batches=table.to_reader, records=len(rows))
 
 
 class PipePlugin:

@@ -21,12 +21,14 @@ from jobforge.plugin import (
     literal,
 )
 from jobforge_polars.exprs import SINK, quarantine_frame, ts
+from jobforge_polars.reads import staged_frames
 
 
 def write_staged(
     read: ReadResult, targets: StepTargets, ctx: StagedContext, pending: PendingFiles
 ) -> StepOutcome:
-    names = read.frame.collect_schema().names()
+    frame, rejects = staged_frames(read)
+    names = frame.collect_schema().names()
     columns = [c for c in names if c != SOURCE_ROW]
     clash = sorted(set(columns) & ALL_COLUMNS)
     if clash:
@@ -44,10 +46,10 @@ def write_staged(
     # read as a wildcard or a regex, and a source header may be anything.
     positions = [i for i, c in enumerate(names) if c != SOURCE_ROW]
     data = [pl.nth(positions)] if positions else []
-    staged = read.frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
+    staged = frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
     queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **SINK)]
-    if read.rejected is not None and targets.quarantine is not None:
-        rejected = read.rejected.with_columns(*stamps)
+    if rejects is not None and targets.quarantine is not None:
+        rejected = rejects.with_columns(*stamps)
         queries.append(
             quarantine_frame(
                 rejected,

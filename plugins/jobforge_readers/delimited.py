@@ -143,6 +143,7 @@ class DelimitedReader:
     def _read(self) -> ReadResult:
         import polars as pl  # with the check, imported when a file is read, not for a header
 
+        from jobforge_readers.arrow import polars_result
         from jobforge_readers.csv_records import check_records
 
         self._configure()
@@ -180,8 +181,8 @@ class DelimitedReader:
                 row_index_name=SOURCE_ROW,
                 row_index_offset=1,
             )
-            return ReadResult(
-                frame=frame, header_mapping=mapping, details=details, records=check.records
+            return polars_result(
+                frame, header_mapping=mapping, details=details, records=check.records
             )
         # The full pass wrote the records: they are the reference, used even when
         # it found nothing polars reads differently (polars_differs is then empty:
@@ -193,10 +194,6 @@ class DelimitedReader:
             pl.nth(i).alias(name) for i, name in enumerate(columns)
         )
         rejected = literal.scan_parquet(files.rejected) if files.rejected is not None else None
-        return ReadResult(
-            frame=frame,
-            rejected=rejected,
-            header_mapping=mapping,
-            details=details,
-            records=check.records,
+        return polars_result(
+            frame, rejected, header_mapping=mapping, details=details, records=check.records
         )

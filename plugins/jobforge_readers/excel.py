@@ -38,6 +38,7 @@ from jobforge.plugin import (
     one_line,
     refuse_reserved,
 )
+from jobforge_readers.arrow import polars_result
 from jobforge_readers.limits import limits_from, options_for, over
 from jobforge_readers.xlsx_extent import (
     check_archive,
@@ -213,4 +214,4 @@ class ExcelReader:
             pl.col(SOURCE_ROW), *[pl.col(str(i)).alias(c) for i, c in enumerate(columns)]
         )
         details = {"sheet": sheet, "sheets": names}
-        return ReadResult(frame=frame, header_mapping=mapping, details=details, records=rows)
+        return polars_result(frame, header_mapping=mapping, details=details, records=rows)

@@ -52,6 +52,7 @@ from jobforge_readers._text import (
     lone_surrogate,
     repeated_keys,
 )
+from jobforge_readers.arrow import polars_result
 from jobforge_readers.header import json_first_keys, ndjson_first_keys
 from jobforge_readers.json_sink import RecordSink
 from jobforge_readers.json_stream import JsonText, Span
@@ -192,9 +193,9 @@ class _StreamingReader:
                 note = f"; record {row} was set aside for quarantine: its {message}"
             raise SourceError(f"{self.path}: the records have no keys (no columns to stage){note}")
         frame, rejected, mapping = sink.frames()
-        return ReadResult(
-            frame=frame,
-            rejected=rejected,
+        return polars_result(
+            frame,
+            rejected,
             header_mapping=mapping,
             details=details,
             records=sink.staged + sink.rejected,

@@ -24,6 +24,7 @@ from jobforge.plugin import (
     one_line,
     refuse_reserved,
 )
+from jobforge_readers.arrow import polars_result
 
 
 def verify_parquet(path: Path) -> pq.FileMetaData:
@@ -66,4 +67,4 @@ class ParquetReader:
         refuse_reserved(self.path, metadata.schema.to_arrow_schema().names)
         frame = literal.scan_parquet(self.path).with_row_index(SOURCE_ROW, offset=1)
         frame = frame.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-        return ReadResult(frame=frame, records=metadata.num_rows)
+        return polars_result(frame, records=metadata.num_rows)

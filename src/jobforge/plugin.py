@@ -32,6 +32,8 @@ _PUBLIC: dict[str, str] = {
     "SourceSpec": "jobforge.sources.base",
     "SourceHeader": "jobforge.sources.base",
     "ReadResult": "jobforge.sources.base",
+    "RecordStream": "jobforge.sources.base",
+    "NativePlan": "jobforge.sources.base",
     "BOM": "jobforge.sources.headers",
     "normalise_headers": "jobforge.sources.headers",
     "refuse_reserved": "jobforge.sources.headers",
@@ -286,7 +288,14 @@ if TYPE_CHECKING:  # what type checkers and editors see
         is_provenance,
     )
     from jobforge.query.guard import quote_ident, quote_literal, select_statement
-    from jobforge.sources.base import ReadResult, SourceHeader, SourceReader, SourceSpec
+    from jobforge.sources.base import (
+        NativePlan,
+        ReadResult,
+        RecordStream,
+        SourceHeader,
+        SourceReader,
+        SourceSpec,
+    )
     from jobforge.sources.headers import BOM, normalise_headers, refuse_reserved
     from jobforge.storage import literal, versions
     from jobforge.storage.atomic import (

@@ -173,17 +173,18 @@ class StagedRequest(_Request):
     read: ReadResult
     """The reader's result; an executor takes it as Arrow with :meth:`records`
     and :meth:`rejected`, and its metadata from ``read.header_mapping`` /
-    ``read.details``."""
+    ``read.details``. An executor that knows a kind of plan a reader may offer
+    besides (``read.native_plan("polars")``) may run that instead."""
     context: StagedContext
 
     def records(self) -> pa.RecordBatchReader:
-        """The records as a stream of Arrow batches (one column per source field,
-        then ``_source_row``)."""
+        """A new stream of the records as Arrow batches (one column per source
+        field, then ``_source_row``); the reader parses as it is read."""
         return self.read.record_batches()
 
     def rejected(self) -> pa.RecordBatchReader | None:
-        """The reader's rejects (``_source_row``, ``rule_id``, ``message``,
-        ``row``), or ``None``."""
+        """A new stream of the reader's rejects (``_source_row``, ``rule_id``,
+        ``message``, ``row``), or ``None``."""
         return self.read.rejected_batches()
 
 

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jobforge.audit.chain import write_record
 from jobforge.catalog.declarations import TableDeclaration
@@ -287,16 +287,17 @@ def _ingest_batch(
         try:
             with blame(f"the reader of plugin {reader_plugin!r} (read)"):
                 read = reader.read()
-            with blame(f"{rt.executor_label} (write_staged)"):
-                outcome = rt.executor.write_staged(
-                    StagedRequest(
-                        targets=targets,
-                        context=ctx,
-                        pending=pending,
-                        ledger=LedgerObligation(rows_in=read.records),
-                        read=read,
-                    )
-                )
+            request = StagedRequest(
+                targets=targets,
+                context=ctx,
+                pending=pending,
+                ledger=LedgerObligation(rows_in=read.records),
+                read=read,
+            )
+            try:
+                outcome = rt.executor.write_staged(request)
+            except Exception as exc:
+                _reraise_reader_error(read, exc, reader_plugin, rt.executor_label)
             if read.records is not None and outcome.rows_in != read.records:
                 # Conservation: the rows written must be the records the
                 # reader counted in the file, or nothing is published.
@@ -402,6 +403,22 @@ def _ingest_batch(
         quarantine_path=targets.quarantine if outcome.rows_quarantined else None,
         reason=reason,
     )
+
+
+def _reraise_reader_error(
+    read: ReadResult, exc: Exception, reader_plugin: str, executor: str
+) -> NoReturn:
+    """Raise the error of ``write_staged``: the reader's own, when its stream
+    raised one (an executor may report it as its own: DuckDB does), so that a
+    ``SourceError`` found halfway through a file is a refusal, and a bug is
+    blamed on the reader; else ``exc``, blamed on the executor."""
+    error = read.stream_error
+    if error is None or error is exc:
+        who = f"the reader of plugin {reader_plugin!r} (its record stream)"
+        with blame(who if error is exc else f"{executor} (write_staged)"):
+            raise exc
+    with blame(f"the reader of plugin {reader_plugin!r} (its record stream)"):
+        raise error from None
 
 
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,2 +1,2 @@
-"""Reading source files into lazy frames. The readers themselves are plugins
+"""Reading source files into Arrow record streams. The readers themselves are plugins
 (``jobforge_source_reader``); this package holds their contract and helpers."""

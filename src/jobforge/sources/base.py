@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -12,7 +12,6 @@ from jobforge.errors import SourceError
 from jobforge.storage.digest import sha256_of as sha256_of  # its former home
 
 if TYPE_CHECKING:
-    import polars as pl
     import pyarrow as pa
 
 
@@ -42,14 +41,39 @@ class SourceSpec:
         return self.path.suffix.lower().lstrip(".")
 
 
+RecordStream = Callable[[], "pa.RecordBatchReader"]
+"""A function that opens a new stream of Arrow batches over all of a reader's rows,
+from the first, each time it is called (nothing need be parsed before it is)."""
+
+
+@dataclass(frozen=True)
+class NativePlan:
+    """A reader's own plan of the rows its streams give, for an executor that
+    knows that kind of plan (``ReadResult.native``): an accelerator, never
+    required. The bundled readers offer a ``"polars"`` one (polars ``LazyFrame``s,
+    which the polars executor runs as they are); it must hold the same rows,
+    columns and types as the Arrow streams."""
+
+    records: object
+    rejected: object | None = None
+
+
 @dataclass
 class ReadResult:
-    """What a reader produced: rows as text (or typed, for typed formats) and
-    rows it could not read as records (kept for quarantine)."""
+    """What a reader produced: its rows as Arrow, rows it could not read as
+    records (kept for quarantine), and what it found out about the file.
 
-    frame: pl.LazyFrame
-    """The records, one column per source field, with a ``_source_row`` column."""
-    rejected: pl.LazyFrame | None = None
+    The rows are given as :data:`RecordStream` functions, so that nothing is
+    parsed until an executor reads them, batch by batch: each call opens a new
+    ``pyarrow.RecordBatchReader`` from the first row (an executor that needs two
+    passes calls it twice; the bundled executors make one). A reader whose data
+    lives in a ``pyarrow.dataset`` gives ``lambda: dataset.scanner().to_reader()``.
+    """
+
+    batches: RecordStream
+    """The records: one column per source field, then a ``_source_row`` column
+    (integers, 1-based)."""
+    rejected: RecordStream | None = None
     """Records that do not fit the format (ragged rows, bad JSON lines), with
     ``_source_row``, ``rule_id``, ``message`` and ``row`` (the raw record)."""
     header_mapping: dict[str, str] = field(default_factory=dict)
@@ -57,31 +81,76 @@ class ReadResult:
     details: dict[str, Any] = field(default_factory=dict)
     """What the reader chose (sheet, record path, encoding), for the record."""
     records: int | None = None
-    """How many records the reader counted in the file (``frame`` rows plus
-    ``rejected`` rows), counted independently of the frames; ``None`` if it did
-    not count. The engine refuses a batch whose written rows do not add up to it."""
+    """How many records the reader counted in the file (rows of ``batches`` plus
+    rows of ``rejected``), counted independently of the streams; ``None`` if it
+    did not count. The engine refuses a batch whose written rows do not add up to it."""
+    native: Mapping[str, NativePlan] = field(default_factory=dict)
+    """Optional plans of the same rows by kind (``"polars"``), used instead of the
+    streams by an executor that runs that kind; every other executor reads the
+    streams."""
+    _stream_errors: list[BaseException] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # A polars frame here is the former contract (frame=, rejected=): say so.
+        for name in ("batches", "rejected"):
+            value = getattr(self, name)
+            if not (callable(value) or (value is None and name == "rejected")):
+                raise TypeError(
+                    f"ReadResult.{name}: expected a function returning a "
+                    f"pyarrow.RecordBatchReader, got {type(value).__name__} (a reader's own "
+                    "plan, such as a polars LazyFrame, goes in native=)"
+                )
 
     def record_batches(self) -> pa.RecordBatchReader:
-        """The records as a stream of Arrow batches: how an executor that is not
-        polars takes them (the readers build polars lazy frames today)."""
-        return _arrow_stream(self.frame)
+        """A new stream of the records (see :meth:`stream_error`)."""
+        return self._open("batches", self.batches)
 
     def rejected_batches(self) -> pa.RecordBatchReader | None:
-        """The rejects as a stream of Arrow batches, or ``None``."""
-        return None if self.rejected is None else _arrow_stream(self.rejected)
+        """A new stream of the rejects, or ``None``."""
+        return None if self.rejected is None else self._open("rejected", self.rejected)
 
+    def native_plan(self, kind: str) -> NativePlan | None:
+        """The reader's plan of kind ``kind``, if it offers one."""
+        return self.native.get(kind)
 
-def _arrow_stream(frame: pl.LazyFrame) -> pa.RecordBatchReader:
-    """Stream a lazy frame's rows as Arrow batches (the plan runs as they are read)."""
-    import pyarrow as pa
+    @property
+    def stream_error(self) -> BaseException | None:
+        """The first exception the reader's own code raised while a stream was
+        read, if any. An engine wraps an error raised inside it (DuckDB reports
+        it as its own), so the engine takes the reader's back from here: a
+        ``SourceError`` found halfway through a file is still a refusal."""
+        return self._stream_errors[0] if self._stream_errors else None
 
-    schema = frame.head(0).collect().to_arrow().schema
+    def _open(self, name: str, stream: RecordStream) -> pa.RecordBatchReader:
+        import pyarrow as pa
 
-    def batches() -> Any:
-        for chunk in frame.collect_batches():
-            yield from chunk.to_arrow().cast(schema).to_batches()
+        try:
+            opened = stream()
+        except Exception as exc:
+            self._stream_errors.append(exc)
+            raise
+        if not isinstance(opened, pa.RecordBatchReader):
+            raise TypeError(
+                f"ReadResult.{name}() returned {type(opened).__name__}, "
+                "expected a pyarrow.RecordBatchReader"
+            )
+        errors = self._stream_errors
 
-    return pa.RecordBatchReader.from_batches(schema, batches())
+        def batches() -> Iterator[pa.RecordBatch]:
+            with opened:
+                while True:
+                    try:
+                        batch = opened.read_next_batch()
+                    except StopIteration:
+                        return
+                    except Exception as exc:
+                        errors.append(exc)
+                        raise
+                    yield batch
+
+        return pa.RecordBatchReader.from_batches(opened.schema, batches())
 
 
 @dataclass(frozen=True)
