@@ -20,10 +20,12 @@ from typing import Any
 import polars as pl
 import pytest
 
+from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, CastSpec, GoldSpec, Rule, SilverSpec, snake_case
-from jobforge.pipeline.config import Layer
+from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, TransitionRecord
 
+from .arrow_readers import ArrowOnly
 from .engine_support import (
     REAL,
     csv_records,
@@ -330,10 +332,22 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@pytest.fixture(scope="module", params=["native", "arrow"])
+def feed(request: pytest.FixtureRequest) -> str:
+    """How the readers hand the polars executor the records: their polars plans
+    (``native``), or only the Arrow streams every other executor reads (``arrow``,
+    the readers' plans taken away by :class:`tests.arrow_readers.ArrowOnly`)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: c.table)
-def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def run(request: pytest.FixtureRequest, feed: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     case: Case = request.param
-    engine = make_engine(tmp_path_factory.mktemp(case.table))
+    root = tmp_path_factory.mktemp(case.table) / "data"
+    plugins = [ArrowOnly()] if feed == "arrow" else []
+    engine = PipelineEngine(
+        PipelineConfig(root, entry_points=False, plugins=plugins), mode="replace"
+    )
     result = engine.run_full_pipeline(
         REAL / case.file,
         case.table,
@@ -342,6 +356,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         silver=case.silver,
         gold_transforms=[case.gold],
     )
+    assert result.ingest.record.reader == ("arrow-only" if feed == "arrow" else "readers")
     return case, engine, result
 
 
