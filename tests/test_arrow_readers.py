@@ -27,6 +27,7 @@ from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, CastSpec, Rule, SilverSpec
 from jobforge.errors import SourceError
 from jobforge.pipeline.config import PipelineConfig
+from jobforge.sources.base import ReadResult
 from jobforge.storage import literal
 
 from .arrow_readers import PipePlugin, PipeReader
@@ -206,3 +207,19 @@ def test_a_refusal_half_way_through_the_stream_writes_nothing(
     assert str(caught.value) == f"{source}: line 6 starts with '!'"
     assert engine.current("staged", "people") is None
     assert written_files(root) == []
+
+
+def test_a_polars_frame_is_no_stream() -> None:
+    """The former contract (a LazyFrame as the records) is refused, saying where
+    a reader's own plan goes."""
+    frame = pl.LazyFrame({"_source_row": [1]})
+    for field in ("batches", "rejected"):
+        given = {"batches": frame} if field == "batches" else {"batches": list, "rejected": frame}
+        with pytest.raises(TypeError) as caught:
+            ReadResult(**given)  # type: ignore[arg-type]
+        assert str(caught.value) == (
+            f"ReadResult.{field}: expected a function returning a pyarrow.RecordBatchReader, "
+            "got LazyFrame (a reader's own plan, such as a polars LazyFrame, goes in native=)"
+        )
+    with pytest.raises(TypeError, match=r"ReadResult.batches\(\) returned list, expected"):
+        ReadResult(batches=list).record_batches()  # type: ignore[arg-type]

@@ -1,6 +1,8 @@
 """Both bundled executors, on every real file of tests/data/real: staged, bronze
 and silver outputs, and the rows set apart, equal cell for cell after sorting by
-source row (the stamps of the run itself aside: batch id and times)."""
+source row (the stamps of the run itself aside: batch id and times). And the polars
+executor fed the readers' Arrow streams only (no polars plan) writes what it
+writes with the plans."""
 
 from __future__ import annotations
 
@@ -14,15 +16,19 @@ from jobforge.engine.steps import SilverSpec
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage import literal
 
+from .arrow_readers import ArrowOnly
 from .engine_support import REAL
 
 REAL_FILES = sorted(p for p in REAL.iterdir() if p.suffix in (".csv", ".json"))
 RUN_STAMPS = {"_batch_id", "_ingested_at", "_processed_at", "quarantined_at", "deduplicated_at"}
 
 
-def _outputs(tmp_path: Path, source: Path, executor: str) -> dict[str, pl.DataFrame]:
+def _outputs(
+    tmp_path: Path, source: Path, executor: str, plugins: tuple[object, ...] = ()
+) -> dict[str, pl.DataFrame]:
+    folder = tmp_path / (executor + ("-plugins" if plugins else ""))
     engine = PipelineEngine(
-        PipelineConfig(tmp_path / executor, entry_points=False, executor=executor)
+        PipelineConfig(folder, entry_points=False, executor=executor, plugins=list(plugins))
     )
     staged = engine.ingest(source, "t")
     bronze = engine.promote_to_bronze("t")
@@ -48,4 +54,15 @@ def test_polars_and_duckdb_write_the_same_cells(tmp_path: Path, source: Path) ->
         assert got.columns == expected.columns, name
         assert got.schema == expected.schema, name
         assert got.height == expected.height, name
+        assert got.rows() == expected.rows(), name
+
+
+@pytest.mark.parametrize("source", REAL_FILES, ids=lambda p: p.name)
+def test_polars_fed_arrow_only_writes_the_same_cells(tmp_path: Path, source: Path) -> None:
+    native = _outputs(tmp_path, source, "polars")
+    arrow = _outputs(tmp_path, source, "polars", (ArrowOnly(),))
+    assert sorted(native) == sorted(arrow)
+    for name, expected in native.items():
+        got = arrow[name]
+        assert got.schema == expected.schema, name
         assert got.rows() == expected.rows(), name
