@@ -232,3 +232,24 @@ def test_project_generator_counts_match_the_real_files(tmp_path: Path) -> None:
         assert len(list(csv.reader(handle))) == 761
     assert sorted(expected.gold) == ["outlook_000", "profile_000"]
     assert "[gold.outlook_000]" in (tmp_path / "jobforge.toml").read_text()
+
+
+def test_the_arrow_reader_benchmark_stages_every_row(tmp_path: Path) -> None:
+    """benchmarks/arrow_reader.py on two small files under the polars executor: it
+    checks itself that every row was staged, and ends with its figures' line."""
+    done = _run(
+        str(BENCH / "arrow_reader.py"),
+        "--rows",
+        "2000,3000",
+        "--executors",
+        "polars",
+        "--workdir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"rows=2000,3000 polars_stream_mib=\d+,\d+ polars_whole_mib=\d+,\d+ "
+        r"ratio_polars_stream=\d+\.\d\d ratio_polars_whole=\d+\.\d\d",
+        last,
+    ), last
