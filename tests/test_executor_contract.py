@@ -168,3 +168,70 @@ def test_a_polars_transform_after_an_arrow_one_is_refused(tmp_path: Path) -> Non
         "last, so list them after the others"
     )
     assert engine.current("silver", "t") is None
+
+
+class ManyFiles(PolarsExecutor):
+    """The polars executor declaring that it writes a folder of files per output."""
+
+    name = "many"
+    capabilities = Capabilities(transforms=frozenset({"polars"}), files_per_version="many")
+
+
+class KeepsMany:
+    name = "keeps-many"
+    files_per_version = "many"
+
+
+@pytest.mark.parametrize("storage_format", ["parquet", "delta"])
+def test_an_executor_writing_many_files_is_refused_by_a_store_keeping_one(
+    tmp_path: Path, storage_format: str
+) -> None:
+    data = tmp_path / "data"
+    source = write_csv(tmp_path / "t.csv", ["a"], [["1"], ["2"]])
+
+    def config(**extra: object) -> PipelineConfig:
+        return PipelineConfig(data, entry_points=False, storage_format=storage_format, **extra)
+
+    many = PipelineEngine(config(plugins=[Gives(ManyFiles())], executor="many"))
+    refusal = (
+        "the executor 'many' writes many files per table version (capability "
+        f"files_per_version='many'); the table store '{storage_format}' keeps one"
+    )
+    with pytest.raises(ContractError) as caught:
+        many.ingest(source, "t")
+    assert str(caught.value) == f"staged 't': {refusal}"
+    assert many.current("staged", "t") is None
+    assert not (many.config.catalog_lineage_path() / "t").exists()
+    # the versions one-file executors made are refused the same way, and kept as they are
+    one = PipelineEngine(config())
+    one.run_full_pipeline(source, "t")
+    one.promote_to_gold(GoldSpec(name="g", inputs=["t"], sql="SELECT a, _lineage FROM t"))
+    records = sorted((one.config.catalog_lineage_path() / "t").glob("*.json"))
+    versions = {layer: one.current(layer, "t") for layer in ("staged", "bronze", "silver")}
+    gold = one.current("gold", "g")
+    steps = [
+        ("bronze 't'", lambda: many.promote_to_bronze("t", force=True)),
+        ("silver 't'", lambda: many.promote_to_silver("t", force=True)),
+        (
+            "gold 'g'",
+            lambda: many.promote_to_gold(GoldSpec(name="g", inputs=["t"], sql="SELECT 1")),
+        ),
+    ]
+    for step, run in steps:
+        with pytest.raises(ContractError) as caught:
+            run()
+        assert str(caught.value) == f"{step}: {refusal}"
+    assert {layer: one.current(layer, "t") for layer in versions} == versions
+    assert one.current("gold", "g") == gold
+    assert sorted((one.config.catalog_lineage_path() / "t").glob("*.json")) == records
+
+
+def test_a_store_keeping_many_files_takes_an_executor_writing_many() -> None:
+    from jobforge.engine.capabilities import store_problems
+
+    assert store_problems(ManyFiles(), KeepsMany(), "bronze 't'") == []
+    assert store_problems(DeclarativeOnly(), KeepsMany()) == []
+    assert store_problems(ManyFiles(), object(), "bronze 't'") == [
+        "bronze 't': the executor 'many' writes many files per table version (capability "
+        "files_per_version='many'); the table store 'object' keeps one"
+    ]

@@ -1,11 +1,11 @@
 """Bronze casts as DuckDB SQL: the typed value of each cast column and a flag
 where a value was there but did not cast, with the polars executor's rules
-(text stripped of surrounding whitespace, empty text and null values become
+(text stripped of surrounding Unicode white space, empty text and null values become
 null, numbers in the forms polars parses)."""
 
 from __future__ import annotations
 
-from jobforge.plugin import CastSpec
+from jobforge.plugin import ZONED_TIME, CastSpec
 from jobforge_duckdb.session import ident, lit
 
 SQL_TYPES = {
@@ -25,9 +25,18 @@ def _in(text: str, values: tuple[str, ...]) -> str:
     return f"{text} IN ({', '.join(lit(v) for v in values)})"
 
 
+WHITE_SPACE = (
+    r"[\t\n\x{0B}\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}"
+    r"\x{205F}\x{3000}]"
+)
+"""Unicode's White_Space characters, what the polars executor strips around a
+value (RE2's backslash-s is ASCII only: a no-break space would stay)."""
+
+
 def stripped(column: str) -> str:
-    """The column's text without surrounding whitespace."""
-    return rf"regexp_replace({ident(column)}, '^\s+|\s+$', '', 'g')"
+    """The column's text without surrounding (Unicode) white space."""
+    pattern = f"^{WHITE_SPACE}+|{WHITE_SPACE}+$"
+    return f"regexp_replace({ident(column)}, {lit(pattern)}, '', 'g')"
 
 
 def considered(text: str, spec: CastSpec) -> str:
@@ -61,7 +70,9 @@ def _parse(text: str, spec: CastSpec) -> str:
         return f"CAST(TRY_STRPTIME({text}, {lit(spec.format or '%Y-%m-%d')}) AS DATE)"
     if spec.format:
         return f"TRY_STRPTIME({text}, {lit(spec.format)})"
-    return f"TRY_CAST({text} AS TIMESTAMP)"
+    # DuckDB reads an offset and drops it: a zoned value fails, as in polars.
+    local = f"NOT regexp_matches({text}, {lit(ZONED_TIME)})"
+    return f"CASE WHEN {local} THEN TRY_CAST({text} AS TIMESTAMP) END"
 
 
 def cast_terms(column: str, spec: CastSpec, is_text: bool, name: str) -> tuple[str, str, str]:

@@ -5,7 +5,7 @@ memory limit (DuckDB spills to a folder beside the step's outputs beyond it)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+from duckdb.func import PythonUDFType
 
 from jobforge.plugin import (
     WRITE,
@@ -31,22 +32,12 @@ BATCH_ROWS = 122_880
 """Rows per Arrow batch read from a result (DuckDB's row group size)."""
 
 
-PY_REPR_MACRO = r"""
-CREATE MACRO jf_repr(s) AS (
-    CASE
-        WHEN contains(s, chr(39)) AND NOT contains(s, chr(34))
-        THEN chr(34) || jf_escape(s) || chr(34)
-        ELSE chr(39) || replace(jf_escape(s), chr(39), chr(92) || chr(39)) || chr(39)
-    END
-)
-"""
-PY_ESCAPE_MACRO = r"""
-CREATE MACRO jf_escape(s) AS replace(replace(replace(replace(
-    s, chr(92), chr(92) || chr(92)), chr(10), chr(92) || 'n'), chr(13), chr(92) || 'r'),
-    chr(9), chr(92) || 't')
-"""
-"""Python's ``repr`` of a text, as cast messages quote the value (control
-characters other than tab, newline and carriage return are not escaped)."""
+def _python_repr(texts: pa.Array) -> pa.Array:
+    """Python's ``repr`` of each text (a DuckDB function, ``jf_repr``), as cast
+    messages quote a value: every character that is not printable (NUL, ESC,
+    U+2028, a no-break space...) escaped exactly as the polars executor's
+    messages escape it; called for the rows that failed only."""
+    return pa.array([None if t is None else repr(t) for t in texts.to_pylist()], pa.string())
 
 
 def ts(value: datetime | None) -> str:
@@ -64,11 +55,22 @@ def lit(value: str) -> str:
     return quote_literal(value)
 
 
-def json_row(columns: Sequence[str]) -> str:
-    """A row's values as a JSON object, keys in column order."""
+_FLOATS = frozenset({"DOUBLE", "FLOAT", "REAL"})
+
+
+def json_row(columns: Sequence[str], types: Mapping[str, str]) -> str:
+    """A row's values as a JSON object, keys in column order. A float that JSON
+    cannot write (NaN, infinities: DuckDB would write them bare, which is not
+    JSON) is null, as the polars executor writes it."""
     if not columns:
         return "'{}'"
-    pairs = ", ".join(f"{lit(c)}, {ident(c)}" for c in columns)
+
+    def value(c: str) -> str:
+        if types.get(c) in _FLOATS:
+            return f"CASE WHEN isfinite({ident(c)}) THEN {ident(c)} END"
+        return ident(c)
+
+    pairs = ", ".join(f"{lit(c)}, {value(c)}" for c in columns)
     return f"CAST(json_object({pairs}) AS VARCHAR)"
 
 
@@ -90,8 +92,14 @@ class Session:
             },
         )
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(PY_ESCAPE_MACRO)
-        self.con.execute(PY_REPR_MACRO)
+        self.con.create_function(
+            "jf_repr",
+            _python_repr,
+            ["VARCHAR"],
+            "VARCHAR",
+            type=PythonUDFType.ARROW,
+            side_effects=False,
+        )
         self._held: list[object] = []
 
     def __enter__(self) -> Session:

@@ -191,7 +191,7 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
             _first([(f, f"cast:{name}") for f, _, name in flags]),
             _all([(f, lit(name)) for f, _, name in flags], ", "),
             _all(described, "; "),
-            json_row(data),
+            json_row(data, types),
         )
         session.write(
             f"SELECT {body} FROM {cast} WHERE {failed_any}",
@@ -228,8 +228,8 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             f"{transform_name(native[0])} ({transform_kind(native[0])})"
         )
     bronze = session.parquet("jf_bronze", request.inputs)
-    names = [n for n, _ in session.columns(bronze)]
-    data = data_columns(names)
+    types = dict(session.columns(bronze))
+    data = data_columns(list(types))
     rules = []
     for index, rule in enumerate(spec.rules):
         try:
@@ -268,7 +268,7 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             _first([(f, r.id) for f, r in errors]),
             _all([(f, lit(", ".join(rule_columns(r.expression)))) for f, r in errors], "; "),
             _all([(f, lit(r.message or f"failed: {r.expression}")) for f, r in errors], "; "),
-            json_row(data),
+            json_row(data, types),
         )
         session.write(
             f"SELECT {body} FROM ({flagged}) WHERE {rejected}",
@@ -296,7 +296,7 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
         where=where,
     )
     if dropped is not None and targets.duplicates is not None:
-        given = {"row": json_row(data), "duplicate_of": "__jf_of"}
+        given = {"row": json_row(data, types), "duplicate_of": "__jf_of"}
         session.write(
             f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM {dropped} {_ORDER}",
             pending.temp_for(targets.duplicates, drop_if_empty=True),

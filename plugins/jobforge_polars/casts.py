@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobforge.plugin import CastSpec
+from jobforge.plugin import ZONED_TIME, CastSpec
 from jobforge_polars.exprs import UTC_US, column
 
 _TARGETS: dict[str, pl.DataType] = {
@@ -97,8 +97,12 @@ def cast_columns(
             value = pl.coalesce(pl.col(f"__jf_d{i}"), _parse_text(text, spec))
         elif spec.type == "datetime":
             # Without a format polars infers one from the first value: only
-            # considered text may take part.
-            value = _parse_text(pl.when(_considered(text, spec)).then(text), spec)
+            # considered text may take part, and no zoned one (which would
+            # make the whole column zoned and fail the local times).
+            taken = _considered(text, spec)
+            if spec.format is None:
+                taken = taken & ~text.str.contains(ZONED_TIME)
+            value = _parse_text(pl.when(taken).then(text), spec)
         elif spec.null_values or empty_parses:
             value = pl.when(_considered(text, spec)).then(_parse_text(text, spec))
         else:

@@ -89,7 +89,7 @@ def write_bronze(
             rule_id=first_true([(flag, f"cast:{final[src]}") for flag, src, _ in flags]),
             column_names=all_true([(flag, F.lit(final[src])) for flag, src, _ in flags], ", "),
             message=all_true(described, "; "),
-            row=json_row(data),
+            row=json_row(data, frame),
         )
         tmp = pending.temp_for(targets.quarantine, drop_if_empty=True)
         write_one_file(rows, tmp, scratch, where)

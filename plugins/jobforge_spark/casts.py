@@ -15,7 +15,8 @@ casts take more: ``'5.0'`` as an int, ``'1.5d'`` as a double):
   Spark's datetime pattern (:func:`spark_pattern`);
 - datetime: with a ``format`` as for dates; without one, what Spark reads as a
   timestamp (ISO 8601; polars infers a format from the first value instead),
-  as a timestamp without time zone, as polars writes it.
+  as a timestamp without time zone, as polars writes it; a value with a zone
+  designator (``Z``, ``+05:00``: ``ZONED_TIME``) fails.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from jobforge.plugin import CastSpec, ContractError
+from jobforge.plugin import ZONED_TIME, CastSpec, ContractError
 
 _TARGETS = {
     "string": "string",
@@ -146,7 +147,8 @@ def parse(text: Column, spec: CastSpec, where: str) -> Column:
         pattern = F.lit(spark_pattern(spec.format, where))
         return F.try_to_timestamp(text, pattern).cast("date")
     if spec.format is None:
-        return text.try_cast("timestamp_ntz")
+        # Spark reads an offset and drops it: a zoned value fails, as in polars.
+        return F.when(~text.rlike(ZONED_TIME), text.try_cast("timestamp_ntz"))
     pattern = F.lit(spark_pattern(spec.format, where))
     return F.try_to_timestamp(text, pattern).cast("timestamp_ntz")
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType
+from pyspark.sql.types import DoubleType, FloatType, StringType
 
 from jobforge.plugin import (
     BATCH_ID,
@@ -35,13 +35,21 @@ def ts(value: datetime | None) -> Column:
     return F.lit(value).cast("timestamp")
 
 
-def json_row(columns: list[str]) -> Column:
-    """The columns as one JSON object, nulls kept (as polars writes it)."""
+def json_row(columns: list[str], frame: DataFrame) -> Column:
+    """The columns of ``frame`` as one JSON object, nulls kept (as polars writes
+    it); a float JSON cannot write (NaN, infinities, which Spark writes as the
+    texts ``"NaN"`` and ``"Infinity"``) is null, as in polars."""
     if not columns:
         return F.lit("{}")
-    return F.to_json(
-        F.struct(*[column(c).alias(c) for c in columns]), {"ignoreNullFields": "false"}
-    )
+    types = {f.name: f.dataType for f in frame.schema.fields}
+
+    def value(c: str) -> Column:
+        if isinstance(types.get(c), DoubleType | FloatType):
+            finite = ~F.isnan(column(c)) & (F.abs(column(c)) != F.lit(float("inf")))
+            return F.when(finite, column(c)).alias(c)
+        return column(c).alias(c)
+
+    return F.to_json(F.struct(*[value(c) for c in columns]), {"ignoreNullFields": "false"})
 
 
 def first_true(flags: list[tuple[Column, str]]) -> Column:

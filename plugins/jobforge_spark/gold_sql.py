@@ -50,9 +50,33 @@ def spark_sql(sql: str) -> str:
                     f"{duckdb_only} JOIN is DuckDB SQL with no Spark equivalent; the spark "
                     "executor runs Spark SQL"
                 )
+    for division in tree.find_all(sqlglot.exp.IntDiv):
+        if not (_integer(division.this) and _integer(division.expression)):
+            raise ValueError(
+                f"{division.sql(dialect='duckdb')}: // is DuckDB's integer division, which "
+                "divides exactly unless both sides are integers; Spark's DIV always "
+                "truncates, so the spark executor runs // only between integer literals or "
+                "CASTs to an integer type (CAST(n AS BIGINT) // 2)"
+            )
     try:
         return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         raise ValueError(
             f"not Spark SQL: {str(exc).splitlines()[0]} (the spark executor runs Spark SQL)"
         ) from None
+
+
+def _integer(node: sqlglot.exp.Expression) -> bool:
+    """Whether ``node`` is an integer whatever the columns' types: an integer
+    literal, a CAST to an integer type, or integer arithmetic of those (where
+    DuckDB's ``//`` and Spark's ``DIV`` agree: both truncate toward zero)."""
+    exp = sqlglot.exp
+    if isinstance(node, exp.Literal):
+        return not node.is_string and node.is_int
+    if isinstance(node, exp.Cast):
+        return node.to.this in exp.DataType.INTEGER_TYPES
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _integer(node.this)
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod | exp.IntDiv):
+        return _integer(node.this) and _integer(node.expression)
+    return False

@@ -136,7 +136,7 @@ def write_silver(
             message=all_true(
                 [(f, F.lit(r.message or f"failed: {r.expression}")) for f, r in errors], "; "
             ),
-            row=json_row(data),
+            row=json_row(data, frame),
         )
         tmp = pending.temp_for(targets.quarantine, drop_if_empty=True)
         write_one_file(rows, tmp, scratch, where)
@@ -158,7 +158,7 @@ def write_silver(
             write_one_file(result, pending.temp_for(targets.data), scratch, where)
         if keys and targets.duplicates is not None:
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
-            given = {"row": json_row(data), "duplicate_of": F.col(DUPLICATE_OF)}
+            given = {"row": json_row(data, frame), "duplicate_of": F.col(DUPLICATE_OF)}
             rows = dropped.select(*set_apart(duplicate_values(ctx), given))
             tmp = pending.temp_for(targets.duplicates, drop_if_empty=True)
             write_one_file(rows, tmp, scratch, where)

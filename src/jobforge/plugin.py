@@ -77,6 +77,7 @@ _PUBLIC: dict[str, str] = {
     "bronze_columns": "jobforge.engine.bronze_plan",
     "typed_casts": "jobforge.engine.bronze_plan",
     "cast_message_type": "jobforge.engine.bronze_plan",
+    "ZONED_TIME": "jobforge.engine.bronze_plan",
     # executor helpers: the gold SQL sandbox (DuckDB) and what its results must hold
     "run_gold_sql": "jobforge.engine.gold_sql",
     "describe_gold": "jobforge.engine.gold_sql",
@@ -198,7 +199,12 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from jobforge.catalog.manager import CatalogManager, current_version, split_key
     from jobforge.catalog.runs import RunRecord
     from jobforge.catalog.store import CatalogPart, CatalogStore
-    from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
+    from jobforge.engine.bronze_plan import (
+        ZONED_TIME,
+        bronze_columns,
+        cast_message_type,
+        typed_casts,
+    )
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import (
         DUPLICATE_COLUMNS,

@@ -56,3 +56,12 @@ def typed_casts(schema: BronzeSchema, final: dict[str, str]) -> list[tuple[int, 
 def cast_message_type(spec: CastSpec) -> str:
     """How a quarantine message names a cast's target: ``date (%d/%m/%Y)``."""
     return spec.type + (f" ({spec.format})" if spec.format else "")
+
+
+ZONED_TIME = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+"""A time of day followed by a zone designator (``Z``, ``+05:00``, ``-0800``),
+as a regular expression (the same in Rust, RE2 and Java): a ``datetime`` cast
+without a ``format`` reads local times, so such a value fails its cast in every
+executor (a bronze datetime has no zone, and dropping the offset would move the
+instant; left to itself, polars would read the whole column as zoned or not
+from its first value, and DuckDB and Spark would drop the offset)."""

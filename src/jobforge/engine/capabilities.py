@@ -4,8 +4,8 @@ Before anything runs (``jobforge run``, ``run --dry-run``, and each promotion of
 the library API), every step's needs are compared with the executor's
 :class:`~jobforge.engine.executor.Capabilities`; each need it does not declare is
 one line naming the table and the missing capability. One place for these rules:
-the project checks and the engine both call :func:`silver_problems` and
-:func:`gold_problems`.
+the project checks and the engine both call :func:`silver_problems`,
+:func:`gold_problems` and :func:`store_problems`.
 """
 
 from __future__ import annotations
@@ -101,14 +101,17 @@ def gold_problems(executor: Executor, table: str, sql: str | None, function: Any
     return []
 
 
-def store_problems(executor: Executor, store: object) -> list[str]:
+def store_problems(executor: Executor, store: object, step: str = "") -> list[str]:
     """Whether the table store keeps what the executor writes (one file or a
-    folder of files per output); a store that does not say keeps one file."""
+    folder of files per output); a store that does not say (an attribute
+    ``files_per_version``) keeps one file. ``step`` (``"bronze 't'"``) starts
+    the line when one step is checked."""
     writes = capabilities_of(executor).files_per_version
     keeps = getattr(store, "files_per_version", "one")
     if writes == "many" and keeps != "many":
         return [
-            f"the executor {executor.name!r} writes many files per table version "
+            (f"{step}: " if step else "")
+            + f"the executor {executor.name!r} writes many files per table version "
             f"(capability files_per_version='many'); the table store "
             f"{getattr(store, 'name', type(store).__name__)!r} keeps one"
         ]

@@ -8,7 +8,8 @@ duplicate files (the rejected or dropped rows' values), each read through
 ``jobforge.storage.literal`` for the control columns only and summed by DuckDB.
 Integer and decimal columns are summed exactly (DuckDB's ``HUGEINT`` and
 ``DECIMAL`` sums, compared as :class:`~decimal.Decimal`); float columns within
-:data:`FLOAT_TOLERANCE`. No file holds the rows a filter dropped: their totals
+:data:`FLOAT_TOLERANCE`, over their finite values (NaN and infinities are neither
+summed nor counted). No file holds the rows a filter dropped: their totals
 are the remainder, and zero, checked, when the ledger filtered no row.
 """
 
@@ -68,6 +69,16 @@ def _totals_of(
     return ColumnTotal(sum=None if total is None else str(total), non_null=count)
 
 
+def _counted(expression: str, kind: str) -> str:
+    """The values of ``expression`` a total sums and counts: for a float column
+    its finite values only. NaN and the infinities have no sum that reconciles
+    (``inf - inf`` is NaN) and a set-apart row's JSON holds them as null (JSON
+    has no NaN), so every part leaves them out alike."""
+    return (
+        f"CASE WHEN isfinite({expression}) THEN {expression} END" if kind == "float" else expression
+    )
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -110,15 +121,19 @@ def measure(
         for column in columns:
             duckdb_type = _type_of(con, out, column)
             kind = _kind(duckdb_type, column, went_out)
-            value = _quoted(column)
-            apart = f'TRY_CAST(json_extract_string("row", {_json_path(column)}) AS {duckdb_type})'
+            value = _counted(_quoted(column), kind)
+            apart = _counted(
+                f'TRY_CAST(json_extract_string("row", {_json_path(column)}) AS {duckdb_type})',
+                kind,
+            )
             total = ControlTotal(
                 column=column,
                 kind=kind,  # type: ignore[arg-type]
                 went_out=_totals_of(con, out, value),
             )
             if came_in is not None:
-                total.came_in = _totals_of(con, ins, f"CAST({value} AS {duckdb_type})")
+                came = _counted(f"CAST({_quoted(column)} AS {duckdb_type})", kind)
+                total.came_in = _totals_of(con, ins, came)
                 total.quarantined = _totals_of(con, rows_apart["quarantined"], apart)
                 total.deduplicated = _totals_of(con, rows_apart["deduplicated"], apart)
             found.append(total)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from jobforge.catalog.declarations import TableDeclaration, check_declaration
 from jobforge.catalog.derivation import StepLineage
-from jobforge.engine.capabilities import gold_problems, silver_problems
+from jobforge.engine.capabilities import gold_problems, silver_problems, store_problems
 from jobforge.engine.column_lineage import (
     bronze_lineage,
     gold_lineage,
@@ -199,6 +199,11 @@ class PipelineEngine:
         """The current version of ``table`` in ``layer`` (``None`` if never published)."""
         return self._rt.current(Layer(layer), table)
 
+    def _refuse_store(self, layer: Layer, table: str) -> None:
+        """Refuse a step whose outputs the table store cannot keep (capability
+        ``files_per_version``), before anything is read or written."""
+        _refuse(store_problems(self.executor, self.config.store, f"{layer.value} {table!r}"))
+
     # -- ingestion ----------------------------------------------------------------------
     def ingest(
         self,
@@ -225,6 +230,7 @@ class PipelineEngine:
         check_outside(path, [*self.config.layout_paths(), self.config.locks_path()])
         spec = SourceSpec(path=path, format=format, options=dict(options or {}))
         check_declaration(self.config, declaration, table, Layer.STAGED.value)
+        self._refuse_store(Layer.STAGED, table)
         with self._guard(f"ingestion of {table!r}"), self._locks.hold(table):
             return ingest_source(self._rt, spec, table, domain, force, declaration)
 
@@ -246,6 +252,7 @@ class PipelineEngine:
         this batch made from the same staged file, declaration and executor
         (the result says ``up_to_date``)."""
         schema = schema or BronzeSchema()
+        self._refuse_store(Layer.BRONZE, table_name)
         return self._promote_batch(
             table_name,
             Layer.STAGED,
@@ -280,6 +287,7 @@ class PipelineEngine:
         (see :meth:`promote_to_bronze`)."""
         spec = spec or SilverSpec()
         _refuse(silver_problems(self.executor, table_name, spec.transforms, bool(spec.rules)))
+        self._refuse_store(Layer.SILVER, table_name)
         named = [t for t in spec.transforms if isinstance(t, str)]
         return self._promote_batch(
             table_name,
@@ -362,6 +370,7 @@ class PipelineEngine:
         """
         table = spec.name
         _refuse(gold_problems(self.executor, table, spec.sql, spec.function))
+        self._refuse_store(Layer.GOLD, table)
         declaration = declaration or (
             TableDeclaration(description=spec.description) if spec.description else None
         )

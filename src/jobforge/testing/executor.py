@@ -18,8 +18,12 @@ settings), a second one::
     def jobforge_executor_settings() -> dict[str, dict[str, object]]:
         return {"myengine": {"remote": "sc://127.0.0.1:15002"}}
 
-The executor's plugin must be installed (an entry point) or bundled. Each test
-runs the steps through :class:`~jobforge.engine.pipeline.PipelineEngine` with
+The executor's plugin must be installed (an entry point) or bundled. The cases
+where engines disagree unless an executor takes care (white space, control
+characters, special floats, datetimes without a format, gold division) are in
+:mod:`jobforge.testing.executor_edges`; this module imports them, so they run
+with the rest. Each test runs the steps through
+:class:`~jobforge.engine.pipeline.PipelineEngine` with
 ``PipelineConfig(executor=...)`` and reads what was published.
 
 The source, ``t.csv`` (records 1-8; the header is not a record)::
@@ -60,6 +64,13 @@ from jobforge.errors import ContractError, TransitionError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage import literal
 from jobforge.storage.atomic import TEMP_PREFIX
+from jobforge.testing.executor_edges import (
+    test_control_characters_and_special_floats_are_kept,
+    test_datetimes_without_a_format,
+    test_gold_integer_division_and_modulo,
+    test_gold_integer_division_of_non_integers,
+    test_unicode_white_space_around_values,
+)
 
 __all__ = [
     "jobforge_executor_name",
@@ -69,12 +80,17 @@ __all__ = [
     "test_arrow_transforms_run_per_batch",
     "test_bronze_casts_and_their_failures",
     "test_colliding_hashes_never_drop_a_distinct_row",
+    "test_control_characters_and_special_floats_are_kept",
+    "test_datetimes_without_a_format",
     "test_executor_is_the_one_named",
     "test_failure_leaves_the_version_and_records_it",
+    "test_gold_integer_division_and_modulo",
+    "test_gold_integer_division_of_non_integers",
     "test_gold_sql_with_lineage",
     "test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun",
     "test_silver_rules_and_exact_duplicates",
     "test_staged_fidelity_and_reader_rejects",
+    "test_unicode_white_space_around_values",
 ]
 
 SOURCE = (
