@@ -64,6 +64,7 @@ _PUBLIC: dict[str, str] = {
     "require_provenance": "jobforge.engine.transform_rules",
     "split_transforms": "jobforge.engine.transform_rules",
     "PendingFiles": "jobforge.storage.pending",
+    "HashingFile": "jobforge.storage.hashing",
     # the step specs an executor carries out (the same ones `import jobforge` gives)
     "BronzeSchema": "jobforge.engine.steps",
     "CastSpec": "jobforge.engine.steps",
@@ -295,6 +296,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         remove_stale_temporaries_of,
         temporary_path_for,
     )
+    from jobforge.storage.hashing import HashingFile
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
     from jobforge.storage.maintenance import READABLE, MaintainedStore
     from jobforge.storage.names import validate_name
