@@ -27,6 +27,7 @@ from jobforge.plugin import (
     StepOutcome,
     bronze_columns,
     cast_message_type,
+    cast_terms,
     data_columns,
     duplicate_values,
     filtered_rows,
@@ -37,7 +38,6 @@ from jobforge.plugin import (
     transform_name,
     typed_casts,
 )
-from jobforge_duckdb.casts import cast_terms
 from jobforge_duckdb.dedupe import duplicate_rows, without
 from jobforge_duckdb.session import Session, ident, json_row, lit, ts
 

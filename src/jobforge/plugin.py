@@ -65,6 +65,8 @@ _PUBLIC: dict[str, str] = {
     "split_transforms": "jobforge.engine.transform_rules",
     "PendingFiles": "jobforge.storage.pending",
     "HashingFile": "jobforge.storage.hashing",
+    # bronze casts as DuckDB SQL (the duckdb executor; staged -> bronze control totals)
+    "cast_terms": "jobforge.engine.cast_sql",
     # the step specs an executor carries out (the same ones `import jobforge` gives)
     "BronzeSchema": "jobforge.engine.steps",
     "CastSpec": "jobforge.engine.steps",
@@ -198,6 +200,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from jobforge.catalog.runs import RunRecord
     from jobforge.catalog.store import CatalogPart, CatalogStore
     from jobforge.engine.bronze_plan import bronze_columns, cast_message_type, typed_casts
+    from jobforge.engine.cast_sql import cast_terms
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import (
         DUPLICATE_COLUMNS,

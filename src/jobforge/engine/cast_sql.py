@@ -1,12 +1,18 @@
 """Bronze casts as DuckDB SQL: the typed value of each cast column and a flag
 where a value was there but did not cast, with the polars executor's rules
 (text stripped of surrounding whitespace, empty text and null values become
-null, numbers in the forms polars parses)."""
+null, numbers in the forms polars parses).
+
+The one place two users share: the duckdb executor's bronze step
+(:func:`cast_terms`, through ``jobforge.plugin``) and the control totals of a
+staged -> bronze transition (:func:`cast_value`), which measure the staged text
+as bronze casts it."""
 
 from __future__ import annotations
 
-from jobforge.plugin import CastSpec
-from jobforge_duckdb.session import ident, lit
+from jobforge.engine.steps import CastSpec
+from jobforge.query.guard import quote_ident as ident
+from jobforge.query.guard import quote_literal as lit
 
 SQL_TYPES = {
     "int": "BIGINT",
@@ -27,7 +33,11 @@ def _in(text: str, values: tuple[str, ...]) -> str:
 
 def stripped(column: str) -> str:
     """The column's text without surrounding whitespace."""
-    return rf"regexp_replace({ident(column)}, '^\s+|\s+$', '', 'g')"
+    return _trimmed(ident(column))
+
+
+def _trimmed(text: str) -> str:
+    return rf"regexp_replace({text}, '^\s+|\s+$', '', 'g')"
 
 
 def considered(text: str, spec: CastSpec) -> str:
@@ -36,6 +46,13 @@ def considered(text: str, spec: CastSpec) -> str:
     if spec.null_values:
         there = f"({there} AND NOT {_in(text, spec.null_values)})"
     return there
+
+
+def cast_value(text: str, spec: CastSpec) -> str:
+    """The typed value of the SQL text expression ``text`` cast by ``spec`` (null
+    where it is empty, a null value, or does not cast)."""
+    trimmed = _trimmed(text)
+    return f"CASE WHEN {considered(trimmed, spec)} THEN {_parse(trimmed, spec)} END"
 
 
 def _parse(text: str, spec: CastSpec) -> str:
