@@ -7,7 +7,7 @@ test overwrites the temporary on disk with other bytes of the same length; the
 digest the record would hold is still that of the bytes written (a read-back
 would give the new bytes', as the path-written case shows). And a whole project
 run (staged, bronze with a cast that fails, silver with a rule that fails and
-duplicates, gold) on the polars and the duckdb executors never calls the one
+duplicates, gold) on the polars, duckdb and spark (local[2]) executors never calls the one
 function that hashes a file by reading it (counted through a wrapper that calls
 it), while each recorded sha256 equals hashlib over the published file's bytes.
 """
@@ -135,7 +135,9 @@ def test_a_file_written_again_is_not_given_its_old_sinks_digest(tmp_path: Path) 
     pending.abort()
 
 
-@pytest.mark.parametrize("executor", ["polars", "duckdb"])
+@pytest.mark.parametrize(
+    "executor", ["polars", "duckdb", pytest.param("spark", marks=pytest.mark.slow)]
+)
 def test_a_run_records_every_file_without_reading_one_back(
     tmp_path: Path, executor: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
