@@ -1,29 +1,46 @@
-"""What recording file digests costs a transition: a parquet file is written as
-a step writes one (polars ``sink_parquet``), then hashed as the transition
-hashes it before renaming it into place (:func:`jobforge.audit.digest.sha256_file`,
-reading the bytes just written, which are still in the page cache), against the
-write itself and against a plain read of the same bytes (the floor of any read)
-measured in the same run.
+"""What recording file digests costs a transition, before and after hashing while
+writing, in the same run.
 
-    python benchmarks/audit_hashing.py [--rows 4000000] [--repeat 3]
+For each writer a step uses (polars ``sink_parquet``; a pyarrow
+``ParquetWriter``, as the duckdb and spark executors and gold SQL write), the
+same rows are written three ways:
 
-Prints the file size, the median seconds of each, and the ratios hash/write and
-hash/read; the same figures with ``--json``.
+- ``plain``: to a path, no digest (the floor);
+- ``reread`` (before): to a path, then hashed by reading the file back
+  (:func:`jobforge.audit.digest.sha256_file`; the bytes are still in the page
+  cache);
+- ``sink`` (after): through the hashing sink a step writes through
+  (:class:`jobforge.storage.hashing.HashingFile`), no second read.
+
+    python benchmarks/audit_hashing.py [--rows 1000000] [--repeat 3] [--json]
+
+Also the CPU seconds of the sha256 alone over the file's bytes in memory (what
+hashing while writing adds at least). Prints the file size, the median wall and
+CPU seconds (every thread of the process: less disturbed by other work on the
+machine) of each way, and their ratios to ``plain``.
+The order of the ways rotates from one repeat to the next, so a load on the
+machine falls on all of them; every way must write the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
-from jobforge.audit.digest import CHUNK_BYTES, sha256_file
+from jobforge.audit.digest import sha256_file
 from jobforge.storage import literal
+from jobforge.storage.hashing import HashingFile
+
+WRITE = {"compression": "zstd", "compression_level": 1}
 
 
 def _frame(rows: int) -> pl.LazyFrame:
@@ -36,58 +53,112 @@ def _frame(rows: int) -> pl.LazyFrame:
     )
 
 
-def _plain_read(path: Path) -> int:
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            size += len(chunk)
-    return size
+def _polars(frame: pl.LazyFrame) -> Callable[[Path | HashingFile], None]:
+    def write(target: Path | HashingFile) -> None:
+        literal.sink_parquet(frame, target, **WRITE)
+
+    return write
 
 
-def _median(samples: list[float]) -> float:
-    return statistics.median(samples)
+def _arrow(table: pa.Table) -> Callable[[Path | HashingFile], None]:
+    batches = table.to_batches(max_chunksize=122_880)
+
+    def write(target: Path | HashingFile) -> None:
+        with literal.parquet_writer(target, table.schema, **WRITE) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+
+    return write
+
+
+WAYS = ("plain", "reread", "sink")
+
+
+def _once(
+    way: str, write: Callable[[Path | HashingFile], None], path: Path
+) -> tuple[float, float, str]:
+    """Wall and CPU seconds (every thread of the process) of one way, and the
+    digest of the file it wrote."""
+    path.unlink(missing_ok=True)
+    start, cpu = time.perf_counter(), time.process_time()
+    if way == "sink":
+        with HashingFile(path) as sink:
+            write(sink)
+        assert sink.digest is not None
+        digest = sink.digest[0]
+    else:
+        write(path)
+        digest = sha256_file(path)[0] if way == "reread" else ""
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return wall, cpu, digest or sha256_file(path)[0]  # plain: hashed outside the timing
+
+
+def _ways(
+    write: Callable[[Path | HashingFile], None], path: Path, repeat: int
+) -> dict[str, list[float]]:
+    """Seconds of each way, ``repeat`` times, in a rotated order each time (no way
+    is always the first); checks every way wrote the same bytes."""
+    samples: dict[str, list[float]] = {k: [] for way in WAYS for k in (way, f"{way}_cpu")}
+    digests = set()
+    for i in range(repeat):
+        for way in WAYS[i % 3 :] + WAYS[: i % 3]:
+            wall, cpu, digest = _once(way, write, path)
+            samples[way].append(wall)
+            samples[f"{way}_cpu"].append(cpu)
+            digests.add(digest)
+    if len(digests) != 1:
+        raise SystemExit(f"the ways wrote different bytes: {sorted(digests)}")
+    return samples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    writes, hashes, reads = [], [], []
-    size = 0
+    frame = _frame(args.rows)
+    writers = {"polars": _polars(frame), "pyarrow": _arrow(frame.collect().to_arrow())}
+    figures: dict[str, object] = {"rows": args.rows}
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "batch.parquet"
-        for _ in range(args.repeat):
-            path.unlink(missing_ok=True)
-            start = time.perf_counter()
-            literal.sink_parquet(_frame(args.rows), path, compression="zstd")
-            writes.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            _, size = sha256_file(path)
-            hashes.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            _plain_read(path)
-            reads.append(time.perf_counter() - start)
-    figures = {
-        "rows": args.rows,
-        "file_bytes": size,
-        "write_s": round(_median(writes), 4),
-        "hash_s": round(_median(hashes), 4),
-        "plain_read_s": round(_median(reads), 4),
-        "hash_over_write": round(_median(hashes) / _median(writes), 3),
-        "hash_over_read": round(_median(hashes) / _median(reads), 2),
-        "hash_mib_per_s": round(size / (1 << 20) / _median(hashes), 1),
-    }
+        for name, write in writers.items():
+            path = Path(folder) / f"{name}.parquet"
+            samples = _ways(write, path, args.repeat)
+            median = {way: statistics.median(s) for way, s in samples.items()}
+            data = path.read_bytes()
+            hashing = []
+            for _ in range(args.repeat):  # the sha256 alone, of the bytes in memory
+                start = time.process_time()
+                hashlib.sha256(data).hexdigest()
+                hashing.append(time.process_time() - start)
+            figures[name] = {
+                "file_bytes": path.stat().st_size,
+                **{f"{way}_s": round(s, 4) for way, s in median.items()},
+                "reread_over_plain": round(median["reread"] / median["plain"], 3),
+                "sink_over_plain": round(median["sink"] / median["plain"], 3),
+                "reread_cpu_over_plain": round(median["reread_cpu"] / median["plain_cpu"], 3),
+                "sink_cpu_over_plain": round(median["sink_cpu"] / median["plain_cpu"], 3),
+                "sha256_only_cpu_s": round(statistics.median(hashing), 4),
+            }
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"rows={figures['rows']} file={size / (1 << 20):.1f} MiB")
-    print(
-        f"write {figures['write_s']:.3f} s, hash {figures['hash_s']:.3f} s "
-        f"({figures['hash_mib_per_s']} MiB/s), plain read {figures['plain_read_s']:.3f} s"
-    )
-    print(f"hash/write={figures['hash_over_write']:.3f} hash/read={figures['hash_over_read']:.2f}")
+    print(f"rows={args.rows} repeat={args.repeat} (median seconds)")
+    for name in writers:
+        f = figures[name]
+        assert isinstance(f, dict)
+        print(
+            f"{name}: file={f['file_bytes'] / (1 << 20):.1f} MiB plain {f['plain_s']:.3f} s, "
+            f"write+reread (before) {f['reread_s']:.3f} s, write through sink (after) "
+            f"{f['sink_s']:.3f} s; reread/plain={f['reread_over_plain']:.3f} "
+            f"sink/plain={f['sink_over_plain']:.3f}"
+        )
+        print(
+            f"{name} CPU: plain {f['plain_cpu_s']:.3f} s, before {f['reread_cpu_s']:.3f} s, "
+            f"after {f['sink_cpu_s']:.3f} s; reread/plain={f['reread_cpu_over_plain']:.3f} "
+            f"sink/plain={f['sink_cpu_over_plain']:.3f}; the sha256 alone "
+            f"{f['sha256_only_cpu_s']:.3f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -120,6 +120,27 @@ def test_control_totals_always_reconcile(rows: list[tuple[str, str, str]]) -> No
         scale = max(1.0, sum(abs(x) for x in rates))
         assert abs(float(_sum(rate.came_in)) - sum(rates)) <= FLOAT_TOLERANCE * scale
         assert abs(float(_sum(rate.came_in)) - rest) <= FLOAT_TOLERANCE * scale
+        # staged -> bronze: the staged text as bronze casts it. Every rate casts;
+        # "bad" amounts do not: their rows are quarantined, with their rates
+        (bronze,) = [r for r in records if r.target_layer == "bronze"]
+        b_amount, b_rate = _totals(bronze)["amount"], _totals(bronze)["rate"]
+        assert (_sum(b_amount.came_in), b_amount.came_in and b_amount.came_in.non_null) == (
+            sum(kept),
+            len(kept),
+        )
+        assert b_amount.went_out == b_amount.came_in
+        assert b_amount.quarantined == ColumnTotal(sum=None, non_null=0)
+        assert b_rate.came_in is not None and b_rate.came_in.non_null == len(rows)
+        assert b_rate.went_out is not None and b_rate.went_out.non_null == len(rates)
+        bad = [float(r) for _, a, r in rows if a == "bad"]
+        assert b_rate.quarantined is not None and b_rate.quarantined.non_null == len(bad)
+        every = max(1.0, sum(abs(float(r)) for _, _, r in rows))
+        for part, values in (
+            (b_rate.came_in, [float(r) for *_, r in rows]),
+            (b_rate.went_out, rates),
+            (b_rate.quarantined, bad),
+        ):
+            assert abs(float(_sum(part)) - sum(values)) <= FLOAT_TOLERANCE * every
         (gold,) = [r for r in read_records(config, "g") if isinstance(r, TransitionRecord)]
         assert _totals(gold)["amount"].came_in is None
         assert _totals(gold)["amount"].went_out == amount.went_out
@@ -170,3 +191,88 @@ def test_the_real_employment_totals_match_the_source_file(tmp_path: Path) -> Non
         values = [int(r[header]) for r in kept if r[header] != "N/A"]
         assert totals[column]["came_in"] == {"sum": str(sum(values)), "non_null": len(values)}
         assert totals[column]["went_out"] == totals[column]["came_in"]
+    # staged -> bronze: every row's text cast; the rows whose 2033 is N/A quarantined
+    (path,) = (project / "data/catalog/lineage/employment").glob("*staged-bronze*.json")
+    bronze = {t["column"]: t for t in json.loads(path.read_text())["control_totals"]}
+    dropped = [r for r in source if r["2033"] == "N/A"]
+    assert dropped
+    for column, header in (("y2023", "2023"), ("y2033", "2033")):
+        parts = {"came_in": source, "went_out": kept, "quarantined": dropped}
+        for part, rows in parts.items():
+            values = [int(r[header]) for r in rows if r[header] != "N/A"]
+            total = {"sum": str(sum(values)) if values else None, "non_null": len(values)}
+            assert bronze[column][part] == total, (column, part)
+
+
+BRONZE_PROJECT = """\
+[project]
+name = "bronze-totals"
+data_root = "data"
+
+[engine]
+executor = "{executor}"
+
+[tables.t]
+source = "sources/t.csv"
+[tables.t.audit]
+control_totals = ["amount", "rate"]
+[tables.t.bronze]
+rename = {{ amt = "amount" }}
+cast = {{ amount = {{ type = "int", null_values = ["N/A"], thousands = "," }}, rate = "float" }}
+"""
+
+BRONZE_CSV = """\
+id,amt,rate
+a," 1,000",0.5
+b,N/A,1.25
+c,bad,2.0
+d,7,x
+e,,3
+f,-2,-0.75
+"""
+"""By hand: amounts cast to 1000, null (N/A), fails, 7, null (empty), -2; rates
+to 0.5, 1.25, 2.0, fails, 3, -0.75. Rows c and d do not cast: quarantined.
+amount: in 1000 + 7 - 2 = 1005 (3 values), out 1000 - 2 = 998 (2), quarantined
+7 (row d; row c's amount is the failure, null). rate: in 0.5 + 1.25 + 2 + 3 -
+0.75 = 6.0 (5), out 0.5 + 1.25 + 3 - 0.75 = 4.0 (4), quarantined 2.0 (row c)."""
+
+
+@pytest.mark.parametrize("executor", ["polars", "duckdb"])
+def test_staged_to_bronze_totals_are_the_cast_values(tmp_path: Path, executor: str) -> None:
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources/t.csv").write_text(BRONZE_CSV, encoding="utf-8")
+    (tmp_path / "jobforge.toml").write_text(
+        BRONZE_PROJECT.format(executor=executor), encoding="utf-8"
+    )
+    project = load_project(tmp_path / "jobforge.toml")
+    config = project_config(project)
+    report = run_project(project, config=config)
+    assert report.ok, [s.error for s in report.failed()]
+    (bronze,) = [
+        r
+        for r in read_records(config, "t")
+        if isinstance(r, TransitionRecord) and r.target_layer == "bronze"
+    ]
+    assert bronze.ledger is not None and bronze.ledger.rows_quarantined == 2
+    totals = _totals(bronze)
+    assert totals["amount"].kind == "exact" and totals["rate"].kind == "float"
+    parts = ("came_in", "went_out", "quarantined", "deduplicated", "filtered")
+    got = {
+        c: {p: (getattr(totals[c], p).sum, getattr(totals[c], p).non_null) for p in parts}
+        for c in ("amount", "rate")
+    }
+    assert got["amount"] == {
+        "came_in": ("1005", 3),
+        "went_out": ("998", 2),
+        "quarantined": ("7", 1),
+        "deduplicated": (None, 0),
+        "filtered": (None, 0),
+    }
+    rate = {p: (float(v) if v is not None else None, n) for p, (v, n) in got["rate"].items()}
+    assert rate == {
+        "came_in": (6.0, 5),
+        "went_out": (4.0, 4),
+        "quarantined": (2.0, 1),
+        "deduplicated": (None, 0),
+        "filtered": (None, 0),
+    }

@@ -619,3 +619,92 @@ def test_whole_source_files_in_a_pack_are_checked_against_their_sha256(
         f"  CHAIN {sources['sales-1.csv']['records_file']}: the whole file has sha256 "
         f"{changed[:12]}..., its ingestion record {sources['sales-1.csv']['sha256'][:12]}..."
     ) in done.stdout.splitlines()
+
+
+SAME_NAME_PROJECT = APPEND_PROJECT.replace('"sources/sales-*.csv"', '"sources/sales.csv"')
+
+JANUARY = b"id,region,amount\ns1,east,10\ns2,west,20\n"
+FEBRUARY = b"id,region,amount\ns3,east,7\ns4,west,1\ns5,east,2\n"
+"""Both delivered as sources/sales.csv, February's replacing January's. By hand:
+east = 10 (January) + 7 + 2 (February) = 19 from 3 rows; west = 20 + 1 = 21
+from 2 rows."""
+
+
+@pytest.fixture(scope="module")
+def same_name_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("same-name") / "project"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(SAME_NAME_PROJECT, encoding="utf-8")
+    (project / "sources" / "sales.csv").write_bytes(JANUARY)
+    assert jobforge("run", cwd=project).code == 0
+    kept = project / "deliveries" / "2026-01"  # the operator's copy of January's file
+    kept.mkdir(parents=True)
+    (kept / "sales.csv").write_bytes(JANUARY)
+    (project / "sources" / "sales.csv").write_bytes(FEBRUARY)
+    result = jobforge("run", cwd=project)
+    assert result.code == 0, result.err
+    return project
+
+
+def test_batches_from_files_of_the_same_name_each_have_their_file(
+    same_name_project: Path, duckdb_python: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pack.zip"
+    # January's file was replaced at its path: refused, naming it and the way out
+    refused = jobforge(
+        "evidence", "region_totals", "--where", "true", "-o", str(out), cwd=same_name_project
+    )
+    assert refused.code == 1, refused.out + refused.err
+    (message,) = refused.err.strip().splitlines()
+    source = same_name_project / "sources" / "sales.csv"
+    assert message.startswith(f"error: evidence: source file {source} of batch ")
+    assert (
+        f"has sha256 {hashlib.sha256(FEBRUARY).hexdigest()}, not the "
+        f"{hashlib.sha256(JANUARY).hexdigest()} it had when it was ingested; "
+    ) in message
+    assert message.endswith("give a folder that keeps the file as it was delivered: --copies DIR")
+    assert not out.exists()
+    made = jobforge(
+        "evidence", "region_totals", "--where", "true", "-o", str(out),
+        "--copies", str(same_name_project / "deliveries"),
+        cwd=same_name_project,
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    folder = _unzip(out, tmp_path / "unzipped")
+    evidence = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    by_sha = {s["sha256"]: s for s in evidence["sources"]}
+    january = by_sha[hashlib.sha256(JANUARY).hexdigest()]
+    february = by_sha[hashlib.sha256(FEBRUARY).hexdigest()]
+    assert len(evidence["sources"]) == 2
+    assert january["batch_id"] != february["batch_id"]
+    assert january["file_name"] == february["file_name"] == "sales.csv"
+    assert january["source_file"] == february["source_file"] == str(source)
+    # a folder per batch, the file's own name in each, each batch's own bytes
+    for batch, data in ((january, JANUARY), (february, FEBRUARY)):
+        assert batch["records_file"] == f"sources/sales/{batch['batch_id']}/sales.csv"
+        assert batch["whole_file"]
+        assert (folder / batch["records_file"]).read_bytes() == data
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    for batch in (january, february):
+        assert (
+            f"{batch['records_file']}: the whole file, sha256 matches its ingestion record"
+        ) in lines
+    assert sorted(line.split(": ", 1)[1] for line in lines if line.startswith("row ")) == [
+        "region='east', total=19.0, n=3",
+        "region='west', total=21.0, n=2",
+    ]
+    assert lines[-1] == "all 2 row(s) match the source records"
+    # January's copy in the pack changed: its row no longer matches (February's do)
+    member = folder / january["records_file"]
+    member.write_bytes(JANUARY.replace(b"s1,east,10", b"s1,east,11"))
+    done = _reproduce(duckdb_python, folder)
+    assert done.returncode == 1, done.stdout + done.stderr
+    mismatches = [line for line in done.stdout.splitlines() if "MISMATCH" in line]
+    # (the re-derived sum is DuckDB's integer sum; the published one a DOUBLE)
+    assert [m.split(": ", 1)[1] for m in mismatches] == ["total is 20, published 19.0"]
+    assert mismatches[0].split(": ", 1)[0] in (
+        "  MISMATCH row 1 (region='east')",
+        "  MISMATCH row 2 (region='east')",
+    )

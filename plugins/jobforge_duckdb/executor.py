@@ -107,9 +107,8 @@ class DuckDBExecutor:
                 f"gold {spec.name}: the duckdb executor runs gold SQL only, not "
                 f"{spec.transform_label}"
             )
-        run_gold_sql(
-            request.inputs, spec, request.pending.temp_for(request.targets.data), request.context
-        )
+        with request.pending.sink_for(request.targets.data) as out_file:
+            run_gold_sql(request.inputs, spec, out_file, request.context)
         return StepOutcome(
             rows_in=0,
             rows_out=request.pending.row_count(request.targets.data),

@@ -19,6 +19,7 @@ from duckdb.func import PythonUDFType
 from jobforge.plugin import (
     WRITE,
     ArrowTransforms,
+    HashingFile,
     literal,
     quote_ident,
     quote_literal,
@@ -152,12 +153,13 @@ class Session:
     def write(
         self,
         sql: str,
-        tmp: Path,
+        target: HashingFile,
         keep: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
         transforms: Sequence[Callable[..., Any]] = (),
         where: str = "",
     ) -> None:
-        """Stream the result of ``sql`` into the parquet file ``tmp``, each batch
+        """Stream the result of ``sql`` into the parquet file ``target`` (the
+        step's hashing sink, closed by the caller), each batch
         filtered by ``keep`` (if given), then through the arrow ``transforms``
         (if any; ``where`` names the step)."""
         with self.con.sql(sql).to_arrow_reader(BATCH_ROWS) as reader:
@@ -167,7 +169,7 @@ class Session:
             )
             apply = ArrowTransforms(where, transforms, schema) if transforms else None
             written = schema if apply is None else apply.schema
-            with literal.parquet_writer(tmp, written, **WRITE) as writer:
+            with literal.parquet_writer(target, written, **WRITE) as writer:
                 for batch in reader:
                     batch = batch if batch.schema == schema else batch.cast(schema)
                     batch = batch if keep is None else keep(batch)

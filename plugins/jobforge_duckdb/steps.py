@@ -27,6 +27,7 @@ from jobforge.plugin import (
     StepOutcome,
     bronze_columns,
     cast_message_type,
+    cast_terms,
     data_columns,
     duplicate_values,
     filtered_rows,
@@ -37,7 +38,6 @@ from jobforge.plugin import (
     transform_name,
     typed_casts,
 )
-from jobforge_duckdb.casts import cast_terms
 from jobforge_duckdb.dedupe import duplicate_rows, without
 from jobforge_duckdb.session import Session, ident, json_row, lit, ts
 
@@ -122,7 +122,8 @@ def write_staged(session: Session, request: StagedRequest) -> StepOutcome:
     ]
     select = [*map(ident, columns), *stamps]
     select.append(f"CAST({ident(SOURCE_ROW)} AS BIGINT) AS {ident(SOURCE_ROW)}")
-    session.write(f"SELECT {', '.join(select)} FROM {records}", pending.temp_for(targets.data))
+    with pending.sink_for(targets.data) as out_file:
+        session.write(f"SELECT {', '.join(select)} FROM {records}", out_file)
     rejected = request.rejected()
     if rejected is not None and targets.quarantine is not None:
         source = session.arrow("jf_rejected", rejected)
@@ -130,10 +131,8 @@ def write_staged(session: Session, request: StagedRequest) -> StepOutcome:
         body = _quarantine(
             ctx, "staged", "rule_id", "CAST(NULL AS VARCHAR)", "message", ident("row")
         )
-        session.write(
-            f"SELECT {body} FROM ({stamped})",
-            pending.temp_for(targets.quarantine, drop_if_empty=True),
-        )
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            session.write(f"SELECT {body} FROM ({stamped})", apart)
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     return StepOutcome(rows_in=out + quarantined, rows_out=out, rows_quarantined=quarantined)
@@ -169,10 +168,12 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
         f"{values[i] if i in values else ident(source)} AS {ident(name)}"
         for i, (source, name) in enumerate(final.items())
     ]
-    session.write(
-        f"SELECT {', '.join([*good, *_carry(ctx, 'bronze')])} FROM {cast} WHERE NOT ({failed_any})",
-        pending.temp_for(targets.data),
-    )
+    with pending.sink_for(targets.data) as out_file:
+        session.write(
+            f"SELECT {', '.join([*good, *_carry(ctx, 'bronze')])} FROM {cast} "
+            f"WHERE NOT ({failed_any})",
+            out_file,
+        )
     out = pending.row_count(targets.data)
     (total,) = session.scalar_row(f"SELECT count(*) FROM {staged}")
     if flags and targets.quarantine is not None and out < int(total):  # type: ignore[call-overload]
@@ -193,10 +194,8 @@ def write_bronze(session: Session, request: BronzeRequest) -> StepOutcome:
             _all(described, "; "),
             json_row(data, types),
         )
-        session.write(
-            f"SELECT {body} FROM {cast} WHERE {failed_any}",
-            pending.temp_for(targets.quarantine, drop_if_empty=True),
-        )
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            session.write(f"SELECT {body} FROM {cast} WHERE {failed_any}", apart)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]
     return StepOutcome(
@@ -270,10 +269,8 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             _all([(f, lit(r.message or f"failed: {r.expression}")) for f, r in errors], "; "),
             json_row(data, types),
         )
-        session.write(
-            f"SELECT {body} FROM ({flagged}) WHERE {rejected}",
-            pending.temp_for(targets.quarantine, drop_if_empty=True),
-        )
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            session.write(f"SELECT {body} FROM ({flagged}) WHERE {rejected}", apart)
     kept = f"SELECT * FROM ({flagged}) WHERE NOT ({rejected})"
     if spec.dedupe == "none":
         keys: list[str] = []
@@ -288,19 +285,21 @@ def write_silver(session: Session, request: SilverRequest) -> StepOutcome:
             )
     dropped = duplicate_rows(session, kept, keys) if keys else None
     select = [*map(ident, data), *_carry(ctx, "silver")]
-    session.write(
-        f"SELECT {', '.join(select)} FROM ({kept})",
-        pending.temp_for(targets.data),
-        keep=None if dropped is None else without(session, dropped),
-        transforms=arrow,
-        where=where,
-    )
+    with pending.sink_for(targets.data) as out_file:
+        session.write(
+            f"SELECT {', '.join(select)} FROM ({kept})",
+            out_file,
+            keep=None if dropped is None else without(session, dropped),
+            transforms=arrow,
+            where=where,
+        )
     if dropped is not None and targets.duplicates is not None:
         given = {"row": json_row(data, types), "duplicate_of": "__jf_of"}
-        session.write(
-            f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM {dropped} {_ORDER}",
-            pending.temp_for(targets.duplicates, drop_if_empty=True),
-        )
+        with pending.sink_for(targets.duplicates, drop_if_empty=True) as apart:
+            session.write(
+                f"SELECT {_set_apart(duplicate_values(ctx), given)} FROM {dropped} {_ORDER}",
+                apart,
+            )
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0

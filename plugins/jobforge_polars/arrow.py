@@ -11,19 +11,22 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from jobforge.plugin import WRITE, ArrowTransforms, literal
+from jobforge.plugin import WRITE, ArrowTransforms, HashingFile, literal
 
 BATCH_ROWS = 122_880
 """Rows per batch handed to an arrow transform."""
 
 
 def write_arrow_transformed(
-    frame: pl.LazyFrame, transforms: Sequence[Callable[..., Any]], where: str, tmp: Path
+    frame: pl.LazyFrame,
+    transforms: Sequence[Callable[..., Any]],
+    where: str,
+    target: Path | HashingFile,
 ) -> None:
-    """Write ``frame`` through the arrow ``transforms`` to the parquet file ``tmp``."""
+    """Write ``frame`` through the arrow ``transforms`` to the parquet file ``target``."""
     schema = _plain(_arrow(frame.clear().collect()).schema)
     apply = ArrowTransforms(where, transforms, schema)
-    with literal.parquet_writer(tmp, apply.schema, **WRITE) as writer:
+    with literal.parquet_writer(target, apply.schema, **WRITE) as writer:
         for chunk in frame.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True):
             for batch in _arrow(chunk).to_batches():
                 writer.write_batch(apply.batch(batch))

@@ -57,7 +57,8 @@ def write_bronze(
     )
     # The data alone in the main plan (a second sink costs every row a fan
     # out); the rows that failed, if any, are found again by a second pass.
-    good.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
+    with pending.sink_for(targets.data) as out_file:
+        literal.sink_parquet(good, out_file, **WRITE)
     out = pending.row_count(targets.data)
     total = int(frame.select(pl.len()).collect().item())
     if flags and targets.quarantine is not None and out < total:
@@ -80,7 +81,7 @@ def write_bronze(
             )
             for f, src, spec in flags
         ]
-        quarantine_frame(
+        quarantined_rows = quarantine_frame(
             bad,
             layer="bronze",
             ctx=ctx,
@@ -88,9 +89,9 @@ def write_bronze(
             column=all_true([(pl.col(f), pl.lit(final[src])) for f, src, _ in flags], ", "),
             message=all_true(described, "; "),
             row=json_row(data),
-        ).sink_parquet(
-            literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **WRITE
         )
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            literal.sink_parquet(quarantined_rows, apart, **WRITE)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     applied = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]

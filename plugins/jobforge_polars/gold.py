@@ -16,6 +16,7 @@ from jobforge.plugin import (
     WRITE,
     ContractError,
     GoldSpec,
+    HashingFile,
     PendingFiles,
     StepContext,
     StepOutcome,
@@ -35,12 +36,12 @@ def write_gold(
     ctx: StepContext,
     pending: PendingFiles,
 ) -> StepOutcome:
-    tmp = pending.temp_for(targets.data)
-    if spec.sql is not None:
-        run_gold_sql(inputs, spec, tmp, ctx)
-    else:
-        with streaming([p for paths in inputs.values() for p in paths]):
-            _gold_python(inputs, spec, tmp, ctx)
+    with pending.sink_for(targets.data) as out_file:
+        if spec.sql is not None:
+            run_gold_sql(inputs, spec, out_file, ctx)
+        else:
+            with streaming([p for paths in inputs.values() for p in paths]):
+                _gold_python(inputs, spec, out_file, ctx)
     out = pending.row_count(targets.data)
     return StepOutcome(
         rows_in=0,
@@ -64,7 +65,7 @@ def _with_lineage(name: str, frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _gold_python(
-    inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
+    inputs: dict[str, list[Path]], spec: GoldSpec, target: HashingFile, ctx: StepContext
 ) -> None:
     frames = {n: _with_lineage(n, literal.scan_parquet(p)) for n, p in inputs.items()}
     result = spec.resolved_function()(frames)
@@ -78,6 +79,8 @@ def _gold_python(
     names = list(result.collect_schema().names())
     require_lineage(spec, names)
     keep = [c for c in names if c not in (LAYER, PROCESSED_AT)]
-    result.select(
-        *keep, pl.lit("gold").alias(LAYER), ts(ctx.processed_at).alias(PROCESSED_AT)
-    ).sink_parquet(literal.text(tmp), **WRITE)
+    literal.sink_parquet(
+        result.select(*keep, pl.lit("gold").alias(LAYER), ts(ctx.processed_at).alias(PROCESSED_AT)),
+        target,
+        **WRITE,
+    )

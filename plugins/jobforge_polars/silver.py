@@ -96,7 +96,7 @@ def write_silver(
             f"footers say {rows_in}"
         )
     if errors and targets.quarantine is not None and int(totals["__jf_accepted"]) < rows_in:
-        quarantine_frame(
+        quarantined_rows = quarantine_frame(
             frame.filter(rejected),
             layer="silver",
             ctx=ctx,
@@ -118,9 +118,9 @@ def write_silver(
                 "; ",
             ),
             row=json_row(data),
-        ).sink_parquet(
-            literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **WRITE
         )
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            literal.sink_parquet(quarantined_rows, apart, **WRITE)
     kept = frame.filter(~rejected)
     dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
     duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
@@ -137,10 +137,11 @@ def write_silver(
                 f"{type(result).__name__}, expected a polars LazyFrame"
             )
     require_provenance(where, result.collect_schema().names())
-    if arrow:
-        write_arrow_transformed(result, arrow, where, pending.temp_for(targets.data))
-    else:
-        result.sink_parquet(literal.text(pending.temp_for(targets.data)), **WRITE)
+    with pending.sink_for(targets.data) as out_file:
+        if arrow:
+            write_arrow_transformed(result, arrow, where, out_file)
+        else:
+            literal.sink_parquet(result, out_file, **WRITE)
     if duplicate is not None and targets.duplicates is not None and dropped is not None:
         # The dropped rows as read while comparing candidates, else read again
         # (and told which row each equals).
@@ -154,9 +155,10 @@ def write_silver(
         else:
             source = dropped_rows.lazy()
         given = {"row": json_row(data), "duplicate_of": pl.col(DUPLICATE_OF)}
-        source.select(set_apart(duplicate_values(ctx), given)).sink_parquet(
-            literal.text(pending.temp_for(targets.duplicates, drop_if_empty=True)), **WRITE
-        )
+        with pending.sink_for(targets.duplicates, drop_if_empty=True) as apart:
+            literal.sink_parquet(
+                source.select(set_apart(duplicate_values(ctx), given)), apart, **WRITE
+            )
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0

@@ -47,23 +47,32 @@ def write_staged(
     positions = [i for i, c in enumerate(names) if c != SOURCE_ROW]
     data = [pl.nth(positions)] if positions else []
     staged = frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
-    queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **SINK)]
+    # Both files in one plan (collected together): their sinks stay open until it ran.
+    sinks = [pending.sink_for(targets.data)]
+    queries = [literal.sink_parquet(staged, sinks[0], **SINK)]
     if rejects is not None and targets.quarantine is not None:
         rejected = rejects.with_columns(*stamps)
+        sinks.append(pending.sink_for(targets.quarantine, drop_if_empty=True))
         queries.append(
-            quarantine_frame(
-                rejected,
-                layer="staged",
-                ctx=ctx,
-                rule_id=pl.col("rule_id"),
-                column=pl.lit(None, dtype=pl.String),
-                message=pl.col("message"),
-                row=pl.col("row"),
-            ).sink_parquet(
-                literal.text(pending.temp_for(targets.quarantine, drop_if_empty=True)), **SINK
+            literal.sink_parquet(
+                quarantine_frame(
+                    rejected,
+                    layer="staged",
+                    ctx=ctx,
+                    rule_id=pl.col("rule_id"),
+                    column=pl.lit(None, dtype=pl.String),
+                    message=pl.col("message"),
+                    row=pl.col("row"),
+                ),
+                sinks[1],
+                **SINK,
             )
         )
-    pl.collect_all(queries)
+    try:
+        pl.collect_all(queries)
+    finally:
+        for sink in sinks:
+            sink.close()
     out = pending.row_count(targets.data)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     return StepOutcome(

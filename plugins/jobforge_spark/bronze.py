@@ -67,7 +67,8 @@ def write_bronze(
         ],
         *carry(ctx, "bronze"),
     )
-    write_one_file(good, pending.temp_for(targets.data), scratch, where)
+    with pending.sink_for(targets.data) as out_file:
+        write_one_file(good, out_file, scratch, where)
     out = pending.row_count(targets.data)
     if flags and targets.quarantine is not None and out < rows_in:
         quoted = python_repr()
@@ -91,8 +92,8 @@ def write_bronze(
             message=all_true(described, "; "),
             row=json_row(data, frame),
         )
-        tmp = pending.temp_for(targets.quarantine, drop_if_empty=True)
-        write_one_file(rows, tmp, scratch, where)
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            write_one_file(rows, apart, scratch, where)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     applied = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]

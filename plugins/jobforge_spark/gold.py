@@ -74,7 +74,8 @@ def write_gold(
             F.lit("gold").alias(LAYER),
             ts(ctx.processed_at).alias(PROCESSED_AT),
         )
-        write_one_file(written, pending.temp_for(targets.data), scratch, where)
+        with pending.sink_for(targets.data) as out_file:
+            write_one_file(written, out_file, scratch, where)
     except PySparkException as exc:
         raise ContractError(f"{where}: SQL error: {str(exc).strip().splitlines()[0]}") from None
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from jobforge.plugin import WRITE, ContractError, literal
+from jobforge.plugin import WRITE, ContractError, HashingFile, literal
 from jobforge_spark.stale import prefix, remove_stale
 
 
@@ -48,8 +48,10 @@ class Scratch:
             self._root = None
 
 
-def write_one_file(frame: DataFrame, target: Path, scratch: Scratch, where: str) -> None:
-    """Write ``frame`` to the parquet file ``target`` (the engine's temporary)."""
+def write_one_file(frame: DataFrame, target: HashingFile, scratch: Scratch, where: str) -> None:
+    """Write ``frame`` to the parquet file ``target`` (the engine's hashing sink of
+    a temporary: Spark writes its part files in a scratch folder, their batches are
+    written through the sink into one file, hashed as they go)."""
     folder = scratch.folder()
     try:
         # "error", not "errorifexists": Spark Connect's client knows the short name only.

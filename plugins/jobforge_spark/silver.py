@@ -138,8 +138,8 @@ def write_silver(
             ),
             row=json_row(data, frame),
         )
-        tmp = pending.temp_for(targets.quarantine, drop_if_empty=True)
-        write_one_file(rows, tmp, scratch, where)
+        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
+            write_one_file(rows, apart, scratch, where)
     kept = frame.filter(~rejected)
     order = [F.col(_FILE), F.col(SOURCE_ROW)]
     if keys:
@@ -154,14 +154,14 @@ def write_silver(
         result = unique.orderBy(*order).select(*[column(c) for c in data], *carry(ctx, "silver"))
         if arrow:
             result = per_partition(result, arrow, where)
-        with worker_errors():
-            write_one_file(result, pending.temp_for(targets.data), scratch, where)
+        with worker_errors(), pending.sink_for(targets.data) as out_file:
+            write_one_file(result, out_file, scratch, where)
         if keys and targets.duplicates is not None:
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
             given = {"row": json_row(data, frame), "duplicate_of": F.col(DUPLICATE_OF)}
             rows = dropped.select(*set_apart(duplicate_values(ctx), given))
-            tmp = pending.temp_for(targets.duplicates, drop_if_empty=True)
-            write_one_file(rows, tmp, scratch, where)
+            with pending.sink_for(targets.duplicates, drop_if_empty=True) as apart:
+                write_one_file(rows, apart, scratch, where)
     finally:
         if keys:
             kept.unpersist()

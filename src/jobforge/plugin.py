@@ -66,6 +66,9 @@ _PUBLIC: dict[str, str] = {
     "require_provenance": "jobforge.engine.transform_rules",
     "split_transforms": "jobforge.engine.transform_rules",
     "PendingFiles": "jobforge.storage.pending",
+    "HashingFile": "jobforge.storage.hashing",
+    # bronze casts as DuckDB SQL (the duckdb executor; staged -> bronze control totals)
+    "cast_terms": "jobforge.engine.cast_sql",
     # the step specs an executor carries out (the same ones `import jobforge` gives)
     "BronzeSchema": "jobforge.engine.steps",
     "CastSpec": "jobforge.engine.steps",
@@ -205,6 +208,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         cast_message_type,
         typed_casts,
     )
+    from jobforge.engine.cast_sql import cast_terms
     from jobforge.engine.events import TransitionEvent
     from jobforge.engine.executor import (
         DUPLICATE_COLUMNS,
@@ -310,6 +314,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
         remove_stale_temporaries_of,
         temporary_path_for,
     )
+    from jobforge.storage.hashing import HashingFile
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
     from jobforge.storage.maintenance import READABLE, MaintainedStore
     from jobforge.storage.names import validate_name

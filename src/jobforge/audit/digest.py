@@ -36,8 +36,12 @@ def recorded_path(data_root: Path, path: Path) -> str:
 
 def draft_digests(data_root: Path, draft: Draft) -> list[FileDigest]:
     """The digests of every file the draft will publish (data, quarantine,
-    duplicates), hashed from the temporaries just written, before they are
-    renamed into place: the record that publishes them holds what was written."""
+    duplicates): the record that publishes them holds what was written.
+
+    A file written through its sink (:meth:`~jobforge.storage.pending.PendingFiles.sink_for`)
+    was hashed as it was written and is not read again; one written to a path
+    by a writer that cannot write to a file object is hashed from its
+    temporary, before it is renamed into place (:func:`sha256_file`)."""
     roles: dict[Path | None, Literal["data", "quarantine", "duplicates"]] = {
         draft.targets.data: "data",
         draft.targets.quarantine: "quarantine",
@@ -45,7 +49,8 @@ def draft_digests(data_root: Path, draft: Draft) -> list[FileDigest]:
     }
     digests = []
     for final, tmp in draft.pending.to_publish().items():
-        sha256, size = sha256_file(tmp)
+        hashed = draft.pending.written_digest(final)
+        sha256, size = hashed if hashed is not None else sha256_file(tmp)
         digests.append(
             FileDigest(
                 role=roles[final],

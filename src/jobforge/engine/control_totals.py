@@ -11,6 +11,16 @@ Integer and decimal columns are summed exactly (DuckDB's ``HUGEINT`` and
 :data:`FLOAT_TOLERANCE`, over their finite values (NaN and infinities are neither
 summed nor counted). No file holds the rows a filter dropped: their totals
 are the remainder, and zero, checked, when the ledger filtered no row.
+
+Staged -> bronze (:func:`bronze_totals`): staged holds text, bronze the cast
+values. What came in is the staged text of each control column cast as bronze
+declares it (the same DuckDB SQL the duckdb executor casts with:
+:mod:`jobforge.engine.cast_sql`), what went out the bronze file's values, what
+was quarantined the rejected rows' staged text (their ``row`` JSON) cast the
+same way. A value that does not cast counts in no part (it is null in each);
+the other control columns of a row quarantined for it count in ``came_in`` and
+``quarantined``. So ``came_in = went_out + quarantined`` holds exactly when
+every kept row went out with the value its text casts to.
 """
 
 from __future__ import annotations
@@ -19,8 +29,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobforge.engine.bronze_plan import bronze_columns
+from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError
 from jobforge.pipeline.models import ColumnTotal, ControlTotal, RowLedger
+from jobforge.provenance import data_columns
 from jobforge.storage import literal
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.store import StepTargets
@@ -193,6 +206,76 @@ def reconcile(totals: list[ControlTotal], ledger: RowLedger) -> list[ControlTota
                 )
         done.append(total.model_copy(update={"filtered": filtered}))
     return done
+
+
+BRONZE_NUMBERS = ("int", "float")
+"""The bronze casts whose columns have totals from staged -> bronze on."""
+
+
+def bronze_columns_measured(columns: list[str], schema: BronzeSchema) -> list[str]:
+    """The control columns a staged -> bronze transition measures: those bronze
+    casts to a number (any other is text in bronze; its totals start in silver,
+    where it must be a number)."""
+    return [c for c in columns if c in schema.cast and schema.cast[c].type in BRONZE_NUMBERS]
+
+
+def bronze_totals(
+    columns: list[str],
+    schema: BronzeSchema,
+    *,
+    table: str,
+    inputs: list[Path],
+    pending: PendingFiles,
+    targets: StepTargets,
+    ledger: RowLedger,
+) -> list[ControlTotal]:
+    """The reconciled totals of a staged -> bronze transition (see the module
+    docstring), from the staged files it read and the temporaries it wrote."""
+    import duckdb
+    import pyarrow as pa
+
+    from jobforge.engine.cast_sql import SQL_TYPES, cast_value
+
+    written = pending.written(targets.data)
+    measured = bronze_columns_measured(columns, schema)
+    if not measured or written is None or not inputs:
+        return []
+    staged_names = data_columns(list(literal.read_schema(inputs[0]).names))
+    source_of = {name: src for src, name in bronze_columns(schema, staged_names, table).items()}
+    sources = [source_of[c] for c in measured]
+    ins = _read(inputs, sources)
+    out = _read([written], measured)
+    assert out is not None
+    apart = pending.written(targets.quarantine) if targets.quarantine else None
+    rejected = _read([apart], ["row"]) if apart is not None else None
+    con = duckdb.connect(":memory:")
+    try:
+        found = []
+        for column, source in zip(measured, sources, strict=True):
+            spec = schema.cast[column]
+            typed = SQL_TYPES[spec.type]
+            assert ins is not None
+            given = ins.schema.field(source).type
+            is_text = pa.types.is_string(given) or pa.types.is_large_string(given)
+            value_in = (
+                cast_value(_quoted(source), spec)
+                if is_text
+                else f"TRY_CAST({_quoted(source)} AS {typed})"
+            )
+            text_apart = f'json_extract_string("row", {_json_path(source)})'
+            found.append(
+                ControlTotal(
+                    column=column,
+                    kind=_kind(_type_of(con, out, column), column, written),  # type: ignore[arg-type]
+                    came_in=_totals_of(con, ins, value_in),
+                    went_out=_totals_of(con, out, _quoted(column)),
+                    quarantined=_totals_of(con, rejected, cast_value(text_apart, spec)),
+                    deduplicated=ColumnTotal(sum=None, non_null=0),
+                )
+            )
+    finally:
+        con.close()
+    return reconcile(found, ledger)
 
 
 def step_totals(

@@ -156,8 +156,11 @@ class LedgerObligation:
 @dataclass
 class _Request:
     targets: StepTargets
-    """Final paths of the outputs; write each through ``pending.temp_for(path)``
-    (quarantine and duplicates with ``drop_if_empty=True``), never to the path."""
+    """Final paths of the outputs; write each through ``pending.sink_for(path)``
+    (a file object that hashes the bytes as they are written), or to the path
+    ``pending.temp_for(path)`` gives a writer that takes only paths (its file is
+    then read back once to hash it); quarantine and duplicates with
+    ``drop_if_empty=True``; never to the final path."""
     context: StepContext
     pending: PendingFiles
     """The temporaries of this step: the engine moves them to the final paths

@@ -13,6 +13,7 @@ from jobforge.engine.executor import StepContext
 from jobforge.engine.steps import GoldSpec
 from jobforge.errors import ContractError, QueryError
 from jobforge.storage import literal
+from jobforge.storage.hashing import HashingFile
 
 if TYPE_CHECKING:  # DuckDB, pyarrow and the sandbox are imported when a query runs
     import duckdb
@@ -31,11 +32,12 @@ def first_line(exc: BaseException) -> str:
 
 
 def run_gold_sql(
-    inputs: dict[str, list[Path]], spec: GoldSpec, tmp: Path, ctx: StepContext
+    inputs: dict[str, list[Path]], spec: GoldSpec, target: Path | HashingFile, ctx: StepContext
 ) -> None:
     """Run the gold SQL in a :class:`~jobforge.query.sandbox.Sandbox` and write
-    its result to ``tmp`` from Python, batch by batch: the connection itself
-    reads only the inputs' files and cannot write any."""
+    its result to ``target`` (a path, or a hashing sink) from Python, batch by
+    batch: the connection itself reads only the inputs' files and cannot write
+    any."""
     if spec.sql is None:
         raise ContractError(f"gold {spec.name}: built by a function, not by SQL")
     import duckdb
@@ -81,7 +83,7 @@ def run_gold_sql(
                 f"TIMESTAMPTZ {quote_literal(stamp)} AS {prov.PROCESSED_AT} "
                 f"FROM (\n{sql}\n) AS gold_result"
             ),
-            tmp,
+            target,
             spec,
         )
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
@@ -131,8 +133,10 @@ def utc_type(data_type: pa.DataType) -> pa.DataType:
     return data_type
 
 
-def write_result(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, spec: GoldSpec) -> None:
-    """Stream the result of ``sql`` into the parquet file ``tmp`` (zstd level 1)."""
+def write_result(
+    con: duckdb.DuckDBPyConnection, sql: str, target: Path | HashingFile, spec: GoldSpec
+) -> None:
+    """Stream the result of ``sql`` into the parquet file ``target`` (zstd level 1)."""
     import pyarrow as pa
 
     from jobforge.query.export import unwritable
@@ -142,7 +146,7 @@ def write_result(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, spec: Gold
             [f.with_type(utc_type(f.type)) for f in reader.schema], metadata=reader.schema.metadata
         )
         try:
-            writer = literal.parquet_writer(tmp, schema, **WRITE)
+            writer = literal.parquet_writer(target, schema, **WRITE)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise ContractError(f"gold {spec.name}: {unwritable(schema, exc)}") from None
         with writer:

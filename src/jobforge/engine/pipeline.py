@@ -268,6 +268,7 @@ class PipelineEngine:
             lineage=lambda file: bronze_lineage(table_name, input_columns([file]), schema),
             declared=bronze_parts(schema),
             force=force,
+            bronze=schema,
         )
 
     def promote_to_silver(
@@ -321,6 +322,7 @@ class PipelineEngine:
         lineage: Callable[[Path], StepLineage],
         declared: Fingerprint,
         force: bool,
+        bronze: BronzeSchema | None = None,
     ) -> PromotionResult:
         """Promote a batch of ``table_name`` from ``source`` to ``target`` with the
         executor's ``write`` step (``write_bronze`` or ``write_silver`` with the
@@ -352,6 +354,7 @@ class PipelineEngine:
                 lineage=lambda: lineage(file),
                 fingerprint=fingerprint,
                 force=force,
+                bronze=bronze,
             )
 
     def promote_to_gold(

@@ -17,7 +17,7 @@ from jobforge.catalog.derivation import StepLineage
 from jobforge.catalog.entries import load_entry, upstream_computed
 from jobforge.catalog.governance import Computed, GroupCheck, check_labels, declassification
 from jobforge.catalog.lineage import find_record, record_id
-from jobforge.engine.control_totals import step_totals
+from jobforge.engine.control_totals import bronze_totals, step_totals
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepContext, StepOutcome, StepTargets
@@ -29,7 +29,7 @@ from jobforge.engine.records import blame, failed_ledger
 from jobforge.engine.recovery import interrupted_transition
 from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
-from jobforge.engine.steps import GoldSpec
+from jobforge.engine.steps import BronzeSchema, GoldSpec
 from jobforge.engine.transition import Transition
 from jobforge.errors import ConfigError, ContractError
 from jobforge.logging import get_logger
@@ -211,6 +211,7 @@ def promote(
     lineage: Lineage,
     fingerprint: Fingerprint,
     force: bool = False,
+    bronze: BronzeSchema | None = None,
 ) -> PromotionResult:
     """Run ``step`` from ``source`` to ``target`` for ``batch`` of ``table`` (its
     lock held): hooks, the step writing temporaries, the ledger check, the
@@ -287,16 +288,26 @@ def promote(
         ledger = ledger_for(outcome, target)
         if not ledger.balanced:
             raise ContractError(ledger.imbalance_message())
-        # bronze renames and casts the staged columns: totals are kept from silver on
-        declared = declaration.control_totals if declaration and target is not Layer.BRONZE else []
-        totals = step_totals(
-            declared,
-            gold=target is Layer.GOLD,
-            inputs=[Path(ref.file) for ref in inputs],
-            pending=written[-1],
-            targets=targets,
-            ledger=ledger,
-        )
+        declared = declaration.control_totals if declaration else []
+        if target is Layer.BRONZE:  # staged text in, cast values out (``bronze``: the casts)
+            totals = bronze_totals(
+                declared,
+                bronze or BronzeSchema(),
+                table=table,
+                inputs=[Path(ref.file) for ref in inputs],
+                pending=written[-1],
+                targets=targets,
+                ledger=ledger,
+            )
+        else:
+            totals = step_totals(
+                declared,
+                gold=target is Layer.GOLD,
+                inputs=[Path(ref.file) for ref in inputs],
+                pending=written[-1],
+                targets=targets,
+                ledger=ledger,
+            )
         try:
             decision[0] = _declassify(rt, table, declaration, computed, upstream, targets, written)
         except GroupSizeError as exc:

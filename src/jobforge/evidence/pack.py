@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -58,9 +58,18 @@ class PackSummary:
 
 
 def build_pack(
-    project: Project, config: PipelineConfig, table: str, where: str, out: Path
+    project: Project,
+    config: PipelineConfig,
+    table: str,
+    where: str,
+    out: Path,
+    copies: Sequence[Path] = (),
 ) -> PackSummary:
-    """Write the evidence pack of the rows of ``gold.table`` where ``where`` holds to ``out``."""
+    """Write the evidence pack of the rows of ``gold.table`` where ``where`` holds to ``out``.
+
+    Each batch's source file is read where it was ingested from; one replaced
+    since (an append table fed the same file name each time) is looked for, by
+    its recorded sha256, in the folders ``copies`` (kept copies of the deliveries)."""
     if not project.is_gold(table):
         raise ConfigError(f"evidence: {table} is not a gold table of the project")
     if not out.parent.is_dir():
@@ -91,9 +100,11 @@ def build_pack(
         )
         if not wanted:
             continue
-        found, data = _source_records(ingestion, wanted, staged_rows)
+        found, data = _source_records(ingestion, wanted, staged_rows, copies)
         name = Path(ingestion.source_file).name
-        path = f"sources/{ingestion.table_name}/{ingestion.batch_id[:8]}-{name}"
+        # a folder per batch: batches fed from files of the same name stay apart,
+        # and each file keeps its own name
+        path = f"sources/{ingestion.table_name}/{ingestion.batch_id}/{name}"
         whole = len(found.records) == found.count
         # every record of the file is wanted: the pack holds the file itself, so
         # that its sha256 can be checked against the ingestion record
@@ -237,7 +248,10 @@ def _staged_rows(
 
 
 def _source_records(
-    ingestion: IngestionRecord, wanted: list[int], staged: dict[tuple[str, int], dict[str, Any]]
+    ingestion: IngestionRecord,
+    wanted: list[int],
+    staged: dict[tuple[str, int], dict[str, Any]],
+    copies: Sequence[Path],
 ) -> tuple[CsvRecords, bytes]:
     """The records ``wanted`` of the ingested file (and the file's bytes), checked
     against its sha256 and against the staged rows the reader made of them."""
@@ -246,19 +260,7 @@ def _source_records(
             f"evidence: {ingestion.source_file}: only CSV sources can be put in a pack "
             f"(this one is {ingestion.source_format})"
         )
-    try:
-        data = Path(ingestion.source_file).read_bytes()
-    except OSError as exc:
-        raise SourceError(
-            f"evidence: source file {ingestion.source_file} of batch {ingestion.batch_id[:8]} "
-            f"cannot be read: {exc.strerror}"
-        ) from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != ingestion.source_sha256:
-        raise SourceError(
-            f"evidence: {ingestion.source_file} has sha256 {digest}, not the "
-            f"{ingestion.source_sha256} it had when batch {ingestion.batch_id[:8]} was ingested"
-        )
+    data = _ingested_bytes(ingestion, copies)
     details = ingestion.reader_details or {}
     found = csv_records(
         data,
@@ -281,6 +283,42 @@ def _source_records(
                 f"with that number; the pack would not reproduce it"
             )
     return found, data
+
+
+def _ingested_bytes(ingestion: IngestionRecord, copies: Sequence[Path]) -> bytes:
+    """The bytes of the file ``ingestion`` read: at its path if they still have its
+    sha256, else a file of the same size and sha256 in one of the folders ``copies``
+    (searched in order, recursively)."""
+    source = Path(ingestion.source_file)
+    batch = ingestion.batch_id[:8]
+    try:
+        data: bytes | None = source.read_bytes()
+    except OSError as exc:
+        data, problem = None, f"cannot be read: {exc.strerror}"
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == ingestion.source_sha256:
+            return data
+        problem = (
+            f"has sha256 {digest}, not the {ingestion.source_sha256} it had when it was ingested"
+        )
+    for folder in copies:
+        if not folder.is_dir():
+            raise ConfigError(f"evidence: --copies {folder}: not a folder")
+        for candidate in sorted(folder.rglob("*")):
+            if not candidate.is_file() or candidate.stat().st_size != ingestion.source_size_bytes:
+                continue
+            kept = candidate.read_bytes()
+            if hashlib.sha256(kept).hexdigest() == ingestion.source_sha256:
+                return kept
+    searched = (
+        f"no file in {', '.join(str(f) for f in copies)} has that sha256"
+        if copies
+        else "give a folder that keeps the file as it was delivered: --copies DIR"
+    )
+    raise SourceError(
+        f"evidence: source file {ingestion.source_file} of batch {batch} {problem}; {searched}"
+    )
 
 
 def _public_key(project: Project) -> bytes | None:

@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from jobforge.storage.hashing import HashingFile
 
 if TYPE_CHECKING:  # imported when first used: a run with nothing to do needs neither
     import polars as pl
@@ -68,9 +70,12 @@ def scan_csv(path: Path, **options: Any) -> pl.LazyFrame:
     return pl.scan_csv(text(path), glob=False, **options)
 
 
-def sink_parquet(frame: pl.LazyFrame, path: Path, **options: Any) -> Any:
-    """``frame.sink_parquet`` to exactly this path (no ``~`` expansion)."""
-    return frame.sink_parquet(text(path), **options)
+def sink_parquet(frame: pl.LazyFrame, target: Path | HashingFile, **options: Any) -> Any:
+    """``frame.sink_parquet`` to exactly this path (no ``~`` expansion), or
+    through a hashing sink (:meth:`~jobforge.storage.pending.PendingFiles.sink_for`)."""
+    if isinstance(target, HashingFile):
+        return frame.sink_parquet(cast("IO[bytes]", target), **options)
+    return frame.sink_parquet(text(target), **options)
 
 
 def read_parquet_schema(path: Path) -> dict[str, pl.DataType]:
@@ -99,8 +104,14 @@ def parquet_file(path: Path) -> pq.ParquetFile:
     return pq.ParquetFile(text(path), filesystem=local())
 
 
-def parquet_writer(path: Path, schema: pa.Schema, **options: Any) -> pq.ParquetWriter:
-    """A :class:`pyarrow.parquet.ParquetWriter` writing exactly this path."""
+def parquet_writer(
+    target: Path | HashingFile, schema: pa.Schema, **options: Any
+) -> pq.ParquetWriter:
+    """A :class:`pyarrow.parquet.ParquetWriter` writing exactly this path, or
+    through a hashing sink (:meth:`~jobforge.storage.pending.PendingFiles.sink_for`;
+    closing the writer does not close the sink)."""
     import pyarrow.parquet as pq
 
-    return pq.ParquetWriter(text(path), schema, filesystem=local(), **options)
+    if isinstance(target, HashingFile):
+        return pq.ParquetWriter(target, schema, **options)
+    return pq.ParquetWriter(text(target), schema, filesystem=local(), **options)

@@ -1,8 +1,11 @@
 """A set of files written under temporary names and published together.
 
-Writers ask :meth:`PendingFiles.temp_for` for the temporary path of each final
-file, write it, and the owner calls :meth:`PendingFiles.commit`, which flushes
-every file and renames it into place. If anything fails before the commit,
+Writers ask :meth:`PendingFiles.sink_for` for a file object to write each final
+file through (it hashes the bytes as they are written:
+:class:`~jobforge.storage.hashing.HashingFile`), or :meth:`PendingFiles.temp_for`
+for the temporary path when the writer can only write to a path, and the owner
+calls :meth:`PendingFiles.commit`, which flushes every file and renames it into
+place. If anything fails before the commit,
 :meth:`PendingFiles.abort` removes the temporaries: nothing half-written is
 ever visible under a final name.
 """
@@ -21,6 +24,7 @@ from jobforge.storage.atomic import (
     remove_empty_dirs,
     temporary_path_for,
 )
+from jobforge.storage.hashing import HashingFile
 
 
 class PendingFiles:
@@ -29,6 +33,7 @@ class PendingFiles:
         self._optional: set[Path] = set()
         self._created: list[Path] = []
         """Folders made for the files: removed again by :meth:`abort` if empty."""
+        self._sinks: dict[Path, HashingFile] = {}
 
     def temp_for(self, final: Path, *, drop_if_empty: bool = False) -> Path:
         """The temporary path to write ``final`` to.
@@ -39,9 +44,26 @@ class PendingFiles:
         self._created += make_dirs(final.parent)
         tmp = temporary_path_for(final)
         self._pending[final] = tmp
+        self._sinks.pop(final, None)  # a file written again: the old sink is not it
         if drop_if_empty:
             self._optional.add(final)
         return tmp
+
+    def sink_for(self, final: Path, *, drop_if_empty: bool = False) -> HashingFile:
+        """A binary file object writing ``final``'s temporary (see :meth:`temp_for`)
+        that hashes the bytes as they are written: close it (``with``) before the
+        step returns, and :meth:`written_digest` gives the digest without reading
+        the file again."""
+        sink = HashingFile(self.temp_for(final, drop_if_empty=drop_if_empty))
+        self._sinks[final] = sink
+        return sink
+
+    def written_digest(self, final: Path) -> tuple[str, int] | None:
+        """The sha256 and size of the bytes written for ``final`` through its
+        closed :meth:`sink_for` sink (``None``: written to a path, or the sink
+        is still open)."""
+        sink = self._sinks.get(final)
+        return sink.digest if sink is not None else None
 
     def written(self, final: Path) -> Path | None:
         """The temporary file written for ``final`` (``None`` if none was)."""
@@ -82,6 +104,7 @@ class PendingFiles:
             _fsync_file(tmp)
             os.replace(tmp, final)
             published.append(final)
+        self._sinks.clear()
         for directory in {p.parent for p in published}:
             _fsync_directory(directory)
         self._pending.clear()
@@ -91,6 +114,10 @@ class PendingFiles:
 
     def abort(self) -> None:
         """Remove every temporary file, and the folders made for them; publish nothing."""
+        for sink in self._sinks.values():
+            with contextlib.suppress(OSError):
+                sink.close()
+        self._sinks.clear()
         for tmp in self._pending.values():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -82,12 +82,16 @@ def rows_of(batch_id: str, count: int) -> pa.Table:
 
 def write_draft(draft: Draft, rows: pa.Table, rejected: int = 0) -> None:
     """Write a step's files through the draft's temporaries, as an executor does."""
-    tmp = draft.pending.temp_for(draft.targets.data)
-    with literal.parquet_writer(tmp, rows.schema) as writer:
+    with (
+        draft.pending.sink_for(draft.targets.data) as out_file,
+        literal.parquet_writer(out_file, rows.schema) as writer,
+    ):
         writer.write_table(rows)
     if draft.targets.quarantine is not None:
-        apart = draft.pending.temp_for(draft.targets.quarantine, drop_if_empty=True)
-        with literal.parquet_writer(apart, rows.schema) as writer:
+        with (
+            draft.pending.sink_for(draft.targets.quarantine, drop_if_empty=True) as apart,
+            literal.parquet_writer(apart, rows.schema) as writer,
+        ):
             writer.write_table(rows.slice(0, rejected))
 
 

@@ -20,7 +20,15 @@ from jobforge.cli import context
     required=True,
     help="The zip file to write.",
 )
-def evidence(table: str, where: str, output: Path) -> None:
+@click.option(
+    "--copies",
+    "copies",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A folder of kept copies of delivered source files (repeatable): where a batch's "
+    "file is found, by its sha256, when the file at its path was replaced since.",
+)
+def evidence(table: str, where: str, output: Path, copies: tuple[Path, ...]) -> None:
     """Write an evidence pack for the rows of gold TABLE where --where holds: the
     rows, the raw source records they come from (with each file's sha256), every
     lineage record on the way, the declarations, the catalog entries, and a
@@ -30,7 +38,7 @@ def evidence(table: str, where: str, output: Path) -> None:
     project = context.required_project()
     config = context.pipeline_config(project)
     context.known_table(config, table, project)
-    summary = build_pack(project, config, table, where, output)
+    summary = build_pack(project, config, table, where, output, copies)
     click.echo(
         f"wrote {summary.path}: {summary.rows} gold row(s), {summary.source_records} source "
         f"record(s), {summary.lineage_records} lineage record(s), {summary.members} files; "

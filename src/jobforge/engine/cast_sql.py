@@ -1,12 +1,19 @@
 """Bronze casts as DuckDB SQL: the typed value of each cast column and a flag
 where a value was there but did not cast, with the polars executor's rules
 (text stripped of surrounding Unicode white space, empty text and null values become
-null, numbers in the forms polars parses)."""
+null, numbers in the forms polars parses).
+
+The one place two users share: the duckdb executor's bronze step
+(:func:`cast_terms`, through ``jobforge.plugin``) and the control totals of a
+staged -> bronze transition (:func:`cast_value`), which measure the staged text
+as bronze casts it."""
 
 from __future__ import annotations
 
-from jobforge.plugin import ZONED_TIME, CastSpec
-from jobforge_duckdb.session import ident, lit
+from jobforge.engine.bronze_plan import ZONED_TIME
+from jobforge.engine.steps import CastSpec
+from jobforge.query.guard import quote_ident as ident
+from jobforge.query.guard import quote_literal as lit
 
 SQL_TYPES = {
     "int": "BIGINT",
@@ -35,8 +42,12 @@ value (RE2's backslash-s is ASCII only: a no-break space would stay)."""
 
 def stripped(column: str) -> str:
     """The column's text without surrounding (Unicode) white space."""
+    return _trimmed(ident(column))
+
+
+def _trimmed(text: str) -> str:
     pattern = f"^{WHITE_SPACE}+|{WHITE_SPACE}+$"
-    return f"regexp_replace({ident(column)}, {lit(pattern)}, '', 'g')"
+    return f"regexp_replace({text}, {lit(pattern)}, '', 'g')"
 
 
 def considered(text: str, spec: CastSpec) -> str:
@@ -45,6 +56,13 @@ def considered(text: str, spec: CastSpec) -> str:
     if spec.null_values:
         there = f"({there} AND NOT {_in(text, spec.null_values)})"
     return there
+
+
+def cast_value(text: str, spec: CastSpec) -> str:
+    """The typed value of the SQL text expression ``text`` cast by ``spec`` (null
+    where it is empty, a null value, or does not cast)."""
+    trimmed = _trimmed(text)
+    return f"CASE WHEN {considered(trimmed, spec)} THEN {_parse(trimmed, spec)} END"
 
 
 def _parse(text: str, spec: CastSpec) -> str:
