@@ -41,6 +41,7 @@ from deltalake.exceptions import DeltaError
 from jobforge.plugin import (
     AREAS_SET_APART,
     BatchEntry,
+    CompactedFile,
     ConfigError,
     CurrentVersion,
     Draft,
@@ -96,6 +97,9 @@ class S3DeltaStore(DeltaStore):
             self.objects.download(self.relative(path), path)
         return path
 
+    def local_copy(self, path: Path) -> Path:
+        return self._fetch(path)
+
     # -- reading -----------------------------------------------------------------------
     def tables(self, layer: str) -> list[str]:
         prefix = self.relative(self._layer_dir(layer))
@@ -145,9 +149,6 @@ class S3DeltaStore(DeltaStore):
             f"{layer}.{table}: jobforge maintain does not yet vacuum tables in a bucket "
             f"({self.root.url!r}); every version stays readable"
         )
-
-    def file_of(self, layer: str, table: str, batch: BatchEntry) -> Path:
-        return self._fetch(super().file_of(layer, table, batch))
 
     def set_apart_files(self, table: str, area: str) -> list[Path]:
         folder = self.set_apart_dir(table, area)
@@ -207,6 +208,31 @@ class S3DeltaStore(DeltaStore):
             remove_published(moved)
             raise
         return moved
+
+    def write_compacted(
+        self,
+        layer: str,
+        table: str,
+        groups: Sequence[Sequence[BatchEntry]],
+        names: Sequence[str],
+    ) -> list[CompactedFile]:
+        """Written locally, then uploaded under fresh keys with ``If-None-Match: *``
+        (in no version until the compaction's commit)."""
+        written = super().write_compacted(layer, table, groups, names)
+        uploaded: list[CompactedFile] = []
+        try:
+            for compacted in written:
+                self.objects.upload(self.relative(compacted.path), compacted.path)
+                uploaded.append(compacted)
+        except BaseException:
+            self.discard_compacted(layer, table, written)
+            raise
+        return written
+
+    def discard_compacted(self, layer: str, table: str, compacted: Sequence[CompactedFile]) -> None:
+        super().discard_compacted(layer, table, compacted)
+        for written in compacted:  # fresh names: no commit lists them
+            self.objects.delete(self.relative(written.path))
 
     def abort(self, draft: Draft, staged: list[Path]) -> None:
         super().abort(draft, staged)
