@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -233,8 +233,15 @@ class DeltaStore(LocalTableFolders):
         history = [
             version_of(c) for c in reversed(jobforge_commits(self.table_uri(folder), self.options))
         ]
-        # a vacuum runs on local tables only (object storage: every version stays)
-        return mark_readable(folder, history) if self.options is None else history
+        return mark_readable(history, self.present(layer, table)) if history else history
+
+    def present(self, layer: str, table: str) -> Callable[[str], bool]:
+        """Whether a data file (by name) of ``layer.table`` is still there."""
+        folder = self.table_dir(layer, table)
+        return lambda name: (folder / name).is_file()
+
+    def bytes_of(self, layer: str, table: str, files: Sequence[Path]) -> int:
+        return sum(f.stat().st_size for f in files if f.is_file())
 
     def arrow_dataset(
         self, layer: str, table: str, version: CurrentVersion
@@ -254,9 +261,18 @@ class DeltaStore(LocalTableFolders):
         """Delta's vacuum of ``layer.table``, keeping the versions of ``keep``
         (:mod:`jobforge_delta.maintain`)."""
         folder = self.table_dir(layer, table)
-        delta_versions = [int(v.extra[DELTA_VERSION]) for v in keep]
-        removed = vacuum_table(folder, delta_versions, dry_run=dry_run, metadata=metadata)
+        names = vacuum_table(
+            self.table_uri(folder),
+            [int(v.extra[DELTA_VERSION]) for v in keep],
+            dry_run=dry_run,
+            metadata=metadata,
+            present=self.present(layer, table),
+            options=self.options,
+        )
+        removed = [folder / name for name in names]
         if not dry_run:
+            for path in removed:  # on object storage: the local copies
+                path.unlink(missing_ok=True)
             self._remove_extracts(layer, table, removed)
         return removed
 

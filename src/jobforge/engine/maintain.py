@@ -130,7 +130,7 @@ def maintain(
             metadata = {MAINTAIN_KEY: json.dumps({"kept": sorted(kept), "retention_days": days})}
             files = store.vacuum(layer, table, keep, dry_run=True, metadata=metadata)
             result.files = [str(f) for f in files]
-            result.bytes_removed = sum(f.stat().st_size for f in files if f.exists())
+            result.bytes_removed = store.bytes_of(layer, table, files)
             gone = {f.name for f in files}
             result.removed_versions = [
                 v.version

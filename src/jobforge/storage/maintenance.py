@@ -75,6 +75,11 @@ class MaintainedStore(Protocol):
         the removal (Delta: the vacuum commits). Called holding the table's lock."""
         ...
 
+    def bytes_of(self, layer: str, table: str, files: Sequence[Path]) -> int:
+        """The bytes of ``files`` of ``layer.table`` (as :meth:`vacuum` names them)
+        that are still there."""
+        ...
+
     def table_dir(self, layer: str, table: str) -> Path:
         """The local folder of ``layer.table``'s files (on object storage: of
         their local copies)."""
