@@ -122,10 +122,27 @@ def test_keeps_the_current_versions_and_what_the_current_lineage_read(
         folder = project / "data" / layer / "codes"
         assert report["files"] == sorted(str(folder / _batch_file(v)) for v in history[:2])
         assert report["bytes_removed"] > 0
-    # staged appends: every batch is in the current version, nothing to remove
-    assert by_layer["staged"]["files"] == [] and by_layer["staged"]["kept"].keys() == {"4"}
-    # the dry run named the same files and removed none (the real run did)
-    assert [(r["layer"], r["files"]) for r in dry] == [(r["layer"], r["files"]) for r in done]
+    # staged appends: its four batch files are merged into one (version 5: the same
+    # 2 + 3 + 2 + 1 rows), then vacuumed: only the compacted version stays readable
+    staged = by_layer["staged"]
+    folder = project / "data" / "staged" / "codes"
+    batch_files = [
+        str(folder / f"batch={b}.parquet") for b in _history(project, "staged")[3]["batches"]
+    ]
+    ((merged),) = staged["compacted"]
+    assert (merged["replaced"], merged["batches"], merged["rows"]) == (batch_files, 4, 8)
+    assert Path(merged["into"]).parent == folder and Path(merged["into"]).is_file()
+    assert staged["kept"].keys() == {"5"} and staged["removed_versions"] == [1, 2, 3, 4]
+    assert staged["files"] == sorted(batch_files)
+    # the dry run named the same files and removed none (the real run did); its
+    # vacuum is of the table as it was: before the compaction, every staged file
+    # was in the current version
+    assert [(r["layer"], r["files"]) for r in dry if r["layer"] != "staged"] == [
+        (r["layer"], r["files"]) for r in done if r["layer"] != "staged"
+    ]
+    ((would),) = next(r for r in dry if r["layer"] == "staged")["compacted"]
+    assert (would["into"], would["replaced"], would["rows"]) == (None, batch_files, 8)
+    assert next(r for r in dry if r["layer"] == "staged")["files"] == []
     assert all(r["dry_run"] for r in dry) and not any(r["dry_run"] for r in done)
     assert not any(Path(f).exists() for r in done for f in r["files"])
 

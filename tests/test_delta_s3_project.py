@@ -94,6 +94,10 @@ def test_every_layer_is_a_delta_table_in_the_bucket_with_the_parquet_rows(
         (commit,) = DeltaTable(uri, storage_options=options).history()
         current = s3.store.current(layer, table)
         assert current is not None and commit["jobforge.record_id"] == current.record_id
+        # the catalog entry of every layer names the table in the bucket, not the
+        # local state folder that caches its files
+        entry = s3.catalog.entry(layer, table)
+        assert entry is not None and entry.file_path == uri, (layer, table)
     # noc_onet drops 78 duplicates in silver, og_subgroups 19 (as on local disk)
     for table, dropped in (("noc_onet", 78), ("og_subgroups", 19)):
         uri = f"s3://{warehouse.bucket}/{PREFIX}/quarantine/{table}/duplicates"

@@ -14,6 +14,8 @@ from jobforge.errors import ConfigError
 from jobforge.pipeline.config import PipelineConfig
 from jobforge.storage.objects import LocalFiles, ObjectRoot, PreconditionFailed
 
+from .cli_helpers import jobforge
+
 SECRET = "wJalrXUtnFEMI-never-shown"
 
 
@@ -89,6 +91,32 @@ def test_the_parquet_store_refuses_an_s3_root(tmp_path: Path) -> None:
 def test_options_are_refused_for_a_local_root(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only for an s3:// data_root"):
         PipelineConfig(tmp_path / "data", storage_options={"region": "x"})
+
+
+def test_a_state_dir_is_refused_for_a_local_root(tmp_path: Path) -> None:
+    """A local data root keeps its locks, journal and scratch files in itself: a
+    state folder given with it would be unused, so it is refused (library and
+    project file alike), and nothing is created there."""
+    state = tmp_path / "state"
+    with pytest.raises(ConfigError) as caught:
+        PipelineConfig(tmp_path / "data", storage_format="delta", state_dir=state)
+    message = str(caught.value)
+    assert message.startswith(f"state_dir {str(state)!r}: only for an s3:// data_root")
+    assert "is a local folder" in message and "\n" not in message
+    assert not state.exists()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "jobforge.toml").write_text(
+        '[project]\nname = "p"\n\n[storage]\nformat = "delta"\nstate_dir = "state"\n',
+        encoding="utf-8",
+    )
+    result = jobforge("status", cwd=project)
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        f"error: {project / 'jobforge.toml'}: storage.state_dir: only for an s3:// "
+        f"data_root (the data root {str(project / 'data')!r} is a local folder)"
+    ]
+    assert not (project / "state").exists()
 
 
 def test_local_files_create_once_and_replace_only_the_version_read(tmp_path: Path) -> None:

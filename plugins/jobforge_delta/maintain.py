@@ -14,8 +14,7 @@ jobforge version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 
 from deltalake import CommitProperties, DeltaTable
 
@@ -23,15 +22,19 @@ from jobforge.plugin import READABLE, CurrentVersion
 
 
 def vacuum_table(
-    folder: Path,
+    uri: str,
     keep: Sequence[int],
     *,
     dry_run: bool,
     metadata: dict[str, str],
-) -> list[Path]:
-    """Vacuum the Delta table in ``folder``, keeping the files of the Delta
-    versions ``keep``; return the files removed (``dry_run``: that would be)."""
-    table = DeltaTable(str(folder))
+    present: Callable[[str], bool],
+    options: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Vacuum the Delta table at ``uri`` (a local folder, or a table in a bucket
+    with its storage ``options``), keeping the files of the Delta versions
+    ``keep``; return the names of the files removed (``dry_run``: that would
+    be). ``present`` says whether a file is still there."""
+    table = DeltaTable(uri, storage_options=None if options is None else dict(options))
     # the log keeps the tombstones of files an earlier vacuum removed: not listed again
     names = table.vacuum(
         retention_hours=0,
@@ -40,12 +43,14 @@ def vacuum_table(
         keep_versions=sorted(keep),
         commit_properties=None if dry_run else CommitProperties(custom_metadata=metadata),
     )
-    return sorted(folder / name for name in names if (folder / name).is_file() or not dry_run)
+    return sorted(name for name in names if present(name) or not dry_run)
 
 
-def mark_readable(folder: Path, history: list[CurrentVersion]) -> list[CurrentVersion]:
+def mark_readable(
+    history: list[CurrentVersion], present: Callable[[str], bool]
+) -> list[CurrentVersion]:
     """``history`` with ``extra[READABLE]`` set: whether every file of each version
-    is still there (a vacuum removes those of versions not kept)."""
+    is still there (``present``; a vacuum removes those of versions not kept)."""
     for version in history:
-        version.extra[READABLE] = all((folder / b.file).is_file() for b in version.batches)
+        version.extra[READABLE] = all(present(b.file) for b in version.batches)
     return history

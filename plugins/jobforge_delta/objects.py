@@ -30,7 +30,7 @@ quarantine folders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from deltalake.exceptions import DeltaError
 from jobforge.plugin import (
     AREAS_SET_APART,
     BatchEntry,
+    CompactedFile,
     ConfigError,
     CurrentVersion,
     Draft,
@@ -96,6 +97,9 @@ class S3DeltaStore(DeltaStore):
             self.objects.download(self.relative(path), path)
         return path
 
+    def local_copy(self, path: Path) -> Path:
+        return self._fetch(path)
+
     # -- reading -----------------------------------------------------------------------
     def tables(self, layer: str) -> list[str]:
         prefix = self.relative(self._layer_dir(layer))
@@ -115,7 +119,13 @@ class S3DeltaStore(DeltaStore):
         return tables
 
     def files(self, layer: str, table: str, version: CurrentVersion) -> list[Path]:
-        return [self._fetch(p) for p in super().files(layer, table, version)]
+        """Local copies of the version's files; a file a vacuum removed from the
+        bucket is named but not there (the query views then skip the version)."""
+        paths = super().files(layer, table, version)
+        if all(p.exists() for p in paths):
+            return paths
+        present = self.present(layer, table)
+        return [self._fetch(p) if present(p.name) else p for p in paths]
 
     def arrow_dataset(
         self, layer: str, table: str, version: CurrentVersion
@@ -132,6 +142,16 @@ class S3DeltaStore(DeltaStore):
         schema = pa.schema(delta.schema().to_arrow())
         return ds.dataset([str(f) for f in files], schema=schema, format="parquet"), files
 
+    def present(self, layer: str, table: str) -> Callable[[str], bool]:
+        """Whether a data file of ``layer.table`` is still in the bucket (one listing)."""
+        prefix = self.relative(self.table_dir(layer, table))
+        names = {k[len(prefix) + 1 :] for k in self.objects.keys(prefix)}
+        return names.__contains__
+
+    def bytes_of(self, layer: str, table: str, files: Sequence[Path]) -> int:
+        sizes = self.objects.sizes(self.relative(self.table_dir(layer, table)))
+        return sum(sizes.get(self.relative(f), 0) for f in files)
+
     def vacuum(
         self,
         layer: str,
@@ -141,13 +161,14 @@ class S3DeltaStore(DeltaStore):
         dry_run: bool,
         metadata: dict[str, str],
     ) -> list[Path]:
-        raise ConfigError(
-            f"{layer}.{table}: jobforge maintain does not yet vacuum tables in a bucket "
-            f"({self.root.url!r}); every version stays readable"
-        )
-
-    def file_of(self, layer: str, table: str, batch: BatchEntry) -> Path:
-        return self._fetch(super().file_of(layer, table, batch))
+        """Delta's vacuum in the bucket (delta-rs deletes the objects), then the
+        local copies of the files it removed; a failure is one line."""
+        try:
+            return super().vacuum(layer, table, keep, dry_run=dry_run, metadata=metadata)
+        except (OSError, DeltaError) as exc:
+            uri = self.table_uri(self.table_dir(layer, table))
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise ObjectStoreError(f"{uri}: the vacuum failed ({lines[0].strip()})") from None
 
     def set_apart_files(self, table: str, area: str) -> list[Path]:
         folder = self.set_apart_dir(table, area)
@@ -207,6 +228,31 @@ class S3DeltaStore(DeltaStore):
             remove_published(moved)
             raise
         return moved
+
+    def write_compacted(
+        self,
+        layer: str,
+        table: str,
+        groups: Sequence[Sequence[BatchEntry]],
+        names: Sequence[str],
+    ) -> list[CompactedFile]:
+        """Written locally, then uploaded under fresh keys with ``If-None-Match: *``
+        (in no version until the compaction's commit)."""
+        written = super().write_compacted(layer, table, groups, names)
+        uploaded: list[CompactedFile] = []
+        try:
+            for compacted in written:
+                self.objects.upload(self.relative(compacted.path), compacted.path)
+                uploaded.append(compacted)
+        except BaseException:
+            self.discard_compacted(layer, table, written)
+            raise
+        return written
+
+    def discard_compacted(self, layer: str, table: str, compacted: Sequence[CompactedFile]) -> None:
+        super().discard_compacted(layer, table, compacted)
+        for written in compacted:  # fresh names: no commit lists them
+            self.objects.delete(self.relative(written.path))
 
     def abort(self, draft: Draft, staged: list[Path]) -> None:
         super().abort(draft, staged)

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,11 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from jobforge.plugin import (
     AREAS_SET_APART,
+    COMPACTED_PREFIX,
     BatchEntry,
     CatalogError,
+    CompactedFile,
+    ConfigError,
     CurrentVersion,
     Draft,
     Layer,
@@ -56,6 +60,12 @@ from jobforge.plugin import (
     get_logger,
     literal,
     versions,
+)
+from jobforge_delta.compact import (
+    commit_compaction,
+    extract_batch,
+    groups_to_compact,
+    write_compacted,
 )
 from jobforge_delta.maintain import mark_readable, vacuum_table
 from jobforge_delta.reading import version_dataset
@@ -69,6 +79,10 @@ BATCH_KEY = "jobforge.batch_id"
 RECORD_KEY = "jobforge.record_id"
 DELTA_VERSION = "delta_version"
 """``CurrentVersion.extra`` key: the Delta version of the table's commit."""
+EXTRACTS = ".jobforge-batches"
+"""Folder of the data root (for an ``s3://`` root: of the state folder) where
+the rows of one batch of a compacted file are written when a step reads that
+batch alone: ``<layer>/<table>/<compacted file>/batch=<id>.parquet``."""
 
 
 Options = Mapping[str, str] | None
@@ -182,6 +196,25 @@ class DeltaStore(LocalTableFolders):
         """Where delta-rs finds the table whose local folder is ``folder``."""
         return str(folder)
 
+    def local_copy(self, path: Path) -> Path:
+        """A data file of a table as a local file (here: it is one)."""
+        return path
+
+    def file_of(self, layer: str, table: str, batch: BatchEntry) -> Path:
+        """The file of ``batch`` alone. A batch in a compacted file shares it with
+        others: its rows (by ``_batch_id``, in their order) are written once to a
+        file of its own below :data:`EXTRACTS`."""
+        path = self.local_copy(self.table_dir(layer, table) / batch.file)
+        if not batch.file.startswith(COMPACTED_PREFIX):
+            return path
+        target = self._extract_dir(layer, table, batch.file) / versions.batch_file_name(
+            batch.batch_id
+        )
+        return extract_batch(path, batch.batch_id, target)
+
+    def _extract_dir(self, layer: str, table: str, compacted: str) -> Path:
+        return self.config.data_root / EXTRACTS / layer / table / compacted.removesuffix(".parquet")
+
     # -- reading -----------------------------------------------------------------------
     def current(self, layer: str, table: str) -> CurrentVersion | None:
         uri = self.table_uri(self.table_dir(layer, table))
@@ -200,8 +233,15 @@ class DeltaStore(LocalTableFolders):
         history = [
             version_of(c) for c in reversed(jobforge_commits(self.table_uri(folder), self.options))
         ]
-        # a vacuum runs on local tables only (object storage: every version stays)
-        return mark_readable(folder, history) if self.options is None else history
+        return mark_readable(history, self.present(layer, table)) if history else history
+
+    def present(self, layer: str, table: str) -> Callable[[str], bool]:
+        """Whether a data file (by name) of ``layer.table`` is still there."""
+        folder = self.table_dir(layer, table)
+        return lambda name: (folder / name).is_file()
+
+    def bytes_of(self, layer: str, table: str, files: Sequence[Path]) -> int:
+        return sum(f.stat().st_size for f in files if f.is_file())
 
     def arrow_dataset(
         self, layer: str, table: str, version: CurrentVersion
@@ -221,8 +261,93 @@ class DeltaStore(LocalTableFolders):
         """Delta's vacuum of ``layer.table``, keeping the versions of ``keep``
         (:mod:`jobforge_delta.maintain`)."""
         folder = self.table_dir(layer, table)
-        delta_versions = [int(v.extra[DELTA_VERSION]) for v in keep]
-        return vacuum_table(folder, delta_versions, dry_run=dry_run, metadata=metadata)
+        names = vacuum_table(
+            self.table_uri(folder),
+            [int(v.extra[DELTA_VERSION]) for v in keep],
+            dry_run=dry_run,
+            metadata=metadata,
+            present=self.present(layer, table),
+            options=self.options,
+        )
+        removed = [folder / name for name in names]
+        if not dry_run:
+            for path in removed:  # on object storage: the local copies
+                path.unlink(missing_ok=True)
+            self._remove_extracts(layer, table, removed)
+        return removed
+
+    def _remove_extracts(self, layer: str, table: str, removed: Sequence[Path]) -> None:
+        """The single-batch files cut from compacted files a vacuum removed."""
+        for path in removed:
+            if path.name.startswith(COMPACTED_PREFIX):
+                shutil.rmtree(self._extract_dir(layer, table, path.name), ignore_errors=True)
+
+    # -- compaction (jobforge_delta.compact) -----------------------------------------
+    def compaction_groups(
+        self, layer: str, table: str, version: CurrentVersion
+    ) -> list[list[BatchEntry]]:
+        folder = self.table_dir(layer, table)
+        local = [self.local_copy(folder / b.file) for b in version.batches]
+        return groups_to_compact(version.batches, local)
+
+    def write_compacted(
+        self,
+        layer: str,
+        table: str,
+        groups: Sequence[Sequence[BatchEntry]],
+        names: Sequence[str],
+    ) -> list[CompactedFile]:
+        folder = self.table_dir(layer, table)
+        written: list[CompactedFile] = []
+        try:
+            for group, name in zip(groups, names, strict=True):
+                replaced = [self.local_copy(folder / b.file) for b in group]
+                rows = write_compacted(folder / name, replaced)
+                written.append(CompactedFile(folder / name, list(group), replaced, rows))
+        except BaseException:
+            self.discard_compacted(layer, table, written)
+            raise
+        return written
+
+    def publish_compaction(
+        self,
+        layer: str,
+        table: str,
+        previous: CurrentVersion,
+        compacted: Sequence[CompactedFile],
+        *,
+        record_id: str,
+        updated_at: datetime,
+        metadata: dict[str, str],
+    ) -> CurrentVersion:
+        into = {b.batch_id: c.path.name for c in compacted for b in c.batches}
+        version = CurrentVersion(
+            table=table,
+            layer=layer,
+            version=previous.version + 1,
+            updated_at=updated_at,
+            mode=previous.mode,
+            batches=[
+                b.model_copy(update={"file": into[b.batch_id]}) if b.batch_id in into else b
+                for b in previous.batches
+            ],
+            record_id=record_id,
+        )
+        metadata = {**metadata, VERSION_KEY: version.model_dump_json(), RECORD_KEY: record_id}
+        uri = self.table_uri(self.table_dir(layer, table))
+        commit_compaction(
+            open_table(uri, self.options),
+            [c.path for c in compacted],
+            [p for c in compacted for p in c.replaced],
+            metadata=metadata,
+        )
+        published = self.current(layer, table)
+        assert published is not None
+        return published
+
+    def discard_compacted(self, layer: str, table: str, compacted: Sequence[CompactedFile]) -> None:
+        for written in compacted:
+            written.path.unlink(missing_ok=True)
 
     def tables(self, layer: str) -> list[str]:
         layer_dir = self._layer_dir(layer)
@@ -253,11 +378,18 @@ class DeltaStore(LocalTableFolders):
             previous=previous,
         )
         folder = self.table_dir(draft.layer, draft.table)
-        replaced = [
-            self.file_of(draft.layer, draft.table, b)
+        again = [
+            b
             for b in (previous.batches if previous and mode == "append" else [])
             if b.batch_id == entry.batch_id and b.file != entry.file
         ]
+        if any(b.file.startswith(COMPACTED_PREFIX) for b in again):
+            # its file holds other batches too: removing it would drop their rows
+            raise ConfigError(
+                f"{draft.layer}.{draft.table}: batch {entry.batch_id} is in a compacted file "
+                f"({again[0].file}); publishing it again into a compacted table is not built yet"
+            )
+        replaced = [self.local_copy(folder / b.file) for b in again]
         metadata = {
             VERSION_KEY: version.model_dump_json(),
             BATCH_KEY: draft.batch_id,

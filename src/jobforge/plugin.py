@@ -118,6 +118,8 @@ _PUBLIC: dict[str, str] = {
     "MaintainedStore": "jobforge.storage.maintenance",
     "LocalTableFolders": "jobforge.engine.local_tables",
     "READABLE": "jobforge.storage.maintenance",
+    "COMPACTED_PREFIX": "jobforge.storage.maintenance",
+    "CompactedFile": "jobforge.storage.maintenance",
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
     "remove_stale_temporaries": "jobforge.storage.atomic",
@@ -316,7 +318,12 @@ if TYPE_CHECKING:  # what type checkers and editors see
     )
     from jobforge.storage.hashing import HashingFile
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
-    from jobforge.storage.maintenance import READABLE, MaintainedStore
+    from jobforge.storage.maintenance import (
+        COMPACTED_PREFIX,
+        READABLE,
+        CompactedFile,
+        MaintainedStore,
+    )
     from jobforge.storage.names import validate_name
     from jobforge.storage.objects import (
         LocalFiles,

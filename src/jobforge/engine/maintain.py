@@ -1,4 +1,6 @@
-"""``jobforge maintain``: remove the files of old versions that nothing needs.
+"""``jobforge maintain``: compact the small files of current versions
+(:mod:`jobforge.engine.compaction`), then remove the files of old versions
+that nothing needs.
 
 Which versions of a table stay readable (each with the reasons, as
 ``jobforge maintain --json`` lists them), for a table in a layer:
@@ -23,8 +25,11 @@ them too. ``jobforge history`` marks such a version as no longer readable and
 the table's lock, after an interrupted publication of the table is finished or
 undone.
 
-Maintenance changes no current version, so the query views, ``verify`` (it
-checks the files of current versions) and row lineage read what they read before.
+A compaction publishes a version with the same rows in fewer files, and a
+record naming which files replaced which with their digests, so the query
+views, ``verify`` (it checks the files of current versions against the
+records that published them) and row lineage (the rows keep their provenance
+columns) read what they read before.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobforge.catalog.manager import CatalogManager
+from jobforge.engine.compaction import compact
 from jobforge.engine.tables import TableLocks
 from jobforge.errors import ConfigError
 from jobforge.logging import get_logger
@@ -66,6 +72,11 @@ class LayerMaintenance:
     dry_run: bool
     kept: dict[int, list[str]] = field(default_factory=dict)
     """Version -> why it stays readable."""
+    compacted: list[dict[str, Any]] = field(default_factory=list)
+    """The files compaction wrote (``dry_run``: would write), each with the
+    files it replaced (:class:`~jobforge.engine.compaction.Compaction`)."""
+    compaction: str | None = None
+    """Why the layer was not compacted (``None``: it was, or had nothing to)."""
     removed_versions: list[int] = field(default_factory=list)
     """Versions readable before that are not any more (``dry_run``: would not be)."""
     files: list[str] = field(default_factory=list)
@@ -87,7 +98,10 @@ def maintain(
     now: datetime | None = None,
     lock_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[LayerMaintenance]:
-    """Vacuum ``table`` in ``layers`` (default: every layer it has a version in)."""
+    """Compact, then vacuum, ``table`` in ``layers`` (default: every layer it has
+    a version in). A dry run lists both for the table as it is: the files a
+    compaction would replace are removed by the vacuum after it when no kept
+    version lists them."""
     table = validate_name(table)
     store = maintained(config.store)
     chosen = list(layers) if layers else [layer.value for layer in Layer]
@@ -95,9 +109,13 @@ def maintain(
     if not present:
         where = f"layer {chosen[0]}" if layers and len(chosen) == 1 else "any layer"
         raise ConfigError(f"maintain: table {table!r} has no version in {where}")
-    when = now or utc_now()
     results = []
     with TableLocks(config, lock_timeout).hold(table):
+        compactions = {
+            layer: compact(config, store, layer, table, dry_run=dry_run, lock_timeout=lock_timeout)
+            for layer in present
+        }
+        when = now or utc_now()  # after the compaction: its version is not in the future
         pointed = _pointed_at(config)
         catalog = CatalogManager(config)
         for layer in present:
@@ -106,11 +124,13 @@ def maintain(
             history = table_history(config.store, layer, table)
             kept = versions_to_keep(history, days, pointed.get(f"{layer}.{table}", []), when)
             result = LayerMaintenance(layer, table, days, dry_run, kept)
+            result.compacted = compactions[layer].files
+            result.compaction = compactions[layer].skipped
             keep = [v for v in history if v.version in kept]
             metadata = {MAINTAIN_KEY: json.dumps({"kept": sorted(kept), "retention_days": days})}
             files = store.vacuum(layer, table, keep, dry_run=True, metadata=metadata)
             result.files = [str(f) for f in files]
-            result.bytes_removed = sum(f.stat().st_size for f in files if f.exists())
+            result.bytes_removed = store.bytes_of(layer, table, files)
             gone = {f.name for f in files}
             result.removed_versions = [
                 v.version

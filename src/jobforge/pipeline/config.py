@@ -90,6 +90,8 @@ class PipelineConfig:
     the rest). :attr:`data_root` is then the local state folder ``state_dir``
     (default ``.jobforge/<bucket>/<prefix>``): locks, the journal, scratch files
     and a read cache of the immutable data files, laid out as in the bucket.
+    With a local ``data_root`` those live in the data root itself, and a
+    ``state_dir`` (or ``storage_options``) is refused.
 
     The plugin manager is built on first use and belongs to this object: two
     configs never share one.
@@ -142,6 +144,14 @@ class PipelineConfig:
                 raise ConfigError(
                     f"[storage.options] {', '.join(storage_options)}: only for an s3:// "
                     f"data_root ({origin} {os.fspath(root)!r} is a local folder)"
+                )
+            if state_dir is not None:
+                # a local data root keeps its locks, journal and scratch files in
+                # itself: a second folder given for them would be silently unused
+                raise ConfigError(
+                    f"state_dir {os.fspath(state_dir)!r}: only for an s3:// data_root "
+                    f"({origin} {os.fspath(root)!r} is a local folder, which holds its own "
+                    "locks, journal and scratch files)"
                 )
             self.data_root = check_data_root(root, origin)
         self.explicit_plugins: tuple[object, ...] = tuple(plugins)

@@ -425,6 +425,12 @@ class InputRef(_Record):
     files published before jobforge 2.1)."""
 
 
+COMPACTION = "compact"
+"""``transforms_applied`` of the record of a compaction: the rows of several
+files of one version of a table rewritten, unchanged, into fewer files of the
+same layer (``jobforge maintain``; docs/storage.md)."""
+
+
 class TransitionRecord(LayerTransitionLog, RecordSeal):
     """A :class:`LayerTransitionLog` with the table and its row ledger.
 
@@ -433,6 +439,10 @@ class TransitionRecord(LayerTransitionLog, RecordSeal):
     """
 
     record_type: Literal["transition"] = "transition"
+    source_layer: LayerName  # type: ignore[assignment]
+    """As for :class:`LayerTransitionLog`; a compaction (``jobforge maintain``,
+    :data:`COMPACTION`) reads and writes the same layer."""
+    target_layer: LayerName  # type: ignore[assignment]
     table_name: str
     domain: str = ""
     ledger: RowLedger
@@ -448,6 +458,21 @@ class TransitionRecord(LayerTransitionLog, RecordSeal):
     """Gold builds under a ``declassify`` decision: the decision and the smallest
     group found in the data (see :class:`Declassification`)."""
     control_totals: list[ControlTotal] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_layers(self) -> TransitionRecord:
+        """A transition still never reads gold nor writes staged (the layers
+        :class:`LayerTransitionLog` allows); a compaction stays in its layer."""
+        if self.transforms_applied == [COMPACTION]:
+            if self.source_layer != self.target_layer:
+                raise ValueError("target_layer: a compaction writes the layer it reads")
+        elif self.source_layer == "gold" or self.target_layer == "staged":
+            raise ValueError(
+                f"source_layer, target_layer: {self.source_layer} -> {self.target_layer} is "
+                f"not a transition (only a compaction, transforms_applied = [{COMPACTION!r}], "
+                "reads gold or writes staged)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_ledger(self) -> TransitionRecord:

@@ -364,6 +364,15 @@ class S3Files:
             for o in page.get("Contents", [])
         }
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """The size in bytes of every object below ``prefix``, by key."""
+        start = len(self.root.prefix) + 1 if self.root.prefix else 0
+        return {
+            o["Key"][start:]: int(o["Size"])
+            for page in self._pages(prefix)
+            for o in page.get("Contents", [])
+        }
+
     def delete(self, key: str) -> None:
         self._call(key, "delete_object", Key=self.root.key_for(key))
 

@@ -65,7 +65,8 @@ class CurrentVersion(BaseModel):
         return sum(b.rows for b in self.batches)
 
     def files(self, table_dir: Path) -> list[Path]:
-        return [table_dir / b.file for b in self.batches]
+        """The version's files, each once (a compacted file holds several batches)."""
+        return list(dict.fromkeys(table_dir / b.file for b in self.batches))
 
 
 def table_dir(layer_dir: Path, table: str) -> Path:

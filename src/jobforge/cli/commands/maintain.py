@@ -1,8 +1,10 @@
-"""``jobforge maintain TABLE``: vacuum the files of old versions nothing needs."""
+"""``jobforge maintain TABLE``: compact the small files of current versions, then
+vacuum the files of old versions nothing needs."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -21,10 +23,12 @@ from jobforge.cli.output import print_table
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> None:
-    """Remove the files of TABLE's old versions that no kept version lists: kept are
-    the current version, every version the current lineage read, and every version
-    current within the table's retention_days (without it: every version). Needs
-    [storage] format = "delta"; see docs/storage.md."""
+    """Compact TABLE's staged files (the batches of its current version merged into
+    fewer files, every row unchanged, a record naming which files replaced which), then
+    remove the files of old versions that no kept version lists: kept are the current
+    version, every version the current lineage read, and every version current within
+    the table's retention_days (without it: every version). Needs [storage] format =
+    "delta"; see docs/storage.md."""
     from jobforge.engine.maintain import maintain as run_maintain
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 
@@ -44,11 +48,21 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
     verb = "would remove" if dry_run else "removed"
     print_table(
         "maintain" + (" (dry run)" if dry_run else ""),
-        ["layer", "table", "retention days", "versions kept", "versions removed", "files", "bytes"],
+        [
+            "layer",
+            "table",
+            "compacted",
+            "retention days",
+            "versions kept",
+            "versions removed",
+            "files",
+            "bytes",
+        ],
         [
             [
                 r.layer,
                 r.table,
+                _compacted(r.compacted),
                 "" if r.retention_days is None else r.retention_days,
                 " ".join(map(str, r.kept)),
                 " ".join(map(str, r.removed_versions)),
@@ -58,5 +72,17 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
             for r in results
         ],
     )
+    merged = [c for r in results for c in r.compacted]
+    if merged:
+        replaced = sum(len(c["replaced"]) for c in merged)
+        done = "would compact" if dry_run else "compacted"
+        click.echo(f"{done} {replaced} file(s) into {len(merged)}")
     total = sum(len(r.files) for r in results)
     click.echo(f"{verb} {total} file(s), {sum(r.bytes_removed for r in results)} bytes")
+
+
+def _compacted(compacted: list[dict[str, Any]]) -> str:
+    """``12 -> 1``: the files merged and the files they were merged into."""
+    if not compacted:
+        return ""
+    return f"{sum(len(c['replaced']) for c in compacted)} -> {len(compacted)}"

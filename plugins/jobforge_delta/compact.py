@@ -1,0 +1,143 @@
+"""Compacting a jobforge Delta table: the files of several batches of one
+version rewritten, row for row, into one file, switched by one Delta commit.
+
+Why not delta-rs' ``optimize.compact()``: its commit cannot carry the names of
+the files it is about to write, and jobforge's version (its batches, each
+naming its file) must be switched by the same commit that adds them, so that
+a reader never sees a Delta snapshot and a jobforge version that disagree.
+The commit written here is what an OPTIMIZE commit holds (``remove`` and
+``add`` actions with ``dataChange: false``: no row changed, streaming readers
+skip it) plus jobforge's metadata.
+
+What is merged: runs (in the version's order) of two or more batches, each in
+a file of its own, whose files have the same schema; a batch whose schema
+differs from its neighbours' stays in its file. The rows of every batch keep
+their ``_batch_id``, so one batch is still read alone: :func:`extract_batch`
+writes its rows, in their order, to a file of its own (the engine reads a
+batch as one file: a promotion reads the staged batch it promotes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable
+from deltalake.transaction import AddAction, RemoveAction
+
+from jobforge.plugin import (
+    BATCH_ID,
+    BatchEntry,
+    literal,
+    temporary_path_for,
+)
+
+ROWS_PER_READ = 65_536
+"""Rows read at a time: memory stays flat whatever the size of the batches."""
+
+
+def groups_to_compact(
+    batches: Sequence[BatchEntry], local: Sequence[Path]
+) -> list[list[BatchEntry]]:
+    """Runs of two or more of ``batches`` (their local files ``local``) that
+    one file each can hold: each batch in a file of its own, the files of a run
+    with the same schema and a ``_batch_id`` column."""
+    counts: dict[str, int] = {}
+    for batch in batches:
+        counts[batch.file] = counts.get(batch.file, 0) + 1
+    groups: list[list[BatchEntry]] = []
+    run: list[BatchEntry] = []
+    schema: pa.Schema | None = None
+    for batch, path in zip(batches, local, strict=True):
+        found = literal.read_schema(path)
+        alone = counts[batch.file] == 1 and BATCH_ID in found.names
+        if alone and schema is not None and found.equals(schema):
+            run.append(batch)
+            continue
+        if len(run) > 1:
+            groups.append(run)
+        run, schema = ([batch], found) if alone else ([], None)
+    if len(run) > 1:
+        groups.append(run)
+    return groups
+
+
+def write_compacted(final: Path, files: Sequence[Path]) -> int:
+    """``final``: the rows of ``files`` in their order (same schema), written
+    under a temporary name and renamed into place. Returns its rows."""
+    temporary = temporary_path_for(final)
+    schema = literal.read_schema(files[0])
+    rows = 0
+    try:
+        with literal.parquet_writer(temporary, schema) as writer:
+            for path in files:
+                for batch in literal.parquet_file(path).iter_batches(batch_size=ROWS_PER_READ):
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        _fsync(temporary)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def extract_batch(compacted: Path, batch_id: str, target: Path) -> Path:
+    """``target``: the rows of ``batch_id`` in ``compacted``, in their order, with
+    its schema (the batch's own: a run has one schema). Written once: a
+    compacted file's name is never reused, so an extract never goes stale."""
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = literal.parquet_file(compacted)
+    temporary = temporary_path_for(target)
+    try:
+        with literal.parquet_writer(temporary, source.schema_arrow) as writer:
+            for batch in source.iter_batches(batch_size=ROWS_PER_READ):
+                mask = pc.equal(
+                    batch.column(BATCH_ID), pa.scalar(batch_id, batch.schema.field(BATCH_ID).type)
+                )
+                writer.write_batch(batch.filter(mask))
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def commit_compaction(
+    table: DeltaTable,
+    adds: Sequence[Path],
+    removes: Sequence[Path],
+    *,
+    metadata: dict[str, str],
+) -> None:
+    """One Delta commit to ``table``: ``removes`` leave it, ``adds`` join it, no
+    row changed (``dataChange: false``, as an OPTIMIZE commit). Local copies of
+    files the table holds under the same names."""
+    now_ms = int(datetime.now().timestamp() * 1000)
+    actions: list[AddAction | RemoveAction] = []
+    for path in adds:
+        stat = path.stat()
+        stats = json.dumps({"numRecords": literal.read_metadata(path).num_rows})
+        actions.append(
+            AddAction(path.name, stat.st_size, {}, int(stat.st_mtime * 1000), False, stats)
+        )
+    for path in removes:
+        actions.append(RemoveAction(path.name, False, now_ms, path.stat().st_size, {}))
+    table.create_write_transaction(
+        actions,
+        mode="append",
+        schema=pa.schema(table.schema().to_arrow()),
+        commit_properties=CommitProperties(custom_metadata=metadata),
+    )
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())

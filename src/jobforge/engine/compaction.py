@@ -1,0 +1,255 @@
+"""Compaction, the first half of ``jobforge maintain``: the small files of a
+table's current version merged into fewer files, every row unchanged.
+
+Which tables: the **staged** layer's, whose appends leave one file per
+ingestion and whose batches are never published again (an ingestion is a new
+batch). Bronze, silver and gold tables in ``replace`` mode have one file per
+version; in ``append`` mode a batch is published again when its step changes,
+and a compacted file would then have to be rewritten without it in the same
+commit: not built yet, so they are not compacted (the report says why).
+
+How (the store does the files, :class:`~jobforge.storage.maintenance.MaintainedStore`):
+
+1. the store names the runs of batches one file can hold (same schema);
+2. the files are written under fresh names, listed by no version, after the
+   table's journal names them (a process killed here leaves files the next
+   run on the table removes);
+3. a lineage record is made for the compaction: a transition from the layer to
+   itself (``transforms_applied = ["compact"]``) that read each batch's file
+   (``inputs``: batch, file, the record that published it), wrote the compacted
+   files (``files``: their sha256 and size, what ``verify`` checks), with a
+   balanced ledger (rows in = rows out);
+4. one commit switches the version: the next version, the same batches, each
+   merged batch naming its compacted file, the version naming the record;
+5. the record is chained into the table's chain like every other record, and
+   the catalog entry's file size is brought up to date.
+
+Between 4 and 5 the journal holds the record and the entry, so a run killed
+there is completed by the next run on the table, as for a promotion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobforge.audit.chain import write_record
+from jobforge.audit.digest import recorded_path, sha256_file
+from jobforge.catalog.manager import CatalogManager
+from jobforge.engine.entries import write_entry_locked
+from jobforge.engine.recovery import INTERRUPTED
+from jobforge.logging import get_logger
+from jobforge.pipeline.config import Layer, PipelineConfig
+from jobforge.pipeline.models import (
+    COMPACTION,
+    FileDigest,
+    InputRef,
+    RowLedger,
+    TransitionRecord,
+    new_id,
+    utc_now,
+)
+from jobforge.storage.journal import Journal, clear_journal, write_journal
+from jobforge.storage.maintenance import CompactedFile, MaintainedStore, compacted_name
+
+log = get_logger()
+
+COMPACTED_LAYERS = (Layer.STAGED.value,)
+"""The layers whose tables ``maintain`` compacts (the module docstring says why)."""
+
+
+@dataclass
+class Compaction:
+    """What a compaction merged (``dry_run``: would merge) in one layer."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    """Each file written: ``into`` (its path), ``replaced`` (the files it holds,
+    in order), ``batches``, ``rows``, ``sha256`` (``None`` in a dry run)."""
+    skipped: str | None = None
+    """Why nothing was compacted, when nothing was."""
+    version: int | None = None
+    """The version the compaction published (``None``: none)."""
+
+
+def compact(
+    config: PipelineConfig,
+    store: MaintainedStore,
+    layer: str,
+    table: str,
+    *,
+    dry_run: bool,
+    lock_timeout: float,
+) -> Compaction:
+    """Compact ``layer.table`` (held under its lock by the caller)."""
+    if layer not in COMPACTED_LAYERS:
+        return Compaction(
+            skipped=f"not compacted: only {', '.join(COMPACTED_LAYERS)} tables are "
+            "(a batch of this layer can be published again)"
+        )
+    current = config.store.current(layer, table)
+    assert current is not None
+    groups = store.compaction_groups(layer, table, current)
+    if not groups:
+        return Compaction(skipped="nothing to compact: no two batches in files of their own")
+    entry = CatalogManager(config).load(layer, table)
+    if entry is None:
+        return Compaction(skipped="not compacted: the table has no catalog entry")
+    folder = store.table_dir(layer, table)
+    if dry_run:
+        return Compaction(
+            files=[
+                {
+                    "into": None,
+                    "replaced": [str(folder / b.file) for b in group],
+                    "batches": len(group),
+                    "rows": sum(b.rows for b in group),
+                    "sha256": None,
+                }
+                for group in groups
+            ]
+        )
+    started = utc_now()
+    transition_id = new_id()
+    names = [compacted_name() for _ in groups]
+    root = config.data_root
+    base = _base(layer, table, entry.domain, transition_id, current.batches[-1].batch_id, started)
+    failed = _failed(base, sum(b.rows for g in groups for b in g))
+    journal = Journal(
+        table=table,
+        layer=layer,
+        record_id=transition_id,
+        phase="publishing",
+        failed=failed.model_dump(mode="json"),
+        files=[str((folder / name).absolute()) for name in names],
+    )
+    locks = config.locks_path()
+    write_journal(locks, journal)
+    written: list[CompactedFile] = []
+    try:
+        written = store.write_compacted(layer, table, groups, names)
+        record = _record(base, written, root)
+        size = sum(d.size_bytes for d in record.files)
+        kept = {b.file for b in current.batches} - {p.name for c in written for p in c.replaced}
+        size += sum((folder / name).stat().st_size for name in kept)
+        updated = entry.model_copy(update={"file_size_bytes": size, "updated_at": started})
+        write_journal(
+            locks,
+            journal.model_copy(
+                update={
+                    "phase": "switching",
+                    "record": record.model_dump(mode="json"),
+                    "metadata": updated.model_dump(mode="json"),
+                }
+            ),
+        )
+        version = store.publish_compaction(
+            layer,
+            table,
+            current,
+            written,
+            record_id=transition_id,
+            updated_at=started,
+            metadata={},
+        )
+    except BaseException:
+        # not committed (or, should the commit have landed, kept: discard
+        # never removes a file the current version lists)
+        config.store.discard(layer, table, [str(c.path) for c in written])
+        clear_journal(locks, table)
+        raise
+    write_record(config, record)
+    write_entry_locked(config, updated, lock_timeout)
+    clear_journal(locks, table)
+    log.info(
+        "maintain.compacted",
+        table=f"{layer}.{table}",
+        files=sum(len(c.replaced) for c in written),
+        into=len(written),
+        version=version.version,
+    )
+    digests = {d.path: d.sha256 for d in record.files}
+    return Compaction(
+        files=[
+            {
+                "into": str(c.path),
+                "replaced": [str(p) for p in c.replaced],
+                "batches": len(c.batches),
+                "rows": c.rows,
+                "sha256": digests[recorded_path(root, c.path)],
+            }
+            for c in written
+        ],
+        version=version.version,
+    )
+
+
+def _base(
+    layer: str, table: str, domain: str, transition_id: str, batch_id: str, started: Any
+) -> dict[str, Any]:
+    return {
+        "transition_id": transition_id,
+        "batch_id": batch_id,
+        "source_layer": layer,
+        "target_layer": layer,
+        "table_name": table,
+        "domain": domain,
+        "input_tables": [f"{layer}.{table}"],
+        "started_at": started,
+    }
+
+
+def _failed(base: dict[str, Any], rows: int) -> TransitionRecord:
+    """The record the next run writes if this one is killed before its commit."""
+    return TransitionRecord(
+        **base,
+        source_files=[],
+        target_file="",
+        row_count_in=rows,
+        row_count_out=0,
+        transforms_applied=[COMPACTION],
+        completed_at=base["started_at"],
+        status="failed",
+        errors=[INTERRUPTED],
+        ledger=RowLedger(rows_in=rows, rows_out=0),
+    )
+
+
+def _record(base: dict[str, Any], written: list[CompactedFile], root: Path) -> TransitionRecord:
+    """The record of the compaction: which files replaced which, with the
+    digests of the new ones (read back once, as ``verify`` will)."""
+    rows = sum(c.rows for c in written)
+    digests = []
+    for compacted in written:
+        sha256, size = sha256_file(compacted.path)
+        digests.append(
+            FileDigest(
+                role="data",
+                path=recorded_path(root, compacted.path),
+                sha256=sha256,
+                size_bytes=size,
+            )
+        )
+    layer, table = base["source_layer"], base["table_name"]
+    return TransitionRecord(
+        **base,
+        source_files=[recorded_path(root, p) for c in written for p in c.replaced],
+        target_file=recorded_path(root, written[0].path),
+        row_count_in=rows,
+        row_count_out=rows,
+        transforms_applied=[COMPACTION],
+        completed_at=utc_now(),
+        status="success",
+        ledger=RowLedger(rows_in=rows, rows_out=rows),
+        inputs=[
+            InputRef(
+                table=f"{layer}.{table}",
+                batch_id=b.batch_id,
+                file=str(path),
+                record_id=b.record_id,
+            )
+            for c in written
+            for b, path in zip(c.batches, c.replaced, strict=True)
+        ],
+        files=digests,
+    )
