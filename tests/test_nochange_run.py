@@ -246,3 +246,19 @@ def test_a_killed_write_of_the_remembered_check_leaves_nothing(built: Path) -> N
     assert code == 0, err
     assert {s["status"] for s in steps} == {"up to date"}
     assert not left.exists() and memo.is_file()
+
+
+def test_the_catalog_schemas_come_with_the_first_step_that_writes(built: Path) -> None:
+    schemas = built / "data" / "catalog" / "schemas"
+    names = sorted(p.name for p in schemas.iterdir())
+    assert "TableMetadata.schema.json" in names and "TransitionRecord.schema.json" in names
+    shutil.rmtree(schemas)
+    # nothing to do: no step writes, and the schemas are not worked out again
+    code, steps, err = _run(built)
+    assert code == 0, err
+    assert {s["status"] for s in steps} == {"up to date"}
+    assert not schemas.exists()
+    # a step that runs (under its lock) writes them all again
+    code, steps, err = _run(built, "--full-refresh")
+    assert code == 0, err
+    assert sorted(p.name for p in schemas.iterdir()) == names
