@@ -157,22 +157,27 @@ def test_a_journal_left_behind_sends_the_table_to_its_lock(built: Path) -> None:
     assert steps[-1]["table"] == "levels" and steps[-1]["status"] == "skipped"
 
 
+HEAVY = ("polars", "duckdb", "sqlglot", "pyarrow", "structlog", "rich")
+"""The data libraries, and what only a log event or a terminal needs (structlog
+imports rich, and rich draws the live table)."""
+
 NO_HEAVY = textwrap.dedent(
-    """
+    f"""
     import sys
     from jobforge.cli.app import main
-    sys.argv = ["jobforge", "run", "-q", "--json"]
+    sys.argv = ["jobforge", *sys.argv[1:], "run", "-q", "--json"]
     code = main()
-    heavy = sorted(m for m in ("polars", "duckdb", "sqlglot", "pyarrow") if m in sys.modules)
+    heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
     print("HEAVY", ",".join(heavy), file=sys.stderr)
     sys.exit(code)
     """
 )
 
 
-def _heavy_modules(project: Path) -> tuple[int, str, str]:
+def _heavy_modules(project: Path, *options: str) -> tuple[int, str, str, str]:
+    """Run with the global ``options``: (exit code, stdout, the HEAVY line, stderr)."""
     done = subprocess.run(
-        [sys.executable, "-c", NO_HEAVY],
+        [sys.executable, "-c", NO_HEAVY, *options],
         cwd=project,
         capture_output=True,
         text=True,
@@ -183,18 +188,33 @@ def _heavy_modules(project: Path) -> tuple[int, str, str]:
         },
     )
     line = [x for x in done.stderr.splitlines() if x.startswith("HEAVY")]
-    return done.returncode, done.stdout, line[-1] if line else done.stderr
+    return done.returncode, done.stdout, line[-1] if line else done.stderr, done.stderr
 
 
 def test_a_no_change_run_imports_no_data_library(built: Path) -> None:
-    code, out, heavy = _heavy_modules(built)
+    code, out, heavy, _ = _heavy_modules(built)
     assert code == 0, heavy
     assert {s["status"] for s in json.loads(out)} == {"up to date"}
     assert heavy == "HEAVY ", heavy
-    # a run with something to do imports them (the line above can tell)
+    # an event at an enabled level imports structlog (and, through it, rich),
+    # and is written as before: one JSON line per event
+    code, out, heavy, err = _heavy_modules(built, "--log-level", "info")
+    assert code == 0, heavy
+    assert heavy == "HEAVY rich,structlog", heavy
+    events = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    skipped = [e for e in events if e["event"] == "ingest.skipped"]
+    assert [(e["table"], e["level"], e["reason"]) for e in skipped] == [
+        ("structure", "info", "up to date")
+    ]
+    assert [e["table"] for e in events if e["event"] == "transition.up_to_date"] == [
+        "structure",
+        "structure",
+        "levels",
+    ]
+    # a run with something to do imports the data libraries (the line above can tell)
     toml = built / "jobforge.toml"
     toml.write_text(toml.read_text().replace("level 1 to 5", "a level from 1 to 5"))
-    code, out, heavy = _heavy_modules(built)
+    code, out, heavy, _ = _heavy_modules(built)
     assert code == 0, heavy
     assert "polars" in heavy and "duckdb" in heavy, heavy
 
@@ -226,3 +246,19 @@ def test_a_killed_write_of_the_remembered_check_leaves_nothing(built: Path) -> N
     assert code == 0, err
     assert {s["status"] for s in steps} == {"up to date"}
     assert not left.exists() and memo.is_file()
+
+
+def test_the_catalog_schemas_come_with_the_first_step_that_writes(built: Path) -> None:
+    schemas = built / "data" / "catalog" / "schemas"
+    names = sorted(p.name for p in schemas.iterdir())
+    assert "TableMetadata.schema.json" in names and "TransitionRecord.schema.json" in names
+    shutil.rmtree(schemas)
+    # nothing to do: no step writes, and the schemas are not worked out again
+    code, steps, err = _run(built)
+    assert code == 0, err
+    assert {s["status"] for s in steps} == {"up to date"}
+    assert not schemas.exists()
+    # a step that runs (under its lock) writes them all again
+    code, steps, err = _run(built, "--full-refresh")
+    assert code == 0, err
+    assert sorted(p.name for p in schemas.iterdir()) == names

@@ -18,6 +18,11 @@ application's own structlog configuration, if any, is left alone.
 Events carry names, counts, ids and error types, never row values or error
 messages (a database's message may quote a value): the message of a failure is
 in its exception and in its lineage record.
+
+structlog is imported only when an event is emitted at a level the ``jobforge``
+logger lets through, or when a handler formats one (importing it costs about
+0.2 s, most of it structlog's development renderer and rich): a run that logs
+nothing at the command line's default level (``warning``) never imports it.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import json as _json
 import logging
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 LOGGER_NAME = "jobforge"
 
@@ -59,8 +65,10 @@ def _value(value: Any) -> str:
     return _json.dumps(text, ensure_ascii=False)
 
 
-def get_logger() -> structlog.stdlib.BoundLogger:
-    """The logger the engine's modules log through (the ``jobforge`` standard logger)."""
+def _bound_logger() -> structlog.stdlib.BoundLogger:
+    """The structlog logger that emits jobforge's events (imports structlog)."""
+    import structlog
+
     logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
         logging.getLogger(LOGGER_NAME),
         processors=[
@@ -76,15 +84,71 @@ def get_logger() -> structlog.stdlib.BoundLogger:
     return logger
 
 
+class _LazyLogger:
+    """Stands for the structlog logger of :func:`_bound_logger` until an event
+    passes the ``jobforge`` logger's level: an event below it returns at once
+    (structlog's ``filter_by_level``, the first processor, would drop it, so
+    nothing else can differ); anything else is the structlog logger's."""
+
+    _LEVELS = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "warn": logging.WARNING,
+        "error": logging.ERROR,
+        "exception": logging.ERROR,
+        "critical": logging.CRITICAL,
+        "fatal": logging.CRITICAL,
+    }
+
+    def __init__(self) -> None:
+        self._logger: structlog.stdlib.BoundLogger | None = None
+
+    def _real(self) -> structlog.stdlib.BoundLogger:
+        if self._logger is None:
+            self._logger = _bound_logger()
+        return self._logger
+
+    def __getattr__(self, name: str) -> Any:
+        level = self._LEVELS.get(name)
+        if level is not None and not logging.getLogger(LOGGER_NAME).isEnabledFor(level):
+            return _dropped
+        return getattr(self._real(), name)
+
+
+def _dropped(*_args: Any, **_kwargs: Any) -> None:
+    """An event below the ``jobforge`` logger's level."""
+
+
+def get_logger() -> structlog.stdlib.BoundLogger:
+    """The logger the engine's modules log through (the ``jobforge`` standard logger).
+
+    A structlog ``BoundLogger`` in all but its class: a stand-in that imports
+    structlog when the first event at an enabled level is logged, and hands
+    every other attribute to the structlog logger.
+    """
+    return cast("structlog.stdlib.BoundLogger", _LazyLogger())
+
+
 class EventFormatter(logging.Formatter):
     """Renders a jobforge record as one JSON line (or structlog's console text):
     the event's fields, then ``level`` and ``timestamp`` (ISO 8601, UTC)."""
 
     def __init__(self, *, json: bool = True) -> None:
         super().__init__()
-        self._render = (
-            structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-        )
+        self._json = json
+        self._renderer: Any = None
+
+    def _render(self, method: str, fields: dict[str, Any]) -> Any:
+        if self._renderer is None:  # structlog is imported with the first record
+            import structlog
+
+            self._renderer = (
+                structlog.processors.JSONRenderer()
+                if self._json
+                else structlog.dev.ConsoleRenderer()
+            )
+        return self._renderer(None, method, fields)
 
     def format(self, record: logging.LogRecord) -> str:
         fields = dict(getattr(record, LOGGER_NAME, None) or {"event": record.getMessage()})
@@ -93,7 +157,7 @@ class EventFormatter(logging.Formatter):
         fields.setdefault("timestamp", stamp)
         if record.exc_info and "exception" not in fields:
             fields["exception"] = self.formatException(record.exc_info)
-        return str(self._render(None, record.levelname.lower(), fields))
+        return str(self._render(record.levelname.lower(), fields))
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -1,4 +1,8 @@
-"""Showing a run as it happens: a live table on a terminal, plain lines otherwise."""
+"""Showing a run as it happens: a live table on a terminal, plain lines otherwise.
+
+rich is imported only for the live table (a terminal): a run whose output is
+piped, ``--quiet`` or ``--json`` does not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
-from rich.console import Group
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
 
 from jobforge import hookimpl
 from jobforge.cli.output import console, print_table
@@ -77,6 +76,11 @@ class RunDisplay:
     jobforge_plugin_name = "cli-progress"
 
     def __init__(self) -> None:
+        from rich.console import Group
+        from rich.live import Live
+        from rich.spinner import Spinner
+        from rich.table import Table
+
         self.table = Table(title="jobforge run")
         for column in COLUMNS:
             self.table.add_column(column)
@@ -95,6 +99,8 @@ class RunDisplay:
         self.live.refresh()
 
     def __call__(self, step: StepReport) -> None:
+        from rich.text import Text
+
         self.table.add_row(*_cells(step))
         self.spinner.update(text=Text("waiting for the next step"))
         self.live.refresh()

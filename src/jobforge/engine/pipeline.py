@@ -67,7 +67,7 @@ from jobforge.storage.journal import journal_path
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import ensure_no_symlinks, validate_name
 from jobforge.storage.pending import PendingFiles
-from jobforge.storage.roots import check_outside
+from jobforge.storage.roots import WrittenFolders
 from jobforge.storage.versions import BatchEntry, WriteMode
 
 
@@ -112,9 +112,18 @@ class PipelineEngine:
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
         self._started = False
+        self._written: WrittenFolders | None = None
         roots = write_roots(config)
         for path in [*config.check_layout(), config.locks_path()]:
             ensure_no_symlinks(roots, path)
+
+    def _written_folders(self) -> WrittenFolders:
+        """The folders a source may not lie in, resolved on the first ingestion
+        of this engine (checked for links when it was made) and kept: a project
+        run ingests many sources with one engine."""
+        if self._written is None:
+            self._written = WrittenFolders([*self.config.layout_paths(), self.config.locks_path()])
+        return self._written
 
     @property
     def config(self) -> PipelineConfig:
@@ -227,7 +236,7 @@ class PipelineEngine:
             validate_name(domain, "domain")
         path = Path(source)
         check_readable_file(path)
-        check_outside(path, [*self.config.layout_paths(), self.config.locks_path()])
+        self._written_folders().check_outside(path)
         spec = SourceSpec(path=path, format=format, options=dict(options or {}))
         check_declaration(self.config, declaration, table, Layer.STAGED.value)
         self._refuse_store(Layer.STAGED, table)

@@ -51,8 +51,10 @@ class Runtime:
         """Once per engine, after its first publication: every folder of the
         layout and what the catalog store needs (``prepare``: the JSON store's
         folders and JSON Schemas). A data root that never received a table gets
-        neither."""
-        if self._layout_ready[0]:
+        neither. A step found up to date without the table's lock
+        (:attr:`unlocked`) writes nothing, so it prepares nothing either: the
+        first step that writes does, under its lock."""
+        if self._layout_ready[0] or self._unlocked[0]:
             return
         self.config.ensure_layout()
         self.config.catalog.prepare(self.lock_timeout)

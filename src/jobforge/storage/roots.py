@@ -51,8 +51,12 @@ def _shown(value: str | os.PathLike[str]) -> str:
 
 
 def _within(path: Path, folder: Path) -> bool:
-    """``path`` is ``folder`` or lies below it (both absolute and normalised)."""
-    return path == folder or path.is_relative_to(folder)
+    """``path`` is ``folder`` or lies below it (both absolute and normalised).
+
+    The comparison of parts that ``Path.is_relative_to`` makes on POSIX,
+    without building the relative path (a project run makes thousands)."""
+    parts = folder.parts
+    return path.parts[: len(parts)] == parts
 
 
 def _resolved(path: Path) -> Path:
