@@ -170,3 +170,99 @@ def test_the_real_employment_totals_match_the_source_file(tmp_path: Path) -> Non
         values = [int(r[header]) for r in kept if r[header] != "N/A"]
         assert totals[column]["came_in"] == {"sum": str(sum(values)), "non_null": len(values)}
         assert totals[column]["went_out"] == totals[column]["came_in"]
+
+
+def _parquet(path: Path, columns: dict[str, object]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)  # type: ignore[arg-type]
+    return path
+
+
+def test_sums_stay_exact_near_the_limits_of_their_types(tmp_path: Path) -> None:
+    """Totals summed where a 64-bit or 38-digit sum would overflow (DuckDB's
+    DECIMAL sum raised here, pyarrow's wraps), with nulls, an all-null column,
+    float32, an input column of a narrower type and set-apart JSON rows."""
+    import pyarrow as pa
+
+    from jobforge.engine.control_totals import measure
+
+    big, small = 2**63 - 1, -(2**63)
+    wide = Decimal("9" * 36 + ".99")  # the largest DECIMAL(38, 2)
+    out = _parquet(
+        tmp_path / "out.parquet",
+        {
+            "b": pa.array([big, big, None, small], pa.int64()),
+            "u": pa.array([2**64 - 1, 2**64 - 1, 7, None], pa.uint64()),
+            "d": pa.array([wide, wide, None, Decimal("-0.01")], pa.decimal128(38, 2)),
+            "f": pa.array([1.5, None, 2.25, -0.5], pa.float32()),
+            "n": pa.array([None, None, None, None], pa.int64()),
+            "w": pa.array([1, 2, 3, 4], pa.int64()),
+        },
+    )
+    ins = [
+        _parquet(
+            tmp_path / f"in{i}.parquet",
+            {
+                "b": pa.array(b, pa.int64()),
+                "u": pa.array(u, pa.uint64()),
+                "d": pa.array(d, pa.decimal128(38, 2)),
+                "f": pa.array(f, pa.float32()),
+                "n": pa.array([None] * len(b), pa.int64()),
+                "w": pa.array(w, pa.int32()),  # narrower than the output: cast as DuckDB does
+            },
+        )
+        for i, (b, u, d, f, w) in enumerate(
+            [
+                (
+                    [big, big, big],
+                    [2**64 - 1, 2**64 - 1, 2**64 - 1],
+                    [wide, wide, wide],
+                    [1.5, None, 3.0],
+                    [1, 2, 5],
+                ),
+                ([None, small], [7, None], [None, Decimal("-0.01")], [2.25, -0.5], [3, 4]),
+            ]
+        )
+    ]
+    quarantined = _parquet(
+        tmp_path / "q.parquet",
+        {"row": [json.dumps({"b": big, "u": 2**64 - 1, "d": str(wide), "f": 3.0, "w": 5})]},
+    )
+    totals = {
+        t.column: t
+        for t in measure(
+            ["b", "u", "d", "f", "n", "w"], came_in=ins, went_out=out, quarantined=quarantined
+        )
+    }
+    # by hand: out holds two of the three big values, the quarantine the third
+    assert totals["b"].went_out == ColumnTotal(sum=str(2 * big + small), non_null=3)
+    assert totals["b"].came_in == ColumnTotal(sum=str(3 * big + small), non_null=4)
+    assert totals["b"].quarantined == ColumnTotal(sum=str(big), non_null=1)
+    assert totals["u"].came_in == ColumnTotal(sum=str(3 * (2**64 - 1) + 7), non_null=4)
+    assert totals["u"].went_out == ColumnTotal(sum=str(2 * (2**64 - 1) + 7), non_null=3)
+    assert totals["d"].kind == "exact"
+    assert totals["d"].came_in == ColumnTotal(
+        sum=str(Decimal("2999999999999999999999999999999999999.96")), non_null=4
+    )
+    assert totals["d"].went_out == ColumnTotal(
+        sum="1999999999999999999999999999999999999.97", non_null=3
+    )
+    assert totals["d"].quarantined == ColumnTotal(sum=str(wide), non_null=1)
+    assert totals["f"].kind == "float"
+    assert totals["f"].came_in == ColumnTotal(sum="6.25", non_null=4)
+    assert totals["f"].went_out == ColumnTotal(sum="3.25", non_null=3)
+    assert totals["n"].came_in == totals["n"].went_out == ColumnTotal(sum=None, non_null=0)
+    assert totals["w"].came_in == ColumnTotal(sum="15", non_null=5)
+    assert totals["w"].went_out == ColumnTotal(sum="10", non_null=4)
+    assert totals["w"].deduplicated == ColumnTotal(sum=None, non_null=0)
+    ledger = RowLedger(rows_in=5, rows_out=4, rows_quarantined=1)
+    done = {t.column: t for t in reconcile(list(totals.values()), ledger)}
+    assert done["d"].filtered == ColumnTotal(sum=None, non_null=0)
+    # one cent off in a 40-digit sum is seen (the default decimal context rounds to 28 digits)
+    off = totals["d"].model_copy(
+        update={"went_out": ColumnTotal(sum="1999999999999999999999999999999999999.98", non_null=3)}
+    )
+    with pytest.raises(ContractError, match="control totals of 'd' do not reconcile"):
+        reconcile([off], ledger)
