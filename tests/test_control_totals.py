@@ -266,3 +266,88 @@ def test_sums_stay_exact_near_the_limits_of_their_types(tmp_path: Path) -> None:
     )
     with pytest.raises(ContractError, match="control totals of 'd' do not reconcile"):
         reconcile([off], ledger)
+
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-200, max_value=200).map(str),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(0, 6)
+    .flatmap(lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places))
+    .map(str),
+    st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{1,5})?", fullmatch=True).map(json.dumps),
+    st.just("null"),
+)
+OTHERS = st.one_of(
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from(["true", "false", "[1]", '{"x": 1}', '"1e3"', '" 12"', '"+1"', '"1_0"']),
+)
+JSON_VALUES = st.one_of(NUMBERS, NUMBERS, NUMBERS, NUMBERS, NUMBERS, OTHERS)
+"""Mostly numbers (a part with one value the Python path leaves to DuckDB is all
+DuckDB's), some values only DuckDB decides."""
+APART_COLUMNS = ("i64", "i8", "u64", "f64", "d10", "d38")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.dictionaries(st.sampled_from(APART_COLUMNS), JSON_VALUES, max_size=6),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_set_apart_values_summed_in_python_are_what_duckdb_casts(
+    rows: list[dict[str, str]],
+) -> None:
+    """Where the Python path answers, its totals are DuckDB's ``TRY_CAST`` totals
+    (the definition); where it does not, DuckDB answers."""
+    import pyarrow as pa
+
+    from jobforge.engine import control_totals as ct
+    from jobforge.engine.apart_values import apart_values
+
+    types = {
+        "i64": pa.int64(),
+        "i8": pa.int8(),
+        "u64": pa.uint64(),
+        "f64": pa.float64(),
+        "d10": pa.decimal128(10, 2),
+        "d38": pa.decimal128(38, 4),
+    }
+    texts = ["{" + ", ".join(f'"{k}": {v}' for k, v in row.items()) + "}" for row in rows]
+    found = apart_values(texts, types)
+    if found is None:
+        return
+    out = pa.table({c: pa.array([], t) for c, t in types.items()})
+    duck = ct._DuckDB(out, list(types))
+    try:
+        table = pa.table({"row": texts})
+        expressions = [
+            f'TRY_CAST(json_extract_string("row", {ct._json_path(c)}) AS {duck.types()[c]})'
+            for c in types
+        ]
+        expected = dict(zip(types, duck.totals(table, expressions), strict=True))
+    finally:
+        duck.close()
+    for column in types:
+        mine = ct._values_total(found[column])
+        theirs = expected[column]
+        assert mine.non_null == theirs.non_null, (column, texts)
+        if column == "f64" and mine.sum is not None and theirs.sum is not None:
+            scale = max(1.0, sum(abs(v) for v in found[column] if isinstance(v, float)))
+            assert abs(float(mine.sum) - float(theirs.sum)) <= FLOAT_TOLERANCE * scale
+        else:
+            assert mine.sum == theirs.sum, (column, texts)
+
+
+def test_rows_an_executor_sets_apart_are_summed_without_duckdb() -> None:
+    import pyarrow as pa
+
+    from jobforge.engine.apart_values import apart_values
+
+    rows = ['{"id": "a", "amount": -5, "rate": 2.5}', '{"id": "b", "amount": null, "rate": 1e-05}']
+    found = apart_values(rows, {"amount": pa.int64(), "rate": pa.float64()})
+    assert found == {"amount": [-5, None], "rate": [2.5, 1e-05]}
+    # text to parse is left to DuckDB
+    assert apart_values(['{"amount": "bad"}'], {"amount": pa.int64()}) is None
+    assert apart_values(['{"amount": 1}'], {"amount": pa.float32()}) is None

@@ -6,10 +6,11 @@ They are measured on the files, not reported by the executor: the input batch
 file, the data file written, and the ``row`` JSON of the quarantine and
 duplicate files (the rejected or dropped rows' values), each read once through
 ``jobforge.storage.literal`` for the control columns only. The input and output
-columns are summed by ``pyarrow.compute``; DuckDB is opened only where its
-semantics are the definition: the set-apart rows' JSON (``TRY_CAST`` of each
-value to the output column's type) and an input column whose type differs
-from the output's (``CAST``), and not at all when neither occurs.
+columns are summed by ``pyarrow.compute``, the set-apart rows' values (each
+``TRY_CAST`` to the output column's type) in Python where they are plain
+numbers (:mod:`jobforge.engine.apart_values`); DuckDB is opened only where its
+rules decide: a set-apart value that is not a plain number, and an input
+column whose type differs from the output's (``CAST``).
 
 Integer and decimal columns are summed exactly (64-bit integers in 32-bit
 halves, decimals of up to 38 digits as 76-digit decimals, wider ones in
@@ -24,6 +25,7 @@ from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobforge.engine.apart_values import apart_values
 from jobforge.errors import ContractError
 from jobforge.pipeline.models import ColumnTotal, ControlTotal, RowLedger
 from jobforge.storage import literal
@@ -186,16 +188,37 @@ class _DuckDB:
 _NONE = ColumnTotal(sum=None, non_null=0)
 
 
-def _apart_totals(duck: _DuckDB, table: pa.Table | None, columns: list[str]) -> list[ColumnTotal]:
+def _apart_totals(
+    duck: _DuckDB, table: pa.Table | None, columns: list[str], out: pa.Table
+) -> list[ColumnTotal]:
     """The totals of set-apart rows (``row`` JSON), each value ``TRY_CAST`` to the
-    output column's DuckDB type (what the row would have held)."""
+    output column's DuckDB type (what the row would have held): summed in Python
+    when every value is a plain number (:mod:`jobforge.engine.apart_values`),
+    else by DuckDB."""
     if table is None or table.num_rows == 0:
         return [_NONE for _ in columns]
+    found = apart_values(
+        table.column("row").to_pylist(), {c: out.schema.field(c).type for c in columns}
+    )
+    if found is not None:
+        return [_values_total(found[c]) for c in columns]
     types = duck.types()
     expressions = [
         f'TRY_CAST(json_extract_string("row", {_json_path(c)}) AS {types[c]})' for c in columns
     ]
     return duck.totals(table, expressions)
+
+
+def _values_total(values: list[int | Decimal | float | None]) -> ColumnTotal:
+    """Sum and non-null count of values of one type (exact for ints and decimals)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return _NONE
+    with localcontext(EXACT):
+        total = present[0]
+        for value in present[1:]:
+            total += value  # type: ignore[operator]
+    return ColumnTotal(sum=str(total), non_null=len(present))
 
 
 def _input_total(duck: _DuckDB, ins: pa.Table | None, out: pa.Table, column: str) -> ColumnTotal:
@@ -248,7 +271,8 @@ def measure(
             total.came_in = _input_total(duck, ins, out, total.column)
         for part, path in (("quarantined", quarantined), ("deduplicated", deduplicated)):
             rows = _read([path], ["row"]) if path is not None and path.exists() else None
-            for total, value in zip(found, _apart_totals(duck, rows, columns), strict=True):
+            apart = _apart_totals(duck, rows, columns, out)
+            for total, value in zip(found, apart, strict=True):
                 setattr(total, part, value)
         return found
     finally:
