@@ -358,15 +358,13 @@ def run_project(
     check_project_run(project, config, selected)
     report = RunReport()
 
-    def new_engine() -> PipelineEngine:
-        return PipelineEngine(
-            config,
-            mode=project.spec.project.mode,
-            lock_timeout=project.spec.project.lock_timeout_s,
-            run_id=report.run_id,
-        )
-
-    engine = new_engine()
+    engine = PipelineEngine(
+        config,
+        mode=project.spec.project.mode,
+        lock_timeout=project.spec.project.lock_timeout_s,
+        run_id=report.run_id,
+    )
+    new_engine = engine.for_thread
     check_project(project, config, engine.executor, remember=True)
     write_glossary(project, config)
     order = [n for n in selected if to is Layer.GOLD or not project.is_gold(n)]
@@ -492,8 +490,10 @@ def _run_parallel(
     writer and ``fsync`` release the GIL), a table once every table of this run
     it is built from is done.
 
-    Each thread has an engine of its own (the engine keeps which table it is
-    locked for and which transition runs); they share the config, its plugins
+    Each thread has an engine of its own (``PipelineEngine.for_thread``: an
+    engine keeps which table it is locked for and which transition runs; the
+    catalog's tidying and the layout are done once for all); they share the
+    config, its plugins
     and its stores, which are built for concurrent runs on different tables
     (each table's file lock, the catalog and folder locks, atomic writes), as
     two processes running two tables are. Each table's steps are kept apart and
