@@ -94,23 +94,25 @@ print(time.perf_counter() - start)
 
 
 AUDITED_RUN = """
-import json, sys, time
+import json, sys, threading, time
 from jobforge.audit import chain
 from jobforge.engine import control_totals
 from jobforge_catalog_json.store import JsonCatalogStore
 from jobforge.cli.app import main
 
 spent = {"chain": [0.0, 0.0, 0], "control_totals": [0.0, 0.0, 0]}
+lock = threading.Lock()  # tables may run on several threads: CPU is each call's thread's
 
 def timed(kind, function):
     def call(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = time.perf_counter(), time.thread_time()
         try:
             return function(*args, **kwargs)
         finally:
-            spent[kind][0] += time.perf_counter() - wall
-            spent[kind][1] += time.process_time() - cpu
-            spent[kind][2] += 1
+            with lock:
+                spent[kind][0] += time.perf_counter() - wall
+                spent[kind][1] += time.thread_time() - cpu
+                spent[kind][2] += 1
     return call
 
 chain.seal = timed("chain", chain.seal)
@@ -181,7 +183,7 @@ def step_costs(steps: list[dict], tables: list[str]) -> dict[str, tuple[float, f
     return costs
 
 
-def round_trip(folder: Path, tables: int, log: Path) -> dict:
+def round_trip(folder: Path, tables: int, log: Path, jobs: int | None = None) -> dict:
     """One round: a fresh project and data root, then floor, cold, nochange, onechange."""
     if folder.exists():
         shutil.rmtree(folder)
@@ -196,9 +198,10 @@ def round_trip(folder: Path, tables: int, log: Path) -> dict:
     made = sorted(p.name for p in floor_out.glob("*.parquet"))
     _expect("floor files", len(made), tables)
     result["floor"] = (seconds, peak, float(out), cpu)
-    command = [*_jobforge(), "run", "-q", "--json"]
+    given = ["--jobs", str(jobs)] if jobs is not None else []
+    command = [*_jobforge(), "run", "-q", "--json", *given]
     audit = folder / "audit-seconds.json"
-    audited = [sys.executable, "-c", AUDITED_RUN, str(audit), "run", "-q", "--json"]
+    audited = [sys.executable, "-c", AUDITED_RUN, str(audit), "run", "-q", "--json", *given]
     for kind in ("cold", "nochange", "onechange"):
         if kind == "onechange":
             changed = project.change_one(folder, expected)
@@ -271,7 +274,9 @@ def batches(folder: Path, count: int, log: Path) -> dict[int, dict[str, float]]:
     return {int(k): v for k, v in json.loads(out).items()}
 
 
-def main(tables: int, repeat: int, warmup: int, batch_count: int, workdir: Path) -> int:
+def main(
+    tables: int, repeat: int, warmup: int, batch_count: int, workdir: Path, jobs: int | None = None
+) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "project-children.log"
     folder = workdir / f"project-{tables}"
@@ -283,7 +288,7 @@ def main(tables: int, repeat: int, warmup: int, batch_count: int, workdir: Path)
     rounds: list[dict] = []
     try:
         for index in range(warmup + repeat):
-            result = round_trip(folder, tables, log)
+            result = round_trip(folder, tables, log, jobs)
             label = "run" if index >= warmup else "warm-up"
             floor, cold, nochange, onechange = (
                 result[k] for k in ("floor", "cold", "nochange", "onechange")
@@ -324,6 +329,11 @@ def main(tables: int, repeat: int, warmup: int, batch_count: int, workdir: Path)
         return statistics.median(r[kind][at] for r in rounds)
 
     floor, cold, nochange, onechange = med("floor"), med("cold"), med("nochange"), med("onechange")
+    print(
+        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"jobs {jobs if jobs is not None else 'default'}",
+        flush=True,
+    )
     print(
         f"tables={tables} floor_s={floor:.3f} cold_s={cold:.3f} cold_ratio={cold / floor:.2f} "
         f"nochange_s={nochange:.3f} onechange_s={onechange:.3f} "

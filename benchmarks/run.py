@@ -419,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="--project: also append N batches to one small table and report its steps",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="--project: pass --jobs N to every jobforge run (default: not passed, the "
+        "project's default)",
+    )
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -436,7 +443,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.tables < 6 or args.repeat < 1 or args.warmup < 0 or args.batches < 0:
             parser.error("--project: --tables >= 6, --repeat >= 1, --warmup >= 0, --batches >= 0")
-        return project_run.main(args.tables, args.repeat, args.warmup, args.batches, args.workdir)
+        if args.jobs is not None and args.jobs < 1:
+            parser.error("--jobs N: N >= 1")
+        return project_run.main(
+            args.tables, args.repeat, args.warmup, args.batches, args.workdir, args.jobs
+        )
     if args.rows is None or args.rows < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--rows N (N >= 1) is required; --repeat >= 1, --warmup >= 0")
     if args.executor == "spark" and args.gold != "sql":

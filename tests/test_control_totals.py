@@ -276,3 +276,184 @@ def test_staged_to_bronze_totals_are_the_cast_values(tmp_path: Path, executor: s
         "deduplicated": (None, 0),
         "filtered": (None, 0),
     }
+
+
+def _parquet(path: Path, columns: dict[str, object]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)  # type: ignore[arg-type]
+    return path
+
+
+def test_sums_stay_exact_near_the_limits_of_their_types(tmp_path: Path) -> None:
+    """Totals summed where a 64-bit or 38-digit sum would overflow (DuckDB's
+    DECIMAL sum raised here, pyarrow's wraps), with nulls, an all-null column,
+    float32, an input column of a narrower type and set-apart JSON rows."""
+    import pyarrow as pa
+
+    from jobforge.engine.control_totals import measure
+
+    big, small = 2**63 - 1, -(2**63)
+    wide = Decimal("9" * 36 + ".99")  # the largest DECIMAL(38, 2)
+    out = _parquet(
+        tmp_path / "out.parquet",
+        {
+            "b": pa.array([big, big, None, small], pa.int64()),
+            "u": pa.array([2**64 - 1, 2**64 - 1, 7, None], pa.uint64()),
+            "d": pa.array([wide, wide, None, Decimal("-0.01")], pa.decimal128(38, 2)),
+            "f": pa.array([1.5, None, 2.25, -0.5], pa.float32()),
+            "n": pa.array([None, None, None, None], pa.int64()),
+            "w": pa.array([1, 2, 3, 4], pa.int64()),
+        },
+    )
+    ins = [
+        _parquet(
+            tmp_path / f"in{i}.parquet",
+            {
+                "b": pa.array(b, pa.int64()),
+                "u": pa.array(u, pa.uint64()),
+                "d": pa.array(d, pa.decimal128(38, 2)),
+                "f": pa.array(f, pa.float32()),
+                "n": pa.array([None] * len(b), pa.int64()),
+                "w": pa.array(w, pa.int32()),  # narrower than the output: cast as DuckDB does
+            },
+        )
+        for i, (b, u, d, f, w) in enumerate(
+            [
+                (
+                    [big, big, big],
+                    [2**64 - 1, 2**64 - 1, 2**64 - 1],
+                    [wide, wide, wide],
+                    [1.5, None, 3.0],
+                    [1, 2, 5],
+                ),
+                ([None, small], [7, None], [None, Decimal("-0.01")], [2.25, -0.5], [3, 4]),
+            ]
+        )
+    ]
+    quarantined = _parquet(
+        tmp_path / "q.parquet",
+        {"row": [json.dumps({"b": big, "u": 2**64 - 1, "d": str(wide), "f": 3.0, "w": 5})]},
+    )
+    totals = {
+        t.column: t
+        for t in measure(
+            ["b", "u", "d", "f", "n", "w"], came_in=ins, went_out=out, quarantined=quarantined
+        )
+    }
+    # by hand: out holds two of the three big values, the quarantine the third
+    assert totals["b"].went_out == ColumnTotal(sum=str(2 * big + small), non_null=3)
+    assert totals["b"].came_in == ColumnTotal(sum=str(3 * big + small), non_null=4)
+    assert totals["b"].quarantined == ColumnTotal(sum=str(big), non_null=1)
+    assert totals["u"].came_in == ColumnTotal(sum=str(3 * (2**64 - 1) + 7), non_null=4)
+    assert totals["u"].went_out == ColumnTotal(sum=str(2 * (2**64 - 1) + 7), non_null=3)
+    assert totals["d"].kind == "exact"
+    assert totals["d"].came_in == ColumnTotal(
+        sum=str(Decimal("2999999999999999999999999999999999999.96")), non_null=4
+    )
+    assert totals["d"].went_out == ColumnTotal(
+        sum="1999999999999999999999999999999999999.97", non_null=3
+    )
+    assert totals["d"].quarantined == ColumnTotal(sum=str(wide), non_null=1)
+    assert totals["f"].kind == "float"
+    assert totals["f"].came_in == ColumnTotal(sum="6.25", non_null=4)
+    assert totals["f"].went_out == ColumnTotal(sum="3.25", non_null=3)
+    assert totals["n"].came_in == totals["n"].went_out == ColumnTotal(sum=None, non_null=0)
+    assert totals["w"].came_in == ColumnTotal(sum="15", non_null=5)
+    assert totals["w"].went_out == ColumnTotal(sum="10", non_null=4)
+    assert totals["w"].deduplicated == ColumnTotal(sum=None, non_null=0)
+    ledger = RowLedger(rows_in=5, rows_out=4, rows_quarantined=1)
+    done = {t.column: t for t in reconcile(list(totals.values()), ledger)}
+    assert done["d"].filtered == ColumnTotal(sum=None, non_null=0)
+    # one cent off in a 40-digit sum is seen (the default decimal context rounds to 28 digits)
+    off = totals["d"].model_copy(
+        update={"went_out": ColumnTotal(sum="1999999999999999999999999999999999999.98", non_null=3)}
+    )
+    with pytest.raises(ContractError, match="control totals of 'd' do not reconcile"):
+        reconcile([off], ledger)
+
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-200, max_value=200).map(str),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(0, 6)
+    .flatmap(lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places))
+    .map(str),
+    st.from_regex(r"-?[0-9]{1,25}(\.[0-9]{1,5})?", fullmatch=True).map(json.dumps),
+    st.just("null"),
+)
+OTHERS = st.one_of(
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from(["true", "false", "[1]", '{"x": 1}', '"1e3"', '" 12"', '"+1"', '"1_0"']),
+)
+JSON_VALUES = st.one_of(NUMBERS, NUMBERS, NUMBERS, NUMBERS, NUMBERS, OTHERS)
+"""Mostly numbers (a part with one value the Python path leaves to DuckDB is all
+DuckDB's), some values only DuckDB decides."""
+APART_COLUMNS = ("i64", "i8", "u64", "f64", "d10", "d38")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.dictionaries(st.sampled_from(APART_COLUMNS), JSON_VALUES, max_size=6),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_set_apart_values_summed_in_python_are_what_duckdb_casts(
+    rows: list[dict[str, str]],
+) -> None:
+    """Where the Python path answers, its totals are DuckDB's ``TRY_CAST`` totals
+    (the definition); where it does not, DuckDB answers."""
+    import pyarrow as pa
+
+    from jobforge.engine import control_totals as ct
+    from jobforge.engine.apart_values import apart_values
+
+    types = {
+        "i64": pa.int64(),
+        "i8": pa.int8(),
+        "u64": pa.uint64(),
+        "f64": pa.float64(),
+        "d10": pa.decimal128(10, 2),
+        "d38": pa.decimal128(38, 4),
+    }
+    texts = ["{" + ", ".join(f'"{k}": {v}' for k, v in row.items()) + "}" for row in rows]
+    found = apart_values(texts, types)
+    if found is None:
+        return
+    out = pa.table({c: pa.array([], t) for c, t in types.items()})
+    duck = ct._DuckDB(out, list(types))
+    try:
+        table = pa.table({"row": texts})
+        expressions = [
+            f'TRY_CAST(json_extract_string("row", {ct._json_path(c)}) AS {duck.types()[c]})'
+            for c in types
+        ]
+        expected = dict(zip(types, duck.totals(table, expressions), strict=True))
+    finally:
+        duck.close()
+    for column in types:
+        mine = ct._values_total(found[column])
+        theirs = expected[column]
+        assert mine.non_null == theirs.non_null, (column, texts)
+        if column == "f64" and mine.sum is not None and theirs.sum is not None:
+            scale = max(1.0, sum(abs(v) for v in found[column] if isinstance(v, float)))
+            assert abs(float(mine.sum) - float(theirs.sum)) <= FLOAT_TOLERANCE * scale
+        else:
+            assert mine.sum == theirs.sum, (column, texts)
+
+
+def test_rows_an_executor_sets_apart_are_summed_without_duckdb() -> None:
+    import pyarrow as pa
+
+    from jobforge.engine.apart_values import apart_values
+
+    rows = ['{"id": "a", "amount": -5, "rate": 2.5}', '{"id": "b", "amount": null, "rate": 1e-05}']
+    found = apart_values(rows, {"amount": pa.int64(), "rate": pa.float64()})
+    assert found == {"amount": [-5, None], "rate": [2.5, 1e-05]}
+    # text to parse is left to DuckDB
+    assert apart_values(['{"amount": "bad"}'], {"amount": pa.int64()}) is None
+    assert apart_values(['{"amount": 1}'], {"amount": pa.float32()}) is None

@@ -4,10 +4,17 @@ every part of a transition, reconciled like the row ledger
 
 They are measured on the files, not reported by the executor: the input batch
 file, the data file written, and the ``row`` JSON of the quarantine and
-duplicate files (the rejected or dropped rows' values), each read through
-``jobforge.storage.literal`` for the control columns only and summed by DuckDB.
-Integer and decimal columns are summed exactly (DuckDB's ``HUGEINT`` and
-``DECIMAL`` sums, compared as :class:`~decimal.Decimal`); float columns within
+duplicate files (the rejected or dropped rows' values), each read once through
+``jobforge.storage.literal`` for the control columns only. The input and output
+columns are summed by ``pyarrow.compute``, the set-apart rows' values (each
+``TRY_CAST`` to the output column's type) in Python where they are plain
+numbers (:mod:`jobforge.engine.apart_values`); DuckDB is opened only where its
+rules decide: a set-apart value that is not a plain number, and an input
+column whose type differs from the output's (``CAST``).
+
+Integer and decimal columns are summed exactly (64-bit integers in 32-bit
+halves, decimals of up to 38 digits as 76-digit decimals, wider ones in
+Python), compared as :class:`~decimal.Decimal`; float columns within
 :data:`FLOAT_TOLERANCE`, over their finite values (NaN and infinities are neither
 summed nor counted). No file holds the rows a filter dropped: their totals
 are the remainder, and zero, checked, when the ledger filtered no row.
@@ -25,10 +32,12 @@ every kept row went out with the value its text casts to.
 
 from __future__ import annotations
 
-from decimal import Decimal
+import math
+from decimal import Context, Decimal, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobforge.engine.apart_values import apart_values
 from jobforge.engine.bronze_plan import bronze_columns
 from jobforge.engine.steps import BronzeSchema
 from jobforge.errors import ContractError
@@ -46,18 +55,23 @@ FLOAT_TOLERANCE = 1e-9
 """Float columns reconcile when the parts' sum is within this fraction of the
 largest magnitude involved (summation order changes the last bits)."""
 
-_EXACT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-          "UINTEGER", "UBIGINT", "UHUGEINT")  # fmt: skip
-_FLOAT = ("FLOAT", "DOUBLE", "REAL")
+EXACT = Context(prec=200)
+"""Decimal arithmetic on totals: the default context rounds to 28 digits, and a
+sum of 38-digit decimals has up to 48 (76-digit decimals summed: 86)."""
+
+_SLICE = 1 << 30
+"""Rows summed at once: 2**30 values below 2**32 in magnitude sum within int64."""
 
 
-def _kind(duckdb_type: str, column: str, where: Path) -> str:
-    if duckdb_type in _EXACT or duckdb_type.startswith("DECIMAL"):
+def _kind(arrow_type: pa.DataType, column: str, where: Path) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type) or pa.types.is_decimal(arrow_type):
         return "exact"
-    if duckdb_type in _FLOAT:
+    if pa.types.is_floating(arrow_type):
         return "float"
     raise ContractError(
-        f"control_totals: column {column!r} of {where} is {duckdb_type}, expected a number"
+        f"control_totals: column {column!r} of {where} is {arrow_type}, expected a number"
     )
 
 
@@ -68,18 +82,73 @@ def _read(paths: list[Path], columns: list[str]) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def _totals_of(
-    con: duckdb.DuckDBPyConnection, table: pa.Table | None, expression: str
-) -> ColumnTotal:
-    if table is None or table.num_rows == 0:
+def _pieces(values: pa.ChunkedArray) -> list[pa.Array]:
+    return [
+        chunk.slice(start, _SLICE)
+        for chunk in values.chunks
+        for start in range(0, max(len(chunk), 1), _SLICE)
+    ]
+
+
+def _int_sum(piece: pa.Array) -> int:
+    """The exact sum of an integer array's values (``pc.sum`` wraps at 2**63)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if piece.type.bit_width < 64:
+        found = pc.sum(piece.cast(pa.int64())).as_py()
+        return int(found or 0)
+    unsigned = pa.types.is_unsigned_integer(piece.type)
+    shift = pa.scalar(32, piece.type)
+    mask = pa.scalar(0xFFFFFFFF, piece.type)
+    high = pc.shift_right(piece, shift)  # arithmetic for signed: x = high * 2**32 + low
+    low = pc.bit_wise_and(piece, mask)
+    wide = pa.uint64() if unsigned else pa.int64()
+    high_sum = int(pc.sum(high.cast(wide)).as_py() or 0)
+    low_sum = int(pc.sum(low.cast(pa.int64())).as_py() or 0)
+    return high_sum * (1 << 32) + low_sum
+
+
+def _decimal_sum(piece: pa.Array) -> Decimal:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    scale = piece.type.scale
+    zero = Decimal((0, (0,), -scale))
+    if piece.type.precision <= 38:  # < 10**38 each: 2**30 of them sum well within 76 digits
+        found = pc.sum(piece.cast(pa.decimal256(76, scale))).as_py()
+        return found if found is not None else zero
+    total = zero
+    with localcontext(EXACT):  # wider than DuckDB's decimals: rare, summed in Python
+        for value in piece.to_pylist():
+            if value is not None:
+                total += value
+    return total
+
+
+def _column_total(values: pa.ChunkedArray) -> ColumnTotal:
+    """Sum and non-null count of one column (already of the output's type)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(values.type):  # finite values only (see _counted)
+        values = pc.filter(values, pc.is_finite(values))
+    count = int(pc.count(values).as_py())
+    if count == 0:
         return ColumnTotal(sum=None, non_null=0)
-    con.register("part", table)
-    try:
-        query = f"SELECT sum({expression}), count({expression}) FROM part"
-        total, count = con.execute(query).fetchall()[0]
-    finally:
-        con.unregister("part")
-    return ColumnTotal(sum=None if total is None else str(total), non_null=count)
+    kind = values.type
+    total: int | Decimal | float
+    if pa.types.is_integer(kind):
+        total = sum(_int_sum(p) for p in _pieces(values))
+    elif pa.types.is_decimal(kind):
+        parts = [_decimal_sum(p) for p in _pieces(values)]
+        total = parts[0]
+        with localcontext(EXACT):
+            for part in parts[1:]:
+                total += part
+    else:
+        total = float(pc.sum(values.cast(pa.float64())).as_py())
+    return ColumnTotal(sum=str(total), non_null=count)
 
 
 def _counted(expression: str, kind: str) -> str:
@@ -92,12 +161,116 @@ def _counted(expression: str, kind: str) -> str:
     )
 
 
+def _float(arrow_type: pa.DataType) -> str:
+    """The :func:`_counted` kind of an output column's Arrow type."""
+    import pyarrow as pa
+
+    return "float" if pa.types.is_floating(arrow_type) else "exact"
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def _json_path(name: str) -> str:
     return "'$.\"" + name.replace("'", "''").replace('"', '\\"') + "\"'"
+
+
+class _DuckDB:
+    """The in-memory DuckDB connection a measurement opens only if it needs one,
+    with the DuckDB types of the output's control columns."""
+
+    def __init__(self, out: pa.Table, columns: list[str]) -> None:
+        self._out = out
+        self._columns = columns
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._types: dict[str, str] = {}
+
+    def types(self) -> dict[str, str]:
+        """The DuckDB type of each control column of the output."""
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect(":memory:")
+            self._con.register("out_schema", self._out.slice(0, 0))
+            listed = ", ".join(map(_quoted, self._columns))
+            described = self._con.execute(f"DESCRIBE SELECT {listed} FROM out_schema").fetchall()
+            self._types = {str(row[0]): str(row[1]) for row in described}
+        return self._types
+
+    def totals(self, table: pa.Table, expressions: list[str]) -> list[ColumnTotal]:
+        """Sum and count of each expression over ``table`` (registered as ``part``),
+        in one query."""
+        self.types()
+        assert self._con is not None
+        self._con.register("part", table)
+        try:
+            listed = ", ".join(f"sum({e}), count({e})" for e in expressions)
+            row = self._con.execute(f"SELECT {listed} FROM part").fetchall()[0]
+        finally:
+            self._con.unregister("part")
+        return [
+            ColumnTotal(sum=None if total is None else str(total), non_null=int(count))
+            for total, count in zip(row[0::2], row[1::2], strict=True)
+        ]
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+
+_NONE = ColumnTotal(sum=None, non_null=0)
+
+
+def _apart_totals(
+    duck: _DuckDB, table: pa.Table | None, columns: list[str], out: pa.Table
+) -> list[ColumnTotal]:
+    """The totals of set-apart rows (``row`` JSON), each value ``TRY_CAST`` to the
+    output column's DuckDB type (what the row would have held): summed in Python
+    when every value is a plain number (:mod:`jobforge.engine.apart_values`),
+    else by DuckDB."""
+    if table is None or table.num_rows == 0:
+        return [_NONE for _ in columns]
+    found = apart_values(
+        table.column("row").to_pylist(), {c: out.schema.field(c).type for c in columns}
+    )
+    if found is not None:
+        return [_values_total(found[c]) for c in columns]
+    types = duck.types()
+    expressions = [
+        _counted(
+            f'TRY_CAST(json_extract_string("row", {_json_path(c)}) AS {types[c]})',
+            _float(out.schema.field(c).type),
+        )
+        for c in columns
+    ]
+    return duck.totals(table, expressions)
+
+
+def _values_total(values: list[int | Decimal | float | None]) -> ColumnTotal:
+    """Sum and non-null count of values of one type (exact for ints and decimals)."""
+    present = [
+        v for v in values if v is not None and not (isinstance(v, float) and not math.isfinite(v))
+    ]
+    if not present:
+        return _NONE
+    with localcontext(EXACT):
+        total = present[0]
+        for value in present[1:]:
+            total += value  # type: ignore[operator]
+    return ColumnTotal(sum=str(total), non_null=len(present))
+
+
+def _input_total(duck: _DuckDB, ins: pa.Table | None, out: pa.Table, column: str) -> ColumnTotal:
+    """The input's totals of ``column`` as the output's type (DuckDB's ``CAST``
+    when the types differ, as a promotion would have cast them)."""
+    if ins is None or ins.num_rows == 0:
+        return _NONE
+    if ins.schema.field(column).type == out.schema.field(column).type:
+        return _column_total(ins.column(column))
+    cast = f"CAST({_quoted(column)} AS {duck.types()[column]})"
+    (total,) = duck.totals(ins, [_counted(cast, _float(out.schema.field(column).type))])
+    return total
 
 
 def measure(
@@ -112,57 +285,39 @@ def measure(
     records what went out only). Set-apart files hold rows as JSON (``row``)."""
     if not columns:
         return []
-    import duckdb
-
-    con = duckdb.connect(":memory:")
+    schema = literal.read_schema(went_out)
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise ContractError(
+            f"control_totals: {', '.join(map(repr, missing))} not a column of the "
+            f"output (columns: {', '.join(schema.names)})"
+        )
+    kinds = {c: _kind(schema.field(c).type, c, went_out) for c in columns}
+    out = _read([went_out], columns)
+    assert out is not None
+    found = [
+        ControlTotal(
+            column=column,
+            kind=kinds[column],  # type: ignore[arg-type]
+            went_out=_column_total(out.column(column)),
+        )
+        for column in columns
+    ]
+    if came_in is None:
+        return found
+    duck = _DuckDB(out, columns)
     try:
-        schema = literal.read_schema(went_out)
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise ContractError(
-                f"control_totals: {', '.join(map(repr, missing))} not a column of the "
-                f"output (columns: {', '.join(schema.names)})"
-            )
-        out = _read([went_out], columns)
-        assert out is not None
-        ins = _read(came_in, columns) if came_in is not None else None
-        rows_apart = {
-            part: _read([path], ["row"]) if path is not None and path.exists() else None
-            for part, path in (("quarantined", quarantined), ("deduplicated", deduplicated))
-        }
-        found = []
-        for column in columns:
-            duckdb_type = _type_of(con, out, column)
-            kind = _kind(duckdb_type, column, went_out)
-            value = _counted(_quoted(column), kind)
-            apart = _counted(
-                f'TRY_CAST(json_extract_string("row", {_json_path(column)}) AS {duckdb_type})',
-                kind,
-            )
-            total = ControlTotal(
-                column=column,
-                kind=kind,  # type: ignore[arg-type]
-                went_out=_totals_of(con, out, value),
-            )
-            if came_in is not None:
-                came = _counted(f"CAST({_quoted(column)} AS {duckdb_type})", kind)
-                total.came_in = _totals_of(con, ins, came)
-                total.quarantined = _totals_of(con, rows_apart["quarantined"], apart)
-                total.deduplicated = _totals_of(con, rows_apart["deduplicated"], apart)
-            found.append(total)
+        ins = _read(came_in, columns)
+        for total in found:
+            total.came_in = _input_total(duck, ins, out, total.column)
+        for part, path in (("quarantined", quarantined), ("deduplicated", deduplicated)):
+            rows = _read([path], ["row"]) if path is not None and path.exists() else None
+            apart = _apart_totals(duck, rows, columns, out)
+            for total, value in zip(found, apart, strict=True):
+                setattr(total, part, value)
         return found
     finally:
-        con.close()
-
-
-def _type_of(con: duckdb.DuckDBPyConnection, table: pa.Table, column: str) -> str:
-    """The DuckDB type of ``column`` of the output."""
-    con.register("out_schema", table.slice(0, 0))
-    try:
-        described = con.execute(f"DESCRIBE SELECT {_quoted(column)} FROM out_schema").fetchall()
-        return str(described[0][1])
-    finally:
-        con.unregister("out_schema")
+        duck.close()
 
 
 def _value(total: ColumnTotal | None, kind: str) -> Decimal | float:
@@ -175,37 +330,36 @@ def _value(total: ColumnTotal | None, kind: str) -> Decimal | float:
 def reconcile(totals: list[ControlTotal], ledger: RowLedger) -> list[ControlTotal]:
     """``totals`` with the filtered part filled in; a :class:`ContractError`
     naming the column and every part when one does not reconcile."""
-    done = []
-    for total in totals:
-        if total.came_in is None:  # gold: output totals only
-            done.append(total)
-            continue
-        kind = total.kind
-        parts = [total.went_out, total.quarantined, total.deduplicated]
-        sum_in = _value(total.came_in, kind)
-        sum_parts = sum((_value(p, kind) for p in parts), Decimal(0) if kind == "exact" else 0.0)
-        count_rest = total.came_in.non_null - sum(p.non_null for p in parts if p is not None)
-        rest = sum_in - sum_parts  # type: ignore[operator]
-        if ledger.rows_filtered:
-            filtered = ColumnTotal(sum=str(rest), non_null=count_rest)
-        else:
-            filtered = ColumnTotal(sum=None, non_null=0)
-            scale = max(1.0, abs(float(sum_in)), sum(abs(float(_value(p, kind))) for p in parts))
-            off = rest != 0 if kind == "exact" else abs(float(rest)) > FLOAT_TOLERANCE * scale
-            if off or count_rest != 0:
-                raise ContractError(
-                    f"control totals of {total.column!r} do not reconcile: in "
-                    f"sum={total.came_in.sum} non_null={total.came_in.non_null} but "
-                    + " + ".join(
-                        f"{name} sum={p.sum if p else None} non_null={p.non_null if p else 0}"
-                        for name, p in zip(
-                            ("out", "quarantined", "deduplicated"), parts, strict=True
-                        )
-                    )
-                    + f" leaves sum={rest} non_null={count_rest} with no row filtered"
+    with localcontext(EXACT):  # exact sums of wide decimals stay exact
+        return [_reconciled(total, ledger) for total in totals]
+
+
+def _reconciled(total: ControlTotal, ledger: RowLedger) -> ControlTotal:
+    if total.came_in is None:  # gold: output totals only
+        return total
+    kind = total.kind
+    parts = [total.went_out, total.quarantined, total.deduplicated]
+    sum_in = _value(total.came_in, kind)
+    sum_parts = sum((_value(p, kind) for p in parts), Decimal(0) if kind == "exact" else 0.0)
+    count_rest = total.came_in.non_null - sum(p.non_null for p in parts if p is not None)
+    rest = sum_in - sum_parts  # type: ignore[operator]
+    if ledger.rows_filtered:
+        filtered = ColumnTotal(sum=str(rest), non_null=count_rest)
+    else:
+        filtered = ColumnTotal(sum=None, non_null=0)
+        scale = max(1.0, abs(float(sum_in)), sum(abs(float(_value(p, kind))) for p in parts))
+        off = rest != 0 if kind == "exact" else abs(float(rest)) > FLOAT_TOLERANCE * scale
+        if off or count_rest != 0:
+            raise ContractError(
+                f"control totals of {total.column!r} do not reconcile: in "
+                f"sum={total.came_in.sum} non_null={total.came_in.non_null} but "
+                + " + ".join(
+                    f"{name} sum={p.sum if p else None} non_null={p.non_null if p else 0}"
+                    for name, p in zip(("out", "quarantined", "deduplicated"), parts, strict=True)
                 )
-        done.append(total.model_copy(update={"filtered": filtered}))
-    return done
+                + f" leaves sum={rest} non_null={count_rest} with no row filtered"
+            )
+    return total.model_copy(update={"filtered": filtered})
 
 
 BRONZE_NUMBERS = ("int", "float")
@@ -231,7 +385,6 @@ def bronze_totals(
 ) -> list[ControlTotal]:
     """The reconciled totals of a staged -> bronze transition (see the module
     docstring), from the staged files it read and the temporaries it wrote."""
-    import duckdb
     import pyarrow as pa
 
     from jobforge.engine.cast_sql import SQL_TYPES, cast_value
@@ -245,36 +398,41 @@ def bronze_totals(
     sources = [source_of[c] for c in measured]
     ins = _read(inputs, sources)
     out = _read([written], measured)
-    assert out is not None
+    assert ins is not None and out is not None
     apart = pending.written(targets.quarantine) if targets.quarantine else None
     rejected = _read([apart], ["row"]) if apart is not None else None
-    con = duckdb.connect(":memory:")
+    duck = _DuckDB(out, measured)
     try:
         found = []
         for column, source in zip(measured, sources, strict=True):
             spec = schema.cast[column]
-            typed = SQL_TYPES[spec.type]
-            assert ins is not None
             given = ins.schema.field(source).type
             is_text = pa.types.is_string(given) or pa.types.is_large_string(given)
             value_in = (
                 cast_value(_quoted(source), spec)
                 if is_text
-                else f"TRY_CAST({_quoted(source)} AS {typed})"
+                else f"TRY_CAST({_quoted(source)} AS {SQL_TYPES[spec.type]})"
             )
+            kind = _kind(out.schema.field(column).type, column, written)
+            (came,) = duck.totals(ins, [_counted(value_in, kind)])
             text_apart = f'json_extract_string("row", {_json_path(source)})'
+            quarantined = (
+                duck.totals(rejected, [_counted(cast_value(text_apart, spec), kind)])[0]
+                if rejected is not None and rejected.num_rows
+                else _NONE
+            )
             found.append(
                 ControlTotal(
                     column=column,
-                    kind=_kind(_type_of(con, out, column), column, written),  # type: ignore[arg-type]
-                    came_in=_totals_of(con, ins, value_in),
-                    went_out=_totals_of(con, out, _quoted(column)),
-                    quarantined=_totals_of(con, rejected, cast_value(text_apart, spec)),
-                    deduplicated=ColumnTotal(sum=None, non_null=0),
+                    kind=kind,  # type: ignore[arg-type]
+                    came_in=came,
+                    went_out=_column_total(out.column(column)),
+                    quarantined=quarantined,
+                    deduplicated=_NONE,
                 )
             )
     finally:
-        con.close()
+        duck.close()
     return reconcile(found, ledger)
 
 

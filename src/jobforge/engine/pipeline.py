@@ -111,7 +111,6 @@ class PipelineEngine:
         self._rt = Runtime(config, host, executor, lock_timeout, identity, run_id)
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
-        self._started = False
         self._written: WrittenFolders | None = None
         roots = write_roots(config)
         for path in [*config.check_layout(), config.locks_path()]:
@@ -124,6 +123,17 @@ class PipelineEngine:
         if self._written is None:
             self._written = WrittenFolders([*self.config.layout_paths(), self.config.locks_path()])
         return self._written
+
+    def for_thread(self) -> PipelineEngine:
+        """An engine of the same config, mode and run for another thread: its own
+        executor, transition guard and table locks (which this engine keeps per
+        engine, not per thread); the catalog's tidying and the layout are done
+        once for both."""
+        other = PipelineEngine(
+            self.config, mode=self.mode, lock_timeout=self.lock_timeout, run_id=self.run_id
+        )
+        other._rt = self._rt.for_thread(other._rt.executor, other._rt.executor_identity)
+        return other
 
     @property
     def config(self) -> PipelineConfig:
@@ -158,11 +168,9 @@ class PipelineEngine:
             )
         self._active = what
         try:
-            if not self._started:
-                # Creating an engine writes nothing; its first step removes what
-                # killed writers left in the shared parts of the catalog.
-                self.config.catalog.tidy()
-                self._started = True
+            # Creating an engine writes nothing; its first step removes what
+            # killed writers left in the shared parts of the catalog.
+            self._rt.tidy_once()
             yield
         finally:
             self._active = None

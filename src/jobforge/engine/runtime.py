@@ -3,6 +3,7 @@ its plugins, the executor and how long to wait for a lock."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,10 @@ class Runtime:
     run_id: str | None = None
     """The run the steps belong to (:attr:`TransitionEvent.run_id`)."""
     _layout_ready: list[bool] = field(default_factory=lambda: [False], repr=False)
+    _tidied: list[bool] = field(default_factory=lambda: [False], repr=False)
+    _once: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Guards the once-per-engine work, shared with the engines of other threads
+    of the same run (:meth:`PipelineEngine.for_thread`)."""
     _unlocked: list[bool] = field(default_factory=lambda: [False], repr=False)
 
     @property
@@ -56,9 +61,37 @@ class Runtime:
         first step that writes does, under its lock."""
         if self._layout_ready[0] or self._unlocked[0]:
             return
-        self.config.ensure_layout()
-        self.config.catalog.prepare(self.lock_timeout)
-        self._layout_ready[0] = True
+        with self._once:
+            if self._layout_ready[0]:
+                return
+            self.config.ensure_layout()
+            self.config.catalog.prepare(self.lock_timeout)
+            self._layout_ready[0] = True
+
+    def tidy_once(self) -> None:
+        """Before the engine's first step: remove what killed writers left in the
+        shared parts of the catalog (``CatalogStore.tidy``), once."""
+        if self._tidied[0]:
+            return
+        with self._once:
+            if not self._tidied[0]:
+                self.config.catalog.tidy()
+                self._tidied[0] = True
+
+    def for_thread(self, executor: Executor, identity: str) -> Runtime:
+        """A runtime for another thread's engine: its own executor and unlocked
+        flag, the once-per-engine work shared with this one."""
+        return Runtime(
+            self.config,
+            self.host,
+            executor,
+            self.lock_timeout,
+            identity,
+            self.run_id,
+            _layout_ready=self._layout_ready,
+            _tidied=self._tidied,
+            _once=self._once,
+        )
 
     @property
     def executor_label(self) -> str:

@@ -94,7 +94,12 @@ def build_pack(
     members: dict[str, bytes] = {}
     sources = []
     source_records = 0
-    for ingestion in (r for r in records if isinstance(r, IngestionRecord)):
+    ingestions = [r for r in records if isinstance(r, IngestionRecord)]
+    # the project's table order, then oldest first: tables that ran at once
+    # (``[engine] jobs``) list their sources as a run one at a time does
+    rank = {name: i for i, name in enumerate(project.order)}
+    ingestions.sort(key=lambda r: rank.get(r.table_name, len(rank)))  # stable
+    for ingestion in ingestions:
         wanted = sorted(
             row for t, batch, row in keys | set(duplicates) if batch == ingestion.batch_id
         )

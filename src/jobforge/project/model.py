@@ -68,6 +68,10 @@ class EngineSection(_Section):
 
     executor: str = "polars"
     """An executor's name (bundled: ``polars``, ``duckdb``, ``spark``)."""
+    jobs: int | None = Field(default=None, ge=1)
+    """How many independent tables ``jobforge run`` runs at once (``None``: the
+    cores, at most one per GiB of available memory; ``1``: one after the other;
+    see :func:`jobforge.project.runner.run_jobs`)."""
     spark: SparkSection | None = None
     """``[engine.spark]``: the spark executor's settings (plugin ``spark``)."""
 

@@ -332,6 +332,7 @@ def run_project(
     progress: Progress | None = None,
     fail_fast: bool = False,
     on_error: Callable[[JobforgeError], None] | None = None,
+    jobs: int | None = None,
 ) -> RunReport:
     """Run the selected tables up to layer ``to``.
 
@@ -341,70 +342,265 @@ def run_project(
     step, changed or not. ``on_error`` is called with each failure (the CLI
     prints its traceback with ``--debug``). The run record is written at the
     end, also when a step failed.
+
+    ``jobs`` (else ``[engine] jobs``, else :func:`default_jobs`): how many
+    tables run at once; a gold table starts when its inputs are done. The
+    report lists the steps table by table in run order whatever the
+    scheduling (with more than one job, ``progress`` learns a table's steps
+    when it and every table before it are done).
     """
     from jobforge.catalog.runs import write_run_record
     from jobforge.project.checks import check_project
 
     config = config or project_config(project)
     selected = selected_tables(project, tables)
+    workers = run_jobs(project, jobs)
     check_project_run(project, config, selected)
     report = RunReport()
+
     engine = PipelineEngine(
         config,
         mode=project.spec.project.mode,
         lock_timeout=project.spec.project.lock_timeout_s,
         run_id=report.run_id,
     )
+    new_engine = engine.for_thread
     check_project(project, config, engine.executor, remember=True)
     write_glossary(project, config)
-    not_built: dict[str, str] = {}
-    """Tables that failed or were skipped -> how their dependents name the cause."""
+    order = [n for n in selected if to is Layer.GOLD or not project.is_gold(n)]
 
     def emit(step: StepReport) -> None:
         report.steps.append(step)
         if progress is not None:
             progress(step)
 
+    def run_one(table_engine: PipelineEngine, name: str, out: Progress) -> JobforgeError | None:
+        return _run_table(table_engine, project, name, to, full_refresh, out)
+
+    engines = [engine]
     try:
-        for name in selected:
-            if project.is_gold(name) and to is not Layer.GOLD:
-                continue
-            blocked = [i for i in table_inputs(project, name) if i in not_built]
-            if blocked:
-                cause = "; ".join(not_built[i] for i in blocked)
-                not_built[name] = cause
-                emit(
-                    StepReport(
-                        table=name,
-                        layer=_layer_of(project, name),
-                        status="skipped",
-                        reason=f"not run because {cause}",
-                    )
-                )
-                continue
-            attempt = [_layer_of(project, name) if project.is_gold(name) else "staged"]
-            if not full_refresh and _up_to_date(engine, project, name, to, emit):
-                continue
-            try:
-                if project.is_gold(name):
-                    _run_gold_table(engine, project, name, full_refresh, emit)
-                else:
-                    with engine.lock(name):  # ingestion and promotions of a table as one run
-                        _run_source_table(engine, project, name, to, full_refresh, emit, attempt)
-            except JobforgeError as exc:
-                emit(StepReport(table=name, layer=attempt[0], status="failed", error=str(exc)))
-                not_built[name] = f"{_layer_of(project, name)}.{name} failed"
-                if on_error is not None:
-                    on_error(exc)
-                if fail_fast:
-                    raise
+        if workers == 1 or len(order) < 2:
+            _run_in_order(order, project, lambda n: run_one(engine, n, emit), emit, on_error,
+                          fail_fast)  # fmt: skip
+        else:
+            _run_parallel(order, project, workers, new_engine, engines, run_one, emit, on_error,
+                          fail_fast)  # fmt: skip
     finally:
-        close = getattr(engine.executor, "close", None)
-        if close is not None:  # an executor holding a session (spark) ends it with the run
-            close()
+        for each in engines:
+            close = getattr(each.executor, "close", None)
+            if close is not None:  # an executor holding a session (spark) ends it with the run
+                close()
         report.completed_at = utc_now()
         write_run_record(config, project, report)
     return report
+
+
+def default_jobs() -> int:
+    """The cores this process may use, at most one per GiB of available memory
+    (``MemAvailable`` of ``/proc/meminfo`` where there is one), at least 1."""
+    import os
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    cores = min(cores, int(line.split()[1]) // (1024 * 1024))
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(1, cores)
+
+
+def run_jobs(project: Project, jobs: int | None = None) -> int:
+    """How many tables a run of ``project`` runs at once: ``jobs``, else the
+    project's ``[engine] jobs``, else :func:`default_jobs`. The spark executor
+    runs one table at a time (its session is the process's, and Spark runs a
+    step's work in parallel itself)."""
+    where = "--jobs" if jobs is not None else f"{project.path}: engine.jobs"
+    chosen = jobs if jobs is not None else project.spec.engine.jobs
+    if chosen is not None and chosen < 1:
+        raise ConfigError(f"{where}: expected a whole number of at least 1, got {chosen}")
+    if project.spec.engine.executor == "spark":
+        if chosen is not None and chosen > 1:
+            raise ConfigError(
+                f"{where}: the spark executor runs one table at a time (got {chosen}; "
+                "Spark runs each step's work in parallel)"
+            )
+        return 1
+    return chosen if chosen is not None else default_jobs()
+
+
+def _blocked_step(project: Project, name: str, not_built: dict[str, str]) -> StepReport | None:
+    """The ``skipped`` step of table ``name`` if a table it is built from failed
+    or was skipped (``not_built`` then learns ``name`` too), else ``None``."""
+    blocked = [i for i in table_inputs(project, name) if i in not_built]
+    if not blocked:
+        return None
+    cause = "; ".join(not_built[i] for i in blocked)
+    not_built[name] = cause
+    return StepReport(
+        table=name,
+        layer=_layer_of(project, name),
+        status="skipped",
+        reason=f"not run because {cause}",
+    )
+
+
+def _run_in_order(
+    order: list[str],
+    project: Project,
+    run_one: Callable[[str], JobforgeError | None],
+    emit: Progress,
+    on_error: Callable[[JobforgeError], None] | None,
+    fail_fast: bool,
+) -> None:
+    """One table after the other (``jobs = 1``), each step reported as it ends."""
+    not_built: dict[str, str] = {}
+    """Tables that failed or were skipped -> how their dependents name the cause."""
+    for name in order:
+        skipped = _blocked_step(project, name, not_built)
+        if skipped is not None:
+            emit(skipped)
+            continue
+        error = run_one(name)
+        if error is not None:
+            not_built[name] = f"{_layer_of(project, name)}.{name} failed"
+            if on_error is not None:
+                on_error(error)
+            if fail_fast:
+                raise error
+
+
+def _run_parallel(
+    order: list[str],
+    project: Project,
+    workers: int,
+    new_engine: Callable[[], PipelineEngine],
+    engines: list[PipelineEngine],
+    run_one: Callable[[PipelineEngine, str, Progress], JobforgeError | None],
+    emit: Progress,
+    on_error: Callable[[JobforgeError], None] | None,
+    fail_fast: bool,
+) -> None:
+    """Up to ``workers`` tables at once on threads (polars, DuckDB, the parquet
+    writer and ``fsync`` release the GIL), a table once every table of this run
+    it is built from is done.
+
+    Each thread has an engine of its own (``PipelineEngine.for_thread``: an
+    engine keeps which table it is locked for and which transition runs; the
+    catalog's tidying and the layout are done once for all); they share the
+    config, its plugins
+    and its stores, which are built for concurrent runs on different tables
+    (each table's file lock, the catalog and folder locks, atomic writes), as
+    two processes running two tables are. Each table's steps are kept apart and
+    reported in run order; ``fail_fast`` starts no table after a failure, lets
+    the running ones end, reports what ran and raises the first failure (in run
+    order).
+    """
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    local = threading.local()
+    engines_lock = threading.Lock()
+
+    def job(name: str) -> tuple[list[StepReport], JobforgeError | None]:
+        table_engine: PipelineEngine | None = getattr(local, "engine", None)
+        if table_engine is None:
+            table_engine = local.engine = new_engine()
+            with engines_lock:
+                engines.append(table_engine)
+        steps: list[StepReport] = []
+        return steps, run_one(table_engine, name, steps.append)
+
+    done: dict[str, tuple[list[StepReport], JobforgeError | None]] = {}
+    not_built: dict[str, str] = {}
+    waiting = list(order)
+    in_run = set(order)
+    running: dict[Future[tuple[list[StepReport], JobforgeError | None]], str] = {}
+    reported = 0
+    stop = False
+
+    def report_ready(*, all_done: bool = False) -> None:
+        nonlocal reported
+        while reported < len(order):
+            name = order[reported]
+            if name not in done:
+                if not all_done:
+                    return
+                reported += 1  # not started (fail_fast): nothing to report
+                continue
+            steps, error = done[name]
+            for step in steps:
+                emit(step)
+            if error is not None and on_error is not None:
+                on_error(error)
+            reported += 1
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jobforge-table") as pool:
+        while (waiting and not stop) or running:
+            for name in list(waiting):
+                if stop or len(running) >= workers:
+                    break
+                if any(i in in_run and i not in done for i in table_inputs(project, name)):
+                    continue  # an input still runs: later tables may start first
+                waiting.remove(name)
+                skipped = _blocked_step(project, name, not_built)
+                if skipped is not None:
+                    done[name] = ([skipped], None)
+                    continue
+                running[pool.submit(job, name)] = name
+            report_ready()
+            if not running:
+                # only a table that can start empties the pool: inputs come first in run order
+                assert (
+                    stop
+                    or not waiting
+                    or not any(
+                        i in in_run and i not in done for i in table_inputs(project, waiting[0])
+                    )
+                ), waiting
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                done[name] = future.result()
+                if done[name][1] is not None:
+                    not_built[name] = f"{_layer_of(project, name)}.{name} failed"
+                    stop = stop or fail_fast
+    report_ready(all_done=True)
+    if stop:
+        first = next(done[n][1] for n in order if n in done and done[n][1] is not None)
+        assert first is not None
+        raise first
+
+
+def _run_table(
+    engine: PipelineEngine,
+    project: Project,
+    name: str,
+    to: Layer,
+    full_refresh: bool,
+    emit: Progress,
+) -> JobforgeError | None:
+    """Run table ``name``'s steps (reported through ``emit``, a failure as a
+    ``failed`` step); the failure, if one."""
+    attempt = [_layer_of(project, name) if project.is_gold(name) else "staged"]
+    if not full_refresh and _up_to_date(engine, project, name, to, emit):
+        return None
+    try:
+        if project.is_gold(name):
+            _run_gold_table(engine, project, name, full_refresh, emit)
+        else:
+            with engine.lock(name):  # ingestion and promotions of a table as one run
+                _run_source_table(engine, project, name, to, full_refresh, emit, attempt)
+    except JobforgeError as exc:
+        emit(StepReport(table=name, layer=attempt[0], status="failed", error=str(exc)))
+        return exc
+    return None
 
 
 def _up_to_date(

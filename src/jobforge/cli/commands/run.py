@@ -26,6 +26,13 @@ LAYERS = click.Choice([layer.value for layer in Layer if layer is not Layer.STAG
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan and why each step would run.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first table that fails.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tables run at once (default: [engine] jobs, else the cores; 1: one at a time).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 def run(
@@ -34,6 +41,7 @@ def run(
     full_refresh: bool,
     dry_run: bool,
     fail_fast: bool,
+    jobs: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -75,6 +83,7 @@ def run(
             full_refresh=full_refresh,
             progress=progress,
             fail_fast=fail_fast,
+            jobs=jobs,
             on_error=_print_traceback if debug else None,
         )
     if as_json:
