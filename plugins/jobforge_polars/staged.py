@@ -20,7 +20,7 @@ from jobforge.plugin import (
     StepTargets,
     literal,
 )
-from jobforge_polars.exprs import SINK, quarantine_frame, ts
+from jobforge_polars.exprs import SINK, STAGED_SINK, quarantine_frame, ts
 
 
 def write_staged(
@@ -45,7 +45,7 @@ def write_staged(
     positions = [i for i, c in enumerate(names) if c != SOURCE_ROW]
     data = [pl.nth(positions)] if positions else []
     staged = read.frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
-    queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **SINK)]
+    queries = [staged.sink_parquet(literal.text(pending.temp_for(targets.data)), **STAGED_SINK)]
     if read.rejected is not None and targets.quarantine is not None:
         rejected = read.rejected.with_columns(*stamps)
         queries.append(
