@@ -6,9 +6,10 @@ process:
 
 - ``floor``: ``pl.scan_csv(csv).sink_parquet(out, compression="zstd")``;
 - ``copies``: the four layer copies and nothing else, each a plain polars
-  streaming plan written like jobforge writes its layers (zstd level 1): the
-  CSV as text with the provenance values to staged, staged cast to bronze,
-  bronze filtered by the wage rule to silver, silver with the derived column
+  streaming plan written like jobforge's polars executor writes its layers
+  (staged lz4 with null counts only, the others zstd level 1): the CSV as
+  text with the provenance values to staged, staged cast to bronze, bronze
+  filtered by the wage rule to silver, silver with the derived column
   to gold. No CSV check, checksum, de-duplication, quarantine, row lineage,
   ledger, catalog or lineage record: the cost of the bytes of four layers,
   the bound below which no full run can go (``copies_ratio`` is its ratio
@@ -66,6 +67,12 @@ WAGE_RULE = "median_wage IS NULL OR median_wage >= 0"
 GOLD_SQL = (
     f"SELECT *, round(median_wage * hours_per_week * 52, 2) AS annual_wage_estimate FROM {TABLE}"
 )
+STAGED_WRITE = {
+    "compression": "lz4",
+    "statistics": {"min": False, "max": False, "distinct_count": False, "null_count": True},
+}
+"""How the polars executor writes staged (``jobforge_polars.exprs.STAGED_SINK``, which a
+benchmark may not import; tests/test_staged_encoding.py checks that they agree)."""
 
 
 def gold_python(frames: dict) -> object:
@@ -111,7 +118,7 @@ def child_copies(csv: Path, out: Path) -> dict:
         pl.lit(str(csv)).alias("_source_file"),
         pl.lit("batch").alias("_batch_id"),
         pl.lit("staged").alias("_layer"),
-    ).sink_parquet(out / "staged.parquet", **write)
+    ).sink_parquet(out / "staged.parquet", **STAGED_WRITE)
     pl.scan_parquet(out / "staged.parquet").with_columns(
         *[kinds[kind](name) for name, kind in generate.CASTS.items()],
         pl.lit("bronze").alias("_layer"),

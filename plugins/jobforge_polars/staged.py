@@ -20,7 +20,7 @@ from jobforge.plugin import (
     StepTargets,
     literal,
 )
-from jobforge_polars.exprs import SINK, quarantine_frame, ts
+from jobforge_polars.exprs import SINK, STAGED_SINK, quarantine_frame, ts
 from jobforge_polars.reads import staged_frames
 
 
@@ -49,7 +49,7 @@ def write_staged(
     staged = frame.select(*data, *stamps, pl.col(SOURCE_ROW).cast(pl.Int64))
     # Both files in one plan (collected together): their sinks stay open until it ran.
     sinks = [pending.sink_for(targets.data)]
-    queries = [literal.sink_parquet(staged, sinks[0], **SINK)]
+    queries = [literal.sink_parquet(staged, sinks[0], **STAGED_SINK)]
     if rejects is not None and targets.quarantine is not None:
         rejected = rejects.with_columns(*stamps)
         sinks.append(pending.sink_for(targets.quarantine, drop_if_empty=True))
