@@ -26,6 +26,7 @@ run's, row for row (run timestamps and batch ids aside).
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -127,6 +128,7 @@ def _counted_run(lab_project: Path, trial: Path) -> tuple[float, int, list[int]]
     kinds = Path(f"{count}.kinds").read_text(encoding="utf-8").splitlines()
     count.unlink()
     Path(f"{count}.kinds").unlink()
+    Path(f"{count}.targets").unlink()
     assert len(kinds) == renames
     return seconds, renames, [n for n, kind in enumerate(kinds, start=1) if kind == "delta commit"]
 
@@ -307,6 +309,80 @@ def test_killed_before_each_publication_step(lab: Lab) -> None:
     assert {"running", "publishing", "switching"} <= set(phases), phases
     after_commit = [o for o in outcomes if o.point == "delta commit"]
     assert len(after_commit) >= (2 * COMMIT_KILLS - 2 if any(lab.commits.values()) else 0)
+
+
+def test_a_kill_while_gold_adds_itself_to_an_upstream_entry_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """A gold build writes its upstream tables' entries (their ``downstream_tables``).
+    Killed just before it renames one into place, the run after it recovers the
+    gold table, while the upstream table is up to date and is never locked: the
+    temporary the kill left of the upstream entry must go all the same."""
+    project = warehouse.make_project(tmp_path, "parquet")
+    args = ["--project", str(project / "jobforge.toml"), "--data-root", "data"]
+    run = [*args, "run", "-q", "--jobs", "1"]  # one table at a time: the renames in order
+    counted, killed = tmp_path / "counted", tmp_path / "killed"
+    counted.mkdir()
+    count = counted / "renames.txt"
+    done = subprocess.run(
+        [sys.executable, str(KILL_SCRIPT), *run],
+        cwd=counted,
+        env=warehouse.subprocess_env(JOBFORGE_TEST_COUNT_RENAMES=str(count)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    targets = Path(f"{count}.targets").read_text(encoding="utf-8").splitlines()
+    entry = "data/catalog/tables/silver/employment.json"
+    writes = [n for n, target in enumerate(targets, start=1) if target.endswith(entry)]
+    gold_records = [
+        n for n, target in enumerate(targets, start=1) if "/catalog/lineage/dim_noc/" in target
+    ]
+    # the silver entry is written by its own promotion, then by the gold builds
+    # (dim_noc is built from it): the last write after dim_noc's record is a gold one
+    assert gold_records and writes[-1] > gold_records[0], (writes, gold_records)
+    killed.mkdir()
+    code = subprocess.run(
+        [sys.executable, str(KILL_SCRIPT), *run],
+        cwd=killed,
+        env=warehouse.subprocess_env(JOBFORGE_TEST_KILL_AT_RENAME=str(writes[-1])),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    ).returncode
+    assert code == -signal.SIGKILL
+    left = check_consistency(killed / "data", recovered=False, cwd=killed)
+    assert [p.name for p in left.temporaries if p.name.endswith("-employment.json.tmp")]
+    again = subprocess.run(
+        warehouse.jobforge_command(*args, "run", "-q"),
+        cwd=killed,
+        env=warehouse.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    check_consistency(killed / "data", recovered=True, cwd=killed)  # no temporary anywhere
+    assert snapshot(killed / "data") == snapshot(counted / "data")
+    saved = json.loads((killed / entry).read_text(encoding="utf-8"))
+    assert (
+        saved["downstream_tables"] == json.loads((counted / entry).read_text())["downstream_tables"]
+    )
+
+
+def test_a_delta_log_without_a_commit_is_no_version(tmp_path: Path) -> None:
+    """A kill while delta-rs writes a table's first commit leaves ``_delta_log/``
+    holding only the commit's temporary: no version, for the harness as for
+    delta-rs."""
+    pytest.importorskip("deltalake")
+    log = tmp_path / "silver" / "employment" / "_delta_log"
+    log.mkdir(parents=True)
+    (log / "_commit_0b1c.json.tmp").write_text('{"commitInfo": {}}\n', encoding="utf-8")
+    assert warehouse.pointer(tmp_path, "silver", "employment") is None
+    assert warehouse.pointers(tmp_path) == {}
 
 
 # -- the pieces the harness relies on (fast) ---------------------------------------------

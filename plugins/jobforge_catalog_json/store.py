@@ -199,6 +199,10 @@ class JsonCatalogStore:
     def save_entry(self, metadata: TableMetadata) -> None:
         path = table_file_for(self.config, metadata.layer, metadata.table_name)
         self._write(path, _json(metadata.model_dump_json(indent=2)))
+        # Saved under the entry's catalog lock: what a killed writer of this entry
+        # left goes now (a gold build writes its upstream tables' entries, and the
+        # run after a kill may find those tables up to date and never tidy them).
+        remove_stale_temporaries_of(path.parent, path.name)
 
     def schema_history(self, layer: str, table: str) -> list[SchemaVersion]:
         self._ready()
@@ -210,6 +214,7 @@ class JsonCatalogStore:
     def save_schema_history(self, layer: str, table: str, history: list[SchemaVersion]) -> None:
         path = schema_history_file_for(self.config, layer, table)
         self._write(path, _json(_HISTORY.dump_json(history, indent=2).decode()))
+        remove_stale_temporaries_of(path.parent, path.name)  # as in save_entry
 
     # -- lineage records -----------------------------------------------------------------
     def records(self, table: str | None = None) -> list[LineageRecord]:

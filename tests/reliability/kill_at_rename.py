@@ -15,7 +15,8 @@ Usage (in the project folder)::
 
     JOBFORGE_TEST_KILL_AT_RENAME=N python kill_at_rename.py --data-root D run -q
     JOBFORGE_TEST_COUNT_RENAMES=FILE python kill_at_rename.py ...   # count them
-                                       # (and FILE.kinds: the kind of each point)
+                                       # (and FILE.kinds: the kind of each point,
+                                       # FILE.targets: the path each rename wrote)
     JOBFORGE_TEST_KILL_NOTE=FILE ...   # the kill writes which point it was ("rename",
                                        # "delta commit") to FILE first
 
@@ -40,13 +41,15 @@ _note_file = os.environ.get("JOBFORGE_TEST_KILL_NOTE")
 
 
 _kinds: list[str] = []
+_targets: list[str] = []
 
 
-def _point(kind: str) -> None:
+def _point(kind: str, target: str = "") -> None:
     """One more kill point; the N-th kills the process."""
     global _count
     _count += 1
     _kinds.append(kind)
+    _targets.append(target)
     if _count == _kill_at:
         if _note_file:
             Path(_note_file).write_text(kind, encoding="utf-8")
@@ -54,7 +57,7 @@ def _point(kind: str) -> None:
 
 
 def _replace(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
-    _point("rename")
+    _point("rename", os.fsdecode(dst))
     return _real_replace(src, dst, *args, **kwargs)
 
 
@@ -87,6 +90,8 @@ def _write_count() -> None:
         Path(_count_file).write_text(str(_count), encoding="utf-8")
         # which point each was, one a line: the Delta commits among the renames
         Path(f"{_count_file}.kinds").write_text("\n".join(_kinds) + "\n", encoding="utf-8")
+        # and where each rename put its file ("" for a Delta commit)
+        Path(f"{_count_file}.targets").write_text("\n".join(_targets) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -102,9 +102,13 @@ def all_files(root: Path) -> list[Path]:
 
 def _delta_current(folder: Path) -> CurrentVersion | None:
     """The version the last jobforge commit of a Delta table published, read with
-    delta-rs (``jobforge.version`` in the commit's metadata)."""
+    delta-rs (``jobforge.version`` in the commit's metadata). A log that holds
+    no commit yet (a kill while delta-rs wrote the first one) is no table, to
+    delta-rs as to every Delta reader."""
     from deltalake import DeltaTable
 
+    if not DeltaTable.is_deltatable(str(folder)):
+        return None
     for commit in DeltaTable(str(folder)).history():  # newest first
         if "jobforge.version" in commit:
             version = CurrentVersion.model_validate_json(commit["jobforge.version"])

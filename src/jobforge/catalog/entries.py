@@ -9,6 +9,7 @@ their ``downstream_tables``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from jobforge.pipeline.models import (
     LayerName,
     TableMetadata,
 )
+from jobforge.storage.locks import catalog_lock
 from jobforge.timestamps import UtcDatetime
 
 
@@ -211,3 +213,22 @@ def write_entry(config: PipelineConfig, metadata: TableMetadata) -> None:
         if entry is not None and me not in entry.downstream_tables:
             updated = entry.model_copy(update={"downstream_tables": [*entry.downstream_tables, me]})
             save_entry(config, TableMetadata.model_validate(updated.model_dump()))
+
+
+def write_entry_locked(config: PipelineConfig, metadata: TableMetadata, timeout: float) -> None:
+    """Write a catalog entry under the catalog locks of the table and of the
+    upstream tables whose entries get it added to their ``downstream_tables``
+    (a gold build on another process may add itself to this entry at any
+    time: what it added since the entry was built is kept)."""
+    names = {metadata.table_name} | {key.partition(".")[2] for key in metadata.upstream_tables}
+    with contextlib.ExitStack() as stack:
+        for name in sorted(names):
+            stack.enter_context(catalog_lock(config.locks_path(), name, timeout))
+        existing = load_entry(config, metadata.layer, metadata.table_name)
+        if existing is not None:
+            added = [d for d in existing.downstream_tables if d not in metadata.downstream_tables]
+            if added:
+                metadata = metadata.model_copy(
+                    update={"downstream_tables": [*metadata.downstream_tables, *added]}
+                )
+        write_entry(config, metadata)

@@ -25,7 +25,12 @@ from datetime import datetime
 from pathlib import Path
 
 from jobforge.catalog.column_tree import ColumnNode
-from jobforge.catalog.entries import SchemaVersion, load_entry, schema_history, write_entry
+from jobforge.catalog.entries import (
+    SchemaVersion,
+    load_entry,
+    schema_history,
+    write_entry_locked,
+)
 from jobforge.catalog.glossary import GlossaryTerm, check_reference, load_glossary, save_term
 from jobforge.catalog.lineage import batch_id_of_file, read_records, record_id
 from jobforge.catalog.store import CatalogStore
@@ -34,6 +39,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import IngestionRecord, LineageRecord, TableMetadata, TransitionRecord
 from jobforge.storage import versions
 from jobforge.storage.digest import sha256_of
+from jobforge.storage.locks import DEFAULT_TIMEOUT_S
 from jobforge.storage.names import validate_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -225,7 +231,8 @@ class CatalogManager:
     def save(self, metadata: TableMetadata) -> Path:
         """Validate and save an entry (exporters first, then the catalog store),
         record its schema version and add it to its upstream entries'
-        ``downstream_tables``; return where the store keeps it.
+        ``downstream_tables``; return where the store keeps it. It is written
+        under the catalog locks of the tables it names, as a run writes it.
 
         Its glossary references must exist.
         """
@@ -235,7 +242,7 @@ class CatalogManager:
             check_reference(
                 self.config, column.glossary_term_id, f"{metadata.key}.{column.name}", glossary
             )
-        write_entry(self.config, metadata)
+        write_entry_locked(self.config, metadata, DEFAULT_TIMEOUT_S)
         return Path(self.store.location("entry", metadata.layer, metadata.table_name))
 
     def load(self, layer: Layer | str, table: str) -> TableMetadata | None:

@@ -96,7 +96,10 @@ class CatalogStore(Protocol):
         ...
 
     def save_entry(self, metadata: TableMetadata) -> None:
-        """Add or replace the entry of ``metadata.layer``/``metadata.table_name``."""
+        """Add or replace the entry of ``metadata.layer``/``metadata.table_name``.
+        Called holding that table's catalog lock
+        (:func:`jobforge.storage.locks.catalog_lock`), so the store may also
+        remove what a killed writer of the same entry left."""
         ...
 
     def schema_history(self, layer: str, table: str) -> list[SchemaVersion]:
@@ -104,7 +107,8 @@ class CatalogStore(Protocol):
         ...
 
     def save_schema_history(self, layer: str, table: str, history: list[SchemaVersion]) -> None:
-        """Replace the schema history of ``layer.table``."""
+        """Replace the schema history of ``layer.table`` (called holding the
+        table's catalog lock, as :meth:`save_entry` is)."""
         ...
 
     # -- lineage records -----------------------------------------------------------------

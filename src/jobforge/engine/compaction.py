@@ -36,8 +36,8 @@ from typing import Any
 
 from jobforge.audit.chain import write_record
 from jobforge.audit.digest import recorded_path, sha256_file
+from jobforge.catalog.entries import write_entry_locked
 from jobforge.catalog.manager import CatalogManager
-from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.recovery import INTERRUPTED
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig

@@ -1,18 +1,16 @@
 """The catalog entry of a layer's table: built from the files a transition
-published, written under the catalog locks of the tables it names."""
+published, written by :func:`jobforge.catalog.entries.write_entry_locked`."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import StepLineage
-from jobforge.catalog.entries import build_entry, load_entry, write_entry
+from jobforge.catalog.entries import build_entry
 from jobforge.catalog.governance import Computed
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import Declassification, TableMetadata, utc_now
-from jobforge.storage.locks import catalog_lock
 
 
 def build_layer_entry(
@@ -48,22 +46,3 @@ def build_layer_entry(
         decision=decision,
         transform_script=transform_script,
     )
-
-
-def write_entry_locked(config: PipelineConfig, metadata: TableMetadata, timeout: float) -> None:
-    """Write a catalog entry under the catalog locks of the table and of the
-    upstream tables whose entries get it added to their ``downstream_tables``
-    (a gold build on another process may add itself to this entry at any
-    time: what it added since the entry was built is kept)."""
-    names = {metadata.table_name} | {key.partition(".")[2] for key in metadata.upstream_tables}
-    with contextlib.ExitStack() as stack:
-        for name in sorted(names):
-            stack.enter_context(catalog_lock(config.locks_path(), name, timeout))
-        existing = load_entry(config, metadata.layer, metadata.table_name)
-        if existing is not None:
-            added = [d for d in existing.downstream_tables if d not in metadata.downstream_tables]
-            if added:
-                metadata = metadata.model_copy(
-                    update={"downstream_tables": [*metadata.downstream_tables, *added]}
-                )
-        write_entry(config, metadata)

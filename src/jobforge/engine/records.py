@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from jobforge.audit.chain import write_record
+from jobforge.catalog.entries import write_entry_locked
 from jobforge.catalog.lineage import record_id
-from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.events import TransitionEvent
 from jobforge.engine.executor import StepOutcome
 from jobforge.engine.ledger import ledger_for

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from jobforge.catalog.entries import write_entry_locked
 from jobforge.catalog.profile import summary_cache_folder
-from jobforge.engine.entries import write_entry_locked
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
 from jobforge.pipeline.config import Layer, PipelineConfig
