@@ -59,6 +59,7 @@ from jobforge.plugin import (
     WriteMode,
     get_logger,
     literal,
+    remove_stale_temporaries,
     versions,
 )
 from jobforge_delta.compact import (
@@ -439,3 +440,6 @@ class DeltaStore(LocalTableFolders):
         for folder in folders:
             for leftover in (folder / LOG_FOLDER).glob("_commit_*.tmp"):
                 os.unlink(leftover)
+        # a batch's rows a killed step was cutting from a compacted file
+        for layer in Layer:
+            remove_stale_temporaries(self._extract_dir(layer.value, table, "-").parent)
