@@ -39,6 +39,7 @@ from jobforge.audit.digest import recorded_path, sha256_file
 from jobforge.catalog.entries import write_entry_locked
 from jobforge.catalog.manager import CatalogManager
 from jobforge.engine.recovery import INTERRUPTED
+from jobforge.errors import JobforgeError, TransitionError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import (
@@ -50,10 +51,15 @@ from jobforge.pipeline.models import (
     new_id,
     utc_now,
 )
-from jobforge.storage.journal import Journal, clear_journal, write_journal
+from jobforge.storage.journal import Journal, clear_journal, read_journal, write_journal
 from jobforge.storage.maintenance import CompactedFile, MaintainedStore, compacted_name
 
 log = get_logger()
+
+
+class CompactionError(TransitionError):
+    """A compaction that failed (its record says so) or failed after its commit."""
+
 
 COMPACTED_LAYERS = (Layer.STAGED.value,)
 """The layers whose tables ``maintain`` compacts (the module docstring says why)."""
@@ -89,14 +95,23 @@ def compact(
         )
     current = config.store.current(layer, table)
     assert current is not None
-    groups = store.compaction_groups(layer, table, current)
-    if not groups:
-        return Compaction(skipped="nothing to compact: no two batches in files of their own")
     entry = CatalogManager(config).load(layer, table)
     if entry is None:
         return Compaction(skipped="not compacted: the table has no catalog entry")
+    try:
+        groups = store.compaction_groups(layer, table, current)
+    except (OSError, ValueError) as exc:  # a file of the version gone or unreadable
+        if dry_run:
+            raise CompactionError(f"{layer}.{table}: cannot compact: {_reason(exc)}") from exc
+        groups = None
+        group_error: BaseException | None = exc
+    else:
+        group_error = None
+    if groups == []:
+        return Compaction(skipped="nothing to compact: no two batches in files of their own")
     folder = store.table_dir(layer, table)
     if dry_run:
+        assert groups is not None
         return Compaction(
             files=[
                 {
@@ -111,10 +126,15 @@ def compact(
         )
     started = utc_now()
     transition_id = new_id()
-    names = [compacted_name() for _ in groups]
+    names = [compacted_name() for _ in groups or []]
     root = config.data_root
     base = _base(layer, table, entry.domain, transition_id, current.batches[-1].batch_id, started)
-    failed = _failed(base, sum(b.rows for g in groups for b in g))
+    rows_in = (
+        sum(b.rows for b in current.batches)
+        if groups is None
+        else sum(b.rows for g in groups for b in g)
+    )
+    failed = _failed(base, rows_in, [INTERRUPTED])
     journal = Journal(
         table=table,
         layer=layer,
@@ -127,6 +147,9 @@ def compact(
     write_journal(locks, journal)
     written: list[CompactedFile] = []
     try:
+        if group_error is not None:
+            raise group_error
+        assert groups is not None
         written = store.write_compacted(layer, table, groups, names)
         record = _record(base, written, root)
         size = sum(d.size_bytes for d in record.files)
@@ -152,9 +175,11 @@ def compact(
             updated_at=started,
             metadata={},
         )
+    except Exception as exc:
+        raise _failure(config, layer, table, current.version, base, rows_in, written, exc) from exc
     except BaseException:
-        # not committed (or, should the commit have landed, kept: discard
-        # never removes a file the current version lists)
+        # interrupted (not an error of the compaction): undone now, as a kill
+        # would be by the next run (discard never removes a listed file)
         config.store.discard(layer, table, [str(c.path) for c in written])
         clear_journal(locks, table)
         raise
@@ -199,8 +224,67 @@ def _base(
     }
 
 
-def _failed(base: dict[str, Any], rows: int) -> TransitionRecord:
-    """The record the next run writes if this one is killed before its commit."""
+def _failure(
+    config: PipelineConfig,
+    layer: str,
+    table: str,
+    before: int,
+    base: dict[str, Any],
+    rows_in: int,
+    written: list[CompactedFile],
+    exc: Exception,
+) -> CompactionError:
+    """Leave the truthful record of a compaction that raised ``exc``, and
+    return the one-line error to raise.
+
+    Not committed: the files it wrote are removed, a ``failed`` record with the
+    error is chained (through the journal, as a failed transition's: if it
+    cannot be written now, the next run on the table writes it) and the version
+    stays ``before``. Committed (the error came after the Delta commit): the
+    journal is kept, holding the success record and the entry, and the next
+    run on the table writes them, as after a kill at that point."""
+    where = f"{layer}.{table}"
+    reason = _reason(exc)
+    store = config.store
+    locks = config.locks_path()
+    if store.is_published(layer, table, base["transition_id"]):
+        now = store.current(layer, table)
+        version = "" if now is None else f" version {now.version}"
+        return CompactionError(
+            f"maintain: compaction of {where} committed{version} but then failed: {reason}; "
+            f"the next maintain or run on {table!r} writes its record"
+        )
+    store.discard(layer, table, [str(c.path) for c in written])
+    failed = _failed(base, rows_in, [reason])
+    journal = read_journal(locks, table)
+    if journal is not None:
+        write_journal(locks, journal.model_copy(update={"failed": failed.model_dump(mode="json")}))
+    note = ""
+    try:
+        write_record(config, failed)
+    except Exception as write_exc:
+        note = f"; the failed record was not written ({_reason(write_exc)}), the next run writes it"
+    else:
+        clear_journal(locks, table)
+    log.info("maintain.compaction_failed", table=where, error_type=type(exc).__name__)
+    return CompactionError(
+        f"maintain: compaction of {where} failed: {reason}; "
+        f"nothing was committed (version {before} unchanged){note}"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc`` on one line (its type when it says nothing)."""
+    if isinstance(exc, JobforgeError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _failed(base: dict[str, Any], rows: int, errors: list[str]) -> TransitionRecord:
+    """The ``failed`` record of a compaction: ``errors`` say why (a kill before
+    its commit: :data:`~jobforge.engine.recovery.INTERRUPTED`, written by the
+    next run)."""
     return TransitionRecord(
         **base,
         source_files=[],
@@ -210,7 +294,7 @@ def _failed(base: dict[str, Any], rows: int) -> TransitionRecord:
         transforms_applied=[COMPACTION],
         completed_at=base["started_at"],
         status="failed",
-        errors=[INTERRUPTED],
+        errors=errors,
         ledger=RowLedger(rows_in=rows, rows_out=0),
     )
 
