@@ -135,14 +135,15 @@ def test_keeps_the_current_versions_and_what_the_current_lineage_read(
     assert staged["kept"].keys() == {"5"} and staged["removed_versions"] == [1, 2, 3, 4]
     assert staged["files"] == sorted(batch_files)
     # the dry run named the same files and removed none (the real run did); its
-    # vacuum is of the table as it was: before the compaction, every staged file
-    # was in the current version
-    assert [(r["layer"], r["files"]) for r in dry if r["layer"] != "staged"] == [
-        (r["layer"], r["files"]) for r in done if r["layer"] != "staged"
+    # vacuum is planned after the compaction it would make: the four merged staged
+    # files go too, and versions 1 to 4 with them
+    assert [(r["layer"], r["files"], r["removed_versions"], r["bytes_removed"]) for r in dry] == [
+        (r["layer"], r["files"], r["removed_versions"], r["bytes_removed"]) for r in done
     ]
     ((would),) = next(r for r in dry if r["layer"] == "staged")["compacted"]
     assert (would["into"], would["replaced"], would["rows"]) == (None, batch_files, 8)
-    assert next(r for r in dry if r["layer"] == "staged")["files"] == []
+    assert would["bytes"] == merged["bytes"] == staged["bytes_removed"]
+    assert next(r for r in dry if r["layer"] == "staged")["version_files"] == [4, 1]
     assert all(r["dry_run"] for r in dry) and not any(r["dry_run"] for r in done)
     assert not any(Path(f).exists() for r in done for f in r["files"])
 

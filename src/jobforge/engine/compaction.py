@@ -52,7 +52,13 @@ from jobforge.pipeline.models import (
     utc_now,
 )
 from jobforge.storage.journal import Journal, clear_journal, read_journal, write_journal
-from jobforge.storage.maintenance import CompactedFile, MaintainedStore, compacted_name
+from jobforge.storage.maintenance import (
+    COMPACTED_PREFIX,
+    CompactedFile,
+    MaintainedStore,
+    compacted_name,
+)
+from jobforge.storage.versions import BatchEntry, CurrentVersion
 
 log = get_logger()
 
@@ -76,6 +82,51 @@ class Compaction:
     """Why nothing was compacted, when nothing was."""
     version: int | None = None
     """The version the compaction published (``None``: none)."""
+    version_files: tuple[int, int] | None = None
+    """The files the current version lists before and after it (``None``: not compacted)."""
+    planned: CurrentVersion | None = None
+    """``dry_run``: the version it would publish (its compacted files not named yet),
+    for the vacuum after it to be planned from."""
+
+
+def _planned(
+    store: MaintainedStore,
+    layer: str,
+    table: str,
+    current: CurrentVersion,
+    groups: list[list[BatchEntry]],
+) -> Compaction:
+    """What compacting ``groups`` of ``current`` would do: the files merged and
+    their bytes, and the version it would publish."""
+    folder = store.table_dir(layer, table)
+    into = {b.batch_id: f"{COMPACTED_PREFIX}(planned {n})" for n, g in enumerate(groups) for b in g}
+    planned = current.model_copy(
+        update={
+            "version": current.version + 1,
+            "updated_at": utc_now(),
+            "batches": [
+                b.model_copy(update={"file": into.get(b.batch_id, b.file)}) for b in current.batches
+            ],
+            "record_id": None,
+            "extra": {},
+        }
+    )
+    files = [
+        {
+            "into": None,
+            "replaced": [str(folder / b.file) for b in group],
+            "batches": len(group),
+            "rows": sum(b.rows for b in group),
+            "bytes": store.bytes_of(layer, table, [folder / b.file for b in group]),
+            "sha256": None,
+        }
+        for group in groups
+    ]
+    return Compaction(
+        files=files,
+        version_files=(len(current.files(folder)), len(planned.files(folder))),
+        planned=planned,
+    )
 
 
 def compact(
@@ -112,18 +163,7 @@ def compact(
     folder = store.table_dir(layer, table)
     if dry_run:
         assert groups is not None
-        return Compaction(
-            files=[
-                {
-                    "into": None,
-                    "replaced": [str(folder / b.file) for b in group],
-                    "batches": len(group),
-                    "rows": sum(b.rows for b in group),
-                    "sha256": None,
-                }
-                for group in groups
-            ]
-        )
+        return _planned(store, layer, table, current, groups)
     started = utc_now()
     transition_id = new_id()
     names = [compacted_name() for _ in groups or []]
@@ -194,13 +234,16 @@ def compact(
         version=version.version,
     )
     digests = {d.path: d.sha256 for d in record.files}
+    published = store.table_dir(layer, table)
     return Compaction(
+        version_files=(len(current.files(published)), len(version.files(published))),
         files=[
             {
                 "into": str(c.path),
                 "replaced": [str(p) for p in c.replaced],
                 "batches": len(c.batches),
                 "rows": c.rows,
+                "bytes": sum(p.stat().st_size for p in c.replaced if p.is_file()),
                 "sha256": digests[recorded_path(root, c.path)],
             }
             for c in written

@@ -38,6 +38,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from jobforge.catalog.manager import CatalogManager
@@ -82,6 +83,9 @@ class LayerMaintenance:
     files: list[str] = field(default_factory=list)
     """The files removed (``dry_run``: that would be)."""
     bytes_removed: int = 0
+    version_files: tuple[int, int] | None = None
+    """The files the current version listed before the compaction and after it
+    (``dry_run``: would list; ``None``: not compacted)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,13 +126,19 @@ def maintain(
             entry = catalog.load(layer, table)
             days = entry.retention_days if entry is not None else None
             history = table_history(config.store, layer, table)
-            kept = versions_to_keep(history, days, pointed.get(f"{layer}.{table}", []), when)
+            planned = compactions[layer].planned
+            # a dry run plans the vacuum after the compaction it would make
+            after = [*history, planned] if planned is not None else history
+            kept = versions_to_keep(after, days, pointed.get(f"{layer}.{table}", []), when)
             result = LayerMaintenance(layer, table, days, dry_run, kept)
             result.compacted = compactions[layer].files
             result.compaction = compactions[layer].skipped
+            result.version_files = compactions[layer].version_files
             keep = [v for v in history if v.version in kept]
             metadata = {MAINTAIN_KEY: json.dumps({"kept": sorted(kept), "retention_days": days})}
             files = store.vacuum(layer, table, keep, dry_run=True, metadata=metadata)
+            if planned is not None:
+                files = sorted({*files, *_freed(store.table_dir(layer, table), keep, result)})
             result.files = [str(f) for f in files]
             result.bytes_removed = store.bytes_of(layer, table, files)
             gone = {f.name for f in files}
@@ -149,6 +159,14 @@ def maintain(
                 )
             results.append(result)
     return results
+
+
+def _freed(folder: Path, keep: Sequence[CurrentVersion], result: LayerMaintenance) -> list[Path]:
+    """The files a planned compaction (``result.compacted``) would merge that no
+    kept version lists: the vacuum after it removes them."""
+    listed = {folder / b.file for v in keep for b in v.batches}
+    merged = {Path(f) for c in result.compacted for f in c["replaced"]}
+    return sorted(merged - listed)
 
 
 def versions_to_keep(

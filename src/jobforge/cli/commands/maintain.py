@@ -4,11 +4,14 @@ vacuum the files of old versions nothing needs."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jobforge.cli import context
+
+if TYPE_CHECKING:
+    from jobforge.engine.maintain import LayerMaintenance
 from jobforge.cli.output import print_table
 
 
@@ -20,7 +23,9 @@ from jobforge.cli.output import print_table
     default=None,
     help="Only this layer (default: every layer the table has a version in).",
 )
-@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be compacted, then removed; change nothing."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> None:
     """Compact TABLE's staged files (the batches of its current version merged into
@@ -45,7 +50,6 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
-    verb = "would remove" if dry_run else "removed"
     print_table(
         "maintain" + (" (dry run)" if dry_run else ""),
         [
@@ -72,13 +76,42 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
             for r in results
         ],
     )
+    for line in steps(results, dry_run):
+        click.echo(line)
+
+
+def steps(results: list[LayerMaintenance], dry_run: bool) -> list[str]:
+    """What maintain did (``dry_run``: would do), in the order it does it: every
+    layer's compaction, then every layer's vacuum, each with its figures."""
+    lines = ["1. compaction" + (" (would)" if dry_run else "")]
+    for r in results:
+        where = f"{r.layer}.{r.table}"
+        if r.compacted:
+            before, after = r.version_files or (0, 0)
+            count = sum(len(c["replaced"]) for c in r.compacted)
+            lines.append(
+                f"  {where}: {count} file(s), {sum(c['bytes'] for c in r.compacted)} bytes, "
+                f"{sum(c['rows'] for c in r.compacted)} rows into {len(r.compacted)}; "
+                f"the current version lists {before} -> {after} file(s)"
+            )
+        else:
+            lines.append(f"  {where}: {r.compaction or 'nothing to compact'}")
+    lines.append("2. vacuum" + (" (would, after that compaction)" if dry_run else ""))
+    for r in results:
+        gone = " ".join(map(str, r.removed_versions)) or "none"
+        lines.append(
+            f"  {r.layer}.{r.table}: {len(r.files)} file(s), {r.bytes_removed} bytes; "
+            f"versions no longer readable: {gone}"
+        )
+    verb = "would remove" if dry_run else "removed"
     merged = [c for r in results for c in r.compacted]
-    if merged:
-        replaced = sum(len(c["replaced"]) for c in merged)
-        done = "would compact" if dry_run else "compacted"
-        click.echo(f"{done} {replaced} file(s) into {len(merged)}")
-    total = sum(len(r.files) for r in results)
-    click.echo(f"{verb} {total} file(s), {sum(r.bytes_removed for r in results)} bytes")
+    done = "would compact" if dry_run else "compacted"
+    lines.append(
+        f"{done} {sum(len(c['replaced']) for c in merged)} file(s) into {len(merged)}; "
+        f"{verb} {sum(len(r.files) for r in results)} file(s), "
+        f"{sum(r.bytes_removed for r in results)} bytes"
+    )
+    return lines
 
 
 def _compacted(compacted: list[dict[str, Any]]) -> str:
