@@ -65,8 +65,9 @@ def test_dry_run_lists_compaction_then_vacuum_with_the_real_runs_figures(
         "1. compaction (would)",
         f"  staged.codes: 3 file(s), {staged_bytes} bytes, 3 rows into 1; "
         "the current version lists 3 -> 1 file(s)",
-        "  bronze.codes: not compacted: only staged tables are "
-        "(a batch of this layer can be published again)",
+        "  bronze.codes: not compacted: only staged tables are (a bronze batch can be "
+        "published again, and its compacted file would have to be rewritten in that "
+        "commit: not built)",
         "2. vacuum (would, after that compaction)",
         f"  staged.codes: 3 file(s), {staged_bytes} bytes; versions no longer readable: 1 2 3",
         f"  bronze.codes: 2 file(s), {bronze_bytes} bytes; versions no longer readable: 1 2",

@@ -141,14 +141,15 @@ def compact(
     """Compact ``layer.table`` (held under its lock by the caller)."""
     if layer not in COMPACTED_LAYERS:
         return Compaction(
-            skipped=f"not compacted: only {', '.join(COMPACTED_LAYERS)} tables are "
-            "(a batch of this layer can be published again)"
+            skipped=f"{layer}.{table}: not compacted: only {', '.join(COMPACTED_LAYERS)} tables "
+            f"are (a {layer} batch can be published again, and its compacted file would "
+            "have to be rewritten in that commit: not built)"
         )
     current = config.store.current(layer, table)
     assert current is not None
     entry = CatalogManager(config).load(layer, table)
     if entry is None:
-        return Compaction(skipped="not compacted: the table has no catalog entry")
+        return Compaction(skipped=f"{layer}.{table}: not compacted: no catalog entry")
     try:
         groups = store.compaction_groups(layer, table, current)
     except (OSError, ValueError) as exc:  # a file of the version gone or unreadable
@@ -159,7 +160,9 @@ def compact(
     else:
         group_error = None
     if groups == []:
-        return Compaction(skipped="nothing to compact: no two batches in files of their own")
+        return Compaction(
+            skipped=f"{layer}.{table}: nothing to compact: no two batches in files of their own"
+        )
     folder = store.table_dir(layer, table)
     if dry_run:
         assert groups is not None

@@ -95,7 +95,7 @@ def steps(results: list[LayerMaintenance], dry_run: bool) -> list[str]:
                 f"the current version lists {before} -> {after} file(s)"
             )
         else:
-            lines.append(f"  {where}: {r.compaction or 'nothing to compact'}")
+            lines.append(f"  {r.compaction or where + ': nothing to compact'}")
     lines.append("2. vacuum" + (" (would, after that compaction)" if dry_run else ""))
     for r in results:
         gone = " ".join(map(str, r.removed_versions)) or "none"
