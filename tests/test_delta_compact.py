@@ -215,3 +215,52 @@ def test_an_old_batch_is_promoted_alone_and_appends_go_on(
     assert (code, label, source_row) == ("7", "label 7", 1) and batch not in compacted.batches
     verified = jobforge("verify", cwd=project)
     assert verified.code == 0, verified.out + verified.err
+
+
+def test_a_small_compacted_file_is_merged_again_with_later_appends(
+    compacted: Compacted, tmp_path: Path
+) -> None:
+    project = tmp_path / "again"
+    shutil.copytree(compacted.project, project)
+    folder = _staged_folder(project)
+    (first,) = folder.glob("compact=*.parquet")
+    for n in (7, 8):
+        text = f"code,label\n{n},label {n}\n"
+        (project / "sources" / "codes.csv").write_text(text, encoding="utf-8")
+        assert jobforge("run", cwd=project).code == 0
+    history = _json(project, "history", "codes", "--layer", "staged", "--json")
+    assert isinstance(history, list) and len(history) == 9
+    batches = history[-1]["batches"]
+    assert batches[:6] == compacted.batches and len(batches) == 8
+    report = _json(project, "maintain", "codes", "--layer", "staged", "--json")
+    assert isinstance(report, list)
+    ((merged,),) = [r["compacted"] for r in report]
+    # the earlier compacted file (six batches) and the two new files: one file
+    news = [str(folder / f"batch={b}.parquet") for b in batches[6:]]
+    assert merged["replaced"] == [str(first), *news]
+    assert (merged["batches"], merged["rows"]) == (8, 14)
+    assert report[0]["version_files"] == [3, 1]
+    into = Path(merged["into"])
+    assert into != first and DeltaTable(str(folder)).file_uris() == [str(into)]
+    added = [(str(n), f"label {n}", batches[n - 1], 1) for n in (7, 8)]
+    assert _rows(project, "staged.codes") == sorted(compacted.before + added)
+    # the first compacted version still reads its own file, as it did
+    assert _rows(project, "staged.codes", "--as-of", "7") == compacted.before
+    # the new record names what it read: the six batches in the first compacted file
+    config = project_config(load_project(project / "jobforge.toml"))
+    record = CatalogManager(config).lineage_records("codes")[-1]
+    assert isinstance(record, TransitionRecord) and record.transforms_applied == ["compact"]
+    assert [Path(i.file) for i in record.inputs] == [first] * 6 + [Path(p) for p in news]
+    assert record.source_files == [f"staged/codes/{first.name}"] + [
+        f"staged/codes/{Path(p).name}" for p in news
+    ]
+    verified = jobforge("verify", cwd=project)
+    assert verified.code == 0, verified.out + verified.err
+    # a batch of the first file is still promoted alone, from the new file
+    second = batches[1]
+    result = jobforge("promote", "codes", "--to", "bronze", "--batch", second, cwd=project)
+    assert result.code == 0, result.err
+    assert _rows(project, "bronze.codes") == [
+        ("2", "label 2", second, 1),
+        ("22", "other 2", second, 2),
+    ]

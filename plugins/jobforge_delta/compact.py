@@ -9,9 +9,10 @@ The commit written here is what an OPTIMIZE commit holds (``remove`` and
 ``add`` actions with ``dataChange: false``: no row changed, streaming readers
 skip it) plus jobforge's metadata.
 
-What is merged: runs (in the version's order) of two or more batches, each in
-a file of its own, whose files have the same schema; a batch whose schema
-differs from its neighbours' stays in its file. The rows of every batch keep
+What is merged: runs (in the version's order) of two or more files with the
+same schema, each a batch's own file or a compacted file below
+:data:`TARGET_FILE_BYTES` (merged again, its batches with it); a batch whose
+schema differs from its neighbours' stays in its file. The rows of every batch keep
 their ``_batch_id``, so one batch is still read alone: :func:`extract_batch`
 writes its rows, in their order, to a file of its own (the engine reads a
 batch as one file: a promotion reads the staged batch it promotes).
@@ -32,6 +33,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from jobforge.plugin import (
     BATCH_ID,
+    COMPACTED_PREFIX,
     BatchEntry,
     literal,
     temporary_path_for,
@@ -41,30 +43,53 @@ ROWS_PER_READ = 65_536
 """Rows read at a time: memory stays flat whatever the size of the batches."""
 
 
+TARGET_FILE_BYTES = 128 * 1024 * 1024
+"""A compacted file at least this big is never merged again (a smaller one is, with
+the files next to it: daily maintains do not leave one small compacted file a day)."""
+
+
 def groups_to_compact(
-    batches: Sequence[BatchEntry], local: Sequence[Path]
+    batches: Sequence[BatchEntry],
+    local: Sequence[Path],
+    target_bytes: int = TARGET_FILE_BYTES,
 ) -> list[list[BatchEntry]]:
-    """Runs of two or more of ``batches`` (their local files ``local``) that
-    one file each can hold: each batch in a file of its own, the files of a run
-    with the same schema and a ``_batch_id`` column."""
+    """Runs of ``batches`` (their local files ``local``) that one file can hold:
+    two or more files in a row, each a batch's own or a compacted file below
+    ``target_bytes`` (its batches together), with the same schema and a
+    ``_batch_id`` column. A group lists every batch of its files, in order."""
     counts: dict[str, int] = {}
     for batch in batches:
         counts[batch.file] = counts.get(batch.file, 0) + 1
-    groups: list[list[BatchEntry]] = []
-    run: list[BatchEntry] = []
-    schema: pa.Schema | None = None
+    units: list[tuple[list[BatchEntry], Path]] = []
     for batch, path in zip(batches, local, strict=True):
+        if units and units[-1][0][-1].file == batch.file:
+            units[-1][0].append(batch)
+        else:
+            units.append(([batch], path))
+    groups: list[list[BatchEntry]] = []
+    run: list[list[BatchEntry]] = []
+    schema: pa.Schema | None = None
+    for members, path in units:
         found = literal.read_schema(path)
-        alone = counts[batch.file] == 1 and BATCH_ID in found.names
+        whole = counts[members[0].file] == len(members)  # its batches side by side
+        small = len(members) == 1 or (
+            members[0].file.startswith(COMPACTED_PREFIX) and path.stat().st_size < target_bytes
+        )
+        alone = whole and small and BATCH_ID in found.names
         if alone and schema is not None and found.equals(schema):
-            run.append(batch)
+            run.append(members)
             continue
         if len(run) > 1:
-            groups.append(run)
-        run, schema = ([batch], found) if alone else ([], None)
+            groups.append([b for unit in run for b in unit])
+        run, schema = ([members], found) if alone else ([], None)
     if len(run) > 1:
-        groups.append(run)
+        groups.append([b for unit in run for b in unit])
     return groups
+
+
+def files_of(replaced: Sequence[Path]) -> list[Path]:
+    """The files ``replaced`` names (one per batch), each once, in order."""
+    return list(dict.fromkeys(replaced))
 
 
 def write_compacted(final: Path, files: Sequence[Path]) -> int:
@@ -75,7 +100,7 @@ def write_compacted(final: Path, files: Sequence[Path]) -> int:
     rows = 0
     try:
         with literal.parquet_writer(temporary, schema) as writer:
-            for path in files:
+            for path in files_of(files):
                 for batch in literal.parquet_file(path).iter_batches(batch_size=ROWS_PER_READ):
                     writer.write_batch(batch)
                     rows += batch.num_rows
@@ -128,7 +153,7 @@ def commit_compaction(
         actions.append(
             AddAction(path.name, stat.st_size, {}, int(stat.st_mtime * 1000), False, stats)
         )
-    for path in removes:
+    for path in files_of(removes):
         actions.append(RemoveAction(path.name, False, now_ms, path.stat().st_size, {}))
     table.create_write_transaction(
         actions,

@@ -30,6 +30,7 @@ there is completed by the next run on the table, as for a promotion.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,9 @@ class Compaction:
 
     files: list[dict[str, Any]] = field(default_factory=list)
     """Each file written: ``into`` (its path), ``replaced`` (the files it holds,
-    in order), ``batches``, ``rows``, ``sha256`` (``None`` in a dry run)."""
+    each once, in order: a batch's own file or an earlier compacted file),
+    ``batches``, ``rows``, ``bytes`` (of the files replaced), ``sha256`` (``None``
+    in a dry run)."""
     skipped: str | None = None
     """Why nothing was compacted, when nothing was."""
     version: int | None = None
@@ -114,10 +117,10 @@ def _planned(
     files = [
         {
             "into": None,
-            "replaced": [str(folder / b.file) for b in group],
+            "replaced": [str(p) for p in _once(folder / b.file for b in group)],
             "batches": len(group),
             "rows": sum(b.rows for b in group),
-            "bytes": store.bytes_of(layer, table, [folder / b.file for b in group]),
+            "bytes": store.bytes_of(layer, table, _once(folder / b.file for b in group)),
             "sha256": None,
         }
         for group in groups
@@ -161,7 +164,7 @@ def compact(
         group_error = None
     if groups == []:
         return Compaction(
-            skipped=f"{layer}.{table}: nothing to compact: no two batches in files of their own"
+            skipped=f"{layer}.{table}: nothing to compact: no two small files in a row"
         )
     folder = store.table_dir(layer, table)
     if dry_run:
@@ -232,7 +235,7 @@ def compact(
     log.info(
         "maintain.compacted",
         table=f"{layer}.{table}",
-        files=sum(len(c.replaced) for c in written),
+        files=sum(len(_once(c.replaced)) for c in written),
         into=len(written),
         version=version.version,
     )
@@ -243,16 +246,21 @@ def compact(
         files=[
             {
                 "into": str(c.path),
-                "replaced": [str(p) for p in c.replaced],
+                "replaced": [str(p) for p in _once(c.replaced)],
                 "batches": len(c.batches),
                 "rows": c.rows,
-                "bytes": sum(p.stat().st_size for p in c.replaced if p.is_file()),
+                "bytes": sum(p.stat().st_size for p in _once(c.replaced) if p.is_file()),
                 "sha256": digests[recorded_path(root, c.path)],
             }
             for c in written
         ],
         version=version.version,
     )
+
+
+def _once(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` each once, in order (the batches of a compacted file name it each)."""
+    return list(dict.fromkeys(paths))
 
 
 def _base(
@@ -363,7 +371,7 @@ def _record(base: dict[str, Any], written: list[CompactedFile], root: Path) -> T
     layer, table = base["source_layer"], base["table_name"]
     return TransitionRecord(
         **base,
-        source_files=[recorded_path(root, p) for c in written for p in c.replaced],
+        source_files=[recorded_path(root, p) for c in written for p in _once(c.replaced)],
         target_file=recorded_path(root, written[0].path),
         row_count_in=rows,
         row_count_out=rows,

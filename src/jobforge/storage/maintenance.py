@@ -52,7 +52,8 @@ class CompactedFile:
     batches: list[BatchEntry]
     """The batches it holds, as the compacted version listed them."""
     replaced: list[Path]
-    """The files it replaces (one per batch, in that order)."""
+    """The file each batch was in (one per batch, in that order): a batch's own
+    file, or a smaller compacted file merged again (named by each of its batches)."""
     rows: int
 
 
