@@ -1,11 +1,14 @@
 """A compaction that fails (an error, not a kill) leaves a truthful record.
 
-Real failure: one of the staged files the current version lists is moved away
-before ``jobforge maintain`` runs, so reading it fails. Checked: exit code 1
-with one line naming the table and the missing file (no traceback), the
-staged version unchanged, a ``failed`` compaction record chained with that
-error, no journal and no compacted file left; with the file back, the next
-maintain compacts and ``verify`` holds.
+Real failures, no mocks. Before the commit: one of the staged files the
+current version lists is moved away before ``jobforge maintain`` runs, so
+reading it fails. Checked: exit code 1 with one line naming the table and the
+missing file (no traceback), the staged version unchanged, a ``failed``
+compaction record chained with that error, no journal and no compacted file
+left; with the file back, the next maintain compacts and ``verify`` holds.
+After the commit: the table's lineage folder replaced by a file, so the record
+cannot be written: the line says the version was committed, the journal keeps
+the record, and the next maintain writes it (chained, ``verify`` holds).
 """
 
 from __future__ import annotations
@@ -104,5 +107,43 @@ def test_a_failed_compaction_is_recorded_and_changes_nothing(
     ((merged,),) = [r["compacted"] for r in json.loads(again.out)]
     assert (merged["batches"], merged["rows"]) == (3, 3)
     assert [v["version"] for v in _history(delivered)] == [1, 2, 3, 4]
+    verified = jobforge("verify", cwd=delivered)
+    assert verified.code == 0, verified.out + verified.err
+
+
+def test_a_failure_after_the_commit_says_so_and_the_next_run_records_it(
+    delivered: Path, tmp_path: Path
+) -> None:
+    # real failure after the Delta commit: the table's lineage folder is a file, so
+    # the compaction's record cannot be written
+    lineage = delivered / "data" / "catalog" / "lineage" / "codes"
+    away = tmp_path / "lineage"
+    shutil.move(lineage, away)
+    lineage.write_text("not a folder", encoding="utf-8")
+    result = jobforge("maintain", "codes", "--layer", "staged", cwd=delivered)
+    assert result.code == 1
+    (line,) = result.err.strip().splitlines()
+    assert line.startswith("error: maintain: compaction of staged.codes committed version 4 ")
+    assert "NotADirectoryError" in line
+    assert line.endswith("the next maintain or run on 'codes' writes its record"), line
+    # the journal holds the record for the next run
+    (journal,) = (delivered / "data" / ".locks").glob("codes.journal")
+    assert json.loads(journal.read_text(encoding="utf-8"))["phase"] == "switching"
+
+    lineage.unlink()
+    shutil.move(away, lineage)
+    again = jobforge("maintain", "codes", "--layer", "staged", "--json", cwd=delivered)
+    assert again.code == 0, again.err
+    ((report,),) = [json.loads(again.out)]
+    assert report["compaction"] == "staged.codes: nothing to compact: no two small files in a row"
+    history = _history(delivered)
+    assert [v["version"] for v in history] == [1, 2, 3, 4] and history[-1]["rows"] == 3
+    assert not list((delivered / "data" / ".locks").glob("*.journal"))
+    config = project_config(load_project(delivered / "jobforge.toml"))
+    last = CatalogManager(config).lineage_records("codes")[-1]
+    assert isinstance(last, TransitionRecord)
+    done = (last.transforms_applied, last.status, last.chain_position)
+    assert done == (["compact"], "success", 7)
+    assert last.transition_id == history[-1]["record_id"]
     verified = jobforge("verify", cwd=delivered)
     assert verified.code == 0, verified.out + verified.err

@@ -229,8 +229,15 @@ def compact(
         config.store.discard(layer, table, [str(c.path) for c in written])
         clear_journal(locks, table)
         raise
-    write_record(config, record)
-    write_entry_locked(config, updated, lock_timeout)
+    try:
+        write_record(config, record)
+        write_entry_locked(config, updated, lock_timeout)
+    except Exception as exc:  # committed: the journal keeps the record for the next run
+        raise CompactionError(
+            f"maintain: compaction of {layer}.{table} committed version {version.version} "
+            f"but then failed: {_reason(exc)}; the next maintain or run on {table!r} "
+            "writes its record"
+        ) from exc
     clear_journal(locks, table)
     log.info(
         "maintain.compacted",
