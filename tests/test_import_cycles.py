@@ -7,6 +7,12 @@ inside a function (a function-level import only delays a cycle, it does not
 remove it). Imports under ``if TYPE_CHECKING:`` never run and are not counted;
 nor are the name tables of the lazy front doors (``jobforge``,
 ``jobforge.plugin``), which import by string when a name is first used.
+
+At the type level (``TYPE_CHECKING`` imports counted too) the packages have no
+cycle either, but for the plugin seams (:data:`TYPE_SEAMS`): the hook
+specifications and the plugin host name the contract types of every package
+they connect, and ``PipelineConfig`` hands out the plugin host and the stores;
+nor does the front door's ``TYPE_CHECKING`` mirror of its name table count.
 """
 
 from __future__ import annotations
@@ -18,6 +24,17 @@ from pathlib import Path
 from .conftest import REPO
 
 SRC = REPO / "src" / "jobforge"
+
+FRONT_DOORS = frozenset({"jobforge"})
+"""The lazy front door whose ``TYPE_CHECKING`` block (the mirror of its name table)
+would close a cycle: many packages import ``jobforge`` (``from jobforge import
+provenance``). ``jobforge.plugin`` needs no exemption: no core module imports it."""
+TYPE_SEAMS = frozenset({"jobforge.hooks.specs", "jobforge.hooks.host", "jobforge.pipeline.config"})
+"""Modules whose ``TYPE_CHECKING`` imports are the plugin seams' signatures: the
+hook contracts take and return the types of the packages the hooks serve
+(executor, stores, reader, config, records), and ``PipelineConfig.plugins``,
+``.store`` and ``.catalog`` return the host and the stores. Each one closes a
+cycle at the type level (checked below), so the list cannot outlive its reason."""
 
 
 def _node_of(module: str) -> str:
@@ -38,13 +55,14 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imported(tree: ast.AST) -> list[tuple[str, int]]:
-    """``(module, line)`` of every import that runs (not under ``TYPE_CHECKING``)."""
+def _imported(tree: ast.AST, type_level: bool = False) -> list[tuple[str, int]]:
+    """``(module, line)`` of every import that runs (not under ``TYPE_CHECKING``),
+    or with ``type_level`` of every import, ``TYPE_CHECKING`` ones too."""
     found: list[tuple[str, int]] = []
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
+            if isinstance(child, ast.If) and _is_type_checking(child) and not type_level:
                 for other in child.orelse:
                     visit(other)
                 continue
@@ -64,14 +82,20 @@ def _imported(tree: ast.AST) -> list[tuple[str, int]]:
     return [(m, line) for m, line in found if m == "jobforge" or m.startswith("jobforge.")]
 
 
-def import_graph() -> dict[str, dict[str, list[str]]]:
-    """node -> node it imports -> where (``module:line -> imported module``)."""
+def import_graph(
+    type_level: bool = False, exempt: frozenset[str] = FRONT_DOORS | TYPE_SEAMS
+) -> dict[str, dict[str, list[str]]]:
+    """node -> node it imports -> where (``module:line -> imported module``).
+
+    With ``type_level``, ``TYPE_CHECKING`` imports count too, except in the
+    modules ``exempt`` names (their imports that run still count)."""
     graph: dict[str, dict[str, list[str]]] = {}
     for path in sorted(SRC.rglob("*.py")):
         module = _module_of(path)
         source = _node_of(module)
         graph.setdefault(source, {})
-        for imported, line in _imported(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for imported, line in _imported(tree, type_level and module not in exempt):
             target = _node_of(imported)
             if target != source:
                 where = f"{module}:{line} -> {imported}"
@@ -126,3 +150,31 @@ def test_no_cycle_between_the_packages() -> None:
     if cycle is not None:
         steps = [f"{a} -> {b}: {graph[a][b][0]}" for a, b in itertools.pairwise(cycle)]
         raise AssertionError("import cycle:\n" + "\n".join(steps))
+
+
+def test_the_type_level_graph_sees_type_checking_imports() -> None:
+    runs = import_graph()
+    typed = import_graph(type_level=True)
+    # ``if TYPE_CHECKING:`` in jobforge.engine.executor names the source reader's types
+    where = "jobforge.engine.executor:58 -> jobforge.sources.base"
+    assert where in typed["jobforge.engine"]["jobforge.sources"]
+    assert where not in runs["jobforge.engine"]["jobforge.sources"]
+    # every edge that runs is an edge at the type level too
+    for source, targets in runs.items():
+        for target, wheres in targets.items():
+            assert set(wheres) <= set(typed[source][target])
+
+
+def test_no_cycle_between_the_packages_at_the_type_level() -> None:
+    graph = import_graph(type_level=True)
+    cycle = find_cycle(graph)
+    if cycle is not None:
+        steps = [f"{a} -> {b}: {graph[a][b][0]}" for a, b in itertools.pairwise(cycle)]
+        raise AssertionError("import cycle (type level):\n" + "\n".join(steps))
+
+
+def test_each_type_seam_closes_a_cycle_without_its_exemption() -> None:
+    """No module is exempt without need: counted, each one's type imports make a cycle."""
+    for module in sorted(FRONT_DOORS | TYPE_SEAMS):
+        graph = import_graph(type_level=True, exempt=(FRONT_DOORS | TYPE_SEAMS) - {module})
+        assert find_cycle(graph) is not None, module

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema
-from jobforge.pipeline.config import Layer
+from jobforge.pipeline.config import Layer, PipelineConfig
 
 from .engine_support import current_frame, make_engine, write_csv
 
@@ -40,6 +42,22 @@ def _footer(path: Path) -> dict[str, tuple[str, bool, int | None]]:
 
 def test_staged_is_lz4_with_null_counts_and_no_min_max(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
+    _check_staged_footer(engine, tmp_path)
+
+
+@pytest.mark.parametrize("executor", ["duckdb", pytest.param("spark", marks=pytest.mark.slow)])
+def test_every_executor_writes_staged_the_same_way(tmp_path: Path, executor: str) -> None:
+    """The DuckDB and Spark executors write staged as the polars one does (one
+    policy, ``jobforge.plugin.STAGED_WRITE``); DuckDB's bronze stays zstd with
+    statistics."""
+    config = PipelineConfig(tmp_path / "data", entry_points=False, executor=executor)
+    engine = PipelineEngine(config)
+    _check_staged_footer(engine, tmp_path)
+    if executor == "duckdb":
+        _check_bronze_footer(engine)
+
+
+def _check_staged_footer(engine: PipelineEngine, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "noc.csv", HEADER, RECORDS)
     ingest = engine.ingest(source, "noc")
     footer = _footer(ingest.path)
@@ -79,6 +97,10 @@ def test_later_layers_keep_zstd_and_statistics(tmp_path: Path) -> None:
     engine = make_engine(tmp_path)
     source = write_csv(tmp_path / "noc.csv", HEADER, RECORDS)
     engine.ingest(source, "noc")
+    _check_bronze_footer(engine)
+
+
+def _check_bronze_footer(engine: PipelineEngine) -> None:
     bronze = engine.promote_to_bronze("noc", BronzeSchema(cast={"wage": "float"}))
     footer = _footer(bronze.path)
     assert footer["wage"] == ("ZSTD", True, 1)  # the empty wage became a null
@@ -92,9 +114,12 @@ def test_the_benchmark_copies_write_staged_as_the_executor_does() -> None:
 
     from jobforge_polars.exprs import STAGED_SINK
 
+    from jobforge.plugin import STAGED_WRITE
+
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
     spec = importlib.util.spec_from_file_location("benchmark_run", path)
     assert spec is not None and spec.loader is not None
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
     assert {**runner.STAGED_WRITE, "lazy": True} == STAGED_SINK
+    assert runner.STAGED_WRITE == STAGED_WRITE

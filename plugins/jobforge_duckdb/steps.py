@@ -123,7 +123,7 @@ def write_staged(session: Session, request: StagedRequest) -> StepOutcome:
     select = [*map(ident, columns), *stamps]
     select.append(f"CAST({ident(SOURCE_ROW)} AS BIGINT) AS {ident(SOURCE_ROW)}")
     with pending.sink_for(targets.data) as out_file:
-        session.write(f"SELECT {', '.join(select)} FROM {records}", out_file)
+        session.write_staged(f"SELECT {', '.join(select)} FROM {records}", out_file)
     rejected = request.rejected()
     if rejected is not None and targets.quarantine is not None:
         source = session.arrow("jf_rejected", rejected)

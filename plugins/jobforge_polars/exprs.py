@@ -15,6 +15,7 @@ from jobforge.plugin import (
     PROCESSED_AT,
     SOURCE_FILE,
     SOURCE_ROW,
+    STAGED_WRITE,
     WRITE,
     Carried,
     Constant,
@@ -25,16 +26,8 @@ from jobforge.plugin import (
 
 UTC_US = pl.Datetime("us", "UTC")
 SINK: dict[str, Any] = {**WRITE, "lazy": True}
-STAGED_SINK: dict[str, Any] = {
-    "compression": "lz4",
-    "statistics": {"min": False, "max": False, "distinct_count": False, "null_count": True},
-    "lazy": True,
-}
-"""How staged is written: lz4 and null counts only. Staged is all text, read
-once in full by bronze and rarely queried, and min/max statistics of long
-strings are most of its writing cost; null counts stay for the catalog's
-profile. polars sets statistics per file, so its provenance columns have no
-min/max either (see docs/performance.md)."""
+STAGED_SINK: dict[str, Any] = {**STAGED_WRITE, "lazy": True}
+"""How staged is written (``jobforge.plugin.STAGED_WRITE``: lz4, null counts only)."""
 
 
 def column(name: str) -> pl.Expr:

@@ -89,6 +89,7 @@ _PUBLIC: dict[str, str] = {
     "first_line": "jobforge.engine.gold_sql",
     "SQL_TYPES": "jobforge.engine.gold_sql",
     "WRITE": "jobforge.engine.gold_sql",
+    "STAGED_WRITE": "jobforge.engine.gold_sql",
     # executor helpers: quoting and checking SQL text
     "quote_ident": "jobforge.query.guard",
     "quote_literal": "jobforge.query.guard",
@@ -230,6 +231,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     )
     from jobforge.engine.gold_sql import (
         SQL_TYPES,
+        STAGED_WRITE,
         WRITE,
         describe_gold,
         first_line,

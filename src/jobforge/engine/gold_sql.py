@@ -24,6 +24,16 @@ GOLD_BATCH_ROWS = 122_880
 WRITE: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 """How layer files are written, by every executor (zstd level 1: as small as the default
 level here, faster)."""
+STAGED_WRITE: dict[str, Any] = {
+    "compression": "lz4",
+    "statistics": {"min": False, "max": False, "distinct_count": False, "null_count": True},
+}
+"""How staged files are written, by every executor (polars ``sink_parquet`` options): lz4
+and null counts only. Staged is all text, read once in full by bronze and rarely queried,
+and min/max statistics of long strings are most of its writing cost; null counts stay for
+the catalog's profile. polars sets statistics per file, so the provenance columns have no
+min/max either; pyarrow's writer cannot keep null counts without min/max, which is why an
+executor writes staged through polars (see docs/performance.md)."""
 
 
 def first_line(exc: BaseException) -> str:

@@ -349,8 +349,8 @@ def run_project(
     scheduling (with more than one job, ``progress`` learns a table's steps
     when it and every table before it are done).
     """
-    from jobforge.catalog.runs import write_run_record
     from jobforge.project.checks import check_project
+    from jobforge.project.run_record import write_run_record
 
     config = config or project_config(project)
     selected = selected_tables(project, tables)

@@ -28,12 +28,9 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from jobforge.errors import DataRootError
-
-if TYPE_CHECKING:
-    from jobforge.pipeline.config import PipelineConfig
 
 SYSTEM_FOLDERS: tuple[Path, ...] = (
     (Path("/proc"), Path("/sys"), Path("/dev")) if os.name == "posix" else ()
@@ -233,6 +230,17 @@ class WrittenFolders:
                 )
 
 
-def write_roots(config: PipelineConfig) -> list[Path]:
+class DataLayout(Protocol):
+    """What :func:`write_roots` needs of a configuration
+    (:class:`~jobforge.pipeline.config.PipelineConfig` is one): storage sits below
+    the pipeline package, so it names the two members it reads, not the class."""
+
+    @property
+    def data_root(self) -> Path: ...
+
+    def layout_paths(self) -> list[Path]: ...
+
+
+def write_roots(config: DataLayout) -> list[Path]:
     """Where writes may go: the data root, then layout folders a plugin put elsewhere."""
     return [config.data_root, *config.layout_paths()]
