@@ -5,18 +5,17 @@ memory limit (DuckDB spills to a folder beside the step's outputs beyond it)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 from duckdb.func import PythonUDFType
-from polars.io.plugins import register_io_source
+from jobforge_polars.reads import scan_stream
 
 from jobforge.plugin import (
     STAGED_WRITE,
@@ -183,32 +182,15 @@ class Session:
         executor writes staged (``STAGED_WRITE``: lz4, null counts and no
         min/max). pyarrow's writer cannot keep null counts without min/max, so
         DuckDB's batches are written by polars' parquet sink, read once, in order."""
-        with self.con.sql(sql).to_arrow_reader(BATCH_ROWS) as reader:
+
+        def opened() -> pa.RecordBatchReader:
+            reader = self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
             schema = pa.schema(
                 [f.with_type(utc_type(f.type)) for f in reader.schema],
                 metadata=reader.schema.metadata,
             )
+            return pa.RecordBatchReader.from_batches(
+                schema, (b if b.schema == schema else b.cast(schema) for b in reader)
+            )
 
-            def batches(
-                with_columns: list[str] | None,
-                predicate: pl.Expr | None,
-                n_rows: int | None,
-                batch_size: int | None,
-            ) -> Iterator[pl.DataFrame]:
-                left = n_rows
-                for batch in reader:
-                    batch = batch if batch.schema == schema else batch.cast(schema)
-                    frame = pl.DataFrame(pl.from_arrow(batch))
-                    if with_columns is not None:
-                        frame = frame.select(with_columns)
-                    if predicate is not None:
-                        frame = frame.filter(predicate)
-                    if left is not None:
-                        frame = frame.head(left)
-                        left -= frame.height
-                    yield frame
-                    if left is not None and left <= 0:
-                        return
-
-            frame = register_io_source(batches, schema=pl.DataFrame(schema.empty_table()).schema)
-            literal.sink_parquet(frame, target, **STAGED_WRITE)
+        literal.sink_parquet(scan_stream(opened), target, **STAGED_WRITE)
