@@ -161,6 +161,16 @@ HEAVY = ("polars", "duckdb", "sqlglot", "pyarrow", "structlog", "rich")
 """The data libraries, and what only a log event or a terminal needs (structlog
 imports rich, and rich draws the live table)."""
 
+ENGINE = (
+    "jobforge.engine.pipeline",
+    "jobforge.engine.ingestion",
+    "jobforge.engine.promotion",
+    "jobforge.engine.sequence",
+    "jobforge.project.checks",
+)
+"""What only a step that must do work (or the full up-to-date check) needs:
+a run that the up-to-date index answers imports none of them."""
+
 NO_HEAVY = textwrap.dedent(
     f"""
     import sys
@@ -168,10 +178,15 @@ NO_HEAVY = textwrap.dedent(
     sys.argv = ["jobforge", *sys.argv[1:], "run", "-q", "--json"]
     code = main()
     heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+    print("ENGINE", ",".join(m for m in {ENGINE!r} if m in sys.modules), file=sys.stderr)
     print("HEAVY", ",".join(heavy), file=sys.stderr)
     sys.exit(code)
     """
 )
+
+
+def _engine_line(err: str) -> str:
+    return next(x for x in err.splitlines() if x.startswith("ENGINE"))
 
 
 def _heavy_modules(project: Path, *options: str) -> tuple[int, str, str, str]:
@@ -192,10 +207,12 @@ def _heavy_modules(project: Path, *options: str) -> tuple[int, str, str, str]:
 
 
 def test_a_no_change_run_imports_no_data_library(built: Path) -> None:
-    code, out, heavy, _ = _heavy_modules(built)
+    code, out, heavy, err = _heavy_modules(built)
     assert code == 0, heavy
     assert {s["status"] for s in json.loads(out)} == {"up to date"}
     assert heavy == "HEAVY ", heavy
+    # the up-to-date index answered: not even the engine was imported
+    assert _engine_line(err) == "ENGINE ", err
     # an event at an enabled level imports structlog (and, through it, rich),
     # and is written as before: one JSON line per event
     code, out, heavy, err = _heavy_modules(built, "--log-level", "info")
@@ -262,3 +279,123 @@ def test_the_catalog_schemas_come_with_the_first_step_that_writes(built: Path) -
     code, steps, err = _run(built, "--full-refresh")
     assert code == 0, err
     assert sorted(p.name for p in schemas.iterdir()) == names
+
+
+# -- the up-to-date index (jobforge.project.uptodate) ------------------------------------
+
+INDEX = Path("data") / ".locks" / "up-to-date.json"
+
+
+def _engine_run(project: Path) -> tuple[int, list[dict], str]:
+    """A run through :data:`NO_HEAVY`: (exit code, steps, the ENGINE line)."""
+    code, out, _, err = _heavy_modules(project)
+    return code, json.loads(out) if out.strip().startswith("[") else [], _engine_line(err)
+
+
+def _twin(tmp_path: Path) -> Path:
+    """The same project built the same way in another folder, without its index:
+    what it answers after the same change is the full check's answer."""
+    twin = _project(tmp_path / "twin")
+    code, _, err = _run(twin)
+    assert code == 0, err
+    (twin / INDEX).unlink()
+    return twin
+
+
+def _full_answer(twin: Path, project: Path) -> tuple[int, list[dict]]:
+    code, steps, engine = _engine_run(twin)
+    assert engine != "ENGINE ", engine  # it ran the check
+    return code, json.loads(json.dumps(steps).replace(str(twin), str(project)))
+
+
+def _outcome(steps: list[dict]) -> list[tuple[object, ...]]:
+    """What a step ended as and counted (batch ids and seconds differ between twins)."""
+    keys = ("table", "layer", "status", "rows_in", "rows_out", "rows_quarantined")
+    return [(*(s[k] for k in keys), s["rows_deduplicated"], s["reason"], s["error"]) for s in steps]
+
+
+def test_the_index_gives_the_full_checks_report(built: Path, tmp_path: Path) -> None:
+    assert (built / INDEX).is_file()  # kept by the run that built the tables
+    code, steps, engine = _engine_run(built)
+    assert code == 0 and engine == "ENGINE "
+    (built / INDEX).unlink()  # the full check, on the same data root
+    full_code, full, full_engine = _engine_run(built)
+    assert full_engine != "ENGINE "
+    assert (code, steps) == (full_code, full)  # byte for byte, batch ids included
+    assert (built / INDEX).is_file()  # kept again
+    assert [s["status"] for s in steps] == ["up to date"] * 4
+    assert steps[2]["rows_out"] == 822 and steps[3]["rows_out"] == 5  # silver rows, gold levels
+    # the run record lists the same steps
+    runs = sorted((built / "data" / "catalog" / "runs").glob("*.json"))
+    record = json.loads(runs[-1].read_text())
+    assert [s["status"] for s in record["steps"]] == ["up to date"] * 4
+    assert record["counts"] == {"up to date": 4}
+
+
+def test_a_byte_changed_with_the_same_size_and_time_is_found(built: Path, tmp_path: Path) -> None:
+    source = built / "sources" / "noc_structure_en.csv"
+    before = source.stat()
+    data = source.read_bytes()
+    changed = data.replace(b"1,Broad Category,0,Legislative", b"1,Broad Category,0,legislative", 1)
+    assert changed != data and len(changed) == len(data)
+    source.write_bytes(changed)
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (source.stat().st_size, source.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    twin = _twin(tmp_path)
+    (twin / "sources" / "noc_structure_en.csv").write_bytes(changed)
+    full_code, full = _full_answer(twin, built)
+    code, steps, engine = _engine_run(built)
+    assert engine != "ENGINE "
+    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    assert steps[0]["status"] == "success" and steps[0]["rows_out"] == 822
+
+
+def test_an_edited_project_file_is_found(built: Path, tmp_path: Path) -> None:
+    toml = built / "jobforge.toml"
+    toml.write_text(toml.read_text().replace("level 1 to 5", "a level from 1 to 5"))
+    twin = _twin(tmp_path)
+    (twin / "jobforge.toml").write_text(toml.read_text())
+    full_code, full = _full_answer(twin, built)
+    code, steps, engine = _engine_run(built)
+    assert engine != "ENGINE "
+    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    by = {(s["table"], s["layer"]): s["status"] for s in steps}
+    assert by[("structure", "staged")] == "up to date"
+    assert by[("structure", "silver")] in {"success", "partial"}
+
+
+def test_a_pointer_changed_by_another_writer_is_found(built: Path, tmp_path: Path) -> None:
+    # another process replaces structure's versions (a run of that table only
+    # keeps no index, and leaves the one the last whole run kept)
+    kept = (built / INDEX).read_bytes()
+    other = jobforge("run", "-q", "--table", "structure", "--full-refresh", cwd=built)
+    assert other.code == 0, other.err
+    assert (built / INDEX).read_bytes() == kept
+    twin = _twin(tmp_path)
+    assert jobforge("run", "-q", "--table", "structure", "--full-refresh", cwd=twin).code == 0
+    full_code, full = _full_answer(twin, built)
+    code, steps, engine = _engine_run(built)
+    assert engine != "ENGINE "
+    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    by = {(s["table"], s["layer"]): s["status"] for s in steps}
+    assert by[("structure", "silver")] == "up to date"
+    assert by[("levels", "gold")] == "success"  # its input's version is another one now
+    # and that run kept the index again: the next one is answered by it
+    code, again, engine = _engine_run(built)
+    assert code == 0 and engine == "ENGINE "
+    assert {s["status"] for s in again} == {"up to date"}
+
+
+def test_a_corrupt_pointer_gives_the_same_error(built: Path) -> None:
+    pointer = built / "data" / "silver" / "structure" / "_current.json"
+    pointer.write_text("{")
+    code, steps, engine = _engine_run(built)
+    assert code == 1 and engine != "ENGINE "
+    failed = [s for s in steps if s["status"] == "failed"]
+    assert [(s["table"], s["layer"]) for s in failed] == [("structure", "silver")]
+    assert failed[0]["error"].startswith(f"{pointer}: not valid JSON"), failed[0]["error"]
+    assert steps[-1]["table"] == "levels" and steps[-1]["status"] == "skipped"
+    assert not (built / INDEX).exists()  # a run with a failure keeps none

@@ -5,6 +5,7 @@ an auditor)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,11 +15,20 @@ def visible_json_files(directory: Path) -> list[Path]:
     """The ``*.json`` files directly in ``directory``, sorted by name.
 
     Hidden files are left out: the temporary files of atomic writes start with
-    ``.`` and ``Path.glob`` does not skip them on its own.
+    ``.``. A missing folder holds none; it is listed, not probed first, so that
+    the up-to-date index (:mod:`jobforge.project.uptodate`) sees the listing
+    whether or not the folder exists.
     """
-    if not directory.is_dir():
+    try:
+        with os.scandir(directory) as entries:
+            names = [
+                e.name
+                for e in entries
+                if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
+            ]
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted(p for p in directory.glob("*.json") if not p.name.startswith(".") and p.is_file())
+    return sorted(directory / name for name in names)
 
 
 def summarise(exc: ValidationError) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from jobforge import hookimpl
 from jobforge.cli.output import console, print_table
-from jobforge.engine.events import TransitionEvent
 from jobforge.project.runner import RunReport, StepReport
+
+if TYPE_CHECKING:
+    from jobforge.engine.events import TransitionEvent
 
 COLUMNS = [
     "table",

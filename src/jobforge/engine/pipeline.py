@@ -175,6 +175,11 @@ class PipelineEngine:
         finally:
             self._active = None
 
+    def tidy(self) -> None:
+        """Remove what killed writers left in the shared parts of the catalog now
+        (each engine does it before its first step, once)."""
+        self._rt.tidy_once()
+
     @contextlib.contextmanager
     def lock(self, table_name: str) -> Iterator[None]:
         """Hold ``table_name``'s lock across several steps (an ingestion and its

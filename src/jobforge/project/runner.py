@@ -15,14 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
-from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.results import IngestResult, PromotionResult
-from jobforge.engine.runtime import NeedsLock
-from jobforge.engine.sequence import promotion_modes as promotion_modes  # its former home
-from jobforge.engine.sequence import run_source_steps
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec
 from jobforge.errors import ConfigError, JobforgeError
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -36,6 +32,20 @@ from jobforge.storage.roots import (
     check_apart,
     check_data_root,
 )
+
+if TYPE_CHECKING:  # the engine is imported where a step runs: a run with nothing to do needs none
+    from jobforge.engine.pipeline import PipelineEngine
+    from jobforge.engine.results import IngestResult, PromotionResult
+    from jobforge.project import uptodate
+
+
+def __getattr__(name: str) -> object:
+    if name == "promotion_modes":  # its former home
+        from jobforge.engine.sequence import promotion_modes
+
+        return promotion_modes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STEP_STATUSES: tuple[str, ...] = (
     "success",
@@ -349,7 +359,7 @@ def run_project(
     scheduling (with more than one job, ``progress`` learns a table's steps
     when it and every table before it are done).
     """
-    from jobforge.project.checks import check_project
+    from jobforge.project import uptodate
     from jobforge.project.run_record import write_run_record
 
     config = config or project_config(project)
@@ -357,6 +367,27 @@ def run_project(
     workers = run_jobs(project, jobs)
     check_project_run(project, config, selected)
     report = RunReport()
+
+    def emit(step: StepReport) -> None:
+        report.steps.append(step)
+        if progress is not None:
+            progress(step)
+
+    whole = selected == list(project.order) and to is Layer.GOLD and not full_refresh
+    key = uptodate.index_key(project, config) if whole else None
+    if key is not None:
+        write_glossary(project, config)
+        kept = uptodate.lookup(config, key, selected)
+        if kept is not None:  # every table up to date, as the full check found before
+            config.catalog.tidy()  # what an engine's first step does
+            for fields in kept:
+                emit(StepReport(**fields))
+            report.completed_at = utc_now()
+            write_run_record(config, project, report)
+            return report
+
+    from jobforge.engine.pipeline import PipelineEngine
+    from jobforge.project.checks import check_project
 
     engine = PipelineEngine(
         config,
@@ -366,16 +397,16 @@ def run_project(
     )
     new_engine = engine.for_thread
     check_project(project, config, engine.executor, remember=True)
-    write_glossary(project, config)
+    if key is None:
+        write_glossary(project, config)
+    else:
+        engine.tidy()  # before the checks whose reads are kept (it lists the run records)
     order = [n for n in selected if to is Layer.GOLD or not project.is_gold(n)]
-
-    def emit(step: StepReport) -> None:
-        report.steps.append(step)
-        if progress is not None:
-            progress(step)
+    reads: dict[str, uptodate.Reads] | None = {} if key is not None else None
+    """What each table's up-to-date check read (to keep the index)."""
 
     def run_one(table_engine: PipelineEngine, name: str, out: Progress) -> JobforgeError | None:
-        return _run_table(table_engine, project, name, to, full_refresh, out)
+        return _run_table(table_engine, project, name, to, full_refresh, out, reads)
 
     engines = [engine]
     try:
@@ -390,9 +421,42 @@ def run_project(
             close = getattr(each.executor, "close", None)
             if close is not None:  # an executor holding a session (spark) ends it with the run
                 close()
+        if reads is not None:
+            _keep_index(engine, project, config, key, order, reads, report)
         report.completed_at = utc_now()
         write_run_record(config, project, report)
     return report
+
+
+def _keep_index(
+    engine: PipelineEngine,
+    project: Project,
+    config: PipelineConfig,
+    key: str | None,
+    order: list[str],
+    reads: dict[str, uptodate.Reads],
+    report: RunReport,
+) -> None:
+    """After a run in which no step failed or was skipped, keep the up-to-date
+    index (:mod:`jobforge.project.uptodate`): from this run's own checks if every
+    table was up to date, else from the full check run once more for each table
+    (what the next run with nothing changed would do)."""
+    from jobforge.project import uptodate
+
+    statuses = {s.status for s in report.steps}
+    if not report.steps or statuses & {"failed", "skipped"}:
+        uptodate.forget(config)
+        return
+    steps = report.as_dicts()
+    if statuses != {"up to date"} or set(reads) != set(order):
+        found: list[StepReport] = []
+        reads.clear()
+        for name in order:
+            if not _up_to_date(engine, project, name, Layer.GOLD, found.append, reads):
+                uptodate.forget(config)
+                return
+        steps = [asdict(s) for s in found]
+    uptodate.keep(config, key, order, [reads[n] for n in order], steps)
 
 
 def default_jobs() -> int:
@@ -585,11 +649,13 @@ def _run_table(
     to: Layer,
     full_refresh: bool,
     emit: Progress,
+    reads: dict[str, uptodate.Reads] | None = None,
 ) -> JobforgeError | None:
     """Run table ``name``'s steps (reported through ``emit``, a failure as a
-    ``failed`` step); the failure, if one."""
+    ``failed`` step); the failure, if one. ``reads`` learns what the table's
+    up-to-date check read."""
     attempt = [_layer_of(project, name) if project.is_gold(name) else "staged"]
-    if not full_refresh and _up_to_date(engine, project, name, to, emit):
+    if not full_refresh and _up_to_date(engine, project, name, to, emit, reads):
         return None
     try:
         if project.is_gold(name):
@@ -604,22 +670,34 @@ def _run_table(
 
 
 def _up_to_date(
-    engine: PipelineEngine, project: Project, name: str, to: Layer, emit: Progress
+    engine: PipelineEngine,
+    project: Project,
+    name: str,
+    to: Layer,
+    emit: Progress,
+    reads: dict[str, uptodate.Reads] | None = None,
 ) -> bool:
     """Report every step of table ``name`` as up to date, if each is, without
     taking the table's lock (a run in which nothing changed then costs the
     sources' hashes and the pointers' reads, not a lock per table); ``False``
     (nothing reported) when a step must run, a journal is left for the table,
-    or anything fails: the caller then runs the table under its lock."""
+    or anything fails: the caller then runs the table under its lock.
+    ``reads`` (if given) learns what the check read, under the table's name."""
+    from jobforge.engine.runtime import NeedsLock
+    from jobforge.project.uptodate import Reads, recording
+
     found: list[StepReport] = []
+    seen = Reads()
     try:
-        with engine.unlocked(name):
+        with recording(seen if reads is not None else None), engine.unlocked(name):
             if project.is_gold(name):
                 _run_gold_table(engine, project, name, False, found.append)
             else:
                 _run_source_table(engine, project, name, to, False, found.append, ["staged"])
     except (NeedsLock, JobforgeError):
         return False
+    if reads is not None:
+        reads[name] = seen
     if any(step.status != "up to date" for step in found):
         return False  # not expected (every other outcome writes), but never reported
     for step in found:
@@ -655,6 +733,9 @@ def _run_source_table(
 ) -> None:
     """Ingest every file of a source table and promote its batches; ``attempt``
     holds the layer of the step running (for the report of a failure)."""
+    from jobforge.engine.results import IngestResult
+    from jobforge.engine.sequence import run_source_steps
+
     table = project.spec.tables[name]
 
     def starting(layer: Layer) -> None:
@@ -713,6 +794,7 @@ def plan_project(
 
     Returns the steps and, for each hook, the plugins that answer it in call order.
     """
+    from jobforge.engine.pipeline import PipelineEngine
     from jobforge.project.checks import check_project
 
     config = config or project_config(project)
@@ -774,6 +856,7 @@ def _plan_source_table(
     changing: dict[str, str],
     full_refresh: bool,
 ) -> list[PlannedStep]:
+    from jobforge.engine.sequence import promotion_modes
     from jobforge.sources.base import SourceSpec
 
     table = project.spec.tables[name]

@@ -1,0 +1,307 @@
+"""The up-to-date index: a run in which nothing changed decided from one file.
+
+A run finds a table up to date by reading what its steps would read (the
+sources' bytes, version pointers, lineage records, the glossary) and comparing
+fingerprints (:mod:`jobforge.engine.fingerprint`). That check is exact, and it
+is most of a no-change run's time (the engine's imports, about 360 pointer
+reads and 100 record reads at 50 tables). The index keeps its outcome.
+
+After a run in which every step succeeded or was up to date, the full check is
+run once more for every table (:func:`recording` around each: the check itself,
+not a second description of it) and what it read is kept beside its report in
+``<locks>/up-to-date.json``: every file it opened, with the sha256 of its bytes
+(or that it was absent), every folder it listed (the sorted names), every glob
+it expanded (the matches), and each table's journal (absent). The next run with
+the same key (:func:`index_key`: the project file's bytes, the loaded plugins
+with their versions and modules, jobforge's own code, the data root and its
+layout folders) that finds every one of those files, listings and globs as it
+was gives the kept report without running the check: the source bytes hashed,
+the pointers and records hashed, one ``lstat`` per journal. Anything else (a
+byte of a source, a pointer replaced by another writer, a new record, a
+journal, a changed project file or plugin, an unreadable or other index) runs
+the full check, as before.
+
+What the check read is seen through Python's audit events (``open``,
+``os.scandir``, ``os.listdir``, ``glob.glob``) on the thread running it, so
+nothing is described twice; a file is digested when the event fires, before
+the check reads it: a writer that replaces it in between leaves the index
+naming the earlier bytes, which the next run finds changed. The index is kept
+only where every read of the check goes through those events: a local data
+root, the parquet table store and bundled plugins only (a plugin from another
+distribution, or registered from Python, may read through anything), and no
+check that opened a file for writing. It is a cache: written without a flush,
+and a failure to write it only costs the next run the full check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobforge.project.check_memo import MEMO_FILE
+from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
+
+if TYPE_CHECKING:
+    from jobforge.pipeline.config import PipelineConfig
+    from jobforge.project.model import Project
+
+INDEX_FILE = "up-to-date.json"
+FORMAT = 1
+
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_CODE = (".py", ".pyc", ".so")
+"""Module files opened by an import during the check: the key covers the code."""
+
+
+@dataclass
+class Reads:
+    """What a check read on one thread."""
+
+    files: dict[str, str | None] = field(default_factory=dict)
+    """Path -> sha256 of its bytes when first opened (``None``: absent)."""
+    folders: dict[str, str | None] = field(default_factory=dict)
+    """Folder -> its sorted names, digested (``None``: absent or not a folder)."""
+    globs: dict[str, list[str]] = field(default_factory=dict)
+    """Pattern (with ``recursive``) -> its sorted matches."""
+    wrote: bool = False
+    """A file was opened for writing, or a read could not be told: keep nothing."""
+
+
+_local = threading.local()
+_installed = False
+_install_lock = threading.Lock()
+
+
+def file_state(path: str) -> str | None:
+    """The sha256 of the file's bytes; ``None`` if there is none; ``!kind`` if
+    it cannot be read (a folder, say)."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"!{type(exc).__name__}"
+
+
+def folder_state(path: str) -> str | None:
+    """A digest of the folder's sorted names; ``None`` if it is absent or not a folder."""
+    try:
+        names = sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"!{type(exc).__name__}"
+    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def glob_state(key: str) -> list[str]:
+    import glob
+
+    pattern, _, recursive = key.rpartition("\0")
+    return sorted(glob.glob(pattern, recursive=recursive == "1"))
+
+
+def _path(value: object) -> str | None:
+    if isinstance(value, int) or value is None:
+        return None  # a file descriptor: what it names was opened (and seen) before
+    return os.path.abspath(os.fsdecode(value))  # type: ignore[arg-type]
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    reads: Reads | None = getattr(_local, "reads", None)
+    if reads is None or event not in ("open", "os.scandir", "os.listdir", "glob.glob"):
+        return
+    _local.reads = None  # what this hook opens and lists is not the check's
+    try:
+        if event == "open":
+            path = _path(args[0])
+            mode, flags = args[1], args[2]
+            if path is None or path.endswith(_CODE):
+                return
+            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                mode is None and isinstance(flags, int) and flags & _WRITING
+            ):
+                reads.wrote = True
+            elif path not in reads.files:
+                reads.files[path] = file_state(path)
+        elif event == "glob.glob":
+            key = f"{os.fsdecode(args[0])}\0{'1' if args[1] else '0'}"
+            if key not in reads.globs:
+                reads.globs[key] = glob_state(key)
+        else:
+            folder = _path(args[0] if args else ".") or ""
+            if folder and folder not in reads.folders:
+                reads.folders[folder] = folder_state(folder)
+    except Exception:
+        reads.wrote = True
+    finally:
+        _local.reads = reads
+
+
+@contextmanager
+def recording(reads: Reads | None) -> Iterator[None]:
+    """Record into ``reads`` what the code run inside reads on this thread
+    (``None``: record nothing)."""
+    global _installed
+    if reads is None:
+        yield
+        return
+    if not _installed:
+        with _install_lock:
+            if not _installed:
+                sys.addaudithook(_audit)
+                _installed = True
+    outer = getattr(_local, "reads", None)
+    _local.reads = reads
+    try:
+        yield
+    finally:
+        _local.reads = outer
+
+
+def _code_stamp(folder: Path) -> list[list[object]]:
+    """Each ``.py`` file under ``folder`` with its size and time."""
+    found: list[list[object]] = []
+    for base, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                stat = os.stat(os.path.join(base, name))
+                found.append([os.path.join(base, name), stat.st_size, stat.st_mtime_ns])
+    return found
+
+
+def index_key(project: Project, config: PipelineConfig) -> str | None:
+    """The digest of everything besides the files the check reads that its
+    outcome depends on; ``None`` where no index is kept (see the module docstring)."""
+    import logging
+
+    import jobforge
+
+    if not isinstance(config.data_root, Path) or project.spec.storage.format != "parquet":
+        return None
+    if logging.getLogger("jobforge").isEnabledFor(logging.INFO):
+        return None  # the check's events (``ingest.skipped``...) are to be written
+    infos = config.plugins.infos
+    if any(info.source != "bundled" for info in infos if info.status == "loaded"):
+        return None
+    plugins = []
+    for info in infos:
+        module = sys.modules.get(info.module)
+        where = getattr(module, "__file__", None) if info.status == "loaded" else None
+        plugins.append(
+            [
+                info.name,
+                info.describe(),
+                info.status,
+                _code_stamp(Path(where).parent) if where else None,
+            ]
+        )
+    key = config.signing_key
+    parts = {
+        "format": FORMAT,
+        "jobforge": [jobforge.__version__, _code_stamp(Path(jobforge.__file__).parent)],
+        "python": sys.version,
+        "project": [str(project.path), hashlib.sha256(project.path.read_bytes()).hexdigest()],
+        "plugins": plugins,
+        "folders": [str(p) for p in [config.data_root, *config.layout_paths()]],
+        "locks": str(config.locks_path()),
+        "signing_key": [str(key), file_state(str(key))] if key is not None else None,
+    }
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _index_path(config: PipelineConfig) -> Path:
+    return config.locks_path() / INDEX_FILE
+
+
+def journal_names(tables: list[str]) -> list[str]:
+    """Each table's journal file name in the locks folder."""
+    from jobforge.storage.journal import journal_path
+
+    return [journal_path(Path("."), t).name for t in tables]
+
+
+def lookup(
+    config: PipelineConfig, key: str | None, tables: list[str]
+) -> list[dict[str, Any]] | None:
+    """The kept report's steps if the index of ``key`` for ``tables`` still
+    holds (every file, listing and glob as it was, no journal), else ``None``."""
+    if key is None:
+        return None
+    try:
+        kept = json.loads(_index_path(config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("key") != key or kept.get("tables") != tables:
+        return None
+    try:
+        locks = config.locks_path()
+        if any(os.path.lexists(locks / name) for name in kept["journals"]):
+            return None
+        for pattern, matches in kept["globs"].items():
+            if glob_state(pattern) != matches:
+                return None
+        for folder, state in kept["folders"].items():
+            if folder_state(folder) != state:
+                return None
+        for path, state in kept["files"].items():
+            if file_state(path) != state:
+                return None
+        steps = kept["steps"]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return steps if isinstance(steps, list) else None
+
+
+def keep(
+    config: PipelineConfig,
+    key: str | None,
+    tables: list[str],
+    reads: list[Reads],
+    steps: list[dict[str, Any]],
+) -> None:
+    """Write the index of ``key``: ``steps`` is the report of the checks that
+    read ``reads`` (one per table, in order), every step up to date."""
+    if key is None or any(r.wrote for r in reads):
+        return
+    merged = Reads()
+    for each in reads:
+        for name in ("files", "folders", "globs"):
+            into: dict[str, Any] = getattr(merged, name)
+            for path, state in getattr(each, name).items():
+                if into.setdefault(path, state) != state:
+                    return  # two tables saw one file change: nothing to keep
+    # the project checks are not run again while the index holds: their own
+    # memo must hold too (a run that finds it missing or other checks again)
+    memo = str(config.locks_path() / MEMO_FILE)
+    merged.files.setdefault(memo, file_state(memo))
+    index = {
+        "key": key,
+        "tables": tables,
+        "journals": journal_names(tables),
+        "files": merged.files,
+        "folders": merged.folders,
+        "globs": merged.globs,
+        "steps": steps,
+    }
+    path = _index_path(config)
+    with suppress(OSError):
+        remove_stale_temporaries_of(path.parent, INDEX_FILE)
+        atomic_write_text(path, json.dumps(index) + "\n", durable=False)
+
+
+def forget(config: PipelineConfig) -> None:
+    """Remove the index (a run that changed something and could not keep a new one)."""
+    with suppress(OSError):
+        _index_path(config).unlink(missing_ok=True)
