@@ -36,7 +36,7 @@ from jobforge.storage.roots import (
 if TYPE_CHECKING:  # the engine is imported where a step runs: a run with nothing to do needs none
     from jobforge.engine.pipeline import PipelineEngine
     from jobforge.engine.results import IngestResult, PromotionResult
-    from jobforge.project import uptodate
+    from jobforge.storage.reads import Reads
 
 
 def __getattr__(name: str) -> object:
@@ -402,7 +402,7 @@ def run_project(
     else:
         engine.tidy()  # before the checks whose reads are kept (it lists the run records)
     order = [n for n in selected if to is Layer.GOLD or not project.is_gold(n)]
-    reads: dict[str, uptodate.Reads] | None = {} if key is not None else None
+    reads: dict[str, Reads] | None = {} if key is not None else None
     """What each table's up-to-date check read (to keep the index)."""
 
     def run_one(table_engine: PipelineEngine, name: str, out: Progress) -> JobforgeError | None:
@@ -434,7 +434,7 @@ def _keep_index(
     config: PipelineConfig,
     key: str | None,
     order: list[str],
-    reads: dict[str, uptodate.Reads],
+    reads: dict[str, Reads],
     report: RunReport,
 ) -> None:
     """After a run in which no step failed or was skipped, keep the up-to-date
@@ -649,7 +649,7 @@ def _run_table(
     to: Layer,
     full_refresh: bool,
     emit: Progress,
-    reads: dict[str, uptodate.Reads] | None = None,
+    reads: dict[str, Reads] | None = None,
 ) -> JobforgeError | None:
     """Run table ``name``'s steps (reported through ``emit``, a failure as a
     ``failed`` step); the failure, if one. ``reads`` learns what the table's
@@ -675,7 +675,7 @@ def _up_to_date(
     name: str,
     to: Layer,
     emit: Progress,
-    reads: dict[str, uptodate.Reads] | None = None,
+    reads: dict[str, Reads] | None = None,
 ) -> bool:
     """Report every step of table ``name`` as up to date, if each is, without
     taking the table's lock (a run in which nothing changed then costs the
@@ -684,7 +684,7 @@ def _up_to_date(
     or anything fails: the caller then runs the table under its lock.
     ``reads`` (if given) learns what the check read, under the table's name."""
     from jobforge.engine.runtime import NeedsLock
-    from jobforge.project.uptodate import Reads, recording
+    from jobforge.storage.reads import Reads, recording
 
     found: list[StepReport] = []
     seen = Reads()

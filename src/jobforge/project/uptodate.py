@@ -7,8 +7,9 @@ is most of a no-change run's time (the engine's imports, about 360 pointer
 reads and 100 record reads at 50 tables). The index keeps its outcome.
 
 After a run in which every step succeeded or was up to date, the full check is
-run once more for every table (:func:`recording` around each: the check itself,
-not a second description of it) and what it read is kept beside its report in
+run once more for every table (:func:`jobforge.storage.reads.recording` around
+each: the check itself, not a second description of it) and what it read is
+kept beside its report in
 ``<locks>/up-to-date.json``: every file it opened, with the sha256 of its bytes
 (or that it was absent), every folder it listed (the sorted names), every glob
 it expanded (the matches), and each table's journal (absent). The next run with
@@ -22,10 +23,12 @@ journal, a changed project file or plugin, an unreadable or other index) runs
 the full check, as before.
 
 What the check read is seen through Python's audit events (``open``,
-``os.scandir``, ``os.listdir``, ``glob.glob``) on the thread running it, so
-nothing is described twice; a file is digested when the event fires, before
-the check reads it: a writer that replaces it in between leaves the index
-naming the earlier bytes, which the next run finds changed. The index is kept
+``os.scandir``, ``os.listdir``, ``glob.glob``) on the thread running it (see
+:mod:`jobforge.storage.reads`), so nothing is described twice; a file is
+digested when the event fires, before the check reads it: a writer that
+replaces it in between leaves the index naming the earlier bytes, which the
+next run finds changed (a source the check hashes is recorded with the digest
+it computed). The index is kept
 only where every read of the check goes through those events: a local data
 root, the parquet table store and bundled plugins only (a plugin from another
 distribution, or registered from Python, may read through anything), and no
@@ -39,15 +42,13 @@ import hashlib
 import json
 import os
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobforge.project.check_memo import MEMO_FILE
 from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
+from jobforge.storage.reads import Reads, file_state, folder_state, glob_state
 
 if TYPE_CHECKING:
     from jobforge.pipeline.config import PipelineConfig
@@ -55,117 +56,6 @@ if TYPE_CHECKING:
 
 INDEX_FILE = "up-to-date.json"
 FORMAT = 1
-
-_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_CODE = (".py", ".pyc", ".so")
-"""Module files opened by an import during the check: the key covers the code."""
-
-
-@dataclass
-class Reads:
-    """What a check read on one thread."""
-
-    files: dict[str, str | None] = field(default_factory=dict)
-    """Path -> sha256 of its bytes when first opened (``None``: absent)."""
-    folders: dict[str, str | None] = field(default_factory=dict)
-    """Folder -> its sorted names, digested (``None``: absent or not a folder)."""
-    globs: dict[str, list[str]] = field(default_factory=dict)
-    """Pattern (with ``recursive``) -> its sorted matches."""
-    wrote: bool = False
-    """A file was opened for writing, or a read could not be told: keep nothing."""
-
-
-_local = threading.local()
-_installed = False
-_install_lock = threading.Lock()
-
-
-def file_state(path: str) -> str | None:
-    """The sha256 of the file's bytes; ``None`` if there is none; ``!kind`` if
-    it cannot be read (a folder, say)."""
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return f"!{type(exc).__name__}"
-
-
-def folder_state(path: str) -> str | None:
-    """A digest of the folder's sorted names; ``None`` if it is absent or not a folder."""
-    try:
-        names = sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        return f"!{type(exc).__name__}"
-    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def glob_state(key: str) -> list[str]:
-    import glob
-
-    pattern, _, recursive = key.rpartition("\0")
-    return sorted(glob.glob(pattern, recursive=recursive == "1"))
-
-
-def _path(value: object) -> str | None:
-    if isinstance(value, int) or value is None:
-        return None  # a file descriptor: what it names was opened (and seen) before
-    return os.path.abspath(os.fsdecode(value))  # type: ignore[arg-type]
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    reads: Reads | None = getattr(_local, "reads", None)
-    if reads is None or event not in ("open", "os.scandir", "os.listdir", "glob.glob"):
-        return
-    _local.reads = None  # what this hook opens and lists is not the check's
-    try:
-        if event == "open":
-            path = _path(args[0])
-            mode, flags = args[1], args[2]
-            if path is None or path.endswith(_CODE):
-                return
-            if (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                mode is None and isinstance(flags, int) and flags & _WRITING
-            ):
-                reads.wrote = True
-            elif path not in reads.files:
-                reads.files[path] = file_state(path)
-        elif event == "glob.glob":
-            key = f"{os.fsdecode(args[0])}\0{'1' if args[1] else '0'}"
-            if key not in reads.globs:
-                reads.globs[key] = glob_state(key)
-        else:
-            folder = _path(args[0] if args else ".") or ""
-            if folder and folder not in reads.folders:
-                reads.folders[folder] = folder_state(folder)
-    except Exception:
-        reads.wrote = True
-    finally:
-        _local.reads = reads
-
-
-@contextmanager
-def recording(reads: Reads | None) -> Iterator[None]:
-    """Record into ``reads`` what the code run inside reads on this thread
-    (``None``: record nothing)."""
-    global _installed
-    if reads is None:
-        yield
-        return
-    if not _installed:
-        with _install_lock:
-            if not _installed:
-                sys.addaudithook(_audit)
-                _installed = True
-    outer = getattr(_local, "reads", None)
-    _local.reads = reads
-    try:
-        yield
-    finally:
-        _local.reads = outer
 
 
 def _code_stamp(folder: Path) -> list[list[object]]:
