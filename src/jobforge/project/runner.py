@@ -416,13 +416,16 @@ def run_project(
         else:
             _run_parallel(order, project, workers, new_engine, engines, run_one, emit, on_error,
                           fail_fast)  # fmt: skip
+        if reads is not None:  # the run ended (no fail_fast raise, no interrupt)
+            _keep_index(engine, project, config, key, order, reads, report)
+            reads = None
     finally:
+        if reads is not None:
+            uptodate.forget(config)
         for each in engines:
             close = getattr(each.executor, "close", None)
             if close is not None:  # an executor holding a session (spark) ends it with the run
                 close()
-        if reads is not None:
-            _keep_index(engine, project, config, key, order, reads, report)
         report.completed_at = utc_now()
         write_run_record(config, project, report)
     return report
