@@ -399,3 +399,22 @@ def test_a_corrupt_pointer_gives_the_same_error(built: Path) -> None:
     assert failed[0]["error"].startswith(f"{pointer}: not valid JSON"), failed[0]["error"]
     assert steps[-1]["table"] == "levels" and steps[-1]["status"] == "skipped"
     assert not (built / INDEX).exists()  # a run with a failure keeps none
+
+
+def test_no_index_for_a_project_with_python_functions(built: Path) -> None:
+    from jobforge.project.loader import load_project
+    from jobforge.project.runner import project_config
+    from jobforge.project.uptodate import index_key
+
+    toml = built / "jobforge.toml"
+    project = load_project(toml)
+    assert index_key(project, project_config(project)) is not None
+    # a transform's fingerprint is its code: the index could not see it change
+    toml.write_text(
+        toml.read_text().replace(
+            'dedupe = "row"', 'dedupe = "row"\ntransforms = ["os.path:basename"]'
+        )
+    )
+    project = load_project(toml)
+    assert project.spec.tables["structure"].silver.transforms == ["os.path:basename"]
+    assert index_key(project, project_config(project)) is None

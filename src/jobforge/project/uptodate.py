@@ -81,6 +81,13 @@ def index_key(project: Project, config: PipelineConfig) -> str | None:
         return None
     if logging.getLogger("jobforge").isEnabledFor(logging.INFO):
         return None  # the check's events (``ingest.skipped``...) are to be written
+    spec = project.spec
+    if any(t.silver.transforms for t in spec.tables.values()) or any(
+        g.function is not None for g in spec.gold.values()
+    ):
+        # a function's fingerprint is its source code, which the check may read from
+        # linecache's memory of this process, not from its file: not seen
+        return None
     infos = config.plugins.infos
     if any(info.source != "bundled" for info in infos if info.status == "loaded"):
         return None
