@@ -308,6 +308,16 @@ def _full_answer(twin: Path, project: Path) -> tuple[int, list[dict]]:
     return code, json.loads(json.dumps(steps).replace(str(twin), str(project)))
 
 
+def _answered_as_the_full_check(project: Path, twin: Path) -> list[dict]:
+    """Run ``project`` after a change made to it and to ``twin``: it must run the
+    check (not answer from its index) and end as ``twin`` does; its steps."""
+    full_code, full = _full_answer(twin, project)
+    code, steps, engine = _engine_run(project)
+    assert engine != "ENGINE "
+    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    return steps
+
+
 def _outcome(steps: list[dict]) -> list[tuple[object, ...]]:
     """What a step ended as and counted (batch ids and seconds differ between twins)."""
     keys = ("table", "layer", "status", "rows_in", "rows_out", "rows_quarantined")
@@ -346,10 +356,7 @@ def test_a_byte_changed_with_the_same_size_and_time_is_found(built: Path, tmp_pa
     )
     twin = _twin(tmp_path)
     (twin / "sources" / "noc_structure_en.csv").write_bytes(changed)
-    full_code, full = _full_answer(twin, built)
-    code, steps, engine = _engine_run(built)
-    assert engine != "ENGINE "
-    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    steps = _answered_as_the_full_check(built, twin)
     assert steps[0]["status"] == "success" and steps[0]["rows_out"] == 822
 
 
@@ -358,10 +365,7 @@ def test_an_edited_project_file_is_found(built: Path, tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace("level 1 to 5", "a level from 1 to 5"))
     twin = _twin(tmp_path)
     (twin / "jobforge.toml").write_text(toml.read_text())
-    full_code, full = _full_answer(twin, built)
-    code, steps, engine = _engine_run(built)
-    assert engine != "ENGINE "
-    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    steps = _answered_as_the_full_check(built, twin)
     by = {(s["table"], s["layer"]): s["status"] for s in steps}
     assert by[("structure", "staged")] == "up to date"
     assert by[("structure", "silver")] in {"success", "partial"}
@@ -376,10 +380,7 @@ def test_a_pointer_changed_by_another_writer_is_found(built: Path, tmp_path: Pat
     assert (built / INDEX).read_bytes() == kept
     twin = _twin(tmp_path)
     assert jobforge("run", "-q", "--table", "structure", "--full-refresh", cwd=twin).code == 0
-    full_code, full = _full_answer(twin, built)
-    code, steps, engine = _engine_run(built)
-    assert engine != "ENGINE "
-    assert (code, _outcome(steps)) == (full_code, _outcome(full))
+    steps = _answered_as_the_full_check(built, twin)
     by = {(s["table"], s["layer"]): s["status"] for s in steps}
     assert by[("structure", "silver")] == "up to date"
     assert by[("levels", "gold")] == "success"  # its input's version is another one now

@@ -74,3 +74,52 @@ def test_a_hashed_source_is_read_once_and_recorded_with_its_digest(tmp_path: Pat
     assert digest == hashlib.sha256(body).hexdigest()
     assert seen.files == {str(source): digest}
     assert len(opened) == 1  # the recording did not read it a second time
+
+
+def _opens_of(path: Path) -> list[str]:
+    """A list that learns each time ``path`` is opened for reading from now on
+    (audit hooks stay for the process; this one only appends to its own list)."""
+    opened: list[str] = []
+    target = str(path)
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        named = args[0] if event == "open" and args[1] == "r" else None
+        if isinstance(named, (str, os.PathLike)) and os.path.abspath(os.fsdecode(named)) == target:
+            opened.append(event)
+
+    sys.addaudithook(hook)
+    return opened
+
+
+def test_a_digest_is_reused_only_by_a_recording_that_asks_and_only_for_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.csv"
+    source.write_bytes(b"code,name\n1,one\n")
+    first = hashlib.sha256(b"code,name\n1,one\n").hexdigest()
+    opened = _opens_of(source)
+    with recording(Reads()):
+        assert sha256_of(source) == first
+    assert len(opened) == 1
+    # a recording that does not ask reads the file again
+    with recording(Reads()):
+        assert sha256_of(source) == first
+    assert len(opened) == 2
+    # one that asks takes the digest of the same unchanged file, and records it
+    again = Reads(reuse_digests=True)
+    with recording(again):
+        assert sha256_of(source) == first
+    assert len(opened) == 2
+    assert again.files == {str(source): first}
+    # the same size and modification time, other bytes: the change time moved
+    stat = source.stat()
+    source.write_bytes(b"code,name\n2,two\n")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert source.stat().st_size == stat.st_size
+    assert source.stat().st_mtime_ns == stat.st_mtime_ns
+    with recording(Reads(reuse_digests=True)):
+        assert sha256_of(source) == hashlib.sha256(b"code,name\n2,two\n").hexdigest()
+    assert len(opened) == 3
+    # outside a recording the file is always read
+    assert sha256_of(source) == hashlib.sha256(b"code,name\n2,two\n").hexdigest()
+    assert len(opened) == 4

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
 
@@ -84,15 +84,22 @@ def _memo_path(config: PipelineConfig) -> Path:
     return config.locks_path() / MEMO_FILE
 
 
+def load_cache(path: Path) -> dict[str, Any] | None:
+    """The JSON object a cache file in the locks folder holds; ``None`` if it is
+    absent, unreadable or not an object (a cache only ever costs a recheck)."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept if isinstance(kept, dict) else None
+
+
 def passed_before(config: PipelineConfig, key: str | None) -> bool:
     """Whether a check of ``key`` passed before in this data root."""
     if key is None:
         return False
-    try:
-        kept = json.loads(_memo_path(config).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(kept, dict) and kept.get("passed") == key
+    kept = load_cache(_memo_path(config))
+    return kept is not None and kept.get("passed") == key
 
 
 def remember_passed(config: PipelineConfig, key: str | None) -> None:

@@ -455,7 +455,7 @@ def _keep_index(
         found: list[StepReport] = []
         reads.clear()
         for name in order:
-            if not _up_to_date(engine, project, name, Layer.GOLD, found.append, reads):
+            if not _up_to_date(engine, project, name, Layer.GOLD, found.append, reads, again=True):
                 uptodate.forget(config)
                 return
         steps = [asdict(s) for s in found]
@@ -679,18 +679,21 @@ def _up_to_date(
     to: Layer,
     emit: Progress,
     reads: dict[str, Reads] | None = None,
+    again: bool = False,
 ) -> bool:
     """Report every step of table ``name`` as up to date, if each is, without
     taking the table's lock (a run in which nothing changed then costs the
     sources' hashes and the pointers' reads, not a lock per table); ``False``
     (nothing reported) when a step must run, a journal is left for the table,
     or anything fails: the caller then runs the table under its lock.
-    ``reads`` (if given) learns what the check read, under the table's name."""
+    ``reads`` (if given) learns what the check read, under the table's name;
+    ``again``: the check is run once more after this run's steps (a source hashed
+    earlier in this process and unchanged since is not read again)."""
     from jobforge.engine.runtime import NeedsLock
     from jobforge.storage.reads import Reads, recording
 
     found: list[StepReport] = []
-    seen = Reads()
+    seen = Reads(reuse_digests=again)
     try:
         with recording(seen if reads is not None else None), engine.unlocked(name):
             if project.is_gold(name):

@@ -46,7 +46,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jobforge.project.check_memo import MEMO_FILE
+from jobforge.project.check_memo import MEMO_FILE, load_cache
 from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
 from jobforge.storage.reads import Reads, file_state, folder_state, glob_state
 
@@ -136,11 +136,8 @@ def lookup(
     holds (every file, listing and glob as it was, no journal), else ``None``."""
     if key is None:
         return None
-    try:
-        kept = json.loads(_index_path(config).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(kept, dict) or kept.get("key") != key or kept.get("tables") != tables:
+    kept = load_cache(_index_path(config))
+    if kept is None or kept.get("key") != key or kept.get("tables") != tables:
         return None
     try:
         locks = config.locks_path()

@@ -41,6 +41,10 @@ class Reads:
     """Pattern (with ``recursive``) -> its sorted matches."""
     wrote: bool = False
     """A file was opened for writing, or a read could not be told: keep nothing."""
+    reuse_digests: bool = False
+    """:func:`jobforge.storage.digest.sha256_of` may take a digest it computed
+    earlier in this process for the same unchanged file (the check run again
+    after a run's steps, to keep the index, need not read every source again)."""
 
 
 _local = threading.local()
