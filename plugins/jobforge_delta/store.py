@@ -182,6 +182,8 @@ class DeltaStore(LocalTableFolders):
     :class:`jobforge.plugin.LocalTableFolders`; Delta commits instead of pointers)."""
 
     name = "delta"
+    files_per_version = "one"
+    """A Delta commit adds one file per batch (part files are not committed yet)."""
 
     def __init__(self, config: PipelineConfig) -> None:
         super().__init__(config)
