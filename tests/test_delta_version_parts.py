@@ -130,6 +130,11 @@ def test_republished_and_replaced_versions_remove_every_old_part(tmp_path: Path)
         )
         assert removed == old.batches[0].parts
         assert latest.to_pyarrow_table().num_rows == 4
+    # every version is still readable: all its parts are there (history says so)
+    for layer, table in (("bronze", "t"), ("gold", "g")):
+        history = store.history(layer, table)
+        assert history is not None and len(history) == 2
+        assert [v.extra["readable"] for v in history] == [True, True]
     # --as-of reads the earlier versions in parts: gold had columns a, b
     first = before["gold"]
     assert first is not None
