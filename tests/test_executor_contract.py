@@ -182,20 +182,40 @@ class KeepsMany:
     files_per_version = "many"
 
 
-@pytest.mark.parametrize("storage_format", ["parquet", "delta"])
+class KeepsOneStorePlugin:
+    """A real table store (the parquet store's files and pointers) that declares
+    it keeps one file per batch: what a store without part files says. The
+    bundled parquet and Delta stores both keep parts."""
+
+    jobforge_plugin_name = "keeps-one-store"
+
+    @hookimpl
+    def jobforge_table_store(self, config: PipelineConfig) -> object:
+        from jobforge_parquet_store.store import ParquetStore
+
+        class KeepsOne(ParquetStore):
+            name = "keeps-one"
+            files_per_version = "one"
+
+        return KeepsOne(config)
+
+
 def test_an_executor_writing_many_files_is_refused_by_a_store_keeping_one(
-    tmp_path: Path, storage_format: str
+    tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
     source = write_csv(tmp_path / "t.csv", ["a"], [["1"], ["2"]])
 
-    def config(**extra: object) -> PipelineConfig:
-        return PipelineConfig(data, entry_points=False, storage_format=storage_format, **extra)
+    def config(plugins: list[object], **extra: object) -> PipelineConfig:
+        return PipelineConfig(
+            data, entry_points=False, plugins=[*plugins, KeepsOneStorePlugin()], **extra
+        )
 
-    many = PipelineEngine(config(plugins=[Gives(ManyFiles())], executor="many"))
+    many = PipelineEngine(config([Gives(ManyFiles())], executor="many"))
+    assert many.config.store.name == "keeps-one"
     refusal = (
         "the executor 'many' writes many files per table version (capability "
-        f"files_per_version='many'); the table store '{storage_format}' keeps one"
+        "files_per_version='many'); the table store 'keeps-one' keeps one"
     )
     with pytest.raises(ContractError) as caught:
         many.ingest(source, "t")
@@ -203,7 +223,7 @@ def test_an_executor_writing_many_files_is_refused_by_a_store_keeping_one(
     assert many.current("staged", "t") is None
     assert not (many.config.catalog_lineage_path() / "t").exists()
     # the versions one-file executors made are refused the same way, and kept as they are
-    one = PipelineEngine(config())
+    one = PipelineEngine(config([]))
     one.run_full_pipeline(source, "t")
     one.promote_to_gold(GoldSpec(name="g", inputs=["t"], sql="SELECT a, _lineage FROM t"))
     records = sorted((one.config.catalog_lineage_path() / "t").glob("*.json"))
@@ -227,7 +247,13 @@ def test_an_executor_writing_many_files_is_refused_by_a_store_keeping_one(
 
 
 def test_a_store_keeping_many_files_takes_an_executor_writing_many() -> None:
+    from jobforge_delta.store import DeltaStore
+    from jobforge_parquet_store.store import ParquetStore
+
     from jobforge.engine.capabilities import store_problems
+
+    assert store_problems(ManyFiles(), ParquetStore(PipelineConfig(Path("data")))) == []
+    assert store_problems(ManyFiles(), DeltaStore(PipelineConfig(Path("data")))) == []
 
     assert store_problems(ManyFiles(), KeepsMany(), "bronze 't'") == []
     assert store_problems(DeclarativeOnly(), KeepsMany()) == []

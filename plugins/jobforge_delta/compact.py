@@ -88,7 +88,7 @@ def groups_to_compact(
 
 
 def files_of(replaced: Sequence[Path]) -> list[Path]:
-    """The files ``replaced`` names (one per batch), each once, in order."""
+    """The files ``replaced`` names (a batch's file or parts), each once, in order."""
     return list(dict.fromkeys(replaced))
 
 

@@ -52,5 +52,7 @@ def mark_readable(
     """``history`` with ``extra[READABLE]`` set: whether every file of each version
     is still there (``present``; a vacuum removes those of versions not kept)."""
     for version in history:
-        version.extra[READABLE] = all(present(b.file) for b in version.batches)
+        version.extra[READABLE] = all(
+            present(name) for b in version.batches for name in b.data_files()
+        )
     return history

@@ -265,7 +265,7 @@ class S3DeltaStore(DeltaStore):
         version lists it; count a file removed from either."""
         current = self.current(layer, table)
         folder = self.table_dir(layer, table)
-        listed = {folder / b.file for b in current.batches} if current else set()
+        listed = set(current.files(folder)) if current else set()
         present: dict[str, set[str]] = {}
         removed = 0
         for name in files:

@@ -182,6 +182,8 @@ class DeltaStore(LocalTableFolders):
     :class:`jobforge.plugin.LocalTableFolders`; Delta commits instead of pointers)."""
 
     name = "delta"
+    files_per_version = "many"
+    """A batch may be several part files: one Delta commit adds every part."""
 
     def __init__(self, config: PipelineConfig) -> None:
         super().__init__(config)
@@ -212,6 +214,14 @@ class DeltaStore(LocalTableFolders):
             batch.batch_id
         )
         return extract_batch(path, batch.batch_id, target)
+
+    def files_of(self, layer: str, table: str, batch: BatchEntry) -> list[Path]:
+        """The files of ``batch`` alone, in row order: its parts (local copies),
+        or :meth:`file_of` (a batch of a compacted file, or in one file)."""
+        if not batch.parts:
+            return [self.file_of(layer, table, batch)]
+        folder = self.table_dir(layer, table)
+        return [self.local_copy(folder / name) for name in batch.parts]
 
     def _extract_dir(self, layer: str, table: str, compacted: str) -> Path:
         return self.config.data_root / EXTRACTS / layer / table / compacted.removesuffix(".parquet")
@@ -288,7 +298,8 @@ class DeltaStore(LocalTableFolders):
         self, layer: str, table: str, version: CurrentVersion
     ) -> list[list[BatchEntry]]:
         folder = self.table_dir(layer, table)
-        local = [self.local_copy(folder / b.file) for b in version.batches]
+        # a batch in parts: its first part stands for its schema (its parts share it)
+        local = [self.local_copy(folder / b.data_files()[0]) for b in version.batches]
         return groups_to_compact(version.batches, local)
 
     def write_compacted(
@@ -302,7 +313,7 @@ class DeltaStore(LocalTableFolders):
         written: list[CompactedFile] = []
         try:
             for group, name in zip(groups, names, strict=True):
-                replaced = [self.local_copy(folder / b.file) for b in group]
+                replaced = [self.local_copy(folder / f) for b in group for f in b.data_files()]
                 rows = write_compacted(folder / name, replaced)
                 written.append(CompactedFile(folder / name, list(group), replaced, rows))
         except BaseException:
@@ -329,7 +340,9 @@ class DeltaStore(LocalTableFolders):
             updated_at=updated_at,
             mode=previous.mode,
             batches=[
-                b.model_copy(update={"file": into[b.batch_id]}) if b.batch_id in into else b
+                b.model_copy(update={"file": into[b.batch_id], "parts": []})
+                if b.batch_id in into
+                else b
                 for b in previous.batches
             ],
             record_id=record_id,
@@ -390,7 +403,8 @@ class DeltaStore(LocalTableFolders):
                 f"{draft.layer}.{draft.table}: batch {entry.batch_id} is in a compacted file "
                 f"({again[0].file}); publishing it again into a compacted table is not built yet"
             )
-        replaced = [self.local_copy(folder / b.file) for b in again]
+        # a batch published again: every file of its earlier publication leaves
+        replaced = [self.local_copy(folder / f) for b in again for f in b.data_files()]
         metadata = {
             VERSION_KEY: version.model_dump_json(),
             BATCH_KEY: draft.batch_id,
@@ -398,7 +412,7 @@ class DeltaStore(LocalTableFolders):
         }
         commit_files(
             self.table_uri(folder),
-            [folder / entry.file],
+            [folder / name for name in entry.data_files()],  # every part, one commit
             replaced,
             mode=mode,
             metadata=metadata,

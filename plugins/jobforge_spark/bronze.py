@@ -31,7 +31,7 @@ from jobforge_spark.columns import (
     python_repr,
     quarantine_rows,
 )
-from jobforge_spark.output import Scratch, hadoop_path, write_one_file
+from jobforge_spark.output import Scratch, hadoop_path, write_one_file, write_parts
 
 
 def write_bronze(
@@ -67,9 +67,7 @@ def write_bronze(
         ],
         *carry(ctx, "bronze"),
     )
-    with pending.sink_for(targets.data) as out_file:
-        write_one_file(good, out_file, scratch, where)
-    out = pending.row_count(targets.data)
+    out = write_parts(good, targets.data, pending, scratch, where)
     if flags and targets.quarantine is not None and out < rows_in:
         quoted = python_repr()
         described = [

@@ -34,9 +34,9 @@ class SparkExecutor:
     name = "spark"
     capabilities = Capabilities(
         transforms=frozenset({ARROW}),  # per partition (mapInArrow); polars ones are refused
-        files_per_version="one",
+        files_per_version="many",  # Spark's part files are the version's files (output.py)
         sql_dialect="duckdb",  # the project's SQL, translated to Spark SQL (gold_sql.py)
-        streaming=True,  # Spark spills; results reach the target file batch by batch
+        streaming=True,  # Spark spills; its part files are moved, never read by the driver
         gold_sql=True,
     )
 

@@ -24,7 +24,7 @@ from jobforge.plugin import (
 )
 from jobforge_spark.columns import column, ts
 from jobforge_spark.gold_sql import spark_sql
-from jobforge_spark.output import Scratch, hadoop_path, write_one_file
+from jobforge_spark.output import Scratch, hadoop_path, write_parts
 
 
 def write_gold(
@@ -74,8 +74,7 @@ def write_gold(
             F.lit("gold").alias(LAYER),
             ts(ctx.processed_at).alias(PROCESSED_AT),
         )
-        with pending.sink_for(targets.data) as out_file:
-            write_one_file(written, out_file, scratch, where)
+        write_parts(written, targets.data, pending, scratch, where)
     except PySparkException as exc:
         raise ContractError(f"{where}: SQL error: {str(exc).strip().splitlines()[0]}") from None
     finally:

@@ -1,13 +1,19 @@
-"""Spark writes a table version as part files in a folder of its own; jobforge's
-table store takes one parquet file per batch. Each result is written by Spark
+"""Spark writes a table version as part files in a folder of its own. A data
+output (bronze, silver, gold) becomes those part files themselves: Spark writes
 to a scratch folder outside every layer folder (so ``_SUCCESS`` and ``.crc``
-files never reach one), and its part files are then copied, batch by batch, in
-part order, into the one temporary file the engine named. Until the table store
-takes several files per version this copy goes through the driver.
+files never reach one), and each ``part-*.parquet`` is moved, in part order,
+to the temporary the engine gives for that part
+(:meth:`~jobforge.plugin.PendingFiles.part_for`); the driver never reads a
+row. The engine hashes each part once, from its temporary, before it is renamed
+into place. Rows set apart (quarantine, duplicates) are few: they are still
+written through the driver into the one file the engine named
+(:func:`write_one_file`).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import tempfile
 import uuid
@@ -16,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from jobforge.plugin import WRITE, ContractError, HashingFile, literal
+from jobforge.plugin import WRITE, ContractError, HashingFile, PendingFiles, literal
 from jobforge_spark.stale import prefix, remove_stale
 
 
@@ -71,3 +77,37 @@ def write_one_file(frame: DataFrame, target: HashingFile, scratch: Scratch, wher
         raise ContractError(f"{where}: {str(exc).splitlines()[0]}") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_parts(
+    frame: DataFrame, final: Path, pending: PendingFiles, scratch: Scratch, where: str
+) -> int:
+    """Write ``frame`` as the part files of the output ``final`` (see the module
+    docstring); return its rows, from the parts' footers."""
+    folder = scratch.folder()
+    try:
+        frame.write.mode("error").parquet(hadoop_path(folder))
+        parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
+        if not parts:
+            raise ContractError(f"{where}: Spark wrote no part file")
+        schema = literal.read_schema(parts[0])
+        for index, part in enumerate(parts):
+            if not literal.read_schema(part).equals(schema, check_metadata=False):
+                raise ContractError(f"{where}: Spark's part files disagree on the schema")
+            _move(part, pending.part_for(final, index))
+    except pa.ArrowException as exc:
+        raise ContractError(f"{where}: {str(exc).splitlines()[0]}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return pending.row_count(final)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; copied by the operating system when the
+    scratch folder is on another file system than the data root."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copyfile(source, target)

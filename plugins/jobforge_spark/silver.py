@@ -44,7 +44,7 @@ from jobforge_spark.columns import (
     quarantine_rows,
     set_apart,
 )
-from jobforge_spark.output import Scratch, hadoop_path, write_one_file
+from jobforge_spark.output import Scratch, hadoop_path, write_one_file, write_parts
 
 _FILE = "__jf_file"
 _RANK = "__jf_rank"
@@ -154,8 +154,8 @@ def write_silver(
         result = unique.orderBy(*order).select(*[column(c) for c in data], *carry(ctx, "silver"))
         if arrow:
             result = per_partition(result, arrow, where)
-        with worker_errors(), pending.sink_for(targets.data) as out_file:
-            write_one_file(result, out_file, scratch, where)
+        with worker_errors():
+            write_parts(result, targets.data, pending, scratch, where)
         if keys and targets.duplicates is not None:
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
             given = {"row": json_row(data, frame), "duplicate_of": F.col(DUPLICATE_OF)}

@@ -42,10 +42,16 @@ def draft_digests(data_root: Path, draft: Draft) -> list[FileDigest]:
     was hashed as it was written and is not read again; one written to a path
     by a writer that cannot write to a file object is hashed from its
     temporary, before it is renamed into place (:func:`sha256_file`)."""
-    roles: dict[Path | None, Literal["data", "quarantine", "duplicates"]] = {
+    targets: dict[Path | None, Literal["data", "quarantine", "duplicates"]] = {
         draft.targets.data: "data",
         draft.targets.quarantine: "quarantine",
         draft.targets.duplicates: "duplicates",
+    }
+    roles = {  # an output written in parts: each part has its output's role
+        part: role
+        for target, role in targets.items()
+        if target is not None
+        for part in draft.pending.parts_of(target)
     }
     digests = []
     for final, tmp in draft.pending.to_publish().items():

@@ -108,7 +108,10 @@ def _planned(
             "version": current.version + 1,
             "updated_at": utc_now(),
             "batches": [
-                b.model_copy(update={"file": into.get(b.batch_id, b.file)}) for b in current.batches
+                b.model_copy(update={"file": into[b.batch_id], "parts": []})
+                if b.batch_id in into
+                else b
+                for b in current.batches
             ],
             "record_id": None,
             "extra": {},
@@ -117,10 +120,12 @@ def _planned(
     files = [
         {
             "into": None,
-            "replaced": [str(p) for p in _once(folder / b.file for b in group)],
+            "replaced": [str(p) for p in _once(folder / f for b in group for f in b.data_files())],
             "batches": len(group),
             "rows": sum(b.rows for b in group),
-            "bytes": store.bytes_of(layer, table, _once(folder / b.file for b in group)),
+            "bytes": store.bytes_of(
+                layer, table, _once(folder / f for b in group for f in b.data_files())
+            ),
             "sha256": None,
         }
         for group in groups
@@ -199,7 +204,9 @@ def compact(
         written = store.write_compacted(layer, table, groups, names)
         record = _record(base, written, root)
         size = sum(d.size_bytes for d in record.files)
-        kept = {b.file for b in current.batches} - {p.name for c in written for p in c.replaced}
+        kept = {f for b in current.batches for f in b.data_files()} - {
+            p.name for c in written for p in c.replaced
+        }
         size += sum((folder / name).stat().st_size for name in kept)
         updated = entry.model_copy(update={"file_size_bytes": size, "updated_at": started})
         write_journal(
@@ -390,11 +397,12 @@ def _record(base: dict[str, Any], written: list[CompactedFile], root: Path) -> T
             InputRef(
                 table=f"{layer}.{table}",
                 batch_id=b.batch_id,
-                file=str(path),
+                file=str(c.path.parent / name),
                 record_id=b.record_id,
             )
             for c in written
-            for b, path in zip(c.batches, c.replaced, strict=True)
+            for b in c.batches
+            for name in b.data_files()  # a batch in parts: one ref per part
         ],
         files=digests,
     )

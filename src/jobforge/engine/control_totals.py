@@ -277,7 +277,7 @@ def measure(
     columns: list[str],
     *,
     came_in: list[Path] | None,
-    went_out: Path,
+    went_out: Path | list[Path],
     quarantined: Path | None = None,
     deduplicated: Path | None = None,
 ) -> list[ControlTotal]:
@@ -285,15 +285,16 @@ def measure(
     records what went out only). Set-apart files hold rows as JSON (``row``)."""
     if not columns:
         return []
-    schema = literal.read_schema(went_out)
+    outs = went_out if isinstance(went_out, list) else [went_out]  # an output's parts
+    schema = literal.read_schema(outs[0])
     missing = [c for c in columns if c not in schema.names]
     if missing:
         raise ContractError(
             f"control_totals: {', '.join(map(repr, missing))} not a column of the "
             f"output (columns: {', '.join(schema.names)})"
         )
-    kinds = {c: _kind(schema.field(c).type, c, went_out) for c in columns}
-    out = _read([went_out], columns)
+    kinds = {c: _kind(schema.field(c).type, c, outs[0]) for c in columns}
+    out = _read(outs, columns)
     assert out is not None
     found = [
         ControlTotal(
@@ -389,15 +390,15 @@ def bronze_totals(
 
     from jobforge.engine.cast_sql import SQL_TYPES, cast_value
 
-    written = pending.written(targets.data)
+    parts = pending.written_files(targets.data)
     measured = bronze_columns_measured(columns, schema)
-    if not measured or written is None or not inputs:
+    if not measured or not parts or not inputs:
         return []
     staged_names = data_columns(list(literal.read_schema(inputs[0]).names))
     source_of = {name: src for src, name in bronze_columns(schema, staged_names, table).items()}
     sources = [source_of[c] for c in measured]
     ins = _read(inputs, sources)
-    out = _read([written], measured)
+    out = _read(parts, measured)
     assert ins is not None and out is not None
     apart = pending.written(targets.quarantine) if targets.quarantine else None
     rejected = _read([apart], ["row"]) if apart is not None else None
@@ -413,7 +414,7 @@ def bronze_totals(
                 if is_text
                 else f"TRY_CAST({_quoted(source)} AS {SQL_TYPES[spec.type]})"
             )
-            kind = _kind(out.schema.field(column).type, column, written)
+            kind = _kind(out.schema.field(column).type, column, parts[0])
             (came,) = duck.totals(ins, [_counted(value_in, kind)])
             text_apart = f'json_extract_string("row", {_json_path(source)})'
             quarantined = (
@@ -447,8 +448,8 @@ def step_totals(
 ) -> list[ControlTotal]:
     """The reconciled totals of a promotion, from the files it read and the
     temporaries it wrote (a :class:`ContractError` if they do not reconcile)."""
-    written = pending.written(targets.data)
-    if not columns or written is None:
+    written = pending.written_files(targets.data)
+    if not columns or not written:
         return []
     totals = measure(
         columns,

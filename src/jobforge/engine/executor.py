@@ -106,8 +106,10 @@ class Capabilities:
     declarative steps only."""
     files_per_version: Literal["one", "many"] = "one"
     """``"one"``: each output of a step (data, quarantine, duplicates) is one
-    parquet file at its target path; ``"many"``: a folder of parquet files at
-    that path (the table store must accept it)."""
+    parquet file at its target path; ``"many"``: the data output may be several
+    part files, each moved to :meth:`~jobforge.storage.pending.PendingFiles.part_for`
+    of the target path, in row order (the table store must keep batches in
+    parts: its ``files_per_version = "many"``)."""
     sql_dialect: str = "duckdb"
     """The SQL dialect (a sqlglot dialect name) it reads gold SQL and silver rule
     expressions in. The project's SQL is written in DuckDB SQL; an executor of

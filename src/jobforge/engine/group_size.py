@@ -84,9 +84,10 @@ def group_tables(
     return tuple(chosen or ancestors)
 
 
-def smallest_group(path: Path, tables: Sequence[str]) -> tuple[int, str] | None:
-    """The fewest distinct rows of one of ``tables`` a row of ``path`` is built
-    from, and that table (``None``: no row names any of them)."""
+def smallest_group(path: Path | list[Path], tables: Sequence[str]) -> tuple[int, str] | None:
+    """The fewest distinct rows of one of ``tables`` a row of ``path`` (a file,
+    or the parts of one output) is built from, and that table (``None``: no row
+    names any of them)."""
     import polars as pl
 
     entries = (
@@ -110,7 +111,7 @@ def smallest_group(path: Path, tables: Sequence[str]) -> tuple[int, str] | None:
 
 
 def check_group_size(
-    table: str, path: Path, tables: Sequence[str], min_group_size: int
+    table: str, path: Path | list[Path], tables: Sequence[str], min_group_size: int
 ) -> GroupCheck:
     """The smallest group of the version written to ``path``; a
     :class:`GroupSizeError` if it is below ``min_group_size``."""

@@ -326,6 +326,11 @@ def _ingest_batch(
             seconds=transition.seconds(),
         )
 
+    def written() -> list[Path]:
+        """The staged batch's files once staged: its parts (an executor writing
+        ``files_per_version = "many"``), or its one file."""
+        return draft.pending.parts_of(targets.data)
+
     def entry(outcome: StepOutcome) -> TableMetadata:
         return build_layer_entry(
             rt.config,
@@ -335,14 +340,14 @@ def _ingest_batch(
             # the entry describes the whole (append) version, newest batch
             # first so that its columns and examples are the latest file's
             files=[
-                targets.data,
+                *written(),
                 *(rt.store.files(Layer.STAGED.value, table, previous) if previous else []),
             ],
             table_dir=rt.store.table_location(Layer.STAGED.value, table),
             declaration=declaration,
             upstream=[],
             lineage=staged_lineage(
-                input_columns([targets.data]), read.header_mapping if read else {}
+                input_columns(written()[:1]), read.header_mapping if read else {}
             ),
             computed=None,
             decision=None,
@@ -353,6 +358,7 @@ def _ingest_batch(
         return BatchEntry(
             batch_id=batch_id,
             file=targets.data.name,
+            parts=[p.name for p in written()] if written() != [targets.data] else [],
             rows=outcome.rows_out,
             source_sha256=digest,
             source_file=source_name,

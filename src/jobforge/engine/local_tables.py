@@ -33,6 +33,9 @@ class LocalTableFolders:
     """Files in the layout's local folders; a subclass says how versions are
     read (:meth:`current`) and published."""
 
+    files_per_version = "many"
+    """A batch may be several part files (:attr:`BatchEntry.parts`)."""
+
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
 
@@ -59,6 +62,11 @@ class LocalTableFolders:
 
     def file_of(self, layer: str, table: str, batch: BatchEntry) -> Path:
         return self.table_dir(layer, table) / batch.file
+
+    def files_of(self, layer: str, table: str, batch: BatchEntry) -> list[Path]:
+        """The files holding one batch's rows, in row order (its parts, or its file)."""
+        folder = self.table_dir(layer, table)
+        return [folder / name for name in batch.data_files()]
 
     def set_apart_files(self, table: str, area: str) -> list[Path]:
         folder = self.set_apart_dir(table, area)

@@ -147,7 +147,7 @@ def maintain(
                 for v in history
                 if v.version not in kept
                 and v.extra.get(READABLE, True)
-                and any(b.file in gone for b in v.batches)
+                and any(f in gone for b in v.batches for f in b.data_files())
             ]
             if not dry_run and files:
                 store.vacuum(layer, table, keep, dry_run=False, metadata=metadata)
@@ -164,7 +164,7 @@ def maintain(
 def _freed(folder: Path, keep: Sequence[CurrentVersion], result: LayerMaintenance) -> list[Path]:
     """The files a planned compaction (``result.compacted``) would merge that no
     kept version lists: the vacuum after it removes them."""
-    listed = {folder / b.file for v in keep for b in v.batches}
+    listed = {folder / f for v in keep for b in v.batches for f in b.data_files()}
     merged = {Path(f) for c in result.compacted for f in c["replaced"]}
     return sorted(merged - listed)
 

@@ -46,6 +46,7 @@ from jobforge.engine.fingerprint import (
 from jobforge.engine.ingestion import ingest_source, same_batch, source_fingerprint, why_new
 from jobforge.engine.promotion import (
     GoldInputs,
+    batch_files,
     decide,
     domain_of,
     gold_inputs,
@@ -354,11 +355,12 @@ class PipelineEngine:
         _validate_ids(batch_id, domain)
         with self._guard(f"{target.value} promotion of {table!r}"), self._locks.hold(table):
             batch = resolve_batch(self._rt, source, table, batch_id)
-            file = self._rt.store.file_of(source.value, table, batch)
+            files = batch_files(self._rt.store, source.value, table, batch)
             key = f"{source.value}.{table}"
-            ref = InputRef(
-                table=key, batch_id=batch.batch_id, file=str(file), record_id=batch.record_id
-            )
+            refs = [
+                InputRef(table=key, batch_id=batch.batch_id, file=str(f), record_id=batch.record_id)
+                for f in files  # a batch kept in parts: one ref per part
+            ]
             fingerprint = self._batch_fingerprint(key, batch, declared, declaration)
             return promote(
                 self._rt,
@@ -370,10 +372,10 @@ class PipelineEngine:
                 declaration=declaration,
                 mode=mode or self.mode,
                 upstream=[key],
-                inputs=[ref],
+                inputs=refs,
                 transform_script=transform_script,
-                step=lambda targets, ctx, pending: write(targets, ctx, pending, [file], batch.rows),
-                lineage=lambda: lineage(file),
+                step=lambda targets, ctx, pending: write(targets, ctx, pending, files, batch.rows),
+                lineage=lambda: lineage(files[0]),
                 fingerprint=fingerprint,
                 force=force,
                 bronze=bronze,

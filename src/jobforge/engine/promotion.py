@@ -109,11 +109,21 @@ def input_refs(rt: Runtime, layer: Layer, table: str, batches: list[BatchEntry])
         InputRef(
             table=f"{layer.value}.{table}",
             batch_id=b.batch_id,
-            file=str(rt.store.file_of(layer.value, table, b)),
+            file=str(path),
             record_id=b.record_id,
         )
         for b in batches
+        for path in batch_files(rt.store, layer.value, table, b)  # a part file: one ref each
     ]
+
+
+def batch_files(store: object, layer: str, table: str, batch: BatchEntry) -> list[Path]:
+    """The files of one batch, in row order: its parts when a store keeps
+    batches in parts (``files_of``), else the one file ``file_of`` names."""
+    files_of = getattr(store, "files_of", None)
+    if files_of is not None:
+        return list(files_of(layer, table, batch))
+    return [store.file_of(layer, table, batch)]  # type: ignore[attr-defined]
 
 
 def gold_inputs(rt: Runtime, spec: GoldSpec) -> GoldInputs:
@@ -188,6 +198,7 @@ def current_result(
         layer=target.value,
         batch_id=entry.batch_id,
         path=rt.store.file_of(target.value, table, entry),
+        parts=batch_files(rt.store, target.value, table, entry) if entry.parts else [],
         record=record,
         up_to_date=True,
         reason=reason,
@@ -329,10 +340,13 @@ def promote(
         )
 
     def entry(outcome: StepOutcome) -> TableMetadata:
-        files = [targets.data]
+        files = written[-1].parts_of(targets.data)
         if mode == "append" and previous is not None:
             kept = [b for b in previous.batches if b.batch_id != batch.batch_id]
-            files = [*(rt.store.file_of(target.value, table, b) for b in kept), targets.data]
+            files = [
+                *(f for b in kept for f in batch_files(rt.store, target.value, table, b)),
+                *files,
+            ]
         return build_layer_entry(
             rt.config,
             layer=target,
@@ -352,6 +366,7 @@ def promote(
         return BatchEntry(
             batch_id=batch.batch_id,
             file=targets.data.name,
+            parts=_part_names(targets, written),
             rows=outcome.rows_out,
             source_sha256=batch.source_sha256,
             source_file=batch.source_file,
@@ -405,6 +420,7 @@ def promote(
         layer=target.value,
         batch_id=batch.batch_id,
         path=targets.data,
+        parts=[] if not _part_names(targets, written) else written[-1].parts_of(targets.data),
         record=made,
         quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
@@ -412,9 +428,15 @@ def promote(
     )
 
 
+def _part_names(targets: StepTargets, written: list[PendingFiles]) -> list[str]:
+    """The names of the data output's parts (empty: written as one file)."""
+    parts = written[-1].parts_of(targets.data) if written else [targets.data]
+    return [] if parts == [targets.data] else [p.name for p in parts]
+
+
 def _written_columns(targets: StepTargets, written: list[PendingFiles]) -> list[str]:
-    path = written[0].written(targets.data) if written else None
-    return list(literal.read_schema(path).names) if path is not None else []
+    files = written[0].written_files(targets.data) if written else []
+    return list(literal.read_schema(files[0]).names) if files else []
 
 
 def _decision(
@@ -445,11 +467,11 @@ def _declassify(
     if decision is None:
         return None
     check = None
-    path = written[0].written(targets.data) if written else None
-    if decision.min_group_size is not None and path is not None:
+    files = written[0].written_files(targets.data) if written else []
+    if decision.min_group_size is not None and files:
         lowered = _decision(declaration, computed, targets, written, None)
         tables = group_tables(
             rt.config, upstream, decision.to, computed, lowered.columns if lowered else []
         )
-        check = check_group_size(table, path, tables, decision.min_group_size)
+        check = check_group_size(table, files, tables, decision.min_group_size)
     return _decision(declaration, computed, targets, written, check)

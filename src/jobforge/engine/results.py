@@ -61,6 +61,14 @@ class PromotionResult:
     """True when the step was not run: its current version was made from the
     same inputs and declaration (nothing was written)."""
     reason: str = ""
+    parts: list[Path] = field(default_factory=list)
+    """The batch's part files, in row order, when the executor wrote it in
+    parts (then :attr:`path` names the batch and is no file)."""
+
+    @property
+    def files(self) -> list[Path]:
+        """The files holding the batch's rows, in row order."""
+        return list(self.parts) if self.parts else [self.path]
 
     @property
     def rows(self) -> int:

@@ -52,8 +52,9 @@ class CompactedFile:
     batches: list[BatchEntry]
     """The batches it holds, as the compacted version listed them."""
     replaced: list[Path]
-    """The file each batch was in (one per batch, in that order): a batch's own
-    file, or a smaller compacted file merged again (named by each of its batches)."""
+    """The files each batch was in, in that order: a batch's own file (or its
+    parts, each), or a smaller compacted file merged again (named by each of
+    its batches)."""
     rows: int
 
 

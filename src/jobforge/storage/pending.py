@@ -16,7 +16,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from jobforge.storage import literal
+from jobforge.storage import literal, versions
 from jobforge.storage.atomic import (
     _fsync_directory,
     _fsync_file,
@@ -34,6 +34,8 @@ class PendingFiles:
         self._created: list[Path] = []
         """Folders made for the files: removed again by :meth:`abort` if empty."""
         self._sinks: dict[Path, HashingFile] = {}
+        self._parts: dict[Path, list[Path]] = {}
+        """Final path of an output written in parts -> the final paths of its parts."""
 
     def temp_for(self, final: Path, *, drop_if_empty: bool = False) -> Path:
         """The temporary path to write ``final`` to.
@@ -58,6 +60,31 @@ class PendingFiles:
         self._sinks[final] = sink
         return sink
 
+    def part_for(self, final: Path, index: int) -> Path:
+        """The temporary path of part ``index`` (0, 1, ...) of ``final``, for an
+        executor that writes an output as several files (capability
+        ``files_per_version = "many"``): each part is published under
+        :func:`~jobforge.storage.versions.part_file_name` of ``final`` and
+        ``final`` itself is never written. A writer moves a finished file there
+        (``os.replace``); it is hashed once, from the temporary, when the
+        record is made."""
+        part = final.with_name(versions.part_file_name(final.name, index))
+        parts = self._parts.setdefault(final, [])
+        if part not in parts:
+            parts.append(part)
+            parts.sort(key=lambda p: p.name)
+        return self.temp_for(part)
+
+    def parts_of(self, final: Path) -> list[Path]:
+        """The final paths ``final`` is published as, in row order: its parts
+        (:meth:`part_for`) when written in parts, else ``[final]``."""
+        return list(self._parts.get(final, [final]))
+
+    def written_files(self, final: Path) -> list[Path]:
+        """The temporary files written for ``final`` (its parts, in order), those that exist."""
+        found = (self.written(p) for p in self.parts_of(final))
+        return [p for p in found if p is not None]
+
     def written_digest(self, final: Path) -> tuple[str, int] | None:
         """The sha256 and size of the bytes written for ``final`` through its
         closed :meth:`sink_for` sink (``None``: written to a path, or the sink
@@ -75,12 +102,9 @@ class PendingFiles:
         return list(self._pending)
 
     def row_count(self, final: Path) -> int:
-        """Rows of a written (still temporary) parquet file, from its footer."""
-        tmp = self._pending.get(final)
-        if tmp is None or not tmp.exists():
-            return 0
-        rows: int = literal.read_metadata(tmp).num_rows
-        return rows
+        """Rows of a written (still temporary) parquet file, or of all its parts,
+        from the footers."""
+        return sum(int(literal.read_metadata(p).num_rows) for p in self.written_files(final))
 
     def to_publish(self) -> dict[Path, Path]:
         """Final path -> temporary file of every file :meth:`commit` will publish
@@ -104,7 +128,7 @@ class PendingFiles:
             _fsync_file(tmp)
             os.replace(tmp, final)
             published.append(final)
-        self._sinks.clear()
+        self._sinks.clear()  # kept: :meth:`parts_of` names what was published
         for directory in {p.parent for p in published}:
             _fsync_directory(directory)
         self._pending.clear()
@@ -118,6 +142,7 @@ class PendingFiles:
             with contextlib.suppress(OSError):
                 sink.close()
         self._sinks.clear()
+        self._parts.clear()
         for tmp in self._pending.values():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -45,6 +45,15 @@ class BatchEntry(BaseModel):
     """The lineage record that published this file (``None`` before jobforge 2.1)."""
     fingerprint: dict[str, str] = Field(default_factory=dict)
     """What this batch's file was made from (:mod:`jobforge.engine.fingerprint`)."""
+    parts: list[str] = Field(default_factory=list)
+    """File names of the batch's part files, in row order, when an executor wrote
+    it as several files (:func:`part_file_name`); empty: the batch is ``file``
+    alone. ``file`` stays the batch's name (its rows set apart are named after
+    it) and is then no file of the version."""
+
+    def data_files(self) -> list[str]:
+        """The names of the files holding the batch's rows, in row order."""
+        return list(self.parts) if self.parts else [self.file]
 
 
 class CurrentVersion(BaseModel):
@@ -66,7 +75,7 @@ class CurrentVersion(BaseModel):
 
     def files(self, table_dir: Path) -> list[Path]:
         """The version's files, each once (a compacted file holds several batches)."""
-        return list(dict.fromkeys(table_dir / b.file for b in self.batches))
+        return list(dict.fromkeys(table_dir / f for b in self.batches for f in b.data_files()))
 
 
 def table_dir(layer_dir: Path, table: str) -> Path:
@@ -77,6 +86,14 @@ def batch_file_name(batch_id: str, suffix: str = "") -> str:
     """``batch=<id>[suffix].parquet``."""
     validate_name(batch_id, "batch id")
     return f"batch={batch_id}{suffix}.parquet"
+
+
+def part_file_name(name: str, index: int) -> str:
+    """The name of part ``index`` of the batch file ``name``:
+    ``batch=<id>[suffix].part-00000.parquet`` (a batch id has no dot, so no
+    batch file name is ever a part name)."""
+    stem = name.removesuffix(".parquet")
+    return f"{stem}.part-{index:05d}.parquet"
 
 
 def new_batch_file_name(batch_id: str, version: int, folders: Sequence[Path]) -> str:
@@ -92,7 +109,11 @@ def new_batch_file_name(batch_id: str, version: int, folders: Sequence[Path]) ->
     """
     candidates = [batch_file_name(batch_id), batch_file_name(batch_id, f"-v{version}")]
     for name in candidates:
-        if not any((folder / name).exists() or (folder / name).is_symlink() for folder in folders):
+        # a batch written in parts has no file of its own name: its first part counts
+        taken = (name, part_file_name(name, 0))
+        if not any(
+            (folder / n).exists() or (folder / n).is_symlink() for folder in folders for n in taken
+        ):
             return name
     return batch_file_name(batch_id, f"-v{version}-{uuid.uuid4().hex[:8]}")
 

@@ -145,9 +145,11 @@ def _engine(tmp_path: Path, executor: str, settings: Settings) -> tuple[Pipeline
     return PipelineEngine(config), source
 
 
-def _read(path: Path | None) -> pl.DataFrame:
-    assert path is not None and path.exists(), path
-    return literal.scan_parquet(path).collect().sort("_source_row")
+def _read(path: Path | list[Path] | None) -> pl.DataFrame:
+    """The rows of a file, or of a version's part files (every one must exist)."""
+    paths = path if isinstance(path, list) else [path]
+    assert paths and all(p is not None and p.exists() for p in paths), paths
+    return literal.scan_parquet([p for p in paths if p is not None]).collect().sort("_source_row")
 
 
 def _set_apart(engine: PipelineEngine, area: str) -> pl.DataFrame:
@@ -198,7 +200,7 @@ def test_bronze_casts_and_their_failures(
     ledger = result.record.ledger
     assert (ledger.rows_in, ledger.rows_out, ledger.rows_quarantined) == (7, 4, 3)
     assert ledger.balanced
-    bronze = _read(result.path)
+    bronze = _read(result.files)
     assert bronze.get_column("_source_row").to_list() == [1, 3, 4, 5]
     assert bronze.get_column("n").to_list() == [5, 5, 12, -7]
     assert bronze.schema["n"] == pl.Int64
@@ -244,7 +246,7 @@ def test_silver_rules_and_exact_duplicates(
     assert (ledger.rows_quarantined, ledger.rows_deduplicated, ledger.rows_warned) == (1, 1, 1)
     assert ledger.balanced
     assert record.rule_counts == {"positive": 1, "no_spaces": 1}
-    silver = _read(result.path)
+    silver = _read(result.files)
     assert silver.get_column("_source_row").to_list() == [1, 4]
     assert set(silver.get_column("_layer")) == {"silver"}
     bad = _read(result.quarantine_path)
@@ -277,7 +279,7 @@ def test_gold_sql_with_lineage(
     engine.promote_to_bronze("t", BRONZE)
     engine.promote_to_silver("t", SILVER)
     result = engine.promote_to_gold(GOLD)
-    gold = literal.scan_parquet(result.path).collect()
+    gold = literal.scan_parquet(result.files).collect()
     assert gold.get_column("flag").to_list() == [True]
     assert gold.get_column("k").to_list() == [2]
     assert gold.get_column("total").to_list() == [17]
@@ -351,7 +353,7 @@ def test_arrow_transforms_run_per_batch(
     assert "transform:jobforge.testing.executor:keep_dated_and_scale" in (
         result.record.transforms_applied
     )
-    silver = _read(result.path)
+    silver = _read(result.files)
     assert silver.select("_source_row", "code", "n", "n10").rows() == [(1, "a1", 5, 50)]
     assert set(silver.get_column("_layer")) == {"silver"}
     assert silver.columns[-1] == "n10"
@@ -456,7 +458,7 @@ def test_colliding_hashes_never_drop_a_distinct_row(
         )
     silver = result.silver
     assert silver is not None
-    assert _read(silver.path).get_column("_source_row").to_list() == DEDUPE_KEPT
+    assert _read(silver.files).get_column("_source_row").to_list() == DEDUPE_KEPT
     dups = _read(silver.duplicates_path)
     assert dict(dups.select("_source_row", "duplicate_of").rows()) == DUPLICATE_OF
     by_row = {r: json.loads(v) for r, v in dups.select("_source_row", "row").rows()}
@@ -538,7 +540,7 @@ def test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun(
     old = engine.promote_to_silver("t", SILVER)
     old_version = engine.current("silver", "t")
     assert old_version is not None
-    old_rows = _read(old.path).rows()
+    old_rows = _read(old.files).rows()
     data = engine.config.data_root
     _killed_while_running(data, jobforge_executor_name, settings, tmp_path / "running")
     # right after the kill: the old version is current, whole
@@ -546,11 +548,11 @@ def test_killed_during_a_step_leaves_the_old_version_and_nothing_after_a_rerun(
         PipelineConfig(data, executor=jobforge_executor_name, plugin_settings=settings)
     )
     assert again.current("silver", "t") == old_version
-    assert _read(old.path).rows() == old_rows
+    assert _read(old.files).rows() == old_rows
     # the step run again: the new version, and nothing the killed run left behind
     new = again.promote_to_silver(
         "t", SILVER.model_copy(update={"transforms": [keep_dated_and_scale]})
     )
-    assert _read(new.path).select("_source_row", "code", "n10").rows() == [(1, "a1", 50)]
+    assert _read(new.files).select("_source_row", "code", "n10").rows() == [(1, "a1", 50)]
     assert new.record.ledger.balanced
     assert _leftovers(data) == []

@@ -50,9 +50,11 @@ def _ndjson(tmp_path: Path, rows: list[dict[str, str]]) -> Path:
     return source
 
 
-def _read(path: Path | None) -> pl.DataFrame:
-    assert path is not None and path.exists(), path
-    return literal.scan_parquet(path).collect().sort("_source_row")
+def _read(path: Path | list[Path] | None) -> pl.DataFrame:
+    """The rows of a file, or of a version's part files (every one must exist)."""
+    paths = path if isinstance(path, list) else [path]
+    assert paths and all(p is not None and p.exists() for p in paths), paths
+    return literal.scan_parquet([p for p in paths if p is not None]).collect().sort("_source_row")
 
 
 def _no_bare_constants(root: Path) -> list[str]:
@@ -104,7 +106,7 @@ def test_unicode_white_space_around_values(
     result = engine.promote_to_bronze("t", CASTS)
     ledger = result.record.ledger
     assert (ledger.rows_in, ledger.rows_out, ledger.rows_quarantined) == (6, 4, 2)
-    bronze = _read(result.path)
+    bronze = _read(result.files)
     assert bronze.get_column("_source_row").to_list() == [1, 2, 3, 4]
     assert (
         bronze.select("i", "f", "d", "b", "day", "at").rows()
@@ -149,7 +151,7 @@ def test_datetimes_without_a_format(
     engine = _engine(tmp_path, jobforge_executor_name, jobforge_executor_settings)
     engine.ingest(_ndjson(tmp_path, [{"at": text} for text, _ in WHEN]), "t")
     result = engine.promote_to_bronze("t", BronzeSchema(cast={"at": CastSpec(type="datetime")}))
-    bronze = _read(result.path)
+    bronze = _read(result.files)
     assert bronze.schema["at"] == pl.Datetime("us")
     kept = [(row, value) for row, (_, value) in enumerate(WHEN, 1) if value is not None]
     assert bronze.select("_source_row", "at").rows() == kept
@@ -197,7 +199,7 @@ def test_control_characters_and_special_floats_are_kept(
     ingest = engine.ingest(_ndjson(tmp_path, SPECIAL), "t")
     assert _read(ingest.path).get_column("s").to_list() == [r["s"] for r in SPECIAL]
     bronze = engine.promote_to_bronze("t", BronzeSchema(cast={"f": CastSpec(type="float")}))
-    typed = _read(bronze.path)
+    typed = _read(bronze.files)
     assert typed.get_column("_source_row").to_list() == [1, 2, 3, 4, 6, 7, 8]
     assert typed.get_column("s").to_list() == [r["s"] for i, r in enumerate(SPECIAL) if i != 4]
     values = typed.get_column("f").to_list()
@@ -212,7 +214,7 @@ def test_control_characters_and_special_floats_are_kept(
         SilverSpec(rules=[Rule(id="not_huge", expression="f < 1e300", message=RULE_MESSAGE)]),
         declaration=TableDeclaration(control_totals=["f"]),
     )
-    kept = _read(silver.path)
+    kept = _read(silver.files)
     assert kept.get_column("_source_row").to_list() == [1, 6, 7]
     assert kept.get_column("s").to_list() == [NUL_TEXT, "negative infinity", "tiny"]
     assert [repr(v) for v in kept.get_column("f")] == ["-0.0", "-inf", "-1e+308"]
@@ -264,7 +266,7 @@ def test_gold_integer_division_and_modulo(
         "n % 3 AS mod, x % 2 AS x_mod, _lineage FROM t"
     )
     result = engine.promote_to_gold(GoldSpec(name="g", inputs=["t"], sql=sql))
-    gold = literal.scan_parquet(result.path).collect().sort("n")
+    gold = literal.scan_parquet(result.files).collect().sort("n")
     assert gold.select("n", "half", "div", "literal_div", "mod", "x_mod").rows() == [
         (-7, -3.5, -3, -3, -1, -1.5),
         (7, 3.5, 3, -3, 1, 1.5),
@@ -286,7 +288,7 @@ def test_gold_integer_division_of_non_integers(
             refused = str(exc)
     if refused is None:
         result = engine.promote_to_gold(spec)
-        gold = literal.scan_parquet(result.path).collect().sort("n")
+        gold = literal.scan_parquet(result.files).collect().sort("n")
         assert gold.select("n", "q").rows() == [(-7, -3.75), (7, 3.75)]
         return
     assert "x // 2" in refused and "\n" not in refused, refused
