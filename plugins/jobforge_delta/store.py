@@ -285,11 +285,11 @@ class DeltaStore(LocalTableFolders):
 
     # -- compaction (jobforge_delta.compact) -----------------------------------------
     def compaction_groups(
-        self, layer: str, table: str, version: CurrentVersion
+        self, layer: str, table: str, version: CurrentVersion, target_bytes: int
     ) -> list[list[BatchEntry]]:
         folder = self.table_dir(layer, table)
         local = [self.local_copy(folder / b.file) for b in version.batches]
-        return groups_to_compact(version.batches, local)
+        return groups_to_compact(version.batches, local, target_bytes)
 
     def write_compacted(
         self,
