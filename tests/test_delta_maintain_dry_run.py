@@ -63,6 +63,7 @@ def test_dry_run_lists_compaction_then_vacuum_with_the_real_runs_figures(
     steps = lines[lines.index("1. compaction (would)") :]
     assert steps == [
         "1. compaction (would)",
+        "  target size: 128MiB",
         f"  staged.codes: 3 file(s), {staged_bytes} bytes, 3 rows into 1; "
         "the current version lists 3 -> 1 file(s)",
         "  bronze.codes: not compacted: only staged tables are (a bronze batch can be "

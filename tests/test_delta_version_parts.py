@@ -219,3 +219,28 @@ def test_compaction_merges_staged_parts_and_a_batch_cut_out_has_all_its_rows(
     )
     assert read.column("a").to_pylist() == [f"{n}{i}" for n in range(1, 4) for i in range(4)]
     assert verify(engine.config).findings == []
+
+
+def test_a_batch_in_parts_counts_all_its_parts_against_the_target_size(tmp_path: Path) -> None:
+    """Three staged batches of two parts each. A target just above one part: each
+    batch's parts together reach it, so no batch is small and nothing is merged
+    (counting the first part alone would merge all three). A target above all six
+    parts merges the three batches."""
+    engine = _engine(tmp_path / "data")
+    for n in range(1, 4):
+        rows = [[f"{n}{i}", f"r{n}{i}"] for i in range(4)]
+        engine.ingest(write_csv(tmp_path / f"d{n}.csv", ["a", "b"], rows), "t")
+    staged = engine.current("staged", "t")
+    assert staged is not None
+    folder = engine.config.store.table_dir("staged", "t")
+    part_sizes = [(folder / p).stat().st_size for b in staged.batches for p in b.parts]
+    assert len(part_sizes) == 6
+
+    (kept,) = maintain(engine.config, "t", ["staged"], target_bytes=max(part_sizes) + 1)
+    assert kept.compacted == []
+    assert engine.current("staged", "t") == staged
+
+    (merged,) = maintain(engine.config, "t", ["staged"], target_bytes=sum(part_sizes) + 1)
+    assert len(merged.compacted) == 1
+    compacted = engine.current("staged", "t")
+    assert compacted is not None and len({b.file for b in compacted.batches}) == 1

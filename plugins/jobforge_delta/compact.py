@@ -10,9 +10,12 @@ The commit written here is what an OPTIMIZE commit holds (``remove`` and
 skip it) plus jobforge's metadata.
 
 What is merged: runs (in the version's order) of two or more files with the
-same schema, each a batch's own file or a compacted file below
-:data:`TARGET_FILE_BYTES` (merged again, its batches with it); a batch whose
-schema differs from its neighbours' stays in its file. The rows of every batch keep
+same schema, each a batch's own file or a compacted file below the target size
+(``[storage] compact_target_size``, default :data:`TARGET_FILE_BYTES`; a
+compacted file is merged again, its batches with it), a run closed as soon as
+its files reach the target (so a compacted file is at most the target plus
+one file); a file at or above the target, or a batch whose schema differs
+from its neighbours', stays in its file. The rows of every batch keep
 their ``_batch_id``, so one batch is still read alone: :func:`extract_batch`
 writes its rows, in their order, to a file of its own (the engine reads a
 batch as one file: a promotion reads the staged batch it promotes).
@@ -33,7 +36,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from jobforge.plugin import (
     BATCH_ID,
-    COMPACTED_PREFIX,
+    DEFAULT_COMPACT_TARGET_BYTES,
     BatchEntry,
     literal,
     temporary_path_for,
@@ -43,47 +46,57 @@ ROWS_PER_READ = 65_536
 """Rows read at a time: memory stays flat whatever the size of the batches."""
 
 
-TARGET_FILE_BYTES = 128 * 1024 * 1024
-"""A compacted file at least this big is never merged again (a smaller one is, with
-the files next to it: daily maintains do not leave one small compacted file a day)."""
+TARGET_FILE_BYTES = DEFAULT_COMPACT_TARGET_BYTES
+"""The default target: a file at least this big is never merged (again); a smaller
+compacted file is, with the files next to it, so daily maintains do not leave one
+small compacted file a day."""
 
 
 def groups_to_compact(
     batches: Sequence[BatchEntry],
     local: Sequence[Path],
     target_bytes: int = TARGET_FILE_BYTES,
+    sizes: Sequence[int] | None = None,
 ) -> list[list[BatchEntry]]:
-    """Runs of ``batches`` (their local files ``local``) that one file can hold:
-    two or more files in a row, each a batch's own or a compacted file below
-    ``target_bytes`` (its batches together), with the same schema and a
-    ``_batch_id`` column. A group lists every batch of its files, in order."""
+    """Runs of ``batches`` (their local files ``local``, their bytes ``sizes``
+    where a batch is more than its file ``local``) that one file can hold:
+    two or more files in a row, each below ``target_bytes`` (a batch's own file
+    or a compacted file, its batches together), with the same schema and a
+    ``_batch_id`` column; a run is closed once its files reach ``target_bytes``.
+    A group lists every batch of its files, in order."""
     counts: dict[str, int] = {}
     for batch in batches:
         counts[batch.file] = counts.get(batch.file, 0) + 1
-    units: list[tuple[list[BatchEntry], Path]] = []
-    for batch, path in zip(batches, local, strict=True):
+    units: list[tuple[list[BatchEntry], Path, int]] = []
+    for index, (batch, path) in enumerate(zip(batches, local, strict=True)):
         if units and units[-1][0][-1].file == batch.file:
             units[-1][0].append(batch)
         else:
-            units.append(([batch], path))
+            size = sizes[index] if sizes is not None else path.stat().st_size
+            units.append(([batch], path, size))
     groups: list[list[BatchEntry]] = []
     run: list[list[BatchEntry]] = []
     schema: pa.Schema | None = None
-    for members, path in units:
-        found = literal.read_schema(path)
-        whole = counts[members[0].file] == len(members)  # its batches side by side
-        small = len(members) == 1 or (
-            members[0].file.startswith(COMPACTED_PREFIX) and path.stat().st_size < target_bytes
-        )
-        alone = whole and small and BATCH_ID in found.names
-        if alone and schema is not None and found.equals(schema):
-            run.append(members)
-            continue
+    filled = 0  # bytes of the run's files
+
+    def close() -> None:
         if len(run) > 1:
             groups.append([b for unit in run for b in unit])
-        run, schema = ([members], found) if alone else ([], None)
-    if len(run) > 1:
-        groups.append([b for unit in run for b in unit])
+
+    for members, path, size in units:
+        found = literal.read_schema(path)
+        whole = counts[members[0].file] == len(members)  # its batches side by side
+        alone = whole and size < target_bytes and BATCH_ID in found.names
+        if alone and schema is not None and found.equals(schema):
+            run.append(members)
+            filled += size
+        else:
+            close()
+            run, schema, filled = ([members], found, size) if alone else ([], None, 0)
+        if filled >= target_bytes:  # full: the next file starts a run of its own
+            close()
+            run, schema, filled = [], None, 0
+    close()
     return groups
 
 

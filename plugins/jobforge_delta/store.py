@@ -295,12 +295,18 @@ class DeltaStore(LocalTableFolders):
 
     # -- compaction (jobforge_delta.compact) -----------------------------------------
     def compaction_groups(
-        self, layer: str, table: str, version: CurrentVersion
+        self, layer: str, table: str, version: CurrentVersion, target_bytes: int
     ) -> list[list[BatchEntry]]:
         folder = self.table_dir(layer, table)
-        # a batch in parts: its first part stands for its schema (its parts share it)
-        local = [self.local_copy(folder / b.data_files()[0]) for b in version.batches]
-        return groups_to_compact(version.batches, local)
+        # a batch in parts: its first part stands for its schema (its parts share
+        # it), its size is all its parts' together
+        local = [[self.local_copy(folder / n) for n in b.data_files()] for b in version.batches]
+        return groups_to_compact(
+            version.batches,
+            [paths[0] for paths in local],
+            target_bytes,
+            sizes=[sum(p.stat().st_size for p in paths) for paths in local],
+        )
 
     def write_compacted(
         self,

@@ -120,6 +120,7 @@ _PUBLIC: dict[str, str] = {
     "LocalTableFolders": "jobforge.engine.local_tables",
     "READABLE": "jobforge.storage.maintenance",
     "COMPACTED_PREFIX": "jobforge.storage.maintenance",
+    "DEFAULT_COMPACT_TARGET_BYTES": "jobforge.storage.maintenance",
     "CompactedFile": "jobforge.storage.maintenance",
     # helpers for stores and writers that keep files on a local disk
     "atomic_write_text": "jobforge.storage.atomic",
@@ -322,6 +323,7 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S, catalog_lock, folder_lock
     from jobforge.storage.maintenance import (
         COMPACTED_PREFIX,
+        DEFAULT_COMPACT_TARGET_BYTES,
         READABLE,
         CompactedFile,
         MaintainedStore,

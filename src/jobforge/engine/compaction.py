@@ -55,6 +55,7 @@ from jobforge.pipeline.models import (
 from jobforge.storage.journal import Journal, clear_journal, read_journal, write_journal
 from jobforge.storage.maintenance import (
     COMPACTED_PREFIX,
+    DEFAULT_COMPACT_TARGET_BYTES,
     CompactedFile,
     MaintainedStore,
     compacted_name,
@@ -145,8 +146,10 @@ def compact(
     *,
     dry_run: bool,
     lock_timeout: float,
+    target_bytes: int = DEFAULT_COMPACT_TARGET_BYTES,
 ) -> Compaction:
-    """Compact ``layer.table`` (held under its lock by the caller)."""
+    """Compact ``layer.table`` (held under its lock by the caller): files below
+    ``target_bytes`` merged, each run closed once it reaches it."""
     if layer not in COMPACTED_LAYERS:
         return Compaction(
             skipped=f"{layer}.{table}: not compacted: only {', '.join(COMPACTED_LAYERS)} tables "
@@ -159,7 +162,7 @@ def compact(
     if entry is None:
         return Compaction(skipped=f"{layer}.{table}: not compacted: no catalog entry")
     try:
-        groups = store.compaction_groups(layer, table, current)
+        groups = store.compaction_groups(layer, table, current, target_bytes)
     except (OSError, ValueError) as exc:  # a file of the version gone or unreadable
         if dry_run:
             raise CompactionError(f"{layer}.{table}: cannot compact: {_reason(exc)}") from exc

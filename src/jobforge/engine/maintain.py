@@ -50,7 +50,7 @@ from jobforge.pipeline.config import Layer, PipelineConfig
 from jobforge.pipeline.models import TransitionRecord, utc_now
 from jobforge.storage.history import table_history
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
-from jobforge.storage.maintenance import READABLE, maintained
+from jobforge.storage.maintenance import DEFAULT_COMPACT_TARGET_BYTES, READABLE, maintained
 from jobforge.storage.names import validate_name
 from jobforge.storage.versions import CurrentVersion
 
@@ -86,6 +86,8 @@ class LayerMaintenance:
     version_files: tuple[int, int] | None = None
     """The files the current version listed before the compaction and after it
     (``dry_run``: would list; ``None``: not compacted)."""
+    target_bytes: int = DEFAULT_COMPACT_TARGET_BYTES
+    """The target size of a compacted file the compaction used."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,11 +103,13 @@ def maintain(
     dry_run: bool = False,
     now: datetime | None = None,
     lock_timeout: float = DEFAULT_TIMEOUT_S,
+    target_bytes: int = DEFAULT_COMPACT_TARGET_BYTES,
 ) -> list[LayerMaintenance]:
     """Compact, then vacuum, ``table`` in ``layers`` (default: every layer it has
     a version in). A dry run lists both for the table as it is: the files a
     compaction would replace are removed by the vacuum after it when no kept
-    version lists them."""
+    version lists them. Compaction merges files below ``target_bytes``, each run
+    closed once it reaches it."""
     table = validate_name(table)
     store = maintained(config.store)
     chosen = list(layers) if layers else [layer.value for layer in Layer]
@@ -116,7 +120,15 @@ def maintain(
     results = []
     with TableLocks(config, lock_timeout).hold(table):
         compactions = {
-            layer: compact(config, store, layer, table, dry_run=dry_run, lock_timeout=lock_timeout)
+            layer: compact(
+                config,
+                store,
+                layer,
+                table,
+                dry_run=dry_run,
+                lock_timeout=lock_timeout,
+                target_bytes=target_bytes,
+            )
             for layer in present
         }
         when = now or utc_now()  # after the compaction: its version is not in the future
@@ -131,6 +143,7 @@ def maintain(
             after = [*history, planned] if planned is not None else history
             kept = versions_to_keep(after, days, pointed.get(f"{layer}.{table}", []), when)
             result = LayerMaintenance(layer, table, days, dry_run, kept)
+            result.target_bytes = target_bytes
             result.compacted = compactions[layer].files
             result.compaction = compactions[layer].skipped
             result.version_files = compactions[layer].version_files

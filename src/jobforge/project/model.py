@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from jobforge.catalog.declarations import ColumnDeclaration, TableLabels
 from jobforge.engine.steps import BronzeSchema, GoldStep, SilverSpec
 from jobforge.storage.names import validate_name
+from jobforge.storage.sizes import parse_size
 
 
 class _Section(BaseModel):
@@ -119,6 +120,20 @@ class StorageSection(_Section):
     """With an ``s3://`` data root: the local folder for locks, the journal,
     scratch files and the read cache (relative to the project file's folder;
     default ``.jobforge/<bucket>/<prefix>``)."""
+    compact_target_size: str | int | None = None
+    """The target size of a file ``jobforge maintain`` compacts (``"64MiB"``; default
+    128MiB): files below it are merged, each run closed once it reaches it."""
+
+    @field_validator("compact_target_size")
+    @classmethod
+    def _target_size(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    def compact_target_bytes(self) -> int | None:
+        """``compact_target_size`` in bytes (``None``: not given)."""
+        return None if self.compact_target_size is None else parse_size(self.compact_target_size)
 
 
 class SourceTable(_Section):

@@ -37,6 +37,12 @@ COMPACTED_PREFIX = "compact="
 never reused), each holding the rows of several batches in their order."""
 
 
+DEFAULT_COMPACT_TARGET_BYTES = 128 * 1024 * 1024
+"""The target size of a compacted file when ``[storage] compact_target_size`` and
+``jobforge maintain --target-size`` give none: files below it are merged, a run
+of them closed once it reaches it."""
+
+
 def compacted_name() -> str:
     """A fresh name for a compacted file."""
     return f"{COMPACTED_PREFIX}{uuid.uuid4()}.parquet"
@@ -88,11 +94,12 @@ class MaintainedStore(Protocol):
         ...
 
     def compaction_groups(
-        self, layer: str, table: str, version: CurrentVersion
+        self, layer: str, table: str, version: CurrentVersion, target_bytes: int
     ) -> list[list[BatchEntry]]:
         """The batches of ``version`` whose files one compacted file each would
-        replace: runs (in the version's order) of two or more batches in files of
-        their own with the same schema. Reads footers only."""
+        replace: runs (in the version's order) of two or more files below
+        ``target_bytes`` with the same schema, each run closed once its files
+        reach ``target_bytes``. Reads footers only."""
         ...
 
     def write_compacted(

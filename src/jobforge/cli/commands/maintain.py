@@ -13,6 +13,7 @@ from jobforge.cli import context
 if TYPE_CHECKING:
     from jobforge.engine.maintain import LayerMaintenance
 from jobforge.cli.output import print_table
+from jobforge.storage.sizes import format_size
 
 
 @click.command("maintain")
@@ -26,8 +27,17 @@ from jobforge.cli.output import print_table
 @click.option(
     "--dry-run", is_flag=True, help="List what would be compacted, then removed; change nothing."
 )
+@click.option(
+    "--target-size",
+    default=None,
+    metavar="SIZE",
+    help="Target size of a compacted file (64MiB; overrides [storage] "
+    "compact_target_size; default 128MiB): files below it are merged, up to it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> None:
+def maintain(
+    table: str, layer: str | None, dry_run: bool, target_size: str | None, as_json: bool
+) -> None:
     """Compact TABLE's staged files (the batches of its current version merged into
     fewer files, every row unchanged, a record naming which files replaced which), then
     remove the files of old versions that no kept version lists: kept are the current
@@ -36,8 +46,18 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
     "delta"; see docs/storage.md."""
     from jobforge.engine.maintain import maintain as run_maintain
     from jobforge.storage.locks import DEFAULT_TIMEOUT_S
+    from jobforge.storage.maintenance import DEFAULT_COMPACT_TARGET_BYTES
+    from jobforge.storage.sizes import parse_size
 
+    target = None
+    if target_size is not None:
+        try:
+            target = parse_size(target_size)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--target-size'") from None
     project = context.optional_project()
+    if target is None and project is not None:
+        target = project.spec.storage.compact_target_bytes()
     config = context.pipeline_config(project)
     context.known_table(config, table, project)
     results = run_maintain(
@@ -46,6 +66,7 @@ def maintain(table: str, layer: str | None, dry_run: bool, as_json: bool) -> Non
         [layer] if layer else None,
         dry_run=dry_run,
         lock_timeout=project.spec.project.lock_timeout_s if project else DEFAULT_TIMEOUT_S,
+        target_bytes=DEFAULT_COMPACT_TARGET_BYTES if target is None else target,
     )
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
@@ -84,6 +105,8 @@ def steps(results: list[LayerMaintenance], dry_run: bool) -> list[str]:
     """What maintain did (``dry_run``: would do), in the order it does it: every
     layer's compaction, then every layer's vacuum, each with its figures."""
     lines = ["1. compaction" + (" (would)" if dry_run else "")]
+    if results:
+        lines.append(f"  target size: {format_size(results[0].target_bytes)}")
     for r in results:
         where = f"{r.layer}.{r.table}"
         if r.compacted:
