@@ -110,3 +110,34 @@ def _delta_holds_every_part(
     assert [(f.kind, f.table, f.subject) for f in verify(spark.config).findings] == [
         ("changed", "t", part.relative_to(data).as_posix())
     ]
+
+
+def test_a_run_on_a_spark_context_the_process_already_runs_takes_its_own_settings(
+    tmp_path: Path,
+) -> None:
+    """A notebook's SparkContext is running (its own shuffle settings: 1 partition,
+    adaptive execution on). A jobforge run shares it on a session of its own, with
+    the run's runtime settings (3 partitions, no coalescing): silver is several
+    parts. The owner's session keeps its settings, and the context keeps running."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.sql import SparkSession
+
+    owned = SparkContext._active_spark_context is None
+    conf = SparkConf().setMaster("local[2]").setAppName("a notebook")
+    conf.set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
+    conf.set("spark.driver.bindAddress", "127.0.0.1")
+    context = SparkContext.getOrCreate(conf)
+    notebook = SparkSession(context)
+    notebook.conf.set("spark.sql.shuffle.partitions", "1")
+    notebook.conf.set("spark.sql.adaptive.enabled", "true")
+    try:
+        spark = _run(tmp_path, "spark")
+        files, silver = _rows(spark, "silver")
+        assert len(files) > 1
+        assert silver.height == ROWS - ROWS // 5
+        assert notebook.conf.get("spark.sql.shuffle.partitions") == "1"
+        assert notebook.conf.get("spark.sql.adaptive.enabled") == "true"
+        assert SparkContext._active_spark_context is context
+    finally:
+        if owned:
+            context.stop()

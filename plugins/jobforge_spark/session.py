@@ -168,10 +168,7 @@ class SparkRun:
         active = SparkContext._active_spark_context
         if active is not None:  # one SparkContext per process: share it
             self._owned = False
-            session = SparkSession(active)
-            for key, value in REQUIRED_CONF.items():
-                session.conf.set(key, value)
-            return session
+            return self._session_on(SparkSession(active))
         if self.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # Python workers (the quarantine messages' repr) run this interpreter.
@@ -205,6 +202,19 @@ class SparkRun:
         context = SparkContext(conf=conf, gateway=gateway)
         context.setLogLevel("DEBUG" if _debug() else "ERROR")
         return SparkSession(context)
+
+    def _session_on(self, running: SparkSession) -> SparkSession:
+        """A session of this run's own on a SparkContext the process already runs
+        (another engine's, a notebook's): its SQL settings and temporary views are
+        apart from the owner's. The run's settings that a running context still
+        takes (runtime SQL settings, such as the shuffle partitions) are set on it;
+        the others (``spark.hadoop.*``, static settings) stay the context's, which
+        docs/scale-out.md says."""
+        session = running.newSession()
+        for key, value in self._conf().items():
+            if key in REQUIRED_CONF or session.conf.isModifiable(key):
+                session.conf.set(key, value)
+        return session
 
     def _start_remote(self) -> SparkSession:
         """A new Spark Connect session of its own (its settings and temporary
