@@ -56,9 +56,11 @@ def _engine(root: Path, executor: str, plugin: PipePlugin) -> PipelineEngine:
     return PipelineEngine(config)
 
 
-def _read(path: Path | None) -> pl.DataFrame:
-    assert path is not None and path.exists(), path
-    return literal.scan_parquet(path).collect().sort("_source_row")
+def _read(path: Path | list[Path] | None) -> pl.DataFrame:
+    """The rows of a file, or of an output's files (its parts: every one must exist)."""
+    paths = path if isinstance(path, list) else [path]
+    assert paths and all(p is not None and p.exists() for p in paths), paths
+    return literal.scan_parquet([p for p in paths if p is not None]).collect().sort("_source_row")
 
 
 @pytest.fixture(scope="module", params=EXECUTORS)
@@ -141,7 +143,7 @@ def test_the_ledgers_balance_and_the_records_say_so(run: Any) -> None:
 
 def test_bronze_casts_and_quarantines(run: Any) -> None:
     _engine, _plugin, _source, staged, bronze, _silver = run
-    frame = _read(bronze.path)
+    frame = _read(bronze.files)
     assert frame.select("id", "name", "score", "_source_row").rows() == [
         ("1", "Ann", 10, 1),
         ("4", "Dee", 12, 4),
@@ -150,7 +152,7 @@ def test_bronze_casts_and_quarantines(run: Any) -> None:
     ]
     assert frame.schema["score"] == pl.Int64
     assert set(frame["_layer"]) == {"bronze"} and set(frame["_batch_id"]) == {staged.batch_id}
-    bad = _read(bronze.quarantine_path)
+    bad = _read(bronze.quarantine_files)
     assert bad.select("_source_row", "rule_id", "column", "message").rows() == [
         (2, "cast:score", "score", "score: cannot cast 'x' to int")
     ]
@@ -159,17 +161,17 @@ def test_bronze_casts_and_quarantines(run: Any) -> None:
 
 def test_silver_deduplicates_and_applies_its_rule(run: Any) -> None:
     _engine, _plugin, _source, _staged, _bronze, silver = run
-    frame = _read(silver.path)
+    frame = _read(silver.files)
     assert frame.select("id", "name", "score", "_source_row").rows() == [
         ("1", "Ann", 10, 1),
         ("4", "Dee", 12, 4),
     ]
     assert set(frame["_layer"]) == {"silver"}
-    bad = _read(silver.quarantine_path)
+    bad = _read(silver.quarantine_files)
     assert bad.select("_source_row", "rule_id", "message").rows() == [
         (6, "score_positive", "no negative score")
     ]
-    dups = _read(silver.duplicates_path)
+    dups = _read(silver.duplicates_files)
     assert dups.select("_source_row", "duplicate_of").rows() == [(5, 1)]
 
 

@@ -457,3 +457,32 @@ def test_rows_an_executor_sets_apart_are_summed_without_duckdb() -> None:
     # text to parse is left to DuckDB
     assert apart_values(['{"amount": "bad"}'], {"amount": pa.int64()}) is None
     assert apart_values(['{"amount": 1}'], {"amount": pa.float32()}) is None
+
+
+def test_rows_set_apart_in_parts_count_from_every_part(tmp_path: Path) -> None:
+    """A quarantine and a duplicates file each in two parts (as the spark
+    executor writes them): every part's rows are in the totals, and they reconcile."""
+    import pyarrow as pa
+
+    from jobforge.engine.control_totals import measure
+
+    ins = [_parquet(tmp_path / "in.parquet", {"n": [1, 2, 3, 4, 5, 6]})]
+    out = _parquet(tmp_path / "out.parquet", {"n": [1, 2]})
+
+    def rows(name: str, values: list[int]) -> Path:
+        texts = pa.array([json.dumps({"n": v}) for v in values], pa.string())
+        return _parquet(tmp_path / name, {"row": texts})
+
+    quarantined = [rows("q0.parquet", [3]), rows("q1.parquet", [4, 5])]
+    deduplicated = [rows("d0.parquet", []), rows("d1.parquet", [6])]
+    (total,) = measure(
+        ["n"], came_in=ins, went_out=out, quarantined=quarantined, deduplicated=deduplicated
+    )
+    # by hand: 3 + 4 + 5 = 12 in three rows set apart, 6 in one duplicate
+    assert total.came_in == ColumnTotal(sum="21", non_null=6)
+    assert total.went_out == ColumnTotal(sum="3", non_null=2)
+    assert total.quarantined == ColumnTotal(sum="12", non_null=3)
+    assert total.deduplicated == ColumnTotal(sum="6", non_null=1)
+    ledger = RowLedger(rows_in=6, rows_out=2, rows_quarantined=3, rows_deduplicated=1)
+    (reconciled,) = reconcile([total], ledger)
+    assert reconciled.filtered == ColumnTotal(sum=None, non_null=0)  # nothing left over

@@ -7,7 +7,9 @@ one-file versions): after the kill every table's jobforge version
 is its Delta table's files exactly, each part there with the rows the version
 says (never a half table); the next run recovers and ends with the rows of an
 unkilled run in every layer and in quarantine and duplicates, and ``verify``
-holds. Real processes, real Delta tables (slow: one process per point)."""
+holds, and so do the checks of every crash trial (``warehouse.check_consistency``,
+which reads every part). Real processes, real Delta tables (slow: one process
+per point)."""
 
 from __future__ import annotations
 
@@ -117,9 +119,12 @@ def test_a_kill_around_each_delta_commit_leaves_whole_tables_and_the_next_run_re
         killed = _run(data, source, JOBFORGE_TEST_KILL_AT_RENAME=str(point))
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
         _whole_tables(data)
+        # the promises of tests/reliability/warehouse.py hold on versions in parts too
+        warehouse.check_consistency(data, recovered=False)
         recovered = _run(data, source)
         assert recovered.returncode == 0, (point, kinds[point - 1], recovered.stderr)
         _whole_tables(data, recovered=True)
+        warehouse.check_consistency(data, recovered=True)
         assert _rows(_config(data)) == expected, (point, kinds[point - 1])
         findings = verify(_config(data)).findings
         assert findings == [], (point, kinds[point - 1], [f.line() for f in findings])

@@ -3,7 +3,10 @@
 no Spark side file is in a layer folder, the rows read in file order are in
 source-row order and equal the polars run cell for cell, and ``verify`` holds
 (Spark local[2], so slow). The same under ``[storage] format = "delta"``: one
-Delta commit adds every part, and ``verify`` names a flipped byte in one part."""
+Delta commit adds every part, and ``verify`` names a flipped byte in one part.
+Rows set apart (quarantine of bronze and silver, duplicates) are part files
+too, in source-row order, equal to the polars run cell for cell, counted in
+full by the store, ``status`` and the query views, one digest per part."""
 
 from __future__ import annotations
 
@@ -15,8 +18,11 @@ from deltalake import DeltaTable
 
 from jobforge.audit.verify import verify
 from jobforge.engine.pipeline import PipelineEngine
-from jobforge.engine.steps import BronzeSchema, CastSpec, SilverSpec
+from jobforge.engine.results import PromotionResult
+from jobforge.engine.status import warehouse_status
+from jobforge.engine.steps import BronzeSchema, CastSpec, Rule, SilverSpec
 from jobforge.pipeline.config import PipelineConfig
+from jobforge.query import QueryEngine
 from jobforge.storage import literal
 
 from .engine_support import write_csv
@@ -141,3 +147,117 @@ def test_a_run_on_a_spark_context_the_process_already_runs_takes_its_own_setting
     finally:
         if owned:
             context.stop()
+
+
+# -- rows set apart in parts ---------------------------------------------------------
+SET_APART_TIMES = (*RUN_TIMES, "quarantined_at", "deduplicated_at")
+
+
+def _value(j: int) -> str:
+    """Source value of ``n`` for row ``j``: every seventh one is no integer."""
+    return f"x{j}" if j % 7 == 0 else str(j)
+
+
+def _run_set_apart(tmp_path: Path, executor: str, storage_format: str) -> dict[str, object]:
+    """Bronze rejects every row whose n is no integer, silver's rule ``n < 40``
+    rejects the rows from 40 on, every fifth row repeats the row before it."""
+    # row i repeats row i - 1 when i % 5 == 0 (its code and n)
+    rows = [[f"c{i - (i % 5 == 0)}", _value(i - (i % 5 == 0))] for i in range(1, ROWS + 1)]
+    source = write_csv(tmp_path / f"{executor}-{storage_format}.csv", ["code", "n"], rows)
+    config = PipelineConfig(
+        tmp_path / f"{executor}-{storage_format}",
+        executor=executor,
+        plugin_settings=SPARK if executor == "spark" else {},
+        storage_format=storage_format,
+    )
+    engine = PipelineEngine(config)
+    engine.ingest(source, "t")
+    bronze = engine.promote_to_bronze("t", BronzeSchema(cast={"n": CastSpec(type="int")}))
+    rule = Rule(id="small", expression="n < 40", message="n must be below 40")
+    silver = engine.promote_to_silver("t", SilverSpec(dedupe="row", rules=[rule]))
+    return {"engine": engine, "bronze": bronze, "silver": silver}
+
+
+def _apart(files: list[Path]) -> pl.DataFrame:
+    frame = literal.scan_parquet(files).collect()
+    return frame.drop([c for c in SET_APART_TIMES if c in frame.columns]).sort("_source_row")
+
+
+def _source_rows(files: list[Path]) -> list[int]:
+    """Source rows in the order the files hold them (parts in part order)."""
+    return literal.scan_parquet(files).collect().get_column("_source_row").to_list()
+
+
+@pytest.mark.parametrize("storage_format", ["parquet", "delta"])
+def test_rows_set_apart_by_spark_are_part_files_equal_to_polars(
+    tmp_path: Path, storage_format: str
+) -> None:
+    spark = _run_set_apart(tmp_path, "spark", storage_format)
+    polars = _run_set_apart(tmp_path, "polars", storage_format)
+    value = {i: _value(i - (i % 5 == 0)) for i in range(1, ROWS + 1)}
+    not_cast = [i for i in value if not value[i].isdigit()]
+    too_big = [i for i in value if value[i].isdigit() and int(value[i]) >= 40]
+    kept = [i for i in value if i not in not_cast and i not in too_big]
+    repeats = [i for i in kept if i % 5 == 0]
+    assert not_cast == [7, 14, 15, 21, 28, 42, 49, 50, 56]
+    assert repeats == [5, 10, 20, 25, 30, 35, 40]
+    found = {
+        "bronze": (spark["bronze"].quarantine_files, polars["bronze"].quarantine_files, not_cast),
+        "silver": (spark["silver"].quarantine_files, polars["silver"].quarantine_files, too_big),
+        "duplicates": (
+            spark["silver"].duplicates_files,
+            polars["silver"].duplicates_files,
+            repeats,
+        ),
+    }
+    for area, (by_spark, by_polars, expected) in found.items():
+        assert len(by_spark) > 1, area  # in parts
+        assert all(".part-" in f.name for f in by_spark), area
+        assert len(by_polars) == 1, area
+        # read in part order, the rows are in source-row order
+        assert _source_rows(by_spark) == expected, area
+        got, want = _apart(by_spark), _apart(by_polars)
+        assert got.rows() == want.rows(), area
+        assert got.schema == want.schema, area
+    (message,) = set(_apart(found["silver"][0]).get_column("message").to_list())
+    assert message == "n must be below 40"
+    first = _apart(found["bronze"][0]).row(0, named=True)
+    assert (first["_source_row"], first["message"]) == (7, "n: cannot cast 'x7' to int")
+    engine = spark["engine"]
+    assert isinstance(engine, PipelineEngine)
+    for layer in ("bronze", "silver"):
+        assert _ledger(spark, layer) == _ledger(polars, layer)
+    # the store lists every part; status and the query views count every row
+    store = engine.config.store
+    assert store.set_apart_files("t", "bronze") == found["bronze"][0]
+    assert store.set_apart_files("t", "duplicates") == found["duplicates"][0]
+    status = {(s.layer, s.table): s.quarantined_rows for s in warehouse_status(engine.config)}
+    assert status[("bronze", "t")] == len(not_cast)
+    assert status[("silver", "t")] == len(too_big)
+    with QueryEngine(engine.config) as query:
+        rejected = query.query(
+            "SELECT layer, count(*) AS n FROM quarantine.t GROUP BY 1 ORDER BY 1"
+        )
+        assert rejected.rows() == [("bronze", len(not_cast)), ("silver", len(too_big))]
+        assert query.query("SELECT count(*) FROM duplicates.t").item() == len(repeats)
+    if storage_format == "delta":
+        for area in ("bronze", "silver", "duplicates"):
+            table = DeltaTable(str(store.set_apart_dir("t", area)))
+            names = sorted(u.rsplit("/", 1)[-1] for u in table.file_uris())
+            assert names == sorted(f.name for f in found[area][0]), area
+    # the record holds a digest per part: a flipped byte in one part is named alone
+    assert verify(engine.config).findings == []
+    part = found["silver"][0][1]
+    content = bytearray(part.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    part.write_bytes(bytes(content))
+    data = engine.config.data_root
+    assert [(f.kind, f.table, f.subject) for f in verify(engine.config).findings] == [
+        ("changed", "t", part.relative_to(data).as_posix())
+    ]
+
+
+def _ledger(run: dict[str, object], layer: str) -> dict[str, object]:
+    result = run[layer]
+    assert isinstance(result, PromotionResult)
+    return result.record.ledger.model_dump()

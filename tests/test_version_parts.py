@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from jobforge_polars.executor import PolarsExecutor
 
 from jobforge import hookimpl
@@ -30,6 +32,7 @@ from jobforge.storage import versions
 from jobforge.storage.pending import PendingFiles
 
 from .engine_support import write_csv
+from .reliability import warehouse
 
 
 def _cut_in_two(pending: PendingFiles, final: Path) -> None:
@@ -168,3 +171,18 @@ def test_a_name_whose_first_part_exists_is_taken(tmp_path: Path) -> None:
     assert versions.new_batch_file_name("b1", 2, [tmp_path]) == "batch=b1-v2.parquet"
     assert versions.part_file_name("batch=b1-v2.parquet", 12) == "batch=b1-v2.part-00012.parquet"
     assert not os.path.exists(tmp_path / "batch=b1.parquet")
+
+
+def test_the_crash_trials_checks_read_every_part(tmp_path: Path) -> None:
+    """``check_consistency`` (every crash trial's promises) holds on versions in
+    parts and names a part that is missing."""
+    engine = _built(tmp_path)
+    data = tmp_path / "data"
+    findings = warehouse.check_consistency(data, recovered=True)
+    assert findings.files_checked >= 6  # two parts in each of bronze, silver and gold
+    current = engine.current("silver", "t")
+    assert current is not None
+    part = current.batches[0].parts[1]
+    (engine.config.store.table_dir("silver", "t") / part).unlink()
+    with pytest.raises(AssertionError, match=f"silver.t lists missing {re.escape(part)}"):
+        warehouse.check_consistency(data, recovered=True)

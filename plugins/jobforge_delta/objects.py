@@ -172,20 +172,18 @@ class S3DeltaStore(DeltaStore):
 
     def set_apart_files(self, table: str, area: str) -> list[Path]:
         folder = self.set_apart_dir(table, area)
+        return sorted(self._fetch(folder / n) for n in self.set_apart_names(folder))
+
+    def set_apart_names(self, folder: Path) -> list[str]:
+        """The names of the bucket's files in a folder of rows set apart (one listing)."""
         prefix = self.relative(folder)
         names = [k[len(prefix) + 1 :] for k in self.objects.keys(prefix)]
-        return sorted(
-            self._fetch(folder / n)
-            for n in names
-            if "/" not in n and n.startswith("batch=") and n.endswith(".parquet")
-        )
+        return [
+            n for n in names if "/" not in n and n.startswith("batch=") and n.endswith(".parquet")
+        ]
 
-    def set_apart_file(self, table: str, area: str, batch: BatchEntry) -> Path:
-        path = super().set_apart_file(table, area, batch)
-        key = self.relative(path)
-        if not path.exists() and key in self.objects.keys(self.relative(path.parent)):
-            self._fetch(path)
-        return path
+    def set_apart_files_of(self, table: str, area: str, batch: BatchEntry) -> list[Path]:
+        return [self._fetch(p) for p in super().set_apart_files_of(table, area, batch)]
 
     # -- publishing -------------------------------------------------------------------
     def publish(

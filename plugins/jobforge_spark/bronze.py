@@ -1,5 +1,6 @@
 """The bronze step in Spark: the schema contract, renames and casts; rows that
-do not cast to quarantine, with the polars executor's messages."""
+do not cast to quarantine, with the polars executor's messages (in source-row
+order, as part files like the data)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from jobforge.plugin import (
+    SOURCE_ROW,
     BronzeSchema,
     PendingFiles,
     StepContext,
@@ -31,7 +33,7 @@ from jobforge_spark.columns import (
     python_repr,
     quarantine_rows,
 )
-from jobforge_spark.output import Scratch, hadoop_path, write_one_file, write_parts
+from jobforge_spark.output import Scratch, hadoop_path, write_parts
 
 
 def write_bronze(
@@ -82,7 +84,7 @@ def write_bronze(
             for flag, src, spec in flags
         ]
         rows = quarantine_rows(
-            staged.filter(failed),
+            staged.filter(failed).orderBy(F.col(SOURCE_ROW)),
             layer="bronze",
             ctx=ctx,
             rule_id=first_true([(flag, f"cast:{final[src]}") for flag, src, _ in flags]),
@@ -90,8 +92,7 @@ def write_bronze(
             message=all_true(described, "; "),
             row=json_row(data, frame),
         )
-        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
-            write_one_file(rows, apart, scratch, where)
+        write_parts(rows, targets.quarantine, pending, scratch, where, set_apart=True)
     quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
     applied = [f"cast:{final[src]}:{spec.type}" for _, src, spec in flags]
     renames = [f"rename:{s}->{n}" for s, n in final.items() if s != n]

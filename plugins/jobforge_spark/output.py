@@ -5,9 +5,9 @@ files never reach one), and each ``part-*.parquet`` is moved, in part order,
 to the temporary the engine gives for that part
 (:meth:`~jobforge.plugin.PendingFiles.part_for`); the driver never reads a
 row. The engine hashes each part once, from its temporary, before it is renamed
-into place. Rows set apart (quarantine, duplicates) are few: they are still
-written through the driver into the one file the engine named
-(:func:`write_one_file`).
+into place. Rows set apart (quarantine, duplicates) are written the same way,
+ordered by source row, as the parts of the quarantine or duplicates file the
+engine named (empty parts left out).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from jobforge.plugin import WRITE, ContractError, HashingFile, PendingFiles, literal
+from jobforge.plugin import ContractError, PendingFiles, literal
 from jobforge_spark.stale import prefix, remove_stale
 
 
@@ -54,36 +54,22 @@ class Scratch:
             self._root = None
 
 
-def write_one_file(frame: DataFrame, target: HashingFile, scratch: Scratch, where: str) -> None:
-    """Write ``frame`` to the parquet file ``target`` (the engine's hashing sink of
-    a temporary: Spark writes its part files in a scratch folder, their batches are
-    written through the sink into one file, hashed as they go)."""
-    folder = scratch.folder()
-    try:
-        # "error", not "errorifexists": Spark Connect's client knows the short name only.
-        frame.write.mode("error").parquet(hadoop_path(folder))
-        parts = sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
-        if not parts:
-            raise ContractError(f"{where}: Spark wrote no part file")
-        schema = literal.read_schema(parts[0]).remove_metadata()  # Spark's own schema note
-        with literal.parquet_writer(target, schema, **WRITE) as writer:
-            for part in parts:
-                source = literal.parquet_file(part)
-                if not source.schema_arrow.equals(schema, check_metadata=False):
-                    raise ContractError(f"{where}: Spark's part files disagree on the schema")
-                for batch in source.iter_batches():
-                    writer.write_batch(batch)
-    except pa.ArrowException as exc:
-        raise ContractError(f"{where}: {str(exc).splitlines()[0]}") from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def write_parts(
-    frame: DataFrame, final: Path, pending: PendingFiles, scratch: Scratch, where: str
+    frame: DataFrame,
+    final: Path,
+    pending: PendingFiles,
+    scratch: Scratch,
+    where: str,
+    *,
+    set_apart: bool = False,
 ) -> int:
     """Write ``frame`` as the part files of the output ``final`` (see the module
-    docstring); return its rows, from the parts' footers."""
+    docstring); return its rows, from the parts' footers.
+
+    ``set_apart`` (quarantine, duplicates): a part with no rows is not kept
+    (Spark writes an empty file for an empty partition), so a step that sets
+    nothing apart publishes no file there; the parts kept are numbered 0, 1, ...
+    in Spark's part order."""
     folder = scratch.folder()
     try:
         frame.write.mode("error").parquet(hadoop_path(folder))
@@ -91,10 +77,14 @@ def write_parts(
         if not parts:
             raise ContractError(f"{where}: Spark wrote no part file")
         schema = literal.read_schema(parts[0])
-        for index, part in enumerate(parts):
+        index = 0
+        for part in parts:
             if not literal.read_schema(part).equals(schema, check_metadata=False):
                 raise ContractError(f"{where}: Spark's part files disagree on the schema")
-            _move(part, pending.part_for(final, index))
+            if set_apart and literal.read_metadata(part).num_rows == 0:
+                continue
+            _move(part, pending.part_for(final, index, drop_if_empty=set_apart))
+            index += 1
     except pa.ArrowException as exc:
         raise ContractError(f"{where}: {str(exc).splitlines()[0]}") from None
     finally:

@@ -44,7 +44,7 @@ from jobforge_spark.columns import (
     quarantine_rows,
     set_apart,
 )
-from jobforge_spark.output import Scratch, hadoop_path, write_one_file, write_parts
+from jobforge_spark.output import Scratch, hadoop_path, write_parts
 
 _FILE = "__jf_file"
 _RANK = "__jf_rank"
@@ -128,7 +128,7 @@ def write_silver(
     accepted = int(totals["__jf_accepted"] or 0)
     if errors and targets.quarantine is not None and accepted < rows_in:
         rows = quarantine_rows(
-            frame.filter(rejected),
+            frame.filter(rejected).orderBy(F.col(_FILE), F.col(SOURCE_ROW)),
             layer="silver",
             ctx=ctx,
             rule_id=first_true([(f, r.id) for f, r in errors]),
@@ -138,8 +138,7 @@ def write_silver(
             ),
             row=json_row(data, frame),
         )
-        with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
-            write_one_file(rows, apart, scratch, where)
+        write_parts(rows, targets.quarantine, pending, scratch, where, set_apart=True)
     kept = frame.filter(~rejected)
     order = [F.col(_FILE), F.col(SOURCE_ROW)]
     if keys:
@@ -160,8 +159,7 @@ def write_silver(
             dropped = kept.filter(F.col(_RANK) > 1).orderBy(*order)
             given = {"row": json_row(data, frame), "duplicate_of": F.col(DUPLICATE_OF)}
             rows = dropped.select(*set_apart(duplicate_values(ctx), given))
-            with pending.sink_for(targets.duplicates, drop_if_empty=True) as apart:
-                write_one_file(rows, apart, scratch, where)
+            write_parts(rows, targets.duplicates, pending, scratch, where, set_apart=True)
     finally:
         if keys:
             kept.unpersist()

@@ -253,13 +253,19 @@ def check_consistency(root: Path, *, recovered: bool, cwd: Path | None = None) -
     records = lineage_records(root)
     by_id = {record_id(r): r for r in records}
     published = {(cwd / r.target_file).resolve() for r in records if r.status != "failed"}
+    # a batch in parts: its record names the batch, its digests name every part
+    published |= {
+        (root / f.path).resolve() for r in records if r.status != "failed" for f in r.files
+    }
     journaled = {Path(f).resolve() for j in findings.journals.values() for f in j.files}
     for (layer, table), current in pointers(root).items():
         folder = root / layer / table
         for batch in current.batches:
-            path = folder / batch.file
-            assert path.is_file(), f"{layer}.{table} lists missing {batch.file}"
-            assert pq.read_metadata(path).num_rows == batch.rows, f"{path}: row count"
+            paths = [folder / name for name in batch.data_files()]  # its file, or every part
+            for path in paths:
+                assert path.is_file(), f"{layer}.{table} lists missing {path.name}"
+            rows = sum(pq.read_metadata(path).num_rows for path in paths)
+            assert rows == batch.rows, f"{folder / batch.file}: row count"
         journal = findings.journals.get(table)
         if current.record_id not in by_id:
             # the one window: switched, record not yet written; the journal has it
@@ -283,17 +289,27 @@ def check_consistency(root: Path, *, recovered: bool, cwd: Path | None = None) -
         # a failed transition published nothing; a later attempt on the same batch
         # may write the same file name, and then has its own record
         if record.status == "failed" and (cwd / record.target_file).resolve() not in published:
-            assert not (cwd / record.target_file).exists(), (
-                f"failed record {record_id(record)} but {record.target_file} exists"
-            )
+            for path in _batch_files(cwd / record.target_file):
+                assert path.resolve() in published, (
+                    f"failed record {record_id(record)} but {path} exists"
+                )
     for quarantined in sorted((root / "quarantine").glob("*/*/*.parquet")):
         table, kind = quarantined.parent.parent.name, quarantined.parent.name
         layer = "silver" if kind == "duplicates" else kind
-        data = (root / layer / table / quarantined.name).resolve()
-        assert data in published | journaled | {
-            p.resolve() for p in (root / layer / table).glob("*.parquet")
-        }, f"quarantine file {quarantined} has no data file"
+        # a part of a quarantine file goes with its batch: the data's file or parts
+        batch = quarantined.name.split(".part-")[0].removesuffix(".parquet") + ".parquet"
+        data = {p.resolve() for p in _batch_files(root / layer / table / batch)}
+        data |= {(root / layer / table / batch).resolve()}
+        assert data & (
+            published | journaled | {p.resolve() for p in (root / layer / table).glob("*.parquet")}
+        ), f"quarantine file {quarantined} has no data file"
     if recovered:
         assert not findings.journals, f"journals left: {sorted(findings.journals)}"
         assert not findings.temporaries, f"temporaries left: {findings.temporaries}"
     return findings
+
+
+def _batch_files(path: Path) -> list[Path]:
+    """The files there are of the batch file ``path``: itself, or its parts."""
+    stem = path.name.removesuffix(".parquet")
+    return [path] if path.exists() else sorted(path.parent.glob(f"{stem}.part-*.parquet"))

@@ -278,11 +278,12 @@ def measure(
     *,
     came_in: list[Path] | None,
     went_out: Path | list[Path],
-    quarantined: Path | None = None,
-    deduplicated: Path | None = None,
+    quarantined: Path | list[Path] | None = None,
+    deduplicated: Path | list[Path] | None = None,
 ) -> list[ControlTotal]:
     """The totals of ``columns`` in each part (``came_in`` ``None``: gold, which
-    records what went out only). Set-apart files hold rows as JSON (``row``)."""
+    records what went out only). Set-apart files hold rows as JSON (``row``);
+    each of the three outputs may be a file or its parts (every one is read)."""
     if not columns:
         return []
     outs = went_out if isinstance(went_out, list) else [went_out]  # an output's parts
@@ -311,8 +312,9 @@ def measure(
         ins = _read(came_in, columns)
         for total in found:
             total.came_in = _input_total(duck, ins, out, total.column)
-        for part, path in (("quarantined", quarantined), ("deduplicated", deduplicated)):
-            rows = _read([path], ["row"]) if path is not None and path.exists() else None
+        for part, given in (("quarantined", quarantined), ("deduplicated", deduplicated)):
+            paths = given if isinstance(given, list) else [given] if given is not None else []
+            rows = _read([p for p in paths if p.exists()], ["row"])
             apart = _apart_totals(duck, rows, columns, out)
             for total, value in zip(found, apart, strict=True):
                 setattr(total, part, value)
@@ -400,8 +402,8 @@ def bronze_totals(
     ins = _read(inputs, sources)
     out = _read(parts, measured)
     assert ins is not None and out is not None
-    apart = pending.written(targets.quarantine) if targets.quarantine else None
-    rejected = _read([apart], ["row"]) if apart is not None else None
+    apart = pending.written_files(targets.quarantine) if targets.quarantine else []
+    rejected = _read(apart, ["row"])  # a quarantine in parts: every part
     duck = _DuckDB(out, measured)
     try:
         found = []
@@ -455,7 +457,7 @@ def step_totals(
         columns,
         came_in=None if gold else inputs,
         went_out=written,
-        quarantined=pending.written(targets.quarantine) if targets.quarantine else None,
-        deduplicated=pending.written(targets.duplicates) if targets.duplicates else None,
+        quarantined=pending.written_files(targets.quarantine) if targets.quarantine else None,
+        deduplicated=pending.written_files(targets.duplicates) if targets.duplicates else None,
     )
     return reconcile(totals, ledger)

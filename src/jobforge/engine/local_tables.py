@@ -10,6 +10,10 @@ pointer per table, the Delta store with a Delta log per table): they subclass
     quarantine/<table>/<layer>/batch=<id>.parquet      rows rejected in that layer
     quarantine/<table>/duplicates/batch=<id>.parquet   rows dropped as duplicates
 
+A file set apart may be in parts, as a batch may
+(``batch=<id>.part-00000.parquet``, ...: an executor that writes every output
+as part files).
+
 A batch published again gets a fresh name (``batch=<id>-v<version>.parquet``,
 :func:`~jobforge.storage.versions.new_batch_file_name`), so a file a version
 may list is never overwritten.
@@ -74,8 +78,15 @@ class LocalTableFolders:
             return []
         return sorted(f for f in folder.glob("batch=*.parquet") if f.is_file())
 
-    def set_apart_file(self, table: str, area: str, batch: BatchEntry) -> Path:
-        return self.set_apart_dir(table, area) / batch.file
+    def set_apart_files_of(self, table: str, area: str, batch: BatchEntry) -> list[Path]:
+        folder = self.set_apart_dir(table, area)
+        return [folder / n for n in versions.files_named(batch.file, self.set_apart_names(folder))]
+
+    def set_apart_names(self, folder: Path) -> list[str]:
+        """The names of the files in a folder of rows set apart."""
+        if not folder.is_dir():
+            return []
+        return [f.name for f in folder.glob("batch=*.parquet") if f.is_file()]
 
     def table_location(self, layer: str, table: str) -> str:
         return str(self.table_dir(layer, table))

@@ -202,7 +202,16 @@ def current_result(
         record=record,
         up_to_date=True,
         reason=reason,
+        quarantine_files=set_apart_files(rt, record, "quarantine"),
+        duplicates_files=set_apart_files(rt, record, "duplicates"),
     )
+
+
+def set_apart_files(rt: Runtime, record: TransitionRecord, role: str) -> list[Path]:
+    """The files of ``role`` (``quarantine``, ``duplicates``) ``record`` published,
+    in the order it lists them (a file set apart in parts: its parts in order)."""
+    root = rt.config.data_root
+    return [root / f.path for f in record.files if f.role == role]
 
 
 def promote(
@@ -424,6 +433,8 @@ def promote(
         record=made,
         quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
+        quarantine_files=set_apart_files(rt, made, "quarantine"),
+        duplicates_files=set_apart_files(rt, made, "duplicates"),
         reason="; ".join(why),
     )
 

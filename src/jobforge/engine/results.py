@@ -56,7 +56,11 @@ class PromotionResult:
     """The record that published the version (when :attr:`up_to_date`: the
     earlier record that published it)."""
     quarantine_path: Path | None = None
+    """The batch's quarantine file when rows were rejected; when the executor
+    wrote it in parts this names the batch and is no file
+    (:attr:`quarantine_files` are the files)."""
     duplicates_path: Path | None = None
+    """As :attr:`quarantine_path`, for the rows dropped as duplicates."""
     up_to_date: bool = False
     """True when the step was not run: its current version was made from the
     same inputs and declaration (nothing was written)."""
@@ -64,6 +68,11 @@ class PromotionResult:
     parts: list[Path] = field(default_factory=list)
     """The batch's part files, in row order, when the executor wrote it in
     parts (then :attr:`path` names the batch and is no file)."""
+    quarantine_files: list[Path] = field(default_factory=list)
+    """The files of the rows this publication rejected, in source-row order (one,
+    or its parts; none when no row was rejected), as its record lists them."""
+    duplicates_files: list[Path] = field(default_factory=list)
+    """As :attr:`quarantine_files`, for the rows dropped as duplicates."""
 
     @property
     def files(self) -> list[Path]:

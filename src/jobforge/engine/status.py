@@ -49,14 +49,14 @@ class TableStatus:
 def _quarantined(
     config: PipelineConfig, table: str, layer: Layer, current: versions.CurrentVersion
 ) -> int:
-    """Rows rejected by the publications of the current version: a quarantine file is
-    named like the data file it goes with, and a batch promoted again (a re-run, a
+    """Rows rejected by the publications of the current version: a quarantine file
+    (or its parts) is named like the data file it goes with, and a batch promoted again (a re-run, a
     replay) has new files beside the earlier run's, which are not counted again."""
     if layer is Layer.GOLD:  # gold builds new rows: it rejects none
         return 0
     store = config.store
-    files = [store.set_apart_file(table, layer.value, b) for b in current.batches]
-    return sum(literal.read_metadata(p).num_rows for p in files if p.exists())
+    files = [f for b in current.batches for f in store.set_apart_files_of(table, layer.value, b)]
+    return sum(literal.read_metadata(p).num_rows for p in files)
 
 
 def _duplicate_deliveries(config: PipelineConfig, table: str) -> int:

@@ -60,20 +60,21 @@ class PendingFiles:
         self._sinks[final] = sink
         return sink
 
-    def part_for(self, final: Path, index: int) -> Path:
+    def part_for(self, final: Path, index: int, *, drop_if_empty: bool = False) -> Path:
         """The temporary path of part ``index`` (0, 1, ...) of ``final``, for an
         executor that writes an output as several files (capability
         ``files_per_version = "many"``): each part is published under
         :func:`~jobforge.storage.versions.part_file_name` of ``final`` and
         ``final`` itself is never written. A writer moves a finished file there
         (``os.replace``); it is hashed once, from the temporary, when the
-        record is made."""
+        record is made. ``drop_if_empty`` as for :meth:`temp_for` (the parts of
+        a quarantine or duplicates file)."""
         part = final.with_name(versions.part_file_name(final.name, index))
         parts = self._parts.setdefault(final, [])
         if part not in parts:
             parts.append(part)
             parts.sort(key=lambda p: p.name)
-        return self.temp_for(part)
+        return self.temp_for(part, drop_if_empty=drop_if_empty)
 
     def parts_of(self, final: Path) -> list[Path]:
         """The final paths ``final`` is published as, in row order: its parts

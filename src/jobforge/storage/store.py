@@ -103,8 +103,11 @@ class TableStore(Protocol):
         :data:`AREAS_SET_APART`), of every publication, sorted."""
         ...
 
-    def set_apart_file(self, table: str, area: str, batch: BatchEntry) -> Path:
-        """The file of ``area`` that went with one batch's publication (it may not exist)."""
+    def set_apart_files_of(self, table: str, area: str, batch: BatchEntry) -> list[Path]:
+        """The files of ``area`` that went with one batch's publication, in row
+        order: the one named after the batch (:attr:`BatchEntry.file`), or its
+        parts (:func:`~jobforge.storage.versions.part_file_name`) when the
+        executor wrote them in parts; empty when it set no row apart."""
         ...
 
     def table_location(self, layer: str, table: str) -> str:

@@ -96,6 +96,21 @@ def part_file_name(name: str, index: int) -> str:
     return f"{stem}.part-{index:05d}.parquet"
 
 
+def files_named(name: str, names: Sequence[str]) -> list[str]:
+    """Of ``names`` (a folder's file names), those that hold the file ``name``:
+    ``[name]`` itself, else its parts in part order (:func:`part_file_name`);
+    empty when neither is there."""
+    if name in names:
+        return [name]
+    stem = name.removesuffix(".parquet") + ".part-"
+    return sorted(n for n in names if n.startswith(stem) and _is_part(n[len(stem) :]))
+
+
+def _is_part(tail: str) -> bool:
+    number = tail.removesuffix(".parquet")
+    return tail.endswith(".parquet") and len(number) == 5 and number.isdigit()
+
+
 def new_batch_file_name(batch_id: str, version: int, folders: Sequence[Path]) -> str:
     """A data file name for a new publication of ``batch_id`` that is free in
     every folder of ``folders`` (the table folder, its quarantine folders).

@@ -214,7 +214,7 @@ def test_bronze_casts_and_their_failures(
     assert bronze.get_column("flag").to_list() == [True, True, True, False]
     assert set(bronze.get_column("_layer")) == {"bronze"}
     assert bronze.columns[-1] == "_processed_at"
-    bad = _read(result.quarantine_path)
+    bad = _read(result.quarantine_files)
     assert bad.get_column("_source_row").to_list() == [2, 6, 7]
     assert bad.get_column("rule_id").to_list() == ["cast:n", "cast:when", "cast:n"]
     assert bad.get_column("column").to_list() == ["n", "when", "n, flag"]
@@ -249,7 +249,7 @@ def test_silver_rules_and_exact_duplicates(
     silver = _read(result.files)
     assert silver.get_column("_source_row").to_list() == [1, 4]
     assert set(silver.get_column("_layer")) == {"silver"}
-    bad = _read(result.quarantine_path)
+    bad = _read(result.quarantine_files)
     assert bad.select("_source_row", "rule_id", "column", "message").rows() == [
         (5, "positive", "n", "n must be positive")
     ]
@@ -260,7 +260,7 @@ def test_silver_rules_and_exact_duplicates(
         "flag": False,
         "note": "negative",
     }
-    dups = _read(result.duplicates_path)
+    dups = _read(result.duplicates_files)
     assert dups.select("_source_row", "duplicate_of", "table_name").rows() == [(3, 1, "t")]
     assert json.loads(dups["row"][0]) == {
         "code": "A1",
@@ -459,14 +459,14 @@ def test_colliding_hashes_never_drop_a_distinct_row(
     silver = result.silver
     assert silver is not None
     assert _read(silver.files).get_column("_source_row").to_list() == DEDUPE_KEPT
-    dups = _read(silver.duplicates_path)
+    dups = _read(silver.duplicates_files)
     assert dict(dups.select("_source_row", "duplicate_of").rows()) == DUPLICATE_OF
     by_row = {r: json.loads(v) for r, v in dups.select("_source_row", "row").rows()}
     assert by_row[3] == {"code": "A", "label": "x", "amount": 0.0}
     assert by_row[11] == {"code": "A", "label": "x", "amount": -0.0}
     assert str(by_row[11]["amount"]) == "-0.0"  # as read, not as the row kept
     assert by_row[12] == {"code": "C", "label": "", "amount": 2.0}
-    assert _read(silver.quarantine_path).get_column("_source_row").to_list() == DEDUPE_REJECTED
+    assert _read(silver.quarantine_files).get_column("_source_row").to_list() == DEDUPE_REJECTED
     ledger = silver.record.ledger
     assert (ledger.rows_in, ledger.rows_out) == (12, 5)
     assert (ledger.rows_deduplicated, ledger.rows_quarantined) == (5, 2)

@@ -112,7 +112,7 @@ def test_unicode_white_space_around_values(
         bronze.select("i", "f", "d", "b", "day", "at").rows()
         == [(5, 1.5, 1.5, True, date(2020, 1, 2), datetime(2020, 1, 2, 3, 4, 5))] * 4
     )
-    bad = _read(result.quarantine_path)
+    bad = _read(result.quarantine_files)
     assert bad.get_column("_source_row").to_list() == [5, 6]
     assert bad.get_column("rule_id").to_list() == ["cast:i", "cast:i"]
     assert bad.get_column("column").to_list() == ["i, f, d, b, day, at", "i"]
@@ -155,7 +155,7 @@ def test_datetimes_without_a_format(
     assert bronze.schema["at"] == pl.Datetime("us")
     kept = [(row, value) for row, (_, value) in enumerate(WHEN, 1) if value is not None]
     assert bronze.select("_source_row", "at").rows() == kept
-    bad = _read(result.quarantine_path)
+    bad = _read(result.quarantine_files)
     assert bad.select("_source_row", "message").rows() == [
         (1, "at: cannot cast '2020-01-02T03:04:05+05:00' to datetime"),
         (6, "at: cannot cast '2020-01-02T03:04:05Z' to datetime"),
@@ -204,7 +204,7 @@ def test_control_characters_and_special_floats_are_kept(
     assert typed.get_column("s").to_list() == [r["s"] for i, r in enumerate(SPECIAL) if i != 4]
     values = typed.get_column("f").to_list()
     assert [repr(v) for v in values] == ["-0.0", "1e+308", "nan", "inf", "-inf", "-1e+308", "inf"]
-    rejected = _read(bronze.quarantine_path)
+    rejected = _read(bronze.quarantine_files)
     assert rejected.get_column("message").to_list() == [
         "f: cannot cast 'x\\u2028\U0001f600' to float"
     ]
@@ -218,7 +218,7 @@ def test_control_characters_and_special_floats_are_kept(
     assert kept.get_column("_source_row").to_list() == [1, 6, 7]
     assert kept.get_column("s").to_list() == [NUL_TEXT, "negative infinity", "tiny"]
     assert [repr(v) for v in kept.get_column("f")] == ["-0.0", "-inf", "-1e+308"]
-    bad = _read(silver.quarantine_path)
+    bad = _read(silver.quarantine_files)
     assert bad.get_column("_source_row").to_list() == [2, 3, 4, 8]
     assert bad.get_column("message").to_list() == [RULE_MESSAGE] * 4
     assert [json.loads(r) for r in bad["row"]] == [

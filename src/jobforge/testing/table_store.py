@@ -28,7 +28,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,14 +80,27 @@ def rows_of(batch_id: str, count: int) -> pa.Table:
     )
 
 
-def write_draft(draft: Draft, rows: pa.Table, rejected: int = 0) -> None:
-    """Write a step's files through the draft's temporaries, as an executor does."""
+def write_draft(
+    draft: Draft, rows: pa.Table, rejected: int = 0, rejected_parts: Sequence[int] = ()
+) -> None:
+    """Write a step's files through the draft's temporaries, as an executor does.
+
+    ``rejected_parts``: the quarantine file is written as parts of these many
+    rows each (the first rows of ``rows``, in order), as an executor that writes
+    in parts does (an empty part is not published)."""
     with (
         draft.pending.sink_for(draft.targets.data) as out_file,
         literal.parquet_writer(out_file, rows.schema) as writer,
     ):
         writer.write_table(rows)
-    if draft.targets.quarantine is not None:
+    if draft.targets.quarantine is not None and rejected_parts:
+        start = 0
+        for index, count in enumerate(rejected_parts):
+            part = draft.pending.part_for(draft.targets.quarantine, index, drop_if_empty=True)
+            with literal.parquet_writer(part, rows.schema) as writer:
+                writer.write_table(rows.slice(start, count))
+            start += count
+    elif draft.targets.quarantine is not None:
         with (
             draft.pending.sink_for(draft.targets.quarantine, drop_if_empty=True) as apart,
             literal.parquet_writer(apart, rows.schema) as writer,
@@ -104,6 +117,7 @@ def publish_batch(
     *,
     mode: WriteMode,
     rejected: int = 0,
+    rejected_parts: Sequence[int] = (),
     stop_after: Callable[[str], None] = lambda phase: None,
 ) -> CurrentVersion:
     """One publication as the engine drives it, under the table's lock."""
@@ -111,7 +125,7 @@ def publish_batch(
     with table_lock(config.locks_path(), table):
         previous = store.current(layer, table)
         draft = store.draft(layer, table, batch_id)
-        write_draft(draft, rows, rejected)
+        write_draft(draft, rows, rejected, rejected_parts)
         stop_after("written")
         staged = store.stage(draft)
         stop_after("staged")
@@ -321,7 +335,32 @@ class TableStoreConformance:
             k for f in files for k in literal.parquet_file(f).read().column("key").to_pylist()
         )
         assert rejected == sorted(keys("b1", 1) + keys("b3", 2))
-        assert store.set_apart_file("t", "silver", current.batches[0]) in files
+        (first,) = store.set_apart_files_of("t", "silver", current.batches[0])
+        assert first in files
+
+    def test_rows_set_apart_in_parts_are_every_part(self, config: PipelineConfig) -> None:
+        # rows b1:0-1 in part 0, an empty part 1 (not published), rows b1:2-4 in part 2
+        publish_batch(
+            config, "silver", "t", "b1", rows_of("b1", 6), mode="replace", rejected_parts=[2, 0, 3]
+        )
+        publish_batch(config, "silver", "t", "b2", rows_of("b2", 3), mode="append", rejected=1)
+        store = config.store
+        current = store.current("silver", "t")
+        assert current is not None
+        first, second = current.batches
+        parts = store.set_apart_files_of("t", "silver", first)
+        stem = first.file.removesuffix(".parquet")
+        assert [p.name for p in parts] == [
+            f"{stem}.part-00000.parquet",
+            f"{stem}.part-00002.parquet",
+        ]
+        rejected = [
+            k for f in parts for k in literal.parquet_file(f).read().column("key").to_pylist()
+        ]
+        assert rejected == keys("b1", 5)
+        (alone,) = store.set_apart_files_of("t", "silver", second)
+        assert alone.name == second.file
+        assert sorted(store.set_apart_files("t", "silver")) == sorted([*parts, alone])
 
     def test_draft_never_names_a_listed_file(self, config: PipelineConfig) -> None:
         publish_batch(config, "silver", "t", "b1", rows_of("b1", 1), mode="replace")
