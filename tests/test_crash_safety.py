@@ -186,7 +186,7 @@ class Outcome:
     """Publication phases of the journals the kill left (empty: none)."""
     temporaries: int
     point: str = ""
-    """``rename`` or ``delta commit``: the kind of point a step kill stopped at."""
+    """``rename`` or ``delta commit``: the kind of point a step or commit kill stopped at."""
 
 
 def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
@@ -208,9 +208,8 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
         code = process.wait(timeout=120)
     else:
         note = trial / "kill-note.txt"
-        env = warehouse.subprocess_env(
-            JOBFORGE_TEST_KILL_AT_RENAME=str(int(value)), JOBFORGE_TEST_KILL_NOTE=str(note)
-        )
+        at = "JOBFORGE_TEST_KILL_AT_COMMIT" if how == "commit" else "JOBFORGE_TEST_KILL_AT_RENAME"
+        env = warehouse.subprocess_env(**{at: str(int(value))}, JOBFORGE_TEST_KILL_NOTE=str(note))
         code = subprocess.run(
             [sys.executable, str(KILL_SCRIPT), *_command(*args)],
             cwd=trial,
@@ -221,7 +220,7 @@ def _trial(lab: Lab, scenario: str, how: str, value: float) -> Outcome:
         ).returncode
         assert code == -signal.SIGKILL, f"{name}: the run was not killed (exit {code})"
     killed = code == -signal.SIGKILL
-    point = note.read_text(encoding="utf-8") if how == "rename" else ""
+    point = note.read_text(encoding="utf-8") if how != "time" else ""
 
     # -- right after the kill ----------------------------------------------------------
     findings = check_consistency(root, recovered=False, cwd=trial)
@@ -294,9 +293,11 @@ def test_killed_before_each_publication_step(lab: Lab) -> None:
         for i in range(STEP_KILLS)
     ]
     # Delta store: also just after some Delta commits (version switched, rows set
-    # apart, journal and record not yet), evenly spread over the run's commits
+    # apart, journal and record not yet), evenly spread over the run's commits: the
+    # K-th commit, not the rename point the counted run had there (with two tables
+    # at a time, which point is a commit changes from run to run)
     plans += [
-        (scenario, "rename", points[(len(points) - 1) * i // (COMMIT_KILLS - 1)])
+        (scenario, "commit", 1 + (len(points) - 1) * i // (COMMIT_KILLS - 1))
         for scenario, points in lab.commits.items()
         if points
         for i in range(COMMIT_KILLS)
@@ -308,7 +309,9 @@ def test_killed_before_each_publication_step(lab: Lab) -> None:
     # between them, the kills caught a transition in every phase of its publication
     assert {"running", "publishing", "switching"} <= set(phases), phases
     after_commit = [o for o in outcomes if o.point == "delta commit"]
-    assert len(after_commit) >= (2 * COMMIT_KILLS - 2 if any(lab.commits.values()) else 0)
+    commit_plans = [p for p in plans if p[1] == "commit"]
+    assert len(commit_plans) == (2 * COMMIT_KILLS if any(lab.commits.values()) else 0)
+    assert len(after_commit) >= len(commit_plans)  # each commit kill landed after a commit
 
 
 def test_a_kill_while_gold_adds_itself_to_an_upstream_entry_leaves_nothing(

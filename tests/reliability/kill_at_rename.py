@@ -14,6 +14,9 @@ apart nor the journal nor the lineage record have followed yet.
 Usage (in the project folder)::
 
     JOBFORGE_TEST_KILL_AT_RENAME=N python kill_at_rename.py --data-root D run -q
+    JOBFORGE_TEST_KILL_AT_COMMIT=K ...  # just after the K-th Delta commit instead (which
+                                       # point that is depends on how the run's parallel
+                                       # tables interleave; the K-th commit does not)
     JOBFORGE_TEST_COUNT_RENAMES=FILE python kill_at_rename.py ...   # count them
                                        # (and FILE.kinds: the kind of each point,
                                        # FILE.targets: the path each rename wrote)
@@ -35,6 +38,8 @@ _real_replace = os.replace
 _count = 0
 _kill_at = int(os.environ.get("JOBFORGE_TEST_KILL_AT_RENAME", "0"))
 _count_file = os.environ.get("JOBFORGE_TEST_COUNT_RENAMES")
+_commits = 0
+_kill_at_commit = int(os.environ.get("JOBFORGE_TEST_KILL_AT_COMMIT", "0"))
 
 
 _note_file = os.environ.get("JOBFORGE_TEST_KILL_NOTE")
@@ -46,11 +51,12 @@ _targets: list[str] = []
 
 def _point(kind: str, target: str = "") -> None:
     """One more kill point; the N-th kills the process."""
-    global _count
+    global _count, _commits
     _count += 1
     _kinds.append(kind)
     _targets.append(target)
-    if _count == _kill_at:
+    _commits += kind == "delta commit"
+    if _count == _kill_at or (kind == "delta commit" and _commits == _kill_at_commit):
         if _note_file:
             Path(_note_file).write_text(kind, encoding="utf-8")
         os.kill(os.getpid(), signal.SIGKILL)
