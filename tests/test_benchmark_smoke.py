@@ -280,3 +280,27 @@ def test_append_steps_measures_whole_steps_and_continues_a_history(tmp_path: Pat
     assert match is not None and match.groups() == ("3", "3"), done.stdout
     pointer = json.loads((folder / "data" / "silver" / "tiny" / "_current.json").read_text())
     assert len(pointer["batches"]) == 3
+
+
+def test_append_parts_times_each_part_of_the_steps(tmp_path: Path) -> None:
+    done = _run(str(BENCH / "append_parts.py"), str(tmp_path / "a"), "--batches", "2", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert APPEND_LAST.fullmatch(lines[0]), lines[0]
+    parts = dict(
+        re.fullmatch(r"(.+): [\d.]+ ms a batch, ([\d.]+) calls", line).groups()  # type: ignore[union-attr]
+        for line in lines[1:]
+    )
+    # each wrapped function was called by the steps: once a step (staged, bronze,
+    # silver) for the pointer, the profile, the entry and the record; the index once a run
+    for part in (
+        "pointer written",
+        "profile of the version's files",
+        "catalog entry built (with the profile)",
+        "record sealed and written",
+        "catalog entry written",
+        "journal and renames",
+    ):
+        assert parts[part] == "3.0", (part, parts)
+    assert parts["(run) up-to-date index kept"] == "1.0", parts
+    assert float(parts["pointer read"]) > 3 and float(parts["batch files listed"]) >= 1, parts
