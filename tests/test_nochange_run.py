@@ -419,3 +419,26 @@ def test_no_index_for_a_project_with_python_functions(built: Path) -> None:
     project = load_project(toml)
     assert project.spec.tables["structure"].silver.transforms == ["os.path:basename"]
     assert index_key(project, project_config(project)) is None
+
+
+def _link_bronze_elsewhere(project: Path, elsewhere: Path) -> None:
+    """The bronze folder moved out of the data root and a link left in its place."""
+    bronze = project / "data" / "bronze"
+    os.replace(bronze, elsewhere)
+    bronze.symlink_to(elsewhere)
+
+
+def test_a_layer_folder_turned_into_a_link_is_refused_as_the_full_check_does(
+    built: Path, tmp_path: Path
+) -> None:
+    twin = _twin(tmp_path)
+    (twin / INDEX).unlink(missing_ok=True)
+    _link_bronze_elsewhere(built, tmp_path / "bronze-of-built")
+    _link_bronze_elsewhere(twin, tmp_path / "bronze-of-twin")
+    full = jobforge("run", "--json", cwd=twin)
+    code = jobforge("run", "--json", cwd=built)
+    link = built / "data" / "bronze"
+    assert code.code == full.code == 1
+    assert code.err.replace(str(built), "P") == full.err.replace(str(twin), "P")
+    assert f"{link} is a symbolic link" in code.err, code.err
+    assert "Traceback" not in code.err

@@ -16,7 +16,9 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
+from jobforge import hookimpl
 from jobforge.audit.verify import verify
+from jobforge.engine.events import TransitionEvent
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.results import PromotionResult
 from jobforge.engine.status import warehouse_status
@@ -158,9 +160,13 @@ def _value(j: int) -> str:
     return f"x{j}" if j % 7 == 0 else str(j)
 
 
-def _run_set_apart(tmp_path: Path, executor: str, storage_format: str) -> dict[str, object]:
+def _run_set_apart(
+    tmp_path: Path, executor: str, storage_format: str, plugins: tuple[object, ...] = ()
+) -> dict[str, object]:
     """Bronze rejects every row whose n is no integer, silver's rule ``n < 40``
-    rejects the rows from 40 on, every fifth row repeats the row before it."""
+    rejects the rows from 40 on, every fifth row repeats the row before it.
+    ``plugins`` are registered on the run's config (for the test's lifetime only:
+    each run has a config of its own)."""
     # row i repeats row i - 1 when i % 5 == 0 (its code and n)
     rows = [[f"c{i - (i % 5 == 0)}", _value(i - (i % 5 == 0))] for i in range(1, ROWS + 1)]
     source = write_csv(tmp_path / f"{executor}-{storage_format}.csv", ["code", "n"], rows)
@@ -170,6 +176,8 @@ def _run_set_apart(tmp_path: Path, executor: str, storage_format: str) -> dict[s
         plugin_settings=SPARK if executor == "spark" else {},
         storage_format=storage_format,
     )
+    for plugin in plugins:
+        config.plugins.register(plugin)
     engine = PipelineEngine(config)
     engine.ingest(source, "t")
     bronze = engine.promote_to_bronze("t", BronzeSchema(cast={"n": CastSpec(type="int")}))
@@ -261,3 +269,83 @@ def _ledger(run: dict[str, object], layer: str) -> dict[str, object]:
     result = run[layer]
     assert isinstance(result, PromotionResult)
     return result.record.ledger.model_dump()
+
+
+class QuarantineWatcher:
+    """A plugin that reads the rows each ``jobforge_rows_quarantined`` call names."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, list[str], list[int], list[str]]] = []
+
+    @hookimpl
+    def jobforge_rows_quarantined(
+        self, event: TransitionEvent, count: int, path: Path, files: list[Path]
+    ) -> None:
+        rows = literal.scan_parquet(files).collect()
+        self.calls.append(
+            (
+                event.target_layer,
+                count,
+                [f.name for f in files],
+                rows.get_column("_source_row").to_list(),
+                rows.get_column("message").to_list(),
+            )
+        )
+
+
+class OlderQuarantineWatcher:
+    """An implementation written before ``files`` existed: called as before."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, str]] = []
+
+    @hookimpl
+    def jobforge_rows_quarantined(self, event: TransitionEvent, count: int, path: Path) -> None:
+        self.calls.append((event.target_layer, count, path.name))
+
+
+@pytest.mark.parametrize("executor", ["spark", "polars"])
+def test_the_quarantine_hook_names_every_file_the_rows_are_in(
+    tmp_path: Path, executor: str
+) -> None:
+    """Spark writes bronze's and silver's quarantine in parts: the hook's ``files``
+    are those parts, in order, and hold exactly the rows counted; with polars
+    ``files`` is the one quarantine file. An older implementation still gets
+    ``count`` and the batch's quarantine name."""
+    watcher, older = QuarantineWatcher(), OlderQuarantineWatcher()
+    run = _run_set_apart(tmp_path, executor, "parquet", plugins=(watcher, older))
+    bronze, silver = run["bronze"], run["silver"]
+    assert isinstance(bronze, PromotionResult) and isinstance(silver, PromotionResult)
+    value = {i: _value(i - (i % 5 == 0)) for i in range(1, ROWS + 1)}
+    not_cast = [7, 14, 15, 21, 28, 42, 49, 50, 56]  # x7, x14, x14 (row 15 repeats 14), ...
+    assert [i for i in value if not value[i].isdigit()] == not_cast
+    too_big = [i for i in value if value[i].isdigit() and int(value[i]) >= 40]
+    # row 40 repeats row 39 (n = 39); rows 45, 55, 60 repeat rows of n >= 40: the rule
+    # comes before the de-duplication, so they are quarantined too
+    assert too_big == [41, 43, 44, 45, 46, 47, 48, 51, 52, 53, 54, 55, 57, 58, 59, 60]
+    assert watcher.calls == [
+        (
+            "bronze",
+            9,
+            [f.name for f in bronze.quarantine_files],
+            not_cast,
+            [f"n: cannot cast '{value[i]}' to int" for i in not_cast],
+        ),
+        (
+            "silver",
+            16,
+            [f.name for f in silver.quarantine_files],
+            too_big,
+            ["n must be below 40"] * 16,
+        ),
+    ]
+    batch = bronze.batch_id
+    assert older.calls == [
+        ("bronze", 9, f"batch={batch}.parquet"),
+        ("silver", 16, f"batch={batch}.parquet"),
+    ]
+    if executor == "spark":
+        assert len(bronze.quarantine_files) > 1 and len(silver.quarantine_files) > 1
+        assert all(".part-" in f.name for f in bronze.quarantine_files)
+    else:
+        assert [f.name for f in bronze.quarantine_files] == [f"batch={batch}.parquet"]

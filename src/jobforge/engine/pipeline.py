@@ -56,7 +56,7 @@ from jobforge.engine.promotion import (
 from jobforge.engine.results import IngestPlan, IngestResult, PipelineResult, PromotionResult
 from jobforge.engine.runtime import NeedsLock, Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec, Rule, SilverSpec, Transform
-from jobforge.engine.tables import TableLocks, write_roots
+from jobforge.engine.tables import TableLocks
 from jobforge.errors import ContractError, JobforgeError
 from jobforge.hooks.host import PluginHost
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -66,7 +66,7 @@ from jobforge.storage import versions
 from jobforge.storage.digest import sha256_of
 from jobforge.storage.journal import journal_path
 from jobforge.storage.locks import DEFAULT_TIMEOUT_S
-from jobforge.storage.names import ensure_no_symlinks, validate_name
+from jobforge.storage.names import validate_name
 from jobforge.storage.pending import PendingFiles
 from jobforge.storage.roots import WrittenFolders
 from jobforge.storage.versions import BatchEntry, WriteMode
@@ -113,9 +113,7 @@ class PipelineEngine:
         self._locks = TableLocks(config, lock_timeout)
         self._active: str | None = None
         self._written: WrittenFolders | None = None
-        roots = write_roots(config)
-        for path in [*config.check_layout(), config.locks_path()]:
-            ensure_no_symlinks(roots, path)
+        config.check_write_paths()
 
     def _written_folders(self) -> WrittenFolders:
         """The folders a source may not lie in, resolved on the first ingestion

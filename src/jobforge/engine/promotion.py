@@ -30,7 +30,7 @@ from jobforge.engine.recovery import interrupted_transition
 from jobforge.engine.results import PromotionResult
 from jobforge.engine.runtime import Runtime
 from jobforge.engine.steps import BronzeSchema, GoldSpec
-from jobforge.engine.transition import Transition
+from jobforge.engine.transition import Transition, set_apart_files
 from jobforge.errors import ConfigError, ContractError
 from jobforge.logging import get_logger
 from jobforge.pipeline.config import Layer
@@ -202,16 +202,9 @@ def current_result(
         record=record,
         up_to_date=True,
         reason=reason,
-        quarantine_files=set_apart_files(rt, record, "quarantine"),
-        duplicates_files=set_apart_files(rt, record, "duplicates"),
+        quarantine_files=set_apart_files(rt.config.data_root, record, "quarantine"),
+        duplicates_files=set_apart_files(rt.config.data_root, record, "duplicates"),
     )
-
-
-def set_apart_files(rt: Runtime, record: TransitionRecord, role: str) -> list[Path]:
-    """The files of ``role`` (``quarantine``, ``duplicates``) ``record`` published,
-    in the order it lists them (a file set apart in parts: its parts in order)."""
-    root = rt.config.data_root
-    return [root / f.path for f in record.files if f.role == role]
 
 
 def promote(
@@ -433,8 +426,8 @@ def promote(
         record=made,
         quarantine_path=targets.quarantine if ledger.rows_quarantined else None,
         duplicates_path=targets.duplicates if ledger.rows_deduplicated else None,
-        quarantine_files=set_apart_files(rt, made, "quarantine"),
-        duplicates_files=set_apart_files(rt, made, "duplicates"),
+        quarantine_files=set_apart_files(rt.config.data_root, made, "quarantine"),
+        duplicates_files=set_apart_files(rt.config.data_root, made, "duplicates"),
         reason="; ".join(why),
     )
 

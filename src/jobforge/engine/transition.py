@@ -128,5 +128,13 @@ class Transition:
             raise fail(rt, event, failed(exc, outcome), exc, publication) from exc
         built = finish(rt, event, built, metadata, version, publication)
         if outcome.rows_quarantined and quarantine is not None:
-            rt.host.rows_quarantined(event, outcome.rows_quarantined, quarantine)
+            files = set_apart_files(rt.config.data_root, built, "quarantine")
+            rt.host.rows_quarantined(event, outcome.rows_quarantined, quarantine, files)
         return Published(built, version, outcome)
+
+
+def set_apart_files(root: Path, record: LineageRecord, role: str) -> list[Path]:
+    """The files of ``role`` (``quarantine``, ``duplicates``) that ``record``
+    published, below the data root ``root``, in the order it lists them (rows set
+    apart in parts: each part, in order)."""
+    return [root / f.path for f in record.files if f.role == role]

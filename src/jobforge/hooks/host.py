@@ -341,5 +341,10 @@ class PluginHost:
     def transition_failed(self, event: TransitionEvent, error: BaseException) -> None:
         self._call_each("jobforge_transition_failed", {"event": event, "error": error})
 
-    def rows_quarantined(self, event: TransitionEvent, count: int, path: Path) -> None:
-        self._call_each("jobforge_rows_quarantined", {"event": event, "count": count, "path": path})
+    def rows_quarantined(
+        self, event: TransitionEvent, count: int, path: Path, files: list[Path]
+    ) -> None:
+        self._call_each(
+            "jobforge_rows_quarantined",
+            {"event": event, "count": count, "path": path, "files": files},
+        )

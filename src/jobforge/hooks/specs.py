@@ -213,5 +213,14 @@ def jobforge_transition_failed(event: TransitionEvent, error: BaseException) -> 
 
 
 @hookspec
-def jobforge_rows_quarantined(event: TransitionEvent, count: int, path: Path) -> None:
-    """Called when a transition sent ``count`` rows to the quarantine file ``path``."""
+def jobforge_rows_quarantined(
+    event: TransitionEvent, count: int, path: Path, files: list[Path]
+) -> None:
+    """Called when a transition sent ``count`` rows to quarantine.
+
+    ``files`` are the parquet files holding them, in order: one file, or its
+    parts when the executor wrote them in parts (the spark executor), in which
+    case ``path`` (the batch's quarantine name, kept for implementations written
+    before ``files``) is no file. An implementation takes only the arguments it
+    names, so one that does not name ``files`` is called as before.
+    """

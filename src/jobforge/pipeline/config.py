@@ -306,3 +306,15 @@ class PipelineConfig:
         for path in paths:
             check_folder(path, f"layout folder {str(path)!r}")
         return paths
+
+    def check_write_paths(self) -> None:
+        """:meth:`check_layout`, and refuse a symbolic link below a write root on
+        the way to a layout folder or the locks folder: what an engine checks
+        when it is made, and what a run answered from the up-to-date index
+        checks without making one."""
+        from jobforge.storage.names import ensure_no_symlinks
+        from jobforge.storage.roots import write_roots
+
+        roots = write_roots(self)
+        for path in [*self.check_layout(), self.locks_path()]:
+            ensure_no_symlinks(roots, path)

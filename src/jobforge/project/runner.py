@@ -379,6 +379,7 @@ def run_project(
         write_glossary(project, config)
         kept = uptodate.lookup(config, key, selected)
         if kept is not None:  # every table up to date, as the full check found before
+            config.check_write_paths()  # what making an engine checks
             config.catalog.tidy()  # what an engine's first step does
             for fields in kept:
                 emit(StepReport(**fields))

@@ -152,6 +152,9 @@ def lookup(
         for path, state in kept["files"].items():
             if file_state(path) != state:
                 return None
+        for path, real in kept["resolved"].items():
+            if os.path.realpath(path) != real:
+                return None
         steps = kept["steps"]
     except (KeyError, TypeError, AttributeError):
         return None
@@ -171,7 +174,7 @@ def keep(
         return
     merged = Reads()
     for each in reads:
-        for name in ("files", "folders", "globs"):
+        for name in ("files", "folders", "globs", "resolved"):
             into: dict[str, Any] = getattr(merged, name)
             for path, state in getattr(each, name).items():
                 if into.setdefault(path, state) != state:
@@ -187,6 +190,7 @@ def keep(
         "files": merged.files,
         "folders": merged.folders,
         "globs": merged.globs,
+        "resolved": merged.resolved,
         "steps": steps,
     }
     path = _index_path(config)

@@ -39,6 +39,9 @@ class Reads:
     """Folder -> its sorted names, digested (``None``: absent or not a folder)."""
     globs: dict[str, list[str]] = field(default_factory=dict)
     """Pattern (with ``recursive``) -> its sorted matches."""
+    resolved: dict[str, str] = field(default_factory=dict)
+    """Path -> its real path, as :func:`realpath` resolved it for the check (a
+    read made of ``lstat`` calls alone, which no audit event shows)."""
     wrote: bool = False
     """A file was opened for writing, or a read could not be told: keep nothing."""
     reuse_digests: bool = False
@@ -80,6 +83,18 @@ def glob_state(key: str) -> list[str]:
 
     pattern, _, recursive = key.rpartition("\0")
     return sorted(glob.glob(pattern, recursive=recursive == "1"))
+
+
+def realpath(path: str | os.PathLike[str]) -> str:
+    """``os.path.realpath(path)``, noted by the recording on this thread: a check
+    that decides from where a path leads (a source inside a folder jobforge
+    writes, say) reads only links and folders' entries, and the index must hold
+    that answer too."""
+    real = os.path.realpath(path)
+    reads: Reads | None = getattr(_local, "reads", None)
+    if reads is not None:
+        reads.resolved.setdefault(os.path.abspath(os.fspath(path)), real)
+    return real
 
 
 def _path(value: object) -> str | None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from jobforge.errors import DataRootError
+from jobforge.storage import reads
 
 SYSTEM_FOLDERS: tuple[Path, ...] = (
     (Path("/proc"), Path("/sys"), Path("/dev")) if os.name == "posix" else ()
@@ -57,7 +58,7 @@ def _within(path: Path, folder: Path) -> bool:
 
 
 def _resolved(path: Path) -> Path:
-    return Path(os.path.realpath(path))
+    return Path(reads.realpath(path))
 
 
 def check_data_root(
