@@ -198,10 +198,14 @@ def test_project_runner_checks_every_step_and_prints_the_summary_last(tmp_path: 
     # the four tables with number columns (noc_structure, employment, abilities,
     # skills) measure their totals
     assert calls["chain"] >= 2 * (3 * 6 + 2) and calls["control_totals"] == 4, calls
-    assert [line.split(":")[0] for line in lines if line.startswith("batch ")] == [
-        "batch 1",
-        "batch 3",
-    ]
+    batch_lines = [line for line in lines if line.startswith("batch ")]
+    assert [line.split(":")[0] for line in batch_lines] == ["batch 1", "batch 3"]
+    for line in batch_lines:  # the record's seconds, and the whole bronze and silver steps
+        assert re.fullmatch(
+            r"batch \d: staged [\d.]+ ms, bronze [\d.]+ ms, silver [\d.]+ ms, "
+            r"bronze whole [\d.]+ ms, silver whole [\d.]+ ms",
+            line,
+        ), line
     match = PROJECT_LAST_LINE.match(lines[-1])
     assert match is not None, lines[-1]
     assert match.group(1) == "6"
@@ -253,3 +257,53 @@ def test_the_arrow_reader_benchmark_stages_every_row(tmp_path: Path) -> None:
         r"ratio_polars_stream=\d+\.\d\d ratio_polars_whole=\d+\.\d\d",
         last,
     ), last
+
+
+APPEND_LAST = re.compile(
+    r"batches (\d+) to (\d+): median bronze step [\d.]+ ms \(record [\d.]+ ms\), "
+    r"silver step [\d.]+ ms \(record [\d.]+ ms\); cpu [\d.]+ s; load .+ -> .+"
+)
+
+
+def test_append_steps_measures_whole_steps_and_continues_a_history(tmp_path: Path) -> None:
+    folder = tmp_path / "appended"
+    done = _run(str(BENCH / "append_steps.py"), str(folder), "--batches", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == ["batch 1", "batch 2"]
+    match = APPEND_LAST.fullmatch(lines[-1])
+    assert match is not None and match.groups() == ("1", "2"), lines[-1]
+    # the same folder again: its history goes on at batch 3
+    done = _run(str(BENCH / "append_steps.py"), str(folder), "--batches", "1", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    match = APPEND_LAST.fullmatch(done.stdout.strip())
+    assert match is not None and match.groups() == ("3", "3"), done.stdout
+    pointer = json.loads((folder / "data" / "silver" / "tiny" / "_current.json").read_text())
+    assert len(pointer["batches"]) == 3
+
+
+def test_append_parts_times_each_part_of_the_steps(tmp_path: Path) -> None:
+    done = _run(str(BENCH / "append_parts.py"), str(tmp_path / "a"), "--batches", "2", "--quiet")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    # one batch not counted, then the two measured
+    first, measured = (APPEND_LAST.fullmatch(line) for line in lines[:2])
+    assert first is not None and first.groups() == ("1", "1"), lines[0]
+    assert measured is not None and measured.groups() == ("2", "3"), lines[1]
+    parts = dict(
+        re.fullmatch(r"(.+): [\d.]+ ms a batch, ([\d.]+) calls", line).groups()  # type: ignore[union-attr]
+        for line in lines[2:]
+    )
+    # each wrapped function was called by the steps: once a step (staged, bronze,
+    # silver) for the pointer, the profile, the entry and the record; the index once a run
+    for part in (
+        "pointer written",
+        "profile of the version's files",
+        "catalog entry built (with the profile)",
+        "record sealed and written",
+        "catalog entry written",
+        "journal and renames",
+    ):
+        assert parts[part] == "3.0", (part, parts)
+    assert parts["(run) up-to-date index kept"] == "1.0", parts
+    assert float(parts["pointer read"]) > 3 and float(parts["batch files listed"]) >= 1, parts

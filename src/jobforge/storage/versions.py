@@ -15,15 +15,17 @@ Modes: ``replace`` (the new batch is the whole current version) and
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from jobforge.storage.atomic import atomic_write_text
+from jobforge.storage.atomic import atomic_write_bytes
 from jobforge.storage.names import validate_name
 from jobforge.timestamps import UtcDatetime
 
@@ -32,7 +34,13 @@ POINTER_NAME = "_current.json"
 
 
 class BatchEntry(BaseModel):
-    """One batch file of a table version."""
+    """One batch file of a table version.
+
+    Frozen: the versions read from one pointer share their entries
+    (:func:`read_current`); a changed entry is a new one (``model_copy``). Its
+    ``fingerprint`` and ``parts`` are not to be changed in place either."""
+
+    model_config = ConfigDict(frozen=True)
 
     batch_id: str
     file: str
@@ -134,13 +142,58 @@ def new_batch_file_name(batch_id: str, version: int, folders: Sequence[Path]) ->
 
 
 def read_current(layer_dir: Path, table: str) -> CurrentVersion | None:
-    """The current version of ``table`` in ``layer_dir``, or ``None`` if never published."""
+    """The current version of ``table`` in ``layer_dir``, or ``None`` if never published.
+
+    The pointer is read whole every time; parsing it is skipped when its bytes
+    are the ones last parsed or written at that path (:class:`_Parsed`)."""
     pointer = table_dir(layer_dir, table) / POINTER_NAME
     try:
-        text = pointer.read_text(encoding="utf-8")
+        data = pointer.read_bytes()
     except FileNotFoundError:
         return None
-    return CurrentVersion.model_validate(json.loads(text))
+    return _PARSED.version(pointer, data)
+
+
+class _Parsed:
+    """The version last parsed from (or written to) each pointer, with its bytes.
+
+    A pointer lists every batch of its version, so at a thousand batches it is
+    about 800 kB, and validating it costs far more than reading it: a step reads
+    its table's pointers several times (the batch to promote, the mode, the
+    previous version, the draft's file name) and the next step reads the one the
+    step before it wrote. A pointer whose bytes equal the kept ones is that
+    version; any other bytes are parsed (and kept instead). Each caller gets its
+    own copy of the version and of its list of batches (the entries, frozen, are
+    shared), so that no caller can change what another reads."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[bytes, CurrentVersion]] = {}
+        self._lock = threading.Lock()
+
+    def version(self, pointer: Path, data: bytes) -> CurrentVersion:
+        key = str(pointer)
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] == data:
+            return _copy(kept[1])
+        version = CurrentVersion.model_validate(json.loads(data.decode("utf-8")))
+        self.keep(pointer, data, version)
+        return _copy(version)
+
+    def keep(self, pointer: Path, data: bytes, version: CurrentVersion) -> None:
+        with self._lock:
+            self._kept[str(pointer)] = (data, _copy(version))
+
+
+def _copy(version: CurrentVersion) -> CurrentVersion:
+    """A copy of ``version`` with its own list of batches and its own ``extra``;
+    the batch entries are shared (they are frozen: :class:`BatchEntry`)."""
+    return version.model_copy(
+        update={"batches": list(version.batches), "extra": copy.deepcopy(version.extra)}
+    )
+
+
+_PARSED = _Parsed()
 
 
 def publish(
@@ -166,7 +219,10 @@ def publish(
         previous=previous,
     )
     pointer = table_dir(layer_dir, table) / POINTER_NAME
-    atomic_write_text(pointer, version.model_dump_json(indent=2) + "\n")
+    data = (version.model_dump_json(indent=2) + "\n").encode("utf-8")
+    atomic_write_bytes(pointer, data)
+    # These bytes parse back to this very version (tests/test_pointer_parsed.py).
+    _PARSED.keep(pointer, data, version)
     return version
 
 
