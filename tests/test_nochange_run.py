@@ -442,3 +442,38 @@ def test_a_layer_folder_turned_into_a_link_is_refused_as_the_full_check_does(
     assert code.err.replace(str(built), "P") == full.err.replace(str(twin), "P")
     assert f"{link} is a symbolic link" in code.err, code.err
     assert "Traceback" not in code.err
+
+
+def test_a_moved_project_is_answered_by_the_index_once_its_delivery_is_recorded(
+    built: Path, tmp_path: Path
+) -> None:
+    """A project copied to another folder reads its sources from other paths:
+    the staged batch's bytes come again from a path it was not read from, a
+    duplicate delivery, recorded once. From then on nothing is written, and the
+    index answers the runs, as it does for an unmoved project."""
+    moved = tmp_path / "elsewhere" / "project"
+    shutil.copytree(built, moved, symlinks=True)
+    (moved / INDEX).unlink()
+    code, first, engine = _engine_run(moved)
+    assert code == 0 and engine != "ENGINE "
+    staged = first[0]
+    assert (staged["layer"], staged["status"]) == ("staged", "duplicate")
+    old_source = built / "sources" / "noc_structure_en.csv"
+    assert staged["reason"].endswith(f"({old_source.as_posix()})"), staged["reason"]
+    assert [s["status"] for s in first[1:]] == ["up to date"] * 3
+    assert (moved / INDEX).is_file()  # kept: the run after the record writes nothing
+    code, again, engine = _engine_run(moved)
+    assert code == 0 and engine == "ENGINE "  # answered by the index
+    (moved / INDEX).unlink()
+    full_code, full, full_engine = _engine_run(moved)  # the full check's answer
+    assert full_engine != "ENGINE "
+    assert (code, again) == (full_code, full)
+    assert again[0]["status"] == "duplicate" and again[0]["rows_out"] == 822
+    # the delivery was recorded once, by the first run
+    records = [
+        json.loads(p.read_text())
+        for p in (moved / "data" / "catalog" / "lineage" / "structure").rglob("*.json")
+    ]
+    skipped = [r for r in records if r.get("status") == "skipped"]
+    assert len(skipped) == 1
+    assert skipped[0]["source_file"] == (moved / "sources" / "noc_structure_en.csv").as_posix()

@@ -47,6 +47,12 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+UNCHANGED = frozenset({"up to date", "duplicate"})
+"""The statuses of a step that writes nothing: ``up to date``, and ``duplicate``
+once its delivery is recorded (a first sighting writes a ``skipped`` record,
+which needs the table's lock: the check without it then hands the table over).
+A run of such steps only may be answered by the up-to-date index."""
+
 STEP_STATUSES: tuple[str, ...] = (
     "success",
     "partial",
@@ -452,7 +458,7 @@ def _keep_index(
         uptodate.forget(config)
         return
     steps = report.as_dicts()
-    if statuses != {"up to date"} or set(reads) != set(order):
+    if not statuses <= UNCHANGED or set(reads) != set(order):
         found: list[StepReport] = []
         reads.clear()
         for name in order:
@@ -682,7 +688,8 @@ def _up_to_date(
     reads: dict[str, Reads] | None = None,
     again: bool = False,
 ) -> bool:
-    """Report every step of table ``name`` as up to date, if each is, without
+    """Report every step of table ``name`` as up to date (or as a duplicate
+    delivery already recorded: :data:`UNCHANGED`), if each is, without
     taking the table's lock (a run in which nothing changed then costs the
     sources' hashes and the pointers' reads, not a lock per table); ``False``
     (nothing reported) when a step must run, a journal is left for the table,
@@ -705,7 +712,7 @@ def _up_to_date(
         return False
     if reads is not None:
         reads[name] = seen
-    if any(step.status != "up to date" for step in found):
+    if any(step.status not in UNCHANGED for step in found):
         return False  # not expected (every other outcome writes), but never reported
     for step in found:
         emit(step)
