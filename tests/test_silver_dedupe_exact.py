@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
+from jobforge_polars.dedupe import colliding_hashes
 
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
@@ -95,5 +97,29 @@ def test_the_duplicates_file_keeps_each_dropped_row_as_read(tmp_path: Path) -> N
 
 def test_no_temporary_hash_file_is_left_behind(tmp_path: Path) -> None:
     _run(tmp_path)
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if ".jobforge-tmp-" in p.name]
+    assert leftovers == []
+
+
+# Under colliding_hashes(per_pass) every one of the 10 rows kept by the rule is a
+# candidate (three hash buckets) and 2 rows are quarantined: each bound of the
+# step is crossed by one of these values, and each path must give the same rows.
+# 9: hashes written to the temporary file (10 rows > 9), compared in 2 passes;
+# 10: hashes held in memory, candidates compared in one pass, read apart from
+# the quarantined rows (10 + 2 > 10); 11: the same (12 > 11); 12: the quarantined
+# rows and the candidates read together (12 <= 12).
+@pytest.mark.parametrize("per_pass", [9, 10, 11, 12])
+def test_every_path_of_the_step_gives_the_same_rows(tmp_path: Path, per_pass: int) -> None:
+    with colliding_hashes(per_pass):
+        kept, dups, rejected, ledger = _run(tmp_path)
+    assert kept == KEPT
+    assert dups == DUPLICATES
+    assert rejected == REJECTED
+    _expected_ledger(ledger)
+    quarantine = pl.read_parquet(next((tmp_path / "data").rglob("quarantine/rows/silver/*")))
+    assert quarantine.get_column("rule_id").to_list() == ["not_negative"] * 2
+    assert [json.loads(r) for r in quarantine.get_column("row")] == [
+        {"code": "D", "label": "z", "amount": -1.0}
+    ] * 2
     leftovers = [p for p in (tmp_path / "data").rglob("*") if ".jobforge-tmp-" in p.name]
     assert leftovers == []

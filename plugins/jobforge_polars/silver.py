@@ -27,7 +27,13 @@ from jobforge.plugin import (
     transform_name,
 )
 from jobforge_polars.arrow import write_arrow_transformed
-from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
+from jobforge_polars.dedupe import (
+    DUPLICATE_OF,
+    candidate_names,
+    duplicate_rows,
+    is_one_of,
+    read_in_one_pass,
+)
 from jobforge_polars.exprs import (
     all_true,
     carry,
@@ -95,9 +101,24 @@ def write_silver(
             f"silver {ctx.table}: read {totals['__jf_total']} rows from bronze, whose "
             f"footers say {rows_in}"
         )
-    if errors and targets.quarantine is not None and int(totals["__jf_accepted"]) < rows_in:
+    accepted = int(totals["__jf_accepted"])
+    kept = frame.filter(~rejected)
+    nominated = candidate_names(kept, keys, accepted, targets.data) if keys else None
+    quarantined = bool(errors) and targets.quarantine is not None and accepted < rows_in
+    # The rows quarantined and the de-duplication's candidates are each a few
+    # rows spread over every page of bronze: read together (when they fit in
+    # one comparison pass), they cost one read of bronze instead of two.
+    shared = (
+        frame.filter(rejected | is_one_of(nominated)).collect()
+        if quarantined
+        and nominated is not None
+        and nominated.height
+        and read_in_one_pass(nominated, rows_in - accepted)
+        else None
+    )
+    if quarantined and targets.quarantine is not None:
         quarantined_rows = quarantine_frame(
-            frame.filter(rejected),
+            (frame if shared is None else shared.lazy()).filter(rejected),
             layer="silver",
             ctx=ctx,
             rule_id=first_true([(f, r.id) for f, r in errors]),
@@ -121,8 +142,13 @@ def write_silver(
         )
         with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
             literal.sink_parquet(quarantined_rows, apart, **WRITE)
-    kept = frame.filter(~rejected)
-    dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
+    dropped, dropped_rows = (
+        duplicate_rows(
+            kept, keys, data, nominated, None if shared is None else shared.filter(~rejected)
+        )
+        if nominated is not None
+        else (None, None)
+    )
     duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
     unique = kept if duplicate is None else kept.filter(~duplicate)
     where = f"silver {ctx.table}"
@@ -160,14 +186,14 @@ def write_silver(
                 source.select(set_apart(duplicate_values(ctx), given)), apart, **WRITE
             )
     out = pending.row_count(targets.data)
-    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    set_apart_rows = pending.row_count(targets.quarantine) if targets.quarantine else 0
     duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0
-    unique_rows = int(totals["__jf_accepted"]) - duplicates
+    unique_rows = accepted - duplicates
     filtered = filtered_rows(where, unique_rows, out, bool(transforms))
     return StepOutcome(
         rows_in=rows_in,
         rows_out=out,
-        rows_quarantined=quarantined,
+        rows_quarantined=set_apart_rows,
         rows_deduplicated=duplicates,
         rows_filtered=filtered,
         rows_warned=int(totals["__jf_warned"] or 0),
