@@ -30,6 +30,9 @@ _HASHES_PER_PASS = 4_000_000
 """... and then sorts at most this many row hashes at a time (32 MiB)."""
 _CANDIDATES_PER_PASS = 1_000_000
 """... and compares at most this many candidate rows at a time."""
+APART = "__jf_apart"
+"""A column of rows read with the candidates (:func:`duplicate_rows`): true on
+the rows that are not candidates."""
 _IDENTITY = [BATCH_ID, SOURCE_ROW]
 _CARRIED = [SOURCE_FILE, INGESTED_AT, *_IDENTITY]
 
@@ -128,8 +131,9 @@ def duplicate_rows(
     hash repeats, :func:`candidate_names`) are read back by name, at most
     :data:`_CANDIDATES_PER_PASS` at a time, and compared on their full key
     values: of equal rows the first (in file order) is kept. ``read``: the
-    candidates' rows, in file order, when the caller read them already
-    (with other rows, :func:`read_in_one_pass`).
+    candidates' rows, in file order, when the caller read them already with
+    other rows (:func:`read_in_one_pass`), those flagged true in :data:`APART`
+    (compared with none: filtering them out first would copy every row).
     """
     schema = kept.collect_schema()
     dropped = [
@@ -142,13 +146,15 @@ def duplicate_rows(
             continue
         # Read by name, in file order, so the first of equal rows is kept.
         rows = (
-            read.select(*_CARRIED, *map(column, data))
+            read.select(*_CARRIED, *map(column, data), APART)
             if read is not None and passes == 1
-            else kept.filter(is_one_of(wanted)).select(*_CARRIED, *map(column, data)).collect()
+            else kept.filter(is_one_of(wanted))
+            .select(*_CARRIED, *map(column, data), pl.lit(False).alias(APART))
+            .collect()
         )
-        equal = pl.struct(map(column, keys))
+        equal = pl.struct(*map(column, keys), pl.col(APART))
         rows = rows.with_columns(pl.col(SOURCE_ROW).first().over(equal).alias(DUPLICATE_OF))
-        dropped.append(rows.filter(~equal.is_first_distinct()))
+        dropped.append(rows.filter(~pl.col(APART) & ~equal.is_first_distinct()).drop(APART))
     everything = pl.concat(dropped, how="diagonal_relaxed")
     named = everything.select(*_IDENTITY, DUPLICATE_OF)
     return named, everything if passes == 1 else None
