@@ -30,9 +30,6 @@ _HASHES_PER_PASS = 4_000_000
 """... and then sorts at most this many row hashes at a time (32 MiB)."""
 _CANDIDATES_PER_PASS = 1_000_000
 """... and compares at most this many candidate rows at a time."""
-APART = "__jf_apart"
-"""A column of rows read with the candidates (:func:`duplicate_rows`): true on
-the rows that are not candidates."""
 _IDENTITY = [BATCH_ID, SOURCE_ROW]
 _CARRIED = [SOURCE_FILE, INGESTED_AT, *_IDENTITY]
 
@@ -108,6 +105,16 @@ def candidate_names(kept: pl.LazyFrame, keys: list[str], rows: int, near: Path) 
         hashes.unlink(missing_ok=True)
 
 
+def apart_column(data: list[str]) -> str:
+    """The name of the column that flags, among rows read with the candidates
+    (:func:`duplicate_rows`), those that are not candidates: ``__jf_apart``, or
+    with more underscores if a data column is called that."""
+    name = "__jf_apart"
+    while name in data:
+        name += "_"
+    return name
+
+
 def read_in_one_pass(candidates: pl.DataFrame, other_rows: int) -> bool:
     """Whether the rows of ``candidates`` and ``other_rows`` more may be read
     together, within the rows :func:`duplicate_rows` compares at a time."""
@@ -132,9 +139,11 @@ def duplicate_rows(
     :data:`_CANDIDATES_PER_PASS` at a time, and compared on their full key
     values: of equal rows the first (in file order) is kept. ``read``: the
     candidates' rows, in file order, when the caller read them already with
-    other rows (:func:`read_in_one_pass`), those flagged true in :data:`APART`
-    (compared with none: filtering them out first would copy every row).
+    other rows (:func:`read_in_one_pass`), those flagged true in the column
+    :func:`apart_column` names (compared with none: filtering them out first
+    would copy every row).
     """
+    apart = apart_column(data)
     schema = kept.collect_schema()
     dropped = [
         pl.DataFrame(schema={**{c: schema[c] for c in [*_CARRIED, *data]}, DUPLICATE_OF: pl.Int64})
@@ -146,15 +155,15 @@ def duplicate_rows(
             continue
         # Read by name, in file order, so the first of equal rows is kept.
         rows = (
-            read.select(*_CARRIED, *map(column, data), APART)
+            read.select(*_CARRIED, *map(column, data), column(apart))
             if read is not None and passes == 1
             else kept.filter(is_one_of(wanted))
-            .select(*_CARRIED, *map(column, data), pl.lit(False).alias(APART))
+            .select(*_CARRIED, *map(column, data), pl.lit(False).alias(apart))
             .collect()
         )
-        equal = pl.struct(*map(column, keys), pl.col(APART))
+        equal = pl.struct(*map(column, keys), column(apart))
         rows = rows.with_columns(pl.col(SOURCE_ROW).first().over(equal).alias(DUPLICATE_OF))
-        dropped.append(rows.filter(~pl.col(APART) & ~equal.is_first_distinct()).drop(APART))
+        dropped.append(rows.filter(~column(apart) & ~equal.is_first_distinct()).drop(apart))
     everything = pl.concat(dropped, how="diagonal_relaxed")
     named = everything.select(*_IDENTITY, DUPLICATE_OF)
     return named, everything if passes == 1 else None

@@ -30,8 +30,8 @@ from jobforge.plugin import (
 )
 from jobforge_polars.arrow import write_arrow_transformed
 from jobforge_polars.dedupe import (
-    APART,
     DUPLICATE_OF,
+    apart_column,
     candidate_names,
     duplicate_rows,
     is_one_of,
@@ -113,7 +113,7 @@ def write_silver(
     # one comparison pass), they cost one read of bronze instead of two.
     shared = (
         frame.filter(rejected | is_one_of(nominated))
-        .select(*_read_apart(names, data, errors), rejected.alias(APART))
+        .select(*_read_apart(names, data, errors), rejected.alias(apart_column(data)))
         .collect()
         if quarantined
         and nominated is not None
@@ -123,7 +123,7 @@ def write_silver(
     )
     if quarantined and targets.quarantine is not None:
         quarantined_rows = quarantine_frame(
-            frame.filter(rejected) if shared is None else shared.lazy().filter(APART),
+            frame.filter(rejected) if shared is None else shared.lazy().filter(rejected),
             layer="silver",
             ctx=ctx,
             rule_id=first_true([(f, r.id) for f, r in errors]),
