@@ -113,7 +113,7 @@ def write_silver(
     # one comparison pass), they cost one read of bronze instead of two.
     shared = (
         frame.filter(rejected | is_one_of(nominated))
-        .select(*_read_apart(names, data, errors), rejected.alias(apart_column(data)))
+        .select(*map(column, _read_apart(names, data, errors)), rejected.alias(apart_column(data)))
         .collect()
         if quarantined
         and nominated is not None
