@@ -307,3 +307,32 @@ def test_append_parts_times_each_part_of_the_steps(tmp_path: Path) -> None:
         assert parts[part] == "3.0", (part, parts)
     assert parts["(run) up-to-date index kept"] == "1.0", parts
     assert float(parts["pointer read"]) > 3 and float(parts["batch files listed"]) >= 1, parts
+
+
+SILVER_LAST_LINE = re.compile(
+    r"^rows=20000 silver_cpu_s=\d+\.\d{3} silver_s=\d+\.\d{3} plans_cpu_s=\d+\.\d{3} "
+    r"silver_peak_mib=\d+$"
+)
+
+
+def test_the_silver_step_benchmark_lists_its_plans_and_checks_the_ledger(tmp_path: Path) -> None:
+    args = ("--rows", "20000", "--repeat", "2", "--workdir", str(tmp_path))
+    done = _run(str(BENCH / "silver_passes.py"), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert SILVER_LAST_LINE.match(lines[-1]), lines[-1]
+    # Each plan once per step, silver's data written by silver.py and the
+    # hashes collected by dedupe.py (20 000 rows are held in memory).
+    plans = [line.split()[-2:] for line in lines if re.match(r"^\s+\d+\.\d{3} ", line)]
+    assert ["sink_parquet", "silver.py"] in [[k, w.split(":")[0]] for k, w in plans]
+    assert ["collect", "dedupe.py"] in [[k, w.split(":")[0]] for k, w in plans]
+    assert not (tmp_path / "silver-passes").exists()
+    # A ledger that does not match what the generator made is refused.
+    meta_file = next(tmp_path.glob("occupations-20000-*.csv.json"))
+    meta = json.loads(meta_file.read_text())
+    meta["duplicates"] += 1
+    meta_file.write_text(json.dumps(meta))
+    done = _run(str(BENCH / "silver_passes.py"), *args)
+    assert done.returncode == 1
+    assert "CHECK FAILED: silver ledger (in, out, deduplicated, quarantined) " in done.stderr
+    assert "rows=20000" not in done.stdout

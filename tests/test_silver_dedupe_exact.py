@@ -11,11 +11,14 @@ executor.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
+from jobforge_polars.dedupe import colliding_hashes
 
 from jobforge.engine.pipeline import PipelineEngine
 from jobforge.engine.steps import BronzeSchema, Rule, SilverSpec
@@ -47,9 +50,9 @@ DUPLICATE_OF = {3: 1, 6: 2, 9: 1, 11: 1, 12: 4}
 """Each dropped row -> the kept row it equals."""
 
 
-def _run(tmp_path: Path) -> tuple[list[int], list[int], list[int], dict]:
+def _run(tmp_path: Path, csv: str = CSV) -> tuple[list[int], list[int], list[int], dict]:
     source = tmp_path / "rows.csv"
-    source.write_text(CSV, encoding="utf-8")
+    source.write_text(csv, encoding="utf-8")
     engine = PipelineEngine(PipelineConfig(tmp_path / "data", entry_points=False))
     result = engine.run_full_pipeline(
         source,
@@ -97,3 +100,44 @@ def test_no_temporary_hash_file_is_left_behind(tmp_path: Path) -> None:
     _run(tmp_path)
     leftovers = [p for p in (tmp_path / "data").rglob("*") if ".jobforge-tmp-" in p.name]
     assert leftovers == []
+
+
+# Under colliding_hashes(per_pass) every one of the 10 rows kept by the rule is a
+# candidate (three hash buckets) and 2 rows are quarantined: each bound of the
+# step is crossed by one of these values, and each path must give the same rows.
+# 9: hashes written to the temporary file (10 rows > 9), compared in 2 passes;
+# 10: hashes held in memory, candidates compared in one pass, read apart from
+# the quarantined rows (10 + 2 > 10); 11: the same (12 > 11); 12: the quarantined
+# rows and the candidates read together (12 <= 12).
+@pytest.mark.parametrize("per_pass", [9, 10, 11, 12])
+def test_every_path_of_the_step_gives_the_same_rows(tmp_path: Path, per_pass: int) -> None:
+    with colliding_hashes(per_pass):
+        kept, dups, rejected, ledger = _run(tmp_path)
+    assert kept == KEPT
+    assert dups == DUPLICATES
+    assert rejected == REJECTED
+    _expected_ledger(ledger)
+    quarantine = pl.read_parquet(next((tmp_path / "data").rglob("quarantine/rows/silver/*")))
+    assert quarantine.get_column("rule_id").to_list() == ["not_negative"] * 2
+    assert [json.loads(r) for r in quarantine.get_column("row")] == [
+        {"code": "D", "label": "z", "amount": -1.0}
+    ] * 2
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if ".jobforge-tmp-" in p.name]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("per_pass", [9, 12, None])
+def test_a_data_column_may_have_the_name_of_the_comparisons_flag(
+    tmp_path: Path, per_pass: int | None
+) -> None:
+    """The comparison flags the rows read with the candidates in a column of its
+    own (``__jf_apart``, see jobforge_polars.dedupe.apart_column); a data column
+    of that name is compared like any other, on every path (9: the hash file; 12:
+    the shared read; None: no collision forced)."""
+    csv = CSV.replace("code,label,amount", "code,__jf_apart,amount", 1)
+    with colliding_hashes(per_pass) if per_pass else contextlib.nullcontext():
+        kept, dups, rejected, ledger = _run(tmp_path, csv)
+    assert (kept, dups, rejected) == (KEPT, DUPLICATES, REJECTED)
+    _expected_ledger(ledger)
+    silver = pl.read_parquet(next((tmp_path / "data").rglob("silver/rows/*.parquet")))
+    assert silver.get_column("__jf_apart").to_list() == ["x", "y", "", "w", "y "]

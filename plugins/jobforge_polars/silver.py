@@ -9,6 +9,8 @@ import polars as pl
 
 from jobforge.plugin import (
     BATCH_ID,
+    INGESTED_AT,
+    SOURCE_FILE,
     SOURCE_ROW,
     WRITE,
     ContractError,
@@ -27,7 +29,14 @@ from jobforge.plugin import (
     transform_name,
 )
 from jobforge_polars.arrow import write_arrow_transformed
-from jobforge_polars.dedupe import DUPLICATE_OF, duplicate_rows, is_one_of
+from jobforge_polars.dedupe import (
+    DUPLICATE_OF,
+    apart_column,
+    candidate_names,
+    duplicate_rows,
+    is_one_of,
+    read_in_one_pass,
+)
 from jobforge_polars.exprs import (
     all_true,
     carry,
@@ -95,9 +104,26 @@ def write_silver(
             f"silver {ctx.table}: read {totals['__jf_total']} rows from bronze, whose "
             f"footers say {rows_in}"
         )
-    if errors and targets.quarantine is not None and int(totals["__jf_accepted"]) < rows_in:
+    accepted = int(totals["__jf_accepted"])
+    kept = frame.filter(~rejected)
+    nominated = candidate_names(kept, keys, accepted, targets.data) if keys else None
+    quarantined = bool(errors) and targets.quarantine is not None and accepted < rows_in
+    # The rows quarantined and the de-duplication's candidates are each a few
+    # rows spread over every page of bronze: read together (when they fit in
+    # one comparison pass), they cost one read of bronze instead of two.
+    shared = (
+        frame.filter(rejected | is_one_of(nominated))
+        .select(*map(column, _read_apart(names, data, errors)), rejected.alias(apart_column(data)))
+        .collect()
+        if quarantined
+        and nominated is not None
+        and nominated.height
+        and read_in_one_pass(nominated, rows_in - accepted)
+        else None
+    )
+    if quarantined and targets.quarantine is not None:
         quarantined_rows = quarantine_frame(
-            frame.filter(rejected),
+            frame.filter(rejected) if shared is None else shared.lazy().filter(rejected),
             layer="silver",
             ctx=ctx,
             rule_id=first_true([(f, r.id) for f, r in errors]),
@@ -121,8 +147,12 @@ def write_silver(
         )
         with pending.sink_for(targets.quarantine, drop_if_empty=True) as apart:
             literal.sink_parquet(quarantined_rows, apart, **WRITE)
-    kept = frame.filter(~rejected)
-    dropped, dropped_rows = duplicate_rows(kept, keys, data, targets.data) if keys else (None, None)
+    dropped, dropped_rows = (
+        duplicate_rows(kept, keys, data, nominated, shared)
+        if nominated is not None
+        else (None, None)
+    )
+    del shared, nominated  # not held while silver is written (about 100 MiB at 10M rows)
     duplicate = is_one_of(dropped) if dropped is not None and dropped.height else None
     unique = kept if duplicate is None else kept.filter(~duplicate)
     where = f"silver {ctx.table}"
@@ -137,37 +167,36 @@ def write_silver(
                 f"{type(result).__name__}, expected a polars LazyFrame"
             )
     require_provenance(where, result.collect_schema().names())
+    if duplicate is not None and targets.duplicates is not None and dropped is not None:
+        # The dropped rows as read while comparing candidates, else read again
+        # (and told which row each equals); written before silver, so that
+        # they are not held while it is.
+        _write_duplicates(
+            kept.filter(duplicate).join(
+                dropped.lazy(), on=[BATCH_ID, SOURCE_ROW], how="left", maintain_order="left"
+            )
+            if dropped_rows is None
+            else dropped_rows.lazy(),
+            data,
+            ctx,
+            pending,
+            targets.duplicates,
+        )
+    del dropped_rows
     with pending.sink_for(targets.data) as out_file:
         if arrow:
             write_arrow_transformed(result, arrow, where, out_file)
         else:
             literal.sink_parquet(result, out_file, **WRITE)
-    if duplicate is not None and targets.duplicates is not None and dropped is not None:
-        # The dropped rows as read while comparing candidates, else read again
-        # (and told which row each equals).
-        if dropped_rows is None:
-            source = kept.filter(duplicate).join(
-                dropped.lazy(),
-                on=[BATCH_ID, SOURCE_ROW],
-                how="left",
-                maintain_order="left",
-            )
-        else:
-            source = dropped_rows.lazy()
-        given = {"row": json_row(data), "duplicate_of": pl.col(DUPLICATE_OF)}
-        with pending.sink_for(targets.duplicates, drop_if_empty=True) as apart:
-            literal.sink_parquet(
-                source.select(set_apart(duplicate_values(ctx), given)), apart, **WRITE
-            )
     out = pending.row_count(targets.data)
-    quarantined = pending.row_count(targets.quarantine) if targets.quarantine else 0
+    set_apart_rows = pending.row_count(targets.quarantine) if targets.quarantine else 0
     duplicates = pending.row_count(targets.duplicates) if targets.duplicates else 0
-    unique_rows = int(totals["__jf_accepted"]) - duplicates
+    unique_rows = accepted - duplicates
     filtered = filtered_rows(where, unique_rows, out, bool(transforms))
     return StepOutcome(
         rows_in=rows_in,
         rows_out=out,
-        rows_quarantined=quarantined,
+        rows_quarantined=set_apart_rows,
         rows_deduplicated=duplicates,
         rows_filtered=filtered,
         rows_warned=int(totals["__jf_warned"] or 0),
@@ -178,3 +207,20 @@ def write_silver(
             + [f"transform:{transform_name(t)}" for t in transforms]
         ),
     )
+
+
+def _write_duplicates(
+    rows: pl.LazyFrame, data: list[str], ctx: StepContext, pending: PendingFiles, target: Path
+) -> None:
+    given = {"row": json_row(data), "duplicate_of": pl.col(DUPLICATE_OF)}
+    with pending.sink_for(target, drop_if_empty=True) as apart:
+        literal.sink_parquet(rows.select(set_apart(duplicate_values(ctx), given)), apart, **WRITE)
+
+
+def _read_apart(names: list[str], data: list[str], errors: list[tuple[pl.Expr, Rule]]) -> list[str]:
+    """The columns (of ``names``, in order) that the quarantine and the comparison
+    of candidates read: the provenance set apart with a row, the data and the
+    columns of the error rules."""
+    wanted = {SOURCE_FILE, INGESTED_AT, BATCH_ID, SOURCE_ROW, *data}
+    wanted.update(c for f, _ in errors for c in f.meta.root_names())
+    return [c for c in names if c in wanted]
