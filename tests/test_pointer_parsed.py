@@ -136,3 +136,36 @@ def test_an_unchanged_pointer_is_not_validated_again(
         read = versions.read_current(tmp_path, "tiny")
         assert read is not None and read.version == 4
     assert validated == [1]  # new bytes: parsed once
+
+
+def test_at_most_the_bound_of_pointers_is_kept_and_the_oldest_is_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that reads many tables' pointers keeps the versions of the
+    last :data:`versions.KEPT_POINTERS` only: the first read again is parsed."""
+    parsed = versions._Parsed(3)
+    monkeypatch.setattr(versions, "_PARSED", parsed)
+    folders = [tmp_path / f"layer{n}" for n in range(5)]
+    for folder in folders:
+        _publish(folder, 1, None)
+    assert len(parsed) == 3  # the publications kept the last three only
+    on_disk = [_parsed_from_disk(folder) for folder in folders]
+    validated: list[int] = []
+    real = CurrentVersion.model_validate.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[CurrentVersion], *args: object, **kwargs: object) -> CurrentVersion:
+        validated.append(1)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(CurrentVersion, "model_validate", classmethod(counting))
+    for n in (2, 3, 4):
+        assert versions.read_current(folders[n], "tiny") == on_disk[n]
+    assert validated == []  # the last three are kept
+    assert versions.read_current(folders[0], "tiny") == on_disk[0]
+    assert validated == [1]  # the first had left: parsed again
+    assert len(parsed) == 3
+    # of the three kept before, folders[2] was read least recently: it left
+    assert versions.read_current(folders[3], "tiny") == on_disk[3]
+    assert validated == [1]
+    assert versions.read_current(folders[2], "tiny") == on_disk[2]
+    assert validated == [1, 1]

@@ -19,6 +19,7 @@ import copy
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -164,16 +165,22 @@ class _Parsed:
     step before it wrote. A pointer whose bytes equal the kept ones is that
     version; any other bytes are parsed (and kept instead). Each caller gets its
     own copy of the version and of its list of batches (the entries, frozen, are
-    shared), so that no caller can change what another reads."""
+    shared), so that no caller can change what another reads. At most
+    :data:`KEPT_POINTERS` pointers are kept, the least recently used leaving
+    first: a step needs its own table's few, and a process that reads a
+    project's thousands of pointers does not hold them all."""
 
-    def __init__(self) -> None:
-        self._kept: dict[str, tuple[bytes, CurrentVersion]] = {}
+    def __init__(self, size: int) -> None:
+        self._kept: OrderedDict[str, tuple[bytes, CurrentVersion]] = OrderedDict()
+        self._size = size
         self._lock = threading.Lock()
 
     def version(self, pointer: Path, data: bytes) -> CurrentVersion:
         key = str(pointer)
         with self._lock:
             kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
         if kept is not None and kept[0] == data:
             return _copy(kept[1])
         version = CurrentVersion.model_validate(json.loads(data.decode("utf-8")))
@@ -181,8 +188,15 @@ class _Parsed:
         return _copy(version)
 
     def keep(self, pointer: Path, data: bytes, version: CurrentVersion) -> None:
+        key = str(pointer)
         with self._lock:
-            self._kept[str(pointer)] = (data, _copy(version))
+            self._kept[key] = (data, _copy(version))
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def _copy(version: CurrentVersion) -> CurrentVersion:
@@ -193,7 +207,10 @@ def _copy(version: CurrentVersion) -> CurrentVersion:
     )
 
 
-_PARSED = _Parsed()
+KEPT_POINTERS = 64
+"""How many pointers' parsed versions a process keeps (:class:`_Parsed`)."""
+
+_PARSED = _Parsed(KEPT_POINTERS)
 
 
 def publish(
