@@ -214,7 +214,6 @@ class _DuckDB:
     def totals(self, table: pa.Table, expressions: list[str]) -> list[ColumnTotal]:
         """Sum and count of each expression over ``table`` (registered as ``part``),
         in one query."""
-        self.types()
         listed = ", ".join(f"sum({e}), count({e})" for e in expressions)
         (row,) = _query(table, f"SELECT {listed} FROM part")
         return [
@@ -415,9 +414,10 @@ def bronze_totals(
     assert ins is not None and out is not None
     apart = pending.written_files(targets.quarantine) if targets.quarantine else []
     rejected = _read(apart, ["row"])  # a quarantine in parts: every part
-    duck = _DuckDB(out, measured)
-    found = []
-    for column, source in zip(measured, sources, strict=True):
+    kinds = [_kind(out.schema.field(c).type, c, parts[0]) for c in measured]
+    came_in: list[str] = []
+    quarantined: list[str] = []
+    for column, source, kind in zip(measured, sources, kinds, strict=True):
         spec = schema.cast[column]
         given = ins.schema.field(source).type
         is_text = pa.types.is_string(given) or pa.types.is_large_string(given)
@@ -426,24 +426,29 @@ def bronze_totals(
             if is_text
             else f"TRY_CAST({_quoted(source)} AS {SQL_TYPES[spec.type]})"
         )
-        kind = _kind(out.schema.field(column).type, column, parts[0])
-        (came,) = duck.totals(ins, [_counted(value_in, kind)])
+        came_in.append(_counted(value_in, kind))
         text_apart = f'json_extract_string("row", {_json_path(source)})'
-        quarantined = (
-            duck.totals(rejected, [_counted(cast_value(text_apart, spec), kind)])[0]
-            if rejected is not None and rejected.num_rows
-            else _NONE
+        quarantined.append(_counted(cast_value(text_apart, spec), kind))
+    duck = _DuckDB(out, measured)
+    came = duck.totals(ins, came_in)  # every column in one query of each part
+    rejected_totals = (
+        duck.totals(rejected, quarantined)
+        if rejected is not None and rejected.num_rows
+        else [_NONE for _ in measured]
+    )
+    found = [
+        ControlTotal(
+            column=column,
+            kind=kind,  # type: ignore[arg-type]
+            came_in=came_total,
+            went_out=_column_total(out.column(column)),
+            quarantined=apart_total,
+            deduplicated=_NONE,
         )
-        found.append(
-            ControlTotal(
-                column=column,
-                kind=kind,  # type: ignore[arg-type]
-                came_in=came,
-                went_out=_column_total(out.column(column)),
-                quarantined=quarantined,
-                deduplicated=_NONE,
-            )
+        for column, kind, came_total, apart_total in zip(
+            measured, kinds, came, rejected_totals, strict=True
         )
+    ]
     return reconcile(found, ledger)
 
 
