@@ -375,3 +375,32 @@ def test_nochange_parts_times_a_run_the_index_answers_and_refuses_one_it_does_no
     source.write_bytes(source.read_bytes() + b"\n")
     done = _run(script, str(tmp_path), "--repeat", "2")
     assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_step_parts_times_each_part_of_every_step_by_layer() -> None:
+    done = _run(str(BENCH / "step_parts.py"), "--tables", "6")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"run: exit 0, [\d.]+ s wall, [\d.]+ s cpu \(in-process\)", lines[0])
+    layers: dict[str, dict[str, int]] = {}
+    for line in lines[1:]:
+        heading = re.fullmatch(r"(\w+): (\d+) steps", line)
+        if heading:
+            layers[heading[1]] = {"steps": int(heading[2])}
+            continue
+        part = re.fullmatch(r"  (.+): (\d+) calls, [\d.]+ ms cpu, [\d.]+ ms wall", line)
+        assert part is not None, line
+        layers[list(layers)[-1]][part[1]] = int(part[2])
+    # 6 source tables, 2 gold tables (at least two: benchmarks/project.py)
+    assert {k: v["steps"] for k, v in layers.items()} == {
+        "staged": 6,
+        "bronze": 6,
+        "silver": 6,
+        "gold": 2,
+    }
+    for name, parts in layers.items():
+        for part in ("step", "write", "record", "entry", "stage", "switch", "publish", "finish"):
+            assert parts[part] == parts["steps"], (name, part, parts)
+        assert parts["fsync"] > 10 * parts["steps"], (name, parts)
+    # the project declares control totals: bronze and silver measure them each step
+    assert layers["bronze"]["totals"] == layers["silver"]["totals"] == 6
