@@ -12,15 +12,17 @@ each: the check itself, not a second description of it) and what it read is
 kept beside its report in
 ``<locks>/up-to-date.json``: every file it opened, with the sha256 of its bytes
 (or that it was absent), every folder it listed (the sorted names), every glob
-it expanded (the matches), and each table's journal (absent). The next run with
-the same key (:func:`index_key`: the project file's bytes, the loaded plugins
-with their versions and modules, jobforge's own code, the data root and its
-layout folders) that finds every one of those files, listings and globs as it
-was gives the kept report without running the check: the source bytes hashed,
-the pointers and records hashed, one ``lstat`` per journal. Anything else (a
-byte of a source, a pointer replaced by another writer, a new record, a
-journal, a changed project file or plugin, an unreadable or other index) runs
-the full check, as before.
+it expanded (the matches), and each table's journal (absent), table by table.
+The next run with the same key (:func:`index_key`: the project file's bytes, the
+loaded plugins with their versions and modules, jobforge's own code, the data
+root and its layout folders) gives, for each table that finds every one of its
+files, listings and globs as it was and no journal (:func:`answered`), the kept
+steps without running its check: the source bytes hashed, the pointers and
+records hashed, one ``lstat`` per journal. A table whose reads changed (a byte
+of a source, a pointer replaced by another writer, a new record, a journal) is
+checked and run as before, and so is every table built from one that is (its
+inputs may change in this run); a changed project file or plugin, or an
+unreadable or other index, has every table checked.
 
 What the check read is seen through Python's audit events (``open``,
 ``os.scandir``, ``os.listdir``, ``glob.glob``) on the thread running it (see
