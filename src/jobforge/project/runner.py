@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.glossary import GlossaryTerm, load_glossary, save_term
@@ -380,14 +380,17 @@ def run_project(
 
     whole = selected == list(project.order) and to is Layer.GOLD and not full_refresh
     key = uptodate.index_key(project, config) if whole else None
+    answered: dict[str, tuple[list[dict[str, Any]], Reads]] = {}
     if key is not None:
         write_glossary(project, config)
-        kept = uptodate.lookup(config, key, selected)
-        if kept is not None:  # every table up to date, as the full check found before
+        inputs = {name: table_inputs(project, name) for name in selected}
+        answered = uptodate.answered(config, key, selected, inputs) or {}
+        if len(answered) == len(selected):  # every table up to date, as the full check found
             config.check_write_paths()  # what making an engine checks
             config.catalog.tidy()  # what an engine's first step does
-            for fields in kept:
-                emit(StepReport(**fields))
+            for name in selected:
+                for fields in answered[name][0]:
+                    emit(StepReport(**fields))
             report.completed_at = utc_now()
             write_run_record(config, project, report)
             return report
@@ -412,6 +415,13 @@ def run_project(
     """What each table's up-to-date check read (to keep the index)."""
 
     def run_one(table_engine: PipelineEngine, name: str, out: Progress) -> JobforgeError | None:
+        if name in answered:  # up to date, as the full check found it before (the index)
+            steps, seen = answered[name]
+            for fields in steps:
+                out(StepReport(**fields))
+            if reads is not None:
+                reads[name] = seen
+            return None
         return _run_table(table_engine, project, name, to, full_refresh, out, reads)
 
     engines = [engine]
@@ -447,24 +457,29 @@ def _keep_index(
     report: RunReport,
 ) -> None:
     """After a run in which no step failed or was skipped, keep the up-to-date
-    index (:mod:`jobforge.project.uptodate`): from this run's own checks if every
-    table was up to date, else from the full check run once more for each table
-    (what the next run with nothing changed would do)."""
+    index (:mod:`jobforge.project.uptodate`): for each table whose steps were all
+    up to date, from this run's check of it (or the index's answer); for every
+    other, from the full check run once more (what the next run with nothing
+    changed would do)."""
     from jobforge.project import uptodate
 
     statuses = {s.status for s in report.steps}
     if not report.steps or statuses & {"failed", "skipped"}:
         uptodate.forget(config)
         return
-    steps = report.as_dicts()
-    if not statuses <= UNCHANGED or set(reads) != set(order):
+    by_table: dict[str, list[StepReport]] = {name: [] for name in order}
+    for step in report.steps:
+        by_table[step.table].append(step)
+    steps: list[dict[str, Any]] = []
+    for name in order:
+        if name in reads and all(s.status in UNCHANGED for s in by_table[name]):
+            steps += [asdict(s) for s in by_table[name]]
+            continue
         found: list[StepReport] = []
-        reads.clear()
-        for name in order:
-            if not _up_to_date(engine, project, name, Layer.GOLD, found.append, reads, again=True):
-                uptodate.forget(config)
-                return
-        steps = [asdict(s) for s in found]
+        if not _up_to_date(engine, project, name, Layer.GOLD, found.append, reads, again=True):
+            uptodate.forget(config)
+            return
+        steps += [asdict(s) for s in found]
     uptodate.keep(config, key, order, [reads[n] for n in order], steps)
 
 

@@ -12,15 +12,17 @@ each: the check itself, not a second description of it) and what it read is
 kept beside its report in
 ``<locks>/up-to-date.json``: every file it opened, with the sha256 of its bytes
 (or that it was absent), every folder it listed (the sorted names), every glob
-it expanded (the matches), and each table's journal (absent). The next run with
-the same key (:func:`index_key`: the project file's bytes, the loaded plugins
-with their versions and modules, jobforge's own code, the data root and its
-layout folders) that finds every one of those files, listings and globs as it
-was gives the kept report without running the check: the source bytes hashed,
-the pointers and records hashed, one ``lstat`` per journal. Anything else (a
-byte of a source, a pointer replaced by another writer, a new record, a
-journal, a changed project file or plugin, an unreadable or other index) runs
-the full check, as before.
+it expanded (the matches), and each table's journal (absent), table by table.
+The next run with the same key (:func:`index_key`: the project file's bytes, the
+loaded plugins with their versions and modules, jobforge's own code, the data
+root and its layout folders) gives, for each table that finds every one of its
+files, listings and globs as it was and no journal (:func:`answered`), the kept
+steps without running its check: the source bytes hashed, the pointers and
+records hashed, one ``lstat`` per journal. A table whose reads changed (a byte
+of a source, a pointer replaced by another writer, a new record, a journal) is
+checked and run as before, and so is every table built from one that is (its
+inputs may change in this run); a changed project file or plugin, or an
+unreadable or other index, has every table checked.
 
 What the check read is seen through Python's audit events (``open``,
 ``os.scandir``, ``os.listdir``, ``glob.glob``) on the thread running it (see
@@ -42,6 +44,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +58,7 @@ if TYPE_CHECKING:
     from jobforge.project.model import Project
 
 INDEX_FILE = "up-to-date.json"
-FORMAT = 1
+FORMAT = 2
 
 
 def _code_stamp(folder: Path) -> list[list[object]]:
@@ -132,33 +135,72 @@ def journal_names(tables: list[str]) -> list[str]:
 def lookup(
     config: PipelineConfig, key: str | None, tables: list[str]
 ) -> list[dict[str, Any]] | None:
-    """The kept report's steps if the index of ``key`` for ``tables`` still
-    holds (every file, listing and glob as it was, no journal), else ``None``."""
+    """The kept report's steps if the index of ``key`` holds for every one of
+    ``tables`` (:func:`answered`), else ``None``."""
+    found = answered(config, key, tables, {})
+    if found is None or len(found) != len(tables):
+        return None
+    return [step for name in tables for step in found[name][0]]
+
+
+def answered(
+    config: PipelineConfig,
+    key: str | None,
+    tables: list[str],
+    inputs: Mapping[str, Sequence[str]],
+) -> dict[str, tuple[list[dict[str, Any]], Reads]] | None:
+    """Each table of ``tables`` (in run order) whose kept check still holds:
+    every file, listing, glob and resolved path it read as it was, no journal
+    left for it, and every table it is built from (``inputs``) answered too (a
+    table that runs may change what a table built from it reads): its kept
+    steps and what its check read. ``None`` when no index of ``key`` for
+    ``tables`` is kept."""
     if key is None:
         return None
     kept = load_cache(_index_path(config))
     if kept is None or kept.get("key") != key or kept.get("tables") != tables:
         return None
+    found: dict[str, tuple[list[dict[str, Any]], Reads]] = {}
     try:
         locks = config.locks_path()
-        if any(os.path.lexists(locks / name) for name in kept["journals"]):
-            return None
-        for pattern, matches in kept["globs"].items():
-            if glob_state(pattern) != matches:
-                return None
-        for folder, state in kept["folders"].items():
-            if folder_state(folder) != state:
-                return None
-        for path, state in kept["files"].items():
+        states: dict[str, str | None] = {}
+        for path, state in kept["shared"].items():
             if file_state(path) != state:
                 return None
-        for path, real in kept["resolved"].items():
-            if os.path.realpath(path) != real:
-                return None
-        steps = kept["steps"]
+        for name in tables:
+            entry = kept["entries"][name]
+            if not isinstance(entry["steps"], list) or os.path.lexists(locks / entry["journal"]):
+                continue
+            if any(i not in found for i in inputs.get(name, ())):
+                continue
+            if _holds(entry, states):
+                reads = Reads(
+                    files=entry["files"],
+                    folders=entry["folders"],
+                    globs=entry["globs"],
+                    resolved=entry["resolved"],
+                )
+                found[name] = (entry["steps"], reads)
     except (KeyError, TypeError, AttributeError):
         return None
-    return steps if isinstance(steps, list) else None
+    return found
+
+
+def _holds(entry: dict[str, Any], states: dict[str, str | None]) -> bool:
+    """Whether every read of one table's kept check is as it was (``states``:
+    the files already hashed by this lookup, which tables share)."""
+    for pattern, matches in entry["globs"].items():
+        if glob_state(pattern) != matches:
+            return False
+    for folder, state in entry["folders"].items():
+        if folder_state(folder) != state:
+            return False
+    for path, state in entry["files"].items():
+        if path not in states:
+            states[path] = file_state(path)
+        if states[path] != state:
+            return False
+    return all(os.path.realpath(path) == real for path, real in entry["resolved"].items())
 
 
 def keep(
@@ -169,29 +211,32 @@ def keep(
     steps: list[dict[str, Any]],
 ) -> None:
     """Write the index of ``key``: ``steps`` is the report of the checks that
-    read ``reads`` (one per table, in order), every step up to date."""
+    read ``reads`` (one per table, in order), every step up to date. Each
+    table's reads are kept apart, so that a run after one source changed is
+    answered for the tables that did not (:func:`answered`)."""
     if key is None or any(r.wrote for r in reads):
         return
-    merged = Reads()
-    for each in reads:
-        for name in ("files", "folders", "globs", "resolved"):
-            into: dict[str, Any] = getattr(merged, name)
-            for path, state in getattr(each, name).items():
-                if into.setdefault(path, state) != state:
-                    return  # two tables saw one file change: nothing to keep
+    by_table: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
+    for step in steps:
+        by_table[str(step["table"])].append(step)
+    entries = {}
+    for name, journal, each in zip(tables, journal_names(tables), reads, strict=True):
+        entries[name] = {
+            "journal": journal,
+            "files": each.files,
+            "folders": each.folders,
+            "globs": each.globs,
+            "resolved": each.resolved,
+            "steps": by_table[name],
+        }
     # the project checks are not run again while the index holds: their own
     # memo must hold too (a run that finds it missing or other checks again)
     memo = str(config.locks_path() / MEMO_FILE)
-    merged.files.setdefault(memo, file_state(memo))
     index = {
         "key": key,
         "tables": tables,
-        "journals": journal_names(tables),
-        "files": merged.files,
-        "folders": merged.folders,
-        "globs": merged.globs,
-        "resolved": merged.resolved,
-        "steps": steps,
+        "shared": {memo: file_state(memo)},
+        "entries": entries,
     }
     path = _index_path(config)
     with suppress(OSError):

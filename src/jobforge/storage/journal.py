@@ -25,8 +25,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from jobforge.errors import TransitionError
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
 
@@ -61,11 +62,22 @@ def write_journal(locks_dir: Path, journal: Journal) -> None:
 
 
 def read_journal(locks_dir: Path, table: str) -> Journal | None:
+    path = journal_path(locks_dir, table)
     try:
-        text = journal_path(locks_dir, table).read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return Journal.model_validate_json(text)
+    try:
+        return Journal.model_validate_json(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        problem = f"{where}: {error['msg']}" if where else error["msg"]
+        raise TransitionError(
+            f"{path}: not a journal jobforge wrote ({problem}); it names what an interrupted "
+            f"transition of {table!r} left: restore it, or remove it once the table's last "
+            "version is known to be whole (`jobforge verify`)"
+        ) from None
 
 
 def clear_journal(locks_dir: Path, table: str) -> None:
