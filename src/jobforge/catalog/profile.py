@@ -183,16 +183,24 @@ def _figures(paths: list[Path], cache: Path | None) -> running.Totals:
 
 
 def profile_files(
-    table: str, layer: str, paths: list[Path], cache: Path | None = None
+    table: str,
+    layer: str,
+    paths: list[Path],
+    cache: Path | None = None,
+    *,
+    sample: Path | None = None,
 ) -> TableProfile:
     """Profile the parquet files of one table version (``cache``: the table's
-    footer summaries, :func:`summary_cache_file`)."""
+    footer summaries, :func:`summary_cache_file`; ``sample``: the file whose
+    schema and first rows give the columns and their examples, default the
+    first of ``paths``)."""
     if not paths:
         return TableProfile(table, layer, [], 0, 0, [])
     figures = _figures(paths, cache)
     rows, size, nulls = figures.rows, figures.size, figures.nulls
-    head = literal.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
-    schema = literal.read_parquet_schema(paths[0])
+    sample = paths[0] if sample is None else sample
+    head = literal.scan_parquet(sample).head(SAMPLE_ROWS).collect()
+    schema = literal.read_parquet_schema(sample)
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():
