@@ -336,3 +336,71 @@ def test_the_silver_step_benchmark_lists_its_plans_and_checks_the_ledger(tmp_pat
     assert done.returncode == 1
     assert "CHECK FAILED: silver ledger (in, out, deduplicated, quarantined) " in done.stderr
     assert "rows=20000" not in done.stdout
+
+
+NOCHANGE_LAST = re.compile(
+    r"median ms over 2 processes: imports [\d.]+, load [\d.]+, config [\d.]+, checks [\d.]+, "
+    r"key [\d.]+, glossary [\d.]+, lookup [\d.]+; sum [\d.]+"
+)
+
+
+def test_nochange_parts_times_a_run_the_index_answers_and_refuses_one_it_does_not(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import project
+    finally:
+        sys.path.remove(str(BENCH))
+    project.build(tmp_path, 6)
+    script = str(BENCH / "nochange_parts.py")
+    # never run: no index to answer
+    done = _run(script, str(tmp_path), "--repeat", "2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the up-to-date index did not answer" in done.stdout
+    for _ in range(2):  # the first run builds, the second keeps the index
+        run = subprocess.run(
+            [sys.executable, "-m", "jobforge", "run", "-q"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+    done = _run(script, str(tmp_path), "--repeat", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert NOCHANGE_LAST.fullmatch(done.stdout.strip()), done.stdout
+    # a changed source: the index no longer answers
+    source = next((tmp_path / "sources").glob("noc_structure_*.csv"))
+    source.write_bytes(source.read_bytes() + b"\n")
+    done = _run(script, str(tmp_path), "--repeat", "2")
+    assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_step_parts_times_each_part_of_every_step_by_layer() -> None:
+    done = _run(str(BENCH / "step_parts.py"), "--tables", "6")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"run: exit 0, [\d.]+ s wall, [\d.]+ s cpu \(in-process\)", lines[0])
+    layers: dict[str, dict[str, int]] = {}
+    for line in lines[1:]:
+        heading = re.fullmatch(r"(\w+): (\d+) steps", line)
+        if heading:
+            layers[heading[1]] = {"steps": int(heading[2])}
+            continue
+        part = re.fullmatch(r"  (.+): (\d+) calls, [\d.]+ ms cpu, [\d.]+ ms wall", line)
+        assert part is not None, line
+        layers[list(layers)[-1]][part[1]] = int(part[2])
+    # 6 source tables, 2 gold tables (at least two: benchmarks/project.py)
+    assert {k: v["steps"] for k, v in layers.items()} == {
+        "staged": 6,
+        "bronze": 6,
+        "silver": 6,
+        "gold": 2,
+    }
+    for name, parts in layers.items():
+        for part in ("step", "write", "record", "entry", "stage", "switch", "publish", "finish"):
+            assert parts[part] == parts["steps"], (name, part, parts)
+        assert parts["fsync"] > 10 * parts["steps"], (name, parts)
+    # the project declares control totals: bronze and silver measure them each step
+    assert layers["bronze"]["totals"] == layers["silver"]["totals"] == 6

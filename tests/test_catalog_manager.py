@@ -12,7 +12,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from jobforge_catalog_json.paths import schema_history_file_for, table_file_for
-from jobforge_catalog_json.schemas import ensure_schemas
+from jobforge_catalog_json.schemas import catalog_schemas, ensure_schemas
 
 from jobforge.catalog.declarations import ColumnDeclaration, TableDeclaration
 from jobforge.catalog.entries import build_entry
@@ -202,6 +202,11 @@ def test_the_engine_writes_the_json_schemas_of_every_catalog_file(config: Pipeli
     stale = config.catalog_schemas_path() / "TableMetadata.schema.json"
     stale.write_text("{}", encoding="utf-8")
     assert ensure_schemas(config) == [stale]
+    # what is written (made once a process) is each model's schema as pydantic gives it now
+    fresh = catalog_schemas()
+    for path in config.catalog_schemas_path().iterdir():
+        name = path.name.removesuffix(".schema.json")
+        assert path.read_text("utf-8") == json.dumps(fresh[name], indent=2, sort_keys=True) + "\n"
 
 
 def test_an_invalid_entry_is_rejected_by_the_json_schema_too(engine: PipelineEngine) -> None:

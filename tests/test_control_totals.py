@@ -426,15 +426,12 @@ def test_set_apart_values_summed_in_python_are_what_duckdb_casts(
         return
     out = pa.table({c: pa.array([], t) for c, t in types.items()})
     duck = ct._DuckDB(out, list(types))
-    try:
-        table = pa.table({"row": texts})
-        expressions = [
-            f'TRY_CAST(json_extract_string("row", {ct._json_path(c)}) AS {duck.types()[c]})'
-            for c in types
-        ]
-        expected = dict(zip(types, duck.totals(table, expressions), strict=True))
-    finally:
-        duck.close()
+    table = pa.table({"row": texts})
+    expressions = [
+        f'TRY_CAST(json_extract_string("row", {ct._json_path(c)}) AS {duck.types()[c]})'
+        for c in types
+    ]
+    expected = dict(zip(types, duck.totals(table, expressions), strict=True))
     for column in types:
         mine = ct._values_total(found[column])
         theirs = expected[column]
@@ -486,3 +483,44 @@ def test_rows_set_apart_in_parts_count_from_every_part(tmp_path: Path) -> None:
     ledger = RowLedger(rows_in=6, rows_out=2, rows_quarantined=3, rows_deduplicated=1)
     (reconciled,) = reconcile([total], ledger)
     assert reconciled.filtered == ColumnTotal(sum=None, non_null=0)  # nothing left over
+
+
+def test_measurements_on_one_thread_share_a_connection_and_leave_nothing_on_it(
+    tmp_path: Path,
+) -> None:
+    """Two measurements needing DuckDB (an input cast: int32 in, int64 out) on one
+    thread: each gives its own files' totals (by hand), one connection serves both,
+    and no table stays registered on it after either (nor after a query that failed)."""
+    import threading
+
+    import pyarrow as pa
+
+    from jobforge.engine import control_totals as ct
+
+    def measured(name: str, values: list[int]) -> ControlTotal:
+        ins = _parquet(tmp_path / f"{name}_in.parquet", {"n": pa.array(values, pa.int32())})
+        out = _parquet(tmp_path / f"{name}_out.parquet", {"n": pa.array(values, pa.int64())})
+        (total,) = ct.measure(["n"], came_in=[ins], went_out=out)
+        return total
+
+    def registered() -> int:
+        return len(
+            ct._connection().execute("SELECT * FROM duckdb_views() WHERE NOT internal").fetchall()
+        )
+
+    first = measured("a", [1, 2, 3])
+    con = ct._connection()
+    assert registered() == 0
+    second = measured("b", [10, 20])
+    assert ct._connection() is con
+    assert registered() == 0
+    assert first.came_in == ColumnTotal(sum="6", non_null=3)
+    assert second.came_in == ColumnTotal(sum="30", non_null=2)
+    with pytest.raises(Exception, match="nope"):
+        ct._query(pa.table({"n": [1]}), "SELECT nope FROM part")
+    assert registered() == 0
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(ct._connection()))
+    thread.start()
+    thread.join()
+    assert other[0] is not con  # a connection is never shared between threads

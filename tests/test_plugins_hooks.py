@@ -260,3 +260,48 @@ def test_layout_hooks_move_quarantine_and_catalog(
     assert result.quarantine_path.is_relative_to(tmp_path / "rejects" / "codes")
     assert (tmp_path / "meta" / "tables" / "staged" / "codes.json").is_file()
     assert not (jobforge_config.data_root / "catalog" / "tables" / "staged").exists()
+
+
+class Meddler:
+    """Enrichment hooks that change, in place, the metadata they are given (and
+    return nothing): the entry must not show it. A later hook sees the values the
+    entry holds, not the changes."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+
+    @hookimpl(tryfirst=True)
+    def jobforge_enrich_table_metadata(self, metadata: TableMetadata) -> None:
+        self.seen.append(("table", metadata.description, list(metadata.upstream_tables)))
+        metadata.description = "meddled"
+        metadata.upstream_tables.append("gold.nowhere")
+        metadata.columns[0].example_values.append("meddled")
+
+    @hookimpl(tryfirst=True)
+    def jobforge_enrich_column_metadata(self, column: Any) -> None:
+        self.seen.append(("column", column.name, list(column.example_values)))
+        column.example_values.clear()
+        column.source_columns.append("meddled")
+
+
+def test_enrichment_hooks_change_an_entry_only_through_their_updates(
+    jobforge_config: PipelineConfig, register_jobforge_plugin: Register, tmp_path: Path
+) -> None:
+    source = tmp_path / "codes.csv"
+    source.write_text("code,title\n1,Alpha\n2,Beta\n", encoding="utf-8")
+    meddler = register_jobforge_plugin(jobforge_config, Meddler(), "meddler")
+    PipelineEngine(jobforge_config).ingest(source, "codes", "noc")
+    entry = json.loads(
+        (jobforge_config.catalog_tables_path() / "staged" / "codes.json").read_text()
+    )
+    columns = {c["name"]: c for c in entry["columns"]}
+    assert entry["upstream_tables"] == []
+    # the bundled JSON catalog (after the meddler) still filled the empty description
+    assert entry["description"].startswith("codes in the staged layer")
+    assert columns["code"]["example_values"] == ["1", "2"]
+    assert columns["title"]["example_values"] == ["Alpha", "Beta"]
+    assert all("meddled" not in c["source_columns"] for c in entry["columns"])
+    # each call was given the entry's values, whatever the calls before did
+    assert meddler.seen[0] == ("table", "", [])
+    assert ("column", "code", ["1", "2"]) in meddler.seen
+    assert ("column", "title", ["Alpha", "Beta"]) in meddler.seen

@@ -10,6 +10,7 @@ it (:func:`ensure_schemas`); a file is rewritten only when its content changed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -57,10 +58,7 @@ def ensure_schemas(
     schemas folder's lock is taken (waiting up to ``timeout`` seconds) only to
     write.
     """
-    wanted = {
-        schema_path(config, name): json.dumps(schema, indent=2, sort_keys=True) + "\n"
-        for name, schema in catalog_schemas().items()
-    }
+    wanted = {schema_path(config, name): text for name, text in _schema_texts().items()}
     if not _stale(wanted):
         return []
     with writing(config, "schemas", timeout):
@@ -68,6 +66,17 @@ def ensure_schemas(
         for path in stale:
             write(path, wanted[path])
     return stale
+
+
+@functools.cache
+def _schema_texts() -> dict[str, str]:
+    """Each schema file's text, by name: made once a process (pydantic builds a
+    model's schema anew on every call, about 15 ms for all of them, and a
+    process that runs a project many times prepares the store every run)."""
+    return {
+        name: json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        for name, schema in catalog_schemas().items()
+    }
 
 
 def _stale(wanted: dict[Path, str]) -> list[Path]:

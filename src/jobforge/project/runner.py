@@ -217,8 +217,7 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
             files = source_files(project, name)
         except ConfigError:
             continue  # matches no file: the run says so when it reaches the table
-        for path in files:
-            written.check_outside(path)
+        written.check_all_outside(files)
 
 
 def plugin_settings(project: Project) -> dict[str, dict[str, object]]:

@@ -173,9 +173,10 @@ class SourcePlaces:
     def __init__(self, project_folder: Path, sources: Iterable[tuple[str, str]]) -> None:
         self.project = _resolved(project_folder)
         self.sources: list[tuple[str, str, Path, list[str], bool]] = []
+        resolve = reads.RealPaths()
         for key, pattern in sources:
             fixed, rest, literal = _pattern_parts(pattern, self.project)
-            self.sources.append((key, pattern, _resolved(fixed), rest, literal))
+            self.sources.append((key, pattern, Path(resolve(fixed)), rest, literal))
 
     def check_apart(self, folder: Path, where: str) -> None:
         """:func:`check_apart` of ``folder``."""
@@ -192,14 +193,14 @@ class SourcePlaces:
             if _within(fixed, real):
                 raise DataRootError(f"{where}: contains {key} {pattern!r}")
             source_folder = fixed.parent if literal else fixed
-            if not real.is_relative_to(source_folder):
+            if not _within(real, source_folder):
                 continue
             if not _within(project, source_folder):
                 raise DataRootError(
                     f"{where}: is inside {source_folder}, the folder of {key} {pattern!r}; "
                     "expected a folder apart from the sources"
                 )
-            if _can_reach(rest, real.relative_to(source_folder).parts):
+            if _can_reach(rest, real.parts[len(source_folder.parts) :]):
                 raise DataRootError(
                     f"{where}: {key} {pattern!r} can match files inside it; "
                     "expected a pattern that stays outside the data root"
@@ -222,7 +223,16 @@ class WrittenFolders:
 
     def check_outside(self, source: Path, what: str = "source") -> None:
         """:func:`check_outside` of ``source``."""
-        real = _resolved(source)
+        self._check(source, _resolved(source), what)
+
+    def check_all_outside(self, sources: Iterable[Path], what: str = "source") -> None:
+        """:func:`check_outside` of each of ``sources``, their folders resolved
+        once (:class:`~jobforge.storage.reads.RealPaths`)."""
+        resolve = reads.RealPaths()
+        for source in sources:
+            self._check(source, Path(resolve(source)), what)
+
+    def _check(self, source: Path, real: Path, what: str) -> None:
         for folder, resolved in self.folders:
             if _within(real, resolved):
                 raise DataRootError(
