@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from jobforge.catalog.profile import profile_files
+from jobforge.catalog.totals import totals_file
 
 
 def _write(path: Path, values: list[int | None]) -> Path:
@@ -48,6 +49,9 @@ def test_the_cache_gives_the_footers_figures_and_is_used_until_a_file_changes(
     # Only the version's files are kept; a cache that is not JSON is ignored.
     assert _figures(profile_files("t", "silver", [b], cache)) == (2, 2, 0)
     assert list(json.loads(cache.read_text())) == [str(b)]
+    # [a, b] extends [b], whose running totals would answer without the summaries
+    # (tests/test_profile_totals.py): without them, the summaries are read.
+    totals_file(cache).unlink()
     cache.write_text("not json")
     assert _figures(profile_files("t", "silver", [a, b], cache)) == (6, 2, 0)
     # Nor is an entry of the wrong shape (its file's footer is read instead).

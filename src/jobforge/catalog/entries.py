@@ -108,6 +108,7 @@ def build_entry(
     table: str,
     domain: str,
     files: list[Path],
+    sample: Path | None = None,
     table_dir: Path | str,
     now: datetime,
     declaration: TableDeclaration | None = None,
@@ -123,14 +124,17 @@ def build_entry(
     ``lineage``: how each column is computed (:mod:`jobforge.engine.column_lineage`);
     ``computed``: what the inputs give the table and its columns (default: from
     the entries of ``upstream``), see :mod:`jobforge.catalog.governance`;
-    ``decision``: the ``declassify`` decision as applied to this version.
+    ``decision``: the ``declassify`` decision as applied to this version;
+    ``sample``: the file of ``files`` the columns and their examples are read
+    from (default: the first).
     """
     declaration = declaration or TableDeclaration()
     lineage = lineage or StepLineage()
     upstream = list(upstream or [])
     if computed is None:
         computed = upstream_computed(config, lineage, upstream)
-    profile = profile_files(table, layer, files, summary_cache_file(config, layer, table))
+    cache = summary_cache_file(config, layer, table)
+    profile = profile_files(table, layer, files, cache, sample=sample)
     previous = load_entry(config, layer, table)
     version = schema_version_of(profile)
     columns = []

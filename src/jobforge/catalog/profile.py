@@ -8,17 +8,25 @@ the table's locks (:func:`summary_cache_file`), keyed by the file's path, size,
 modification time and inode: a published file is never rewritten under its
 name, and a file that differs in any of these is read again. The cache is
 derived data: a missing, unreadable or stale one costs only the footer reads.
+
+A version that is a version profiled before plus new files (an append) is
+profiled from that version's running totals (:mod:`jobforge.catalog.totals`)
+and the new files' footers alone: no file of the earlier version is looked at
+again, and neither the summaries nor the list of every file are read or
+written. Anything else (a replace, a full refresh, a batch published again,
+totals missing or of another list) takes the full computation, which keeps the
+totals of its list for the next append.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jobforge.catalog import totals as running
 from jobforge.storage import literal
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
@@ -82,8 +90,10 @@ def summary_cache_file(config: PipelineConfig, layer: str, table: str) -> Path:
     return summary_cache_folder(config) / validate_name(layer) / f"{validate_name(table)}.json"
 
 
-def _identity(stat: os.stat_result) -> list[int]:
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+def _summary(path: Path, identity: list[int]) -> dict[str, Any]:
+    """A file's identity, rows and null counts, from its footer."""
+    meta = literal.read_metadata(path)
+    return {"identity": identity, "rows": meta.num_rows, "nulls": _null_counts([meta])}
 
 
 def _read_cache(path: Path | None) -> dict[str, dict[str, Any]]:
@@ -115,11 +125,10 @@ def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict[str, Any
     changed = False
     for path in paths:
         key = str(path)
-        identity = _identity(path.stat())
+        identity = running.identity(path)
         summary = known.get(key)
         if summary is None or not _usable(summary, identity):
-            meta = literal.read_metadata(path)
-            summary = {"identity": identity, "rows": meta.num_rows, "nulls": _null_counts([meta])}
+            summary = _summary(path, identity)
             changed = True
         summaries.append(summary)
     if cache is not None and (changed or len(known) != len(paths)):
@@ -142,19 +151,56 @@ def _merged_nulls(summaries: list[dict[str, Any]]) -> dict[str, int | None]:
     return counts
 
 
+def _figures(paths: list[Path], cache: Path | None) -> running.Totals:
+    """The rows, bytes and null counts of ``paths``: from the running totals of
+    a list they extend and the other files' footers, else from every file's
+    summary; the totals of ``paths`` are kept for the next profile."""
+    where = running.totals_file(cache) if cache is not None else None
+    known = running.read_totals(where) if where is not None else None
+    split = known.rest_of(paths) if known is not None else None
+    if known is not None and split is not None:
+        rest, after = split
+        summaries = [_summary(path, running.identity(path)) for path in rest]
+        nulls = _merged_nulls([{"nulls": known.nulls}, *summaries])
+        rows = known.rows + sum(s["rows"] for s in summaries)
+        size = known.size + sum(s["identity"][0] for s in summaries)
+        # the new list's ends: the known list's first and the last new file, or
+        # the first new file and the known list's last
+        if after:
+            ends = [known.ends[0], summaries[-1]["identity"]]
+        else:
+            ends = [summaries[0]["identity"], known.ends[1]]
+    else:
+        summaries = _file_summaries(paths, cache)
+        nulls = _merged_nulls(summaries)
+        rows = sum(s["rows"] for s in summaries)
+        size = sum(s["identity"][0] for s in summaries)
+        ends = [summaries[0]["identity"], summaries[-1]["identity"]]
+    figures = running.totals_of(paths, ends, rows, size, nulls)
+    if where is not None:
+        running.write_totals(where, figures)
+    return figures
+
+
 def profile_files(
-    table: str, layer: str, paths: list[Path], cache: Path | None = None
+    table: str,
+    layer: str,
+    paths: list[Path],
+    cache: Path | None = None,
+    *,
+    sample: Path | None = None,
 ) -> TableProfile:
     """Profile the parquet files of one table version (``cache``: the table's
-    footer summaries, :func:`summary_cache_file`)."""
+    footer summaries, :func:`summary_cache_file`; ``sample``: the file whose
+    schema and first rows give the columns and their examples, default the
+    first of ``paths``)."""
     if not paths:
         return TableProfile(table, layer, [], 0, 0, [])
-    summaries = _file_summaries(paths, cache)
-    rows = sum(summary["rows"] for summary in summaries)
-    size = sum(summary["identity"][0] for summary in summaries)
-    head = literal.scan_parquet(paths[0]).head(SAMPLE_ROWS).collect()
-    schema = literal.read_parquet_schema(paths[0])
-    nulls = _merged_nulls(summaries)
+    figures = _figures(paths, cache)
+    rows, size, nulls = figures.rows, figures.size, figures.nulls
+    sample = paths[0] if sample is None else sample
+    head = literal.scan_parquet(sample).head(SAMPLE_ROWS).collect()
+    schema = literal.read_parquet_schema(sample)
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():

@@ -337,12 +337,14 @@ def _ingest_batch(
             layer=Layer.STAGED,
             table=table,
             domain=domain,
-            # the entry describes the whole (append) version, newest batch
-            # first so that its columns and examples are the latest file's
+            # the entry describes the whole (append) version, in its order (so
+            # that the profile adds the new files to the totals of the version
+            # before); its columns and examples are the latest file's
             files=[
-                *written(),
                 *(rt.store.files(Layer.STAGED.value, table, previous) if previous else []),
+                *written(),
             ],
+            sample=written()[0],
             table_dir=rt.store.table_location(Layer.STAGED.value, table),
             declaration=declaration,
             upstream=[],

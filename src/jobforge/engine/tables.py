@@ -13,7 +13,8 @@ import contextlib
 from collections.abc import Iterator
 
 from jobforge.catalog.entries import write_entry_locked
-from jobforge.catalog.profile import summary_cache_folder
+from jobforge.catalog.profile import summary_cache_file, summary_cache_folder
+from jobforge.catalog.totals import totals_file
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -86,6 +87,8 @@ class TableLocks:
         config.store.remove_temporaries(table)
         config.catalog.tidy_table(table, self.timeout)
         for layer in Layer:
-            remove_stale_temporaries_of(summary_cache_folder(config) / layer.value, f"{table}.json")
+            cache = summary_cache_file(config, layer.value, table)
+            for path in (cache, totals_file(cache)):
+                remove_stale_temporaries_of(path.parent, path.name)
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)
