@@ -102,12 +102,18 @@ def csv_module_read(
     """The reference: ``(header, good records, odd records)`` as the ``csv``
     module reads them, records numbered from 1 after the header, blank lines
     (``[]``) skipped and not numbered."""
-    with path.open(encoding=encoding, newline="") as handle:
-        if quote is None:
-            reader = csv.reader(handle, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=True)
-        else:
-            reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, strict=True)
-        records = list(reader)
+    outside = csv.field_size_limit(2**31 - 1)  # any field (the module's default: 128 KiB)
+    try:
+        with path.open(encoding=encoding, newline="") as handle:
+            if quote is None:
+                reader = csv.reader(
+                    handle, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=True
+                )
+            else:
+                reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, strict=True)
+            records = list(reader)
+    finally:
+        csv.field_size_limit(outside)
     header, body = records[0], [r for r in records[1:] if r]
     good = [(n, r) for n, r in enumerate(body, start=1) if len(r) == len(header)]
     odd = [(n, r) for n, r in enumerate(body, start=1) if len(r) != len(header)]

@@ -129,7 +129,11 @@ class DelimitedReader:
         """The header record's staged names (nothing else is read)."""
         self._configure()
         names = delimited_header(
-            self.path, self.encoding, self.dialect.delimiter, self.dialect.quote
+            self.path,
+            self.encoding,
+            self.dialect.delimiter,
+            self.dialect.quote,
+            self.limits.max_field_chars,
         )
         return SourceHeader(names)
 

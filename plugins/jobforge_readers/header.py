@@ -13,10 +13,19 @@ import json
 from pathlib import Path
 
 from jobforge.plugin import SourceError, normalise_headers
+from jobforge_readers.dialect import limited
+from jobforge_readers.limits import LIMITS
 
 
-def delimited_header(path: Path, encoding: str, delimiter: str, quote: str | None) -> list[str]:
-    """The first record of a delimited file, as staged names."""
+def delimited_header(
+    path: Path,
+    encoding: str,
+    delimiter: str,
+    quote: str | None,
+    field_limit: int = LIMITS["max_field_chars"].default,
+) -> list[str]:
+    """The first record of a delimited file, as staged names (a name longer
+    than ``field_limit`` characters cannot be read)."""
     codec = "utf-8-sig" if encoding in ("utf-8", "utf-8-sig") else encoding
     try:
         with path.open("r", encoding=codec, newline="") as handle:
@@ -27,7 +36,7 @@ def delimited_header(path: Path, encoding: str, delimiter: str, quote: str | Non
                 quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
                 strict=False,
             )
-            first = next(reader, None)
+            first = next(limited(reader, field_limit), None)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SourceError(f"{path}: the header cannot be read ({exc})") from None
     if not first:
