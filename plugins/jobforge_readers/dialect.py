@@ -17,6 +17,10 @@ _active: list[int] = []
 """The field limits of the reads in progress, on every thread."""
 _outside = csv.field_size_limit()
 """The process's limit before the first of them began, given back after the last."""
+_in_force = _outside
+"""The limit these reads last set."""
+_changes = 0
+"""How many times these reads have set it."""
 
 
 @dataclass(frozen=True)
@@ -46,20 +50,36 @@ def limited(rows: Iterator[list[str]], limit: int) -> Iterator[list[str]]:
     and of any later ``csv`` user in the process. So while reads are in
     progress the process's limit is the highest of theirs (a field is still
     refused before it grows past that), each read refuses a field longer than
-    its own after the record, and after the last read the limit is given back.
+    its own after the record (measured only when the limit in force may not
+    have been its own while the record was read: another read began or ended
+    since its last record, or has a higher limit), and after the last read the
+    limit is given back.
     """
     global _outside
     with _lock:
         if not _active:
             _outside = csv.field_size_limit()
         _active.append(limit)
-        csv.field_size_limit(max(_active))
+        _set(max(_active))
+    seen = -1
     try:
         for fields in rows:
-            if any(len(value) > limit for value in fields):
-                raise csv.Error(f"field larger than field limit ({limit})")
+            changes = _changes
+            if changes != seen or _in_force > limit:
+                # the module's limit may have been above this read's while the
+                # record was read: measure its fields (else the module did)
+                if max(map(len, fields), default=0) > limit:
+                    raise csv.Error(f"field larger than field limit ({limit})")
+                seen = changes
             yield fields
     finally:
         with _lock:
             _active.remove(limit)
-            csv.field_size_limit(max(_active) if _active else _outside)
+            _set(max(_active) if _active else _outside)
+
+
+def _set(limit: int) -> None:
+    global _changes, _in_force
+    csv.field_size_limit(limit)
+    _in_force = limit
+    _changes += 1
