@@ -113,12 +113,9 @@ def test_no_reader_changes_what_another_reads(tmp_path: Path) -> None:
     assert second == _parsed_from_disk(tmp_path)
 
 
-def test_an_unchanged_pointer_is_not_validated_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    previous = None
-    for number in range(1, 4):
-        previous = _publish(tmp_path, number, previous)
+def _count_validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that learns a 1 each time a pointer is parsed (``model_validate``
+    wrapped: the real parse runs)."""
     validated: list[int] = []
     real = CurrentVersion.model_validate.__func__  # type: ignore[attr-defined]
 
@@ -127,6 +124,16 @@ def test_an_unchanged_pointer_is_not_validated_again(
         return real(cls, *args, **kwargs)
 
     monkeypatch.setattr(CurrentVersion, "model_validate", classmethod(counting))
+    return validated
+
+
+def test_an_unchanged_pointer_is_not_validated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous = None
+    for number in range(1, 4):
+        previous = _publish(tmp_path, number, previous)
+    validated = _count_validations(monkeypatch)
     for _ in range(5):
         assert versions.read_current(tmp_path, "tiny") == previous
     assert validated == []  # the bytes are the ones publish wrote
@@ -150,14 +157,7 @@ def test_at_most_the_bound_of_pointers_is_kept_and_the_oldest_is_parsed_again(
         _publish(folder, 1, None)
     assert len(parsed) == 3  # the publications kept the last three only
     on_disk = [_parsed_from_disk(folder) for folder in folders]
-    validated: list[int] = []
-    real = CurrentVersion.model_validate.__func__  # type: ignore[attr-defined]
-
-    def counting(cls: type[CurrentVersion], *args: object, **kwargs: object) -> CurrentVersion:
-        validated.append(1)
-        return real(cls, *args, **kwargs)
-
-    monkeypatch.setattr(CurrentVersion, "model_validate", classmethod(counting))
+    validated = _count_validations(monkeypatch)
     for n in (2, 3, 4):
         assert versions.read_current(folders[n], "tiny") == on_disk[n]
     assert validated == []  # the last three are kept

@@ -26,36 +26,19 @@ from jobforge.project.loader import load_project
 from jobforge.project.runner import run_project
 
 from .conftest import REAL_DATA
+from .test_nochange_run import PROJECT as NOCHANGE_PROJECT
 
-PROJECT = """\
-[project]
-name = "pertable"
-
-[tables.structure]
-source = "sources/noc_structure_en.csv"
-
-[tables.structure.bronze]
-rename = { "Level" = "level", "Code - NOC 2021 V1.0" = "code" }
-cast = { level = "int" }
-
-[tables.structure.silver]
-dedupe = "row"
-rules = [{ id = "level", expression = "level BETWEEN 1 AND 5", message = "level 1 to 5" }]
-
+PROJECT = (
+    NOCHANGE_PROJECT  # structure, and the gold table levels built from it
+    + """
 [tables.onet]
 source = "sources/noc2021_onet26.csv"
-
-[gold.levels]
-inputs = ["structure"]
-sql = '''
-SELECT level, count(*) AS codes, flatten(list(_lineage)) AS _lineage
-FROM structure GROUP BY level
-'''
 
 [gold.onet_rows]
 inputs = ["onet"]
 sql = "SELECT count(*) AS n, flatten(list(_lineage)) AS _lineage FROM onet"
 """
+)
 
 INDEX = Path("data") / ".locks" / "up-to-date.json"
 OLD = b"1,Broad Category,0,Legislative"
