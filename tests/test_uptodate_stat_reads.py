@@ -5,7 +5,7 @@ globs), seen through Python's audit events. A check that decided from a
 event, so a change it would notice could go unseen by the index. Every path
 the check stats must therefore be one whose state the index holds: a file it
 read, a folder it listed, a name in a folder it listed, a glob's match, or a
-table's journal (which :func:`~jobforge.project.uptodate.lookup` checks itself).
+table's journal (which :func:`~jobforge.project.uptodate.answered` checks itself).
 
 In process, on a small project of a real file; ``os.stat`` and ``os.lstat`` are
 wrapped (they note the path, then call the real function) only around the check.

@@ -132,17 +132,6 @@ def journal_names(tables: list[str]) -> list[str]:
     return [journal_path(Path("."), t).name for t in tables]
 
 
-def lookup(
-    config: PipelineConfig, key: str | None, tables: list[str]
-) -> list[dict[str, Any]] | None:
-    """The kept report's steps if the index of ``key`` holds for every one of
-    ``tables`` (:func:`answered`), else ``None``."""
-    found = answered(config, key, tables, {})
-    if found is None or len(found) != len(tables):
-        return None
-    return [step for name in tables for step in found[name][0]]
-
-
 def answered(
     config: PipelineConfig,
     key: str | None,
