@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -524,3 +527,49 @@ def test_measurements_on_one_thread_share_a_connection_and_leave_nothing_on_it(
     thread.start()
     thread.join()
     assert other[0] is not con  # a connection is never shared between threads
+
+
+MODULES_AFTER_RUN = """\
+import sys
+from jobforge.cli.app import main
+sys.argv = ["jobforge", "run", "-q", *sys.argv[1:]]
+code = main()
+print("PANDAS", "pandas" in sys.modules, file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def test_measuring_integer_totals_does_not_import_pandas(tmp_path: Path) -> None:
+    """Summing 64-bit integers exactly needs two pyarrow scalars (the halves'
+    shift and mask); ``pa.scalar`` imports pandas when it is installed (about
+    0.2 s of a process that runs one table). The project of one source table
+    with an int64 control column, run by the real CLI in a fresh process: its
+    bronze and silver totals are measured (and checked by hand below) and
+    pandas stays unimported."""
+    pytest.importorskip("pandas")  # else the question does not arise
+    project = tmp_path / "p"
+    (project / "sources").mkdir(parents=True)
+    (project / "jobforge.toml").write_text(PROJECT.split("[gold.g]")[0])
+    (project / "sources/t.csv").write_text(
+        "id,amount,rate\na,5000000000,0.5\nb,-7,1.5\nc,N/A,2.0\n", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", MODULES_AFTER_RUN],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("JOBFORGE_")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PANDAS False" in done.stderr, done.stderr
+    (path,) = (project / "data/catalog/lineage/t").glob("*staged-bronze*.json")
+    amount = _by_column(path)["amount"]
+    # by hand: 5000000000 and -7 are numbers, N/A is null
+    assert amount["went_out"] == {"sum": "4999999993", "non_null": 2}
+    assert amount["came_in"] == amount["went_out"]
+
+
+def _by_column(path: Path) -> dict[str, dict]:
+    return {t["column"]: t for t in json.loads(path.read_text())["control_totals"]}

@@ -91,6 +91,17 @@ def _pieces(values: pa.ChunkedArray) -> list[pa.Array]:
     ]
 
 
+def _scalar_of(value: int, kind: pa.DataType) -> pa.Scalar:
+    """A 64-bit integer scalar made from its bytes: ``pa.scalar`` asks whether
+    the value is a pandas object, which imports pandas (about 0.2 s) in a
+    process that has it installed and has not imported it."""
+    import pyarrow as pa
+
+    signed = not pa.types.is_unsigned_integer(kind)
+    data = pa.py_buffer(value.to_bytes(8, "little", signed=signed))
+    return pa.Array.from_buffers(kind, 1, [None, data])[0]
+
+
 def _int_sum(piece: pa.Array) -> int:
     """The exact sum of an integer array's values (``pc.sum`` wraps at 2**63)."""
     import pyarrow as pa
@@ -100,8 +111,8 @@ def _int_sum(piece: pa.Array) -> int:
         found = pc.sum(piece.cast(pa.int64())).as_py()
         return int(found or 0)
     unsigned = pa.types.is_unsigned_integer(piece.type)
-    shift = pa.scalar(32, piece.type)
-    mask = pa.scalar(0xFFFFFFFF, piece.type)
+    shift = _scalar_of(32, piece.type)
+    mask = _scalar_of(0xFFFFFFFF, piece.type)
     high = pc.shift_right(piece, shift)  # arithmetic for signed: x = high * 2**32 + low
     low = pc.bit_wise_and(piece, mask)
     wide = pa.uint64() if unsigned else pa.int64()
