@@ -377,20 +377,39 @@ def test_nochange_parts_times_a_run_the_index_answers_and_refuses_one_it_does_no
     assert done.returncode == 1, done.stdout + done.stderr
 
 
-def test_step_parts_times_each_part_of_every_step_by_layer() -> None:
-    done = _run(str(BENCH / "step_parts.py"), "--tables", "6")
+FIXED = re.compile(
+    r"  fixed \(step - write - totals - seal - chain head\): ([\d.]+) ms cpu, ([\d.]+) ms wall"
+)
+
+
+@pytest.mark.parametrize("again", [False, True], ids=["cold", "again"])
+def test_step_parts_times_each_part_of_every_step_by_layer(again: bool) -> None:
+    options = ["--again"] if again else []
+    done = _run(str(BENCH / "step_parts.py"), "--tables", "6", *options)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
-    assert re.fullmatch(r"run: exit 0, [\d.]+ s wall, [\d.]+ s cpu \(in-process\)", lines[0])
+    which = "second run" if again else "run"
+    assert re.fullmatch(rf"{which}: exit 0, [\d.]+ s wall, [\d.]+ s cpu \(in-process\)", lines[0])
     layers: dict[str, dict[str, int]] = {}
+    step_wall: dict[str, float] = {}
+    fixed_wall: dict[str, float] = {}
     for line in lines[1:]:
         heading = re.fullmatch(r"(\w+): (\d+) steps", line)
         if heading:
             layers[heading[1]] = {"steps": int(heading[2])}
             continue
-        part = re.fullmatch(r"  (.+): (\d+) calls, [\d.]+ ms cpu, [\d.]+ ms wall", line)
+        fixed = FIXED.fullmatch(line)  # a negative figure would not match
+        if fixed:
+            fixed_wall[list(layers)[-1]] = float(fixed[2])
+            continue
+        part = re.fullmatch(r"  (.+): (\d+) calls, [\d.]+ ms cpu, ([\d.]+) ms wall", line)
         assert part is not None, line
         layers[list(layers)[-1]][part[1]] = int(part[2])
+        if part[1] == "step":
+            step_wall[list(layers)[-1]] = float(part[3])
+    assert set(fixed_wall) == set(layers)
+    for name, wall in fixed_wall.items():
+        assert 0 < wall < step_wall[name], (name, wall, step_wall[name])
     # 6 source tables, 2 gold tables (at least two: benchmarks/project.py)
     assert {k: v["steps"] for k, v in layers.items()} == {
         "staged": 6,
@@ -402,5 +421,7 @@ def test_step_parts_times_each_part_of_every_step_by_layer() -> None:
         for part in ("step", "write", "record", "entry", "stage", "switch", "publish", "finish"):
             assert parts[part] == parts["steps"], (name, part, parts)
         assert parts["fsync"] > 10 * parts["steps"], (name, parts)
+        # every record is sealed into its table's chain and the chain head moved
+        assert parts["seal"] == parts["chain head"] == parts["steps"], (name, parts)
     # the project declares control totals: bronze and silver measure them each step
     assert layers["bronze"]["totals"] == layers["silver"]["totals"] == 6

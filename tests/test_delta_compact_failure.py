@@ -23,6 +23,7 @@ from jobforge.catalog.manager import CatalogManager
 from jobforge.pipeline.models import TransitionRecord
 from jobforge.project.loader import load_project
 from jobforge.project.runner import project_config
+from jobforge.storage.journal import read_journal
 
 from .cli_helpers import jobforge
 
@@ -128,7 +129,8 @@ def test_a_failure_after_the_commit_says_so_and_the_next_run_records_it(
     assert line.endswith("the next maintain or run on 'codes' writes its record"), line
     # the journal holds the record for the next run
     (journal,) = (delivered / "data" / ".locks").glob("codes.journal")
-    assert json.loads(journal.read_text(encoding="utf-8"))["phase"] == "switching"
+    kept = read_journal(journal.parent, "codes")
+    assert kept is not None and kept.phase == "switching" and kept.record is not None
 
     lineage.unlink()
     shutil.move(away, lineage)

@@ -8,7 +8,8 @@ loss with a file system that honours fsync") relies on: every file the new
 pointer names, and its folder, is on disk before the pointer is renamed; the
 journal naming the staged files is on disk before they are renamed into place;
 the lineage record and the catalog entry, files and folders, are on disk before
-the journal is removed.
+the journal is removed. At each rename of a data file or a pointer the journal is
+read back (as the next run would read it) to check the phase it announces.
 """
 
 from __future__ import annotations
@@ -19,22 +20,35 @@ from pathlib import Path
 import pytest
 
 from jobforge.storage import versions
+from jobforge.storage.journal import Journal, read_journal
 from tests.engine_support import make_engine, write_csv
 
 Event = tuple[str, str]
+Seen = dict[str, Journal | None]
+"""Final path renamed into place -> the journal of its table just before the rename."""
 
 
 @pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
+def seen() -> Seen:
+    return {}
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seen: Seen) -> list[Event]:
     noted: list[Event] = []
     real_fsync, real_replace, real_unlink = os.fsync, os.replace, os.unlink
+    locks: list[Path] = []  # the folder of the journals, once found
 
     def fsync(fd: int) -> None:
         noted.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
 
     def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        noted.append(("rename", os.path.abspath(dst)))
+        final = Path(os.path.abspath(dst))
+        if final.suffix == ".parquet" or final.name == versions.POINTER_NAME:
+            locks[:] = locks or [j.parent for j in tmp_path.rglob("people.journal")]
+            seen[str(final)] = read_journal(locks[0], "people") if locks else None
+        noted.append(("rename", str(final)))
         real_replace(src, dst)
 
     def unlink(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
@@ -73,7 +87,7 @@ def _last_fsync_of(step: list[Event], path: Path) -> int:
 
 
 def test_every_file_the_pointer_names_and_its_folder_are_flushed_before_the_commit(
-    tmp_path: Path, events: list[Event]
+    tmp_path: Path, events: list[Event], seen: Seen
 ) -> None:
     source = write_csv(
         tmp_path / "src" / "people.csv",
@@ -106,14 +120,28 @@ def test_every_file_the_pointer_names_and_its_folder_are_flushed_before_the_comm
                 for kind, p in step[:renamed]
             )
             assert renamed < _last_fsync_of(step[:commit], data.parent)
-        # the journal (with the catalog entry) is on disk before the commit
-        last_journal = max(i for i, e in enumerate(step[:commit]) if e == ("rename", str(journal)))
-        assert last_journal < _last_fsync_of(step[:commit], config.locks_path())
-        # the journal naming the staged files was on disk before the first of them was renamed
+        # the journal is written whole once (running: renamed into place, its folder
+        # flushed), before the step's first data file is renamed
         first_data = min(_renamed_at(step, d) for d in named)
-        publishing = [i for i, e in enumerate(step[:first_data]) if e == ("rename", str(journal))]
-        assert len(publishing) == 2  # running, then publishing (files and record)
-        assert publishing[-1] < _last_fsync_of(step[:first_data], config.locks_path())
+        (running,) = [i for i, e in enumerate(step[:commit]) if e == ("rename", str(journal))]
+        locks_flushed = _last_fsync_of(step[:first_data], config.locks_path())
+        assert running < locks_flushed
+        # then the line naming the staged files and the record, appended and flushed
+        # before the first of them is renamed; and the line with the catalog entry,
+        # flushed after the last of them and before the commit
+        appended = [i for i, e in enumerate(step[:commit]) if e == ("fsync", str(journal))]
+        last_data = max(_renamed_at(step, d) for d in named)
+        assert len(appended) == 2
+        assert locks_flushed < appended[0] < first_data
+        assert last_data < appended[1] < commit
+        for data in named:  # what the next run reads if the step dies at this rename
+            kept = seen[str(data)]
+            assert kept is not None and kept.phase == "publishing" and kept.metadata is None
+            assert kept.record is not None and str(data) in kept.files
+        kept = seen[str(pointer)]
+        assert kept is not None and kept.phase == "switching" and kept.metadata is not None
+        assert kept.metadata["table_name"] == "people" and kept.metadata["layer"] == layer
+        assert kept.record_id == current.record_id
         # the commit itself is flushed (file before the rename, folder right after)
         assert step[commit + 1] == ("fsync", str(table_dir))
         # every file written after the commit, and its folder, before the journal goes
@@ -130,12 +158,13 @@ def test_every_file_the_pointer_names_and_its_folder_are_flushed_before_the_comm
         counts[layer] = sum(1 for kind, _ in step if kind == "fsync")
 
     # Counted by hand from the protocol (each durable write flushes its bytes before
-    # the rename and its folder after it): the journal 3 writes (running,
-    # publishing, switching: 3 files, 3 folders), the data file and its folder 2,
-    # the pointer 2, after the commit the lineage record, chain head, schema
-    # history and the layer's entry (4 files, 4 folders): 18. From bronze on, the
+    # the rename and its folder after it): the journal written whole once (running:
+    # 1 file, 1 folder) and two lines appended (publishing, switching: 1 flush of
+    # the journal each), the data file and its folder 2, the pointer 2, after the
+    # commit the lineage record, chain head, schema history and the layer's entry
+    # (4 files, 4 folders): 16. From bronze on, the
     # entry of the layer below, rewritten (1 file, 1 folder). Staged's first step
     # also writes the nine JSON Schemas of the catalog (9 files, 9 folders);
     # silver sets bob's second row apart as a duplicate (1 file, 1 folder).
     assert len(engine.config.store.set_apart_files("people", "duplicates")) == 1
-    assert counts == {"staged": 18 + 18, "bronze": 18 + 2, "silver": 18 + 2 + 2}
+    assert counts == {"staged": 16 + 18, "bronze": 16 + 2, "silver": 16 + 2 + 2}

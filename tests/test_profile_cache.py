@@ -46,9 +46,18 @@ def test_the_cache_gives_the_footers_figures_and_is_used_until_a_file_changes(
     os.utime(a, ns=(1, 1))
     assert _figures(profile_files("t", "silver", [a, b], cache)) == (6, 2, 0)
 
-    # Only the version's files are kept; a cache that is not JSON is ignored.
+    # Only the version's files are kept: a version of [b, c] drops a's summary
+    c = _write(tmp_path / "c.parquet", [7])  # 1 row, no null
+    assert _figures(profile_files("t", "silver", [a, b, c], cache)) == (7, 2, 0)
+    totals_file(cache).unlink()  # [b, c] is no extension of [a, b, c]: summaries
+    assert _figures(profile_files("t", "silver", [b, c], cache)) == (3, 2, 0)
+    assert list(json.loads(cache.read_text())) == [str(b), str(c)]
+    # and a version of one file keeps none (its one footer is read again, which
+    # costs less than writing a file), the earlier version's summaries removed
+    totals_file(cache).unlink()
     assert _figures(profile_files("t", "silver", [b], cache)) == (2, 2, 0)
-    assert list(json.loads(cache.read_text())) == [str(b)]
+    assert not cache.exists()
+    # a cache that is not JSON is ignored
     # [a, b] extends [b], whose running totals would answer without the summaries
     # (tests/test_profile_totals.py): without them, the summaries are read.
     totals_file(cache).unlink()

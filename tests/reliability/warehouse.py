@@ -23,7 +23,7 @@ from jobforge.catalog.entries import SchemaVersion
 from jobforge.catalog.glossary import GlossaryTerm
 from jobforge.pipeline.models import IngestionRecord, TableMetadata, TransitionRecord
 from jobforge.storage.atomic import TEMP_PREFIX, TEMP_SUFFIX
-from jobforge.storage.journal import Journal
+from jobforge.storage.journal import Journal, read_journal
 from jobforge.storage.versions import POINTER_NAME, CurrentVersion
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,10 +153,13 @@ def record_id(record: IngestionRecord | TransitionRecord) -> str:
 
 
 def journals(root: Path) -> dict[str, Journal]:
-    return {
-        p.name.removesuffix(".journal"): Journal.model_validate_json(p.read_text("utf-8"))
-        for p in sorted((root / ".locks").glob("*.journal"))
-    }
+    found = {}
+    for path in sorted((root / ".locks").glob("*.journal")):
+        table = path.name.removesuffix(".journal")
+        journal = read_journal(path.parent, table)  # the first line with the appended ones applied
+        assert journal is not None, path
+        found[table] = journal
+    return found
 
 
 def _normal(value: Any) -> Any:

@@ -4,8 +4,9 @@ first rows, never a scan of the whole table.
 A version of an appended table holds every batch's file, so reading every
 footer made each step cost more the longer the table's history. What a footer
 gives the profile (rows, null counts) is kept per file in a small cache beside
-the table's locks (:func:`summary_cache_file`), keyed by the file's path, size,
-modification time and inode: a published file is never rewritten under its
+the table's locks (:func:`summary_cache_file`; for a version of more than one
+file: one footer costs less to read again than a file to write), keyed by the
+file's path, size, modification time and inode: a published file is never rewritten under its
 name, and a file that differs in any of these is read again. The cache is
 derived data: a missing, unreadable or stale one costs only the footer reads.
 
@@ -131,7 +132,16 @@ def _file_summaries(paths: list[Path], cache: Path | None) -> list[dict[str, Any
             summary = _summary(path, identity)
             changed = True
         summaries.append(summary)
-    if cache is not None and (changed or len(known) != len(paths)):
+    if cache is None:
+        return summaries
+    if len(paths) == 1:
+        # One footer is read again for less than a file is written (a new file
+        # costs more than a read on most file systems): a version of one file
+        # keeps no summaries, and those of an earlier version go.
+        if known:
+            with contextlib.suppress(OSError):
+                cache.unlink()
+    elif changed or len(known) != len(paths):
         # Only the files of this version: the cache never grows past the version.
         text = json.dumps({str(p): s for p, s in zip(paths, summaries, strict=True)})
         with contextlib.suppress(OSError):  # a cache that cannot be written is read again

@@ -52,7 +52,13 @@ from jobforge.pipeline.models import (
     new_id,
     utc_now,
 )
-from jobforge.storage.journal import Journal, clear_journal, read_journal, write_journal
+from jobforge.storage.journal import (
+    Journal,
+    append_journal,
+    clear_journal,
+    read_journal,
+    write_journal,
+)
 from jobforge.storage.maintenance import (
     COMPACTED_PREFIX,
     DEFAULT_COMPACT_TARGET_BYTES,
@@ -212,15 +218,14 @@ def compact(
         }
         size += sum((folder / name).stat().st_size for name in kept)
         updated = entry.model_copy(update={"file_size_bytes": size, "updated_at": started})
-        write_journal(
+        append_journal(
             locks,
-            journal.model_copy(
-                update={
-                    "phase": "switching",
-                    "record": record.model_dump(mode="json"),
-                    "metadata": updated.model_dump(mode="json"),
-                }
-            ),
+            table,
+            {
+                "phase": "switching",
+                "record": record.model_dump(mode="json"),
+                "metadata": updated.model_dump(mode="json"),
+            },
         )
         version = store.publish_compaction(
             layer,
@@ -327,9 +332,8 @@ def _failure(
         )
     store.discard(layer, table, [str(c.path) for c in written])
     failed = _failed(base, rows_in, [reason])
-    journal = read_journal(locks, table)
-    if journal is not None:
-        write_journal(locks, journal.model_copy(update={"failed": failed.model_dump(mode="json")}))
+    if read_journal(locks, table) is not None:
+        append_journal(locks, table, {"failed": failed.model_dump(mode="json")})
     note = ""
     try:
         write_record(config, failed)

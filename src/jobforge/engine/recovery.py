@@ -33,6 +33,7 @@ from jobforge.pipeline.models import (
 )
 from jobforge.storage.journal import (
     Journal,
+    append_journal,
     clear_journal,
     journal_path,
     read_journal,
@@ -88,7 +89,8 @@ def interrupted_transition(base: dict[str, Any], rows_in: int) -> TransitionReco
 
 
 class Publication:
-    """The journal of one transition, written before each step that publishes."""
+    """The journal of one transition: written whole before the step writes
+    anything, then one line added before each step that publishes."""
 
     def __init__(self, config: PipelineConfig, layer: Layer, interrupted: LineageRecord) -> None:
         self._locks = config.locks_path()
@@ -102,8 +104,10 @@ class Publication:
         write_journal(self._locks, self.journal)
 
     def _update(self, **changes: Any) -> None:
+        """Append the changed fields to the journal: one flushed line, not the
+        whole journal again."""
         self.journal = self.journal.model_copy(update=changes)
-        write_journal(self._locks, self.journal)
+        append_journal(self._locks, self.journal.table, changes)
 
     def stage(self, store: TableStore, draft: Draft, record: LineageRecord) -> list[Path]:
         """Journal the draft's files and the record, then have the store put the

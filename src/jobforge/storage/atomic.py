@@ -71,16 +71,19 @@ def atomic_path(path: str | os.PathLike[str], *, durable: bool = True) -> Iterat
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path_for(final)
+    replaced = False
     try:
         yield tmp
         if durable:
             _fsync_file(tmp)
         os.replace(tmp, final)
+        replaced = True
         if durable:
             _fsync_directory(final.parent)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if not replaced:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
