@@ -26,6 +26,10 @@ journal, the pointer, their flushes).
 more (a delivery with one more row: every table changes) and time the second
 run, the steps of a project that lives (no first-time catalog files: JSON
 Schemas, schema histories, downstream tables).
+
+``--by-position N``: also print each layer's ``fixed`` cost in N groups of its
+steps, in the order they ran (each group's median): a cost that grows with the
+tables a run has done so far shows as groups that grow from left to right.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -49,6 +54,8 @@ import project  # noqa: E402
 spent: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
 steps: dict[str, int] = defaultdict(int)
 layer = ["start"]
+each_step: dict[str, list[tuple[float, float]]] = defaultdict(list)
+"""Per layer, each step's ``fixed`` CPU and wall seconds, in the order the steps ran."""
 
 
 def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,9 +99,15 @@ def wrap() -> None:
         if not hasattr(catalog.save_chain_head, "timed"):  # the audit's chain head, written
             patch(catalog, "save_chain_head", "chain head")
             catalog.save_chain_head.timed = True
+        counted = ("step", "write", *AUDIT)
+        start = {p: tuple(spent[(layer[0], p)][:2]) for p in counted}
         try:
             return timed("step", run)(self, **kwargs)
         finally:
+            delta = {p: [spent[(layer[0], p)][i] - start[p][i] for i in (0, 1)] for p in counted}
+            each_step[layer[0]].append(
+                tuple(delta["step"][i] - sum(delta[p][i] for p in counted[1:]) for i in (0, 1))
+            )
             layer[0] = before
 
     transition.Transition.run = run_step  # type: ignore[method-assign]
@@ -124,6 +137,18 @@ def _one_more_row(folder: Path) -> None:
         source.write_bytes(data + last + ending)
 
 
+def _groups(values: list[tuple[float, float]], count: int) -> list[str]:
+    """``values`` cut into ``count`` groups in order; each group's median CPU / wall ms."""
+    out = []
+    for g in range(count):
+        part = values[len(values) * g // count : len(values) * (g + 1) // count]
+        if part:
+            cpu = statistics.median(v[0] for v in part)
+            wall = statistics.median(v[1] for v in part)
+            out.append(f"{1000 * cpu:.1f}/{1000 * wall:.1f}")
+    return out
+
+
 def _run(jobforge: Callable[[list[str]], int]) -> int:
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         return jobforge(["run", "-q", "-j", "1"])
@@ -135,6 +160,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--folder", type=Path, help="a built project, not yet run")
     parser.add_argument(
         "--again", action="store_true", help="time a second run, every source one row longer"
+    )
+    parser.add_argument(
+        "--by-position",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print each layer's fixed cost in N groups of steps, in the order they ran",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jobforge-parts-") as tmp:
@@ -154,6 +186,7 @@ def main(argv: list[str]) -> int:
             _one_more_row(folder)
             spent.clear()
             steps.clear()
+            each_step.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         code = _run(jobforge)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -175,6 +208,9 @@ def main(argv: list[str]) -> int:
             f"  fixed (step - write - {' - '.join(AUDIT)}): "
             f"{1000 * fixed[0] / n:.1f} ms cpu, {1000 * fixed[1] / n:.1f} ms wall"
         )
+        if args.by_position:
+            print(f"  fixed by position (median ms cpu / wall, {args.by_position} groups):")
+            print("    " + "  ".join(_groups(each_step[name], args.by_position)))
     return code
 
 

@@ -385,7 +385,7 @@ FIXED = re.compile(
 @pytest.mark.parametrize("again", [False, True], ids=["cold", "again"])
 def test_step_parts_times_each_part_of_every_step_by_layer(again: bool) -> None:
     options = ["--again"] if again else []
-    done = _run(str(BENCH / "step_parts.py"), "--tables", "6", *options)
+    done = _run(str(BENCH / "step_parts.py"), "--tables", "6", "--by-position", "3", *options)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     which = "second run" if again else "run"
@@ -393,10 +393,18 @@ def test_step_parts_times_each_part_of_every_step_by_layer(again: bool) -> None:
     layers: dict[str, dict[str, int]] = {}
     step_wall: dict[str, float] = {}
     fixed_wall: dict[str, float] = {}
+    groups: dict[str, list[tuple[float, float]]] = {}
     for line in lines[1:]:
         heading = re.fullmatch(r"(\w+): (\d+) steps", line)
         if heading:
             layers[heading[1]] = {"steps": int(heading[2])}
+            continue
+        if line == "  fixed by position (median ms cpu / wall, 3 groups):":
+            continue
+        if line.startswith("    "):  # the groups' medians, cpu/wall, in run order
+            pairs = [re.fullmatch(r"([\d.]+)/([\d.]+)", g) for g in line.split()]
+            assert all(pairs), line
+            groups[list(layers)[-1]] = [(float(p[1]), float(p[2])) for p in pairs if p]
             continue
         fixed = FIXED.fullmatch(line)  # a negative figure would not match
         if fixed:
@@ -407,7 +415,15 @@ def test_step_parts_times_each_part_of_every_step_by_layer(again: bool) -> None:
         layers[list(layers)[-1]][part[1]] = int(part[2])
         if part[1] == "step":
             step_wall[list(layers)[-1]] = float(part[3])
-    assert set(fixed_wall) == set(layers)
+    assert set(fixed_wall) == set(groups) == set(layers)
+    # three groups of the 6 steps of a source layer; gold's 2 steps make two
+    assert {name: len(g) for name, g in groups.items()} == {
+        "staged": 3,
+        "bronze": 3,
+        "silver": 3,
+        "gold": 2,
+    }
+    assert all(wall > 0 for g in groups.values() for _, wall in g), groups
     for name, wall in fixed_wall.items():
         assert 0 < wall < step_wall[name], (name, wall, step_wall[name])
     # 6 source tables, 2 gold tables (at least two: benchmarks/project.py)
@@ -425,3 +441,19 @@ def test_step_parts_times_each_part_of_every_step_by_layer(again: bool) -> None:
         assert parts["seal"] == parts["chain head"] == parts["steps"], (name, parts)
     # the project declares control totals: bronze and silver measure them each step
     assert layers["bronze"]["totals"] == layers["silver"]["totals"] == 6
+
+
+def test_step_parts_groups_steps_in_run_order_and_takes_each_groups_median() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import step_parts
+    finally:
+        sys.path.remove(str(BENCH))
+    # seven steps' (cpu, wall) seconds in run order: groups of 2, 2 and 3 steps
+    values = [(0.001, 0.002), (0.003, 0.004), (0.005, 0.010), (0.007, 0.006)]
+    values += [(0.002, 0.003), (0.009, 0.020), (0.004, 0.005)]
+    assert step_parts._groups(values, 3) == ["2.0/3.0", "6.0/8.0", "4.0/5.0"]
+    # more groups than steps: no empty group is printed
+    assert step_parts._groups(values[:2], 3) == ["1.0/2.0", "3.0/4.0"]
+    assert step_parts._groups(values[:1], 3) == ["1.0/2.0"]
+    assert step_parts._groups(values[:2], 1) == ["2.0/3.0"]
