@@ -42,6 +42,7 @@ class LocalTableFolders:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
+        self._table_dirs: dict[tuple[str, str], Path] = {}
 
     def current(self, layer: str, table: str) -> CurrentVersion | None:
         raise NotImplementedError
@@ -51,7 +52,13 @@ class LocalTableFolders:
         return self.config.layer_path(Layer(layer))
 
     def table_dir(self, layer: str, table: str) -> Path:
-        return versions.table_dir(self._layer_dir(layer), table)
+        """The folder of ``layer/table``, worked out (and the name checked) once:
+        an appended table's step asks for it once for every batch it keeps."""
+        found = self._table_dirs.get((layer, table))
+        if found is None:
+            found = versions.table_dir(self._layer_dir(layer), table)
+            self._table_dirs[(layer, table)] = found
+        return found
 
     def set_apart_dir(self, table: str, area: str) -> Path:
         if area not in AREAS_SET_APART:
