@@ -168,10 +168,12 @@ class _Parsed:
     shared), so that no caller can change what another reads. At most
     :data:`KEPT_POINTERS` pointers are kept, the least recently used leaving
     first: a step needs its own table's few, and a process that reads a
-    project's thousands of pointers does not hold them all."""
+    project's thousands of pointers does not hold them all. A version written
+    by :func:`publish` is kept with its entries' JSON, for the next publication
+    of that pointer (:func:`pointer_bytes`)."""
 
     def __init__(self, size: int) -> None:
-        self._kept: OrderedDict[str, tuple[bytes, CurrentVersion]] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[bytes, CurrentVersion, EntriesJson]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
@@ -184,19 +186,70 @@ class _Parsed:
         if kept is not None and kept[0] == data:
             return _copy(kept[1])
         version = CurrentVersion.model_validate(json.loads(data.decode("utf-8")))
-        self.keep(pointer, data, version)
+        self.keep(pointer, data, version, {})
         return _copy(version)
 
-    def keep(self, pointer: Path, data: bytes, version: CurrentVersion) -> None:
+    def keep(
+        self, pointer: Path, data: bytes, version: CurrentVersion, entries: EntriesJson
+    ) -> None:
+        """Keep ``version`` as what ``data`` at ``pointer`` says, with the JSON
+        of those of its entries that was made when ``data`` was
+        (:func:`pointer_bytes`)."""
         key = str(pointer)
         with self._lock:
-            self._kept[key] = (data, _copy(version))
+            self._kept[key] = (data, _copy(version), entries)
             self._kept.move_to_end(key)
             while len(self._kept) > self._size:
                 self._kept.popitem(last=False)
 
+    def entries_json(self, pointer: Path) -> EntriesJson:
+        """The JSON of the entries of the version last written to ``pointer``
+        (empty when it was parsed, or is no longer kept)."""
+        with self._lock:
+            kept = self._kept.get(str(pointer))
+        return kept[2] if kept is not None else {}
+
     def __len__(self) -> int:
         return len(self._kept)
+
+
+EntriesJson = dict[int, tuple[BatchEntry, bytes]]
+"""Batch entries' JSON, by ``id`` of the entry, each beside the entry it was made
+of (an ``id`` is another entry's once the first is gone: the entry held is
+compared with ``is``)."""
+
+_BATCHES_EMPTY = b'\n  "batches": [],\n'
+_ENTRY_INDENT = b"\n    "
+
+
+def pointer_bytes(version: CurrentVersion, made: EntriesJson) -> tuple[bytes, EntriesJson]:
+    """``version`` as ``_current.json`` holds it, ``model_dump_json(indent=2)``
+    and a newline in UTF-8, and the JSON of each of its entries.
+
+    An entry's JSON is taken from ``made`` when it was made of this very entry
+    (entries are frozen: :class:`BatchEntry`), else made: the pointer of an
+    appended table lists every batch, and a step writes it whole, so at a
+    thousand batches making each entry's JSON again cost more than the rest of
+    the write. The bytes are the same as the whole version's dump
+    (``tests/test_pointer_bytes.py``): an entry's dump with every line but the
+    first indented four spaces more is how the version's dump holds it (the
+    dump's line breaks are all between tokens: JSON strings escape theirs)."""
+    head = version.model_copy(update={"batches": []}).model_dump_json(indent=2).encode("utf-8")
+    before, found, after = head.partition(_BATCHES_EMPTY)
+    if not version.batches or not found:  # not found: only if the model's fields ever change
+        return (version.model_dump_json(indent=2) + "\n").encode("utf-8"), {}
+    entries: EntriesJson = {}
+    parts = [before, b'\n  "batches": [', _ENTRY_INDENT]
+    for entry in version.batches:
+        held = made.get(id(entry))
+        if held is None or held[0] is not entry:
+            text = entry.model_dump_json(indent=2).encode("utf-8")
+            held = (entry, text.replace(b"\n", _ENTRY_INDENT))
+        entries[id(entry)] = held
+        parts += (held[1], b"," + _ENTRY_INDENT)
+    parts[-1] = b"\n  ],\n"  # the last entry's comma
+    parts += (after, b"\n")
+    return b"".join(parts), entries
 
 
 def _copy(version: CurrentVersion) -> CurrentVersion:
@@ -236,10 +289,10 @@ def publish(
         previous=previous,
     )
     pointer = table_dir(layer_dir, table) / POINTER_NAME
-    data = (version.model_dump_json(indent=2) + "\n").encode("utf-8")
+    data, entries = pointer_bytes(version, _PARSED.entries_json(pointer))
     atomic_write_bytes(pointer, data)
     # These bytes parse back to this very version (tests/test_pointer_parsed.py).
-    _PARSED.keep(pointer, data, version)
+    _PARSED.keep(pointer, data, version, entries)
     return version
 
 
