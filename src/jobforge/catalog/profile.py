@@ -209,8 +209,9 @@ def profile_files(
     figures = _figures(paths, cache)
     rows, size, nulls = figures.rows, figures.size, figures.nulls
     sample = paths[0] if sample is None else sample
-    head = literal.scan_parquet(sample).head(SAMPLE_ROWS).collect()
-    schema = literal.read_parquet_schema(sample)
+    frame = literal.scan_parquet(sample)  # one scan: the schema, then the first rows
+    schema = dict(frame.collect_schema())
+    head = frame.head(SAMPLE_ROWS).collect()
     columns = []
     sampled = set(head.columns)  # a set: a wide table has thousands of columns
     for name, dtype in schema.items():
