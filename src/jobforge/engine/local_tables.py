@@ -35,7 +35,8 @@ from jobforge.storage.versions import BatchEntry, CurrentVersion
 
 class LocalTableFolders:
     """Files in the layout's local folders; a subclass says how versions are
-    read (:meth:`current`) and published."""
+    read (:meth:`current`) and published, and calls ``super().__init__(config)``
+    from an ``__init__`` of its own."""
 
     files_per_version = "many"
     """A batch may be several part files (:attr:`BatchEntry.parts`)."""

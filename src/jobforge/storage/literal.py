@@ -78,11 +78,6 @@ def sink_parquet(frame: pl.LazyFrame, target: Path | HashingFile, **options: Any
     return frame.sink_parquet(text(target), **options)
 
 
-def read_parquet_schema(path: Path) -> dict[str, pl.DataType]:
-    """The polars schema of exactly this file."""
-    return dict(scan_parquet(path).collect_schema())
-
-
 def read_metadata(path: Path) -> pq.FileMetaData:
     """The parquet footer of exactly this file."""
     import pyarrow.parquet as pq

@@ -220,6 +220,7 @@ compared with ``is``)."""
 
 _BATCHES_EMPTY = b'\n  "batches": [],\n'
 _ENTRY_INDENT = b"\n    "
+_ENTRY_SEPARATOR = b"," + _ENTRY_INDENT
 
 
 def pointer_bytes(version: CurrentVersion, made: EntriesJson) -> tuple[bytes, EntriesJson]:
@@ -235,8 +236,10 @@ def pointer_bytes(version: CurrentVersion, made: EntriesJson) -> tuple[bytes, En
     first indented four spaces more is how the version's dump holds it (the
     dump's line breaks are all between tokens: JSON strings escape theirs)."""
     head = version.model_copy(update={"batches": []}).model_dump_json(indent=2).encode("utf-8")
+    if not version.batches:
+        return head + b"\n", {}
     before, found, after = head.partition(_BATCHES_EMPTY)
-    if not version.batches or not found:  # not found: only if the model's fields ever change
+    if not found:  # only if the model's fields ever change
         return (version.model_dump_json(indent=2) + "\n").encode("utf-8"), {}
     entries: EntriesJson = {}
     parts = [before, b'\n  "batches": [', _ENTRY_INDENT]
@@ -246,8 +249,8 @@ def pointer_bytes(version: CurrentVersion, made: EntriesJson) -> tuple[bytes, En
             text = entry.model_dump_json(indent=2).encode("utf-8")
             held = (entry, text.replace(b"\n", _ENTRY_INDENT))
         entries[id(entry)] = held
-        parts += (held[1], b"," + _ENTRY_INDENT)
-    parts[-1] = b"\n  ],\n"  # the last entry's comma
+        parts += (held[1], _ENTRY_SEPARATOR)
+    parts[-1] = b"\n  ],\n"  # in place of the last entry's separator
     parts += (after, b"\n")
     return b"".join(parts), entries
 
