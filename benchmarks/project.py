@@ -250,6 +250,32 @@ def gold_count(tables: int) -> int:
     return max(2, tables // 25)
 
 
+def _table_section(name: str, kind: Kind) -> list[str]:
+    """The lines of ``jobforge.toml`` that declare source table ``name``."""
+    lines = [
+        f"[tables.{name}]",
+        f'source = "sources/{name}.csv"',
+        f'domain = "{kind.key}"',
+        "",
+        f"[tables.{name}.bronze]",
+        f"rename = {_toml_value(kind.rename)}",
+        f"cast = {_toml_value(kind.cast)}",
+        "",
+        f"[tables.{name}.silver]",
+        f"dedupe = {_toml_value(kind.dedupe)}",
+        f'rules = [{{ id = "rule", expression = {_toml_value(kind.rule)}, '
+        'message = "breaks the benchmark rule", severity = "error" }]',
+        "",
+    ]
+    if kind.cast:
+        lines += [
+            f"[tables.{name}.audit]",
+            f"control_totals = {_toml_value(sorted(kind.cast))}",
+            "",
+        ]
+    return lines
+
+
 def build(folder: Path, tables: int) -> Expected:
     """Write the project (``jobforge.toml``, ``sources/``) into ``folder``."""
     if tables < len(KINDS):
@@ -264,28 +290,9 @@ def build(folder: Path, tables: int) -> Expected:
         _write(sources / f"{name}.csv", header, rows, bom)
         expected.sources[name] = counts
         expected.silver_rows[name] = silver
-        lines += [
-            f"[tables.{name}]",
-            f'source = "sources/{name}.csv"',
-            f'domain = "{kind.key}"',
-            "",
-            f"[tables.{name}.bronze]",
-            f"rename = {_toml_value(kind.rename)}",
-            f"cast = {_toml_value(kind.cast)}",
-            "",
-            f"[tables.{name}.silver]",
-            f"dedupe = {_toml_value(kind.dedupe)}",
-            f'rules = [{{ id = "rule", expression = {_toml_value(kind.rule)}, '
-            'message = "breaks the benchmark rule", severity = "error" }]',
-            "",
-        ]
+        lines += _table_section(name, kind)
         if kind.cast:  # numbers: silver records and reconciles their control totals
             expected.totalled.append(name)
-            lines += [
-                f"[tables.{name}.audit]",
-                f"control_totals = {_toml_value(sorted(kind.cast))}",
-                "",
-            ]
     for number in range(gold_count(tables)):
         which = "outlook" if number % 2 == 0 else "profile"
         group = number // 2
@@ -311,6 +318,23 @@ def _gold_rows(which: str, first: list[Row], second: list[Row]) -> int:
         return sum(row[0] == "5" and row[2] in codes for row in first)
     codes = {row[0] for row in second}
     return sum(row[0] in codes for row in first)
+
+
+def build_alone(folder: Path, project: Path, name: str, expected: Expected) -> Expected:
+    """Write into ``folder`` a project of source table ``name`` of the project in
+    ``project`` alone: its source file as it is now and its declaration, no gold
+    table. Its cold run is one table's work in a process of its own (what a run
+    after one change is measured against). Returns what that run must count."""
+    kind = next(k for k in KINDS if name.rsplit("_", 1)[0] == k.key)
+    sources = folder / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    (sources / f"{name}.csv").write_bytes((project / "sources" / f"{name}.csv").read_bytes())
+    lines = ["[project]", 'name = "bench-alone"', 'data_root = "data"', 'mode = "replace"', ""]
+    (folder / "jobforge.toml").write_text("\n".join(lines + _table_section(name, kind)))
+    return Expected(
+        sources={name: expected.sources[name]},
+        totalled=[name] if name in expected.totalled else [],
+    )
 
 
 def change_one(folder: Path, expected: Expected) -> str:

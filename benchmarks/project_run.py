@@ -8,7 +8,15 @@ after ``--warmup`` rounds (every round starts from an empty data root):
   (``pl.scan_csv(f).sink_parquet(out, compression="zstd")``);
 - ``cold``: ``jobforge run -q --json`` on the empty data root;
 - ``nochange``: ``jobforge run -q --json`` again, nothing changed;
-- ``onechange``: ``jobforge run -q --json`` after one source changed.
+- ``onechange``: ``jobforge run -q --json`` after one source changed;
+- ``alone``: the changed table alone, ``jobforge run -q --json`` cold on a
+  project of that one source table (its source as changed, its declaration,
+  no gold table; :func:`project.build_alone`): one table's work in a process of
+  its own, what ``onechange`` is set against (``onechange_ratio``). Beside each
+  of these two runs the seconds of the steps that ran, as their records give
+  them, are printed (``steps``; up to each record's making, so without each
+  step's publication): the rest is mostly the process (interpreter, imports,
+  the project read, every source hashed).
 
 Seconds are the wall time of the whole process (interpreter start, imports,
 work), measured by this parent; the median of the timed rounds. Each run's
@@ -18,7 +26,8 @@ report is checked before anything is printed: each source table's staged,
 quarantined, de-duplicated and silver counts and each gold table's rows as
 computed by :mod:`project` with Python's ``csv`` module, every step of the
 no-change run up to date, and only the changed table and the gold table built
-from it run after the change. The files a run leaves under the data root
+from it run after the change, and the table alone counts as it does in the
+project. The files a run leaves under the data root
 that were not there before are counted (``files_written``).
 
 Per-step cost: each step's seconds as the run report gives them (the step's
@@ -186,7 +195,8 @@ def step_costs(steps: list[dict], tables: list[str]) -> dict[str, tuple[float, f
 
 
 def round_trip(folder: Path, tables: int, log: Path, jobs: int | None = None) -> dict:
-    """One round: a fresh project and data root, then floor, cold, nochange, onechange."""
+    """One round: a fresh project and data root, then floor, cold, nochange, onechange,
+    and the changed table alone."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -226,7 +236,23 @@ def round_trip(folder: Path, tables: int, log: Path, jobs: int | None = None) ->
         else:
             check_onechange(steps, expected, changed)
         result[kind] = (seconds, peak, written, cpu)
+        if kind == "onechange":
+            result["onechange_steps"] = _step_seconds(steps)
+    # One table's work: the changed table alone (its source as changed), cold, in a
+    # process of its own, as the project's runs are.
+    alone = folder / "alone"
+    expected_alone = project.build_alone(alone, folder, changed, expected)
+    seconds, peak, out, cpu = _timed(command, alone, log)
+    steps = json.loads(out)
+    check_cold(steps, expected_alone)
+    result["alone"] = (seconds, peak, len(_files(alone / "data")), cpu)
+    result["alone_steps"] = _step_seconds(steps)
     return result
+
+
+def _step_seconds(steps: list[dict]) -> float:
+    """The seconds of a run's steps that ran, as their records give them."""
+    return sum(s["seconds"] for s in steps if s["status"] != "up to date")
 
 
 BATCHES = """
@@ -304,15 +330,18 @@ def main(
         for index in range(warmup + repeat):
             result = round_trip(folder, tables, log, jobs)
             label = "run" if index >= warmup else "warm-up"
-            floor, cold, nochange, onechange = (
-                result[k] for k in ("floor", "cold", "nochange", "onechange")
+            floor, cold, nochange, onechange, alone = (
+                result[k] for k in ("floor", "cold", "nochange", "onechange", "alone")
             )
             print(
                 f"{label}: floor {floor[0]:.3f} s (cpu {floor[3]:.3f} s, work {floor[2]:.3f} s), "
                 f"cold {cold[0]:.3f} s (cpu {cold[3]:.3f} s), "
                 f"nochange {nochange[0]:.3f} s (cpu {nochange[3]:.3f} s, "
                 f"{nochange[2]} files written), "
-                f"onechange {onechange[0]:.3f} s (cpu {onechange[3]:.3f} s)",
+                f"onechange {onechange[0]:.3f} s (cpu {onechange[3]:.3f} s, "
+                f"steps {result['onechange_steps']:.3f} s), "
+                f"alone {alone[0]:.3f} s (cpu {alone[3]:.3f} s, "
+                f"steps {result['alone_steps']:.3f} s)",
                 flush=True,
             )
             if index >= warmup:
@@ -342,7 +371,8 @@ def main(
     def med(kind: str, at: int = 0) -> float:
         return statistics.median(r[kind][at] for r in rounds)
 
-    floor, cold, nochange, onechange = med("floor"), med("cold"), med("nochange"), med("onechange")
+    floor, cold, nochange = med("floor"), med("cold"), med("nochange")
+    onechange, alone = med("onechange"), med("alone")
     print(
         f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"jobs {jobs if jobs is not None else 'default'}",
@@ -350,7 +380,8 @@ def main(
     )
     print(
         f"tables={tables} floor_s={floor:.3f} cold_s={cold:.3f} cold_ratio={cold / floor:.2f} "
-        f"nochange_s={nochange:.3f} onechange_s={onechange:.3f} "
+        f"nochange_s={nochange:.3f} onechange_s={onechange:.3f} alone_s={alone:.3f} "
+        f"onechange_ratio={onechange / alone:.2f} "
         f"nochange_files={max(r['nochange'][2] for r in rounds)} "
         f"cold_peak_mib={max(r['cold'][1] for r in rounds):.0f}"
     )

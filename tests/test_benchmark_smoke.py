@@ -163,7 +163,8 @@ def test_governance_benchmark_checks_its_lineage_and_prints_its_figures() -> Non
 
 PROJECT_LAST_LINE = re.compile(
     r"^tables=(\d+) floor_s=\d+\.\d{3} cold_s=\d+\.\d{3} cold_ratio=\d+\.\d{2} "
-    r"nochange_s=\d+\.\d{3} onechange_s=\d+\.\d{3} nochange_files=\d+ cold_peak_mib=\d+$"
+    r"nochange_s=\d+\.\d{3} onechange_s=\d+\.\d{3} alone_s=\d+\.\d{3} onechange_ratio=\d+\.\d{2} "
+    r"nochange_files=\d+ cold_peak_mib=\d+$"
 )
 
 
@@ -187,7 +188,14 @@ def test_project_runner_checks_every_step_and_prints_the_summary_last(tmp_path: 
     assert lines[0].startswith("project: 6 source tables, 2 gold tables, load average ")
     # The runner compared every step's counts with the ones computed from the files.
     assert "checks: counts of every step of every run are as the project's files give" in lines
-    assert len([line for line in lines if line.startswith("run: floor ")]) == 1
+    runs = [line for line in lines if line.startswith("run: floor ")]
+    assert len(runs) == 1
+    # the one-change run and the changed table alone, each with its steps' seconds
+    assert re.search(
+        r"onechange [\d.]+ s \(cpu [\d.]+ s, steps [\d.]+ s\), "
+        r"alone [\d.]+ s \(cpu [\d.]+ s, steps [\d.]+ s\)$",
+        runs[0],
+    ), runs[0]
     for layer in ("staged", "bronze", "silver"):
         assert any(line.startswith(f"step {layer}: first ten tables ") for line in lines)
     # The audit features' own cost, timed inside the cold run (both ran: counted calls).
