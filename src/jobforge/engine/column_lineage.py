@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jobforge import provenance as prov
 from jobforge.catalog.declarations import TableDeclaration
 from jobforge.catalog.derivation import Derivation, StepLineage, unique
+from jobforge.engine.lineage_memo import remembered
 from jobforge.engine.steps import BronzeSchema, GoldSpec, SilverSpec, transform_name
 from jobforge.errors import ConfigError, SqlError
 from jobforge.storage import literal
@@ -118,14 +119,17 @@ def gold_lineage(
     inputs: Mapping[str, Sequence[Path]],
     upstream: Sequence[str],
     declaration: TableDeclaration | None,
+    memo: Path | None = None,
 ) -> StepLineage:
     """Gold: the SQL's lineage, or the function's plan, else the declared
     ``from`` of each column, else ``unknown``. ``upstream``: ``layer.table`` of
-    each input, in the order of ``inputs``."""
+    each input, in the order of ``inputs``; ``memo``: the table's
+    :func:`jobforge.engine.lineage_memo.memo_file` (the SQL's lineage is kept
+    there, and taken from there for the same SQL over the same columns)."""
     layers = {key.partition(".")[2]: key for key in upstream}
     if spec.sql is not None:
         columns = {name: input_columns(paths) for name, paths in inputs.items()}
-        lineage = sql_lineage(spec.sql, columns, layers)
+        lineage = remembered(memo, spec.sql, columns, layers, sql_lineage)
     else:
         lineage = _function_lineage(spec, inputs, layers, declaration)
     for name in _STAMPED:

@@ -44,6 +44,7 @@ from jobforge.engine.fingerprint import (
     step_fingerprint,
 )
 from jobforge.engine.ingestion import ingest_source, same_batch, source_fingerprint, why_new
+from jobforge.engine.lineage_memo import memo_file
 from jobforge.engine.promotion import (
     GoldInputs,
     batch_files,
@@ -426,7 +427,9 @@ class PipelineEngine:
                 inputs=found.refs,
                 transform_script=spec.sql if spec.sql is not None else spec.transform_label,
                 step=step,
-                lineage=lambda: gold_lineage(spec, inputs, found.upstream, declaration),
+                lineage=lambda: gold_lineage(
+                    spec, inputs, found.upstream, declaration, memo_file(self._rt.config, table)
+                ),
                 fingerprint=fingerprint,
                 force=force,
             )

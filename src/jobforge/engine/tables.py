@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from jobforge.catalog.entries import write_entry_locked
 from jobforge.catalog.profile import summary_cache_file, summary_cache_folder
 from jobforge.catalog.totals import totals_file
+from jobforge.engine.lineage_memo import memo_file, memo_folder
 from jobforge.engine.quarantine import AREAS, quarantine_dir
 from jobforge.engine.recovery import recover
 from jobforge.pipeline.config import Layer, PipelineConfig
@@ -76,6 +77,7 @@ class TableLocks:
             config.catalog_lineage_path() / table,
             *(tables / layer.value / "_history" for layer in Layer),
             *(summary_cache_folder(config) / layer.value for layer in Layer),
+            memo_folder(config),
         ]
         roots = write_roots(config)
         for path in paths:
@@ -90,5 +92,7 @@ class TableLocks:
             cache = summary_cache_file(config, layer.value, table)
             for path in (cache, totals_file(cache)):
                 remove_stale_temporaries_of(path.parent, path.name)
+        memo = memo_file(config, table)
+        remove_stale_temporaries_of(memo.parent, memo.name)
         for name in (f"{table}.journal", f"{table}.holder"):
             remove_stale_temporaries_of(config.locks_path(), name)
