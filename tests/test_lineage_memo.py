@@ -61,6 +61,7 @@ def test_the_first_build_analyses_and_keeps_the_next_takes_what_was_kept(tmp_pat
     assert analyse.calls == 1 and memo.is_file()
     again = remembered(memo, SQL, COLUMNS, LAYERS, analyse)
     assert again == BY_HAND
+    assert list(again.columns) == ["code", "w", "name"]  # the query's order
     assert analyse.calls == 1  # not analysed again
     # a fresh object each time: the caller adds the stamped columns to it
     assert again is not first and again.columns is not first.columns
@@ -233,7 +234,9 @@ def test_any_lineage_is_read_back_as_it_was_kept(
     memo = tmp_path_factory.mktemp("memo") / "g.json"
     lineage = StepLineage(columns, otherwise)
     memo.write_text(lineage_json(key, lineage), encoding="utf-8")
-    assert read_lineage(memo, key) == lineage
+    read = read_lineage(memo, key)
+    assert read == lineage
+    assert read is not None and list(read.columns) == list(columns)  # in the same order
     assert read_lineage(memo, key + "x") is None
 
 

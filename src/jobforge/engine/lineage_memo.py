@@ -119,9 +119,8 @@ def lineage_json(key: str, lineage: StepLineage) -> str:
             "key": key,
             "columns": {name: _derivation_json(d) for name, d in lineage.columns.items()},
             "otherwise": _derivation_json(lineage.otherwise),
-        },
-        sort_keys=True,
-    )
+        }
+    )  # not sorted: the columns are read back in the analysis's order
 
 
 def read_lineage(path: Path, key: str) -> StepLineage | None:
