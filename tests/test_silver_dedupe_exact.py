@@ -15,6 +15,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import jobforge_polars.streaming
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
@@ -109,8 +110,15 @@ def test_no_temporary_hash_file_is_left_behind(tmp_path: Path) -> None:
 # 10: hashes held in memory, candidates compared in one pass, read apart from
 # the quarantined rows (10 + 2 > 10); 11: the same (12 > 11); 12: the quarantined
 # rows and the candidates read together (12 <= 12).
+@pytest.mark.parametrize("scanned", [False, True], ids=["read once", "scanned"])
 @pytest.mark.parametrize("per_pass", [9, 10, 11, 12])
-def test_every_path_of_the_step_gives_the_same_rows(tmp_path: Path, per_pass: int) -> None:
+def test_every_path_of_the_step_gives_the_same_rows(
+    tmp_path: Path, per_pass: int, scanned: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scanned``: bronze scanned by each plan, as a large input is, instead of
+    read into memory once (``jobforge_polars.streaming.read``)."""
+    if scanned:
+        monkeypatch.setattr(jobforge_polars.streaming, "_SMALL_ROWS", -1)
     with colliding_hashes(per_pass):
         kept, dups, rejected, ledger = _run(tmp_path)
     assert kept == KEPT

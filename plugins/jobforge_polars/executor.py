@@ -65,9 +65,9 @@ class PolarsExecutor:
 
     def write_bronze(self, request: BronzeRequest) -> StepOutcome:
         from jobforge_polars.bronze import write_bronze
-        from jobforge_polars.streaming import streaming
+        from jobforge_polars.streaming import measured, streaming
 
-        with streaming(request.inputs):
+        with streaming(measured(request.inputs)):
             return write_bronze(
                 request.inputs,
                 _rows_in(request),
@@ -79,11 +79,12 @@ class PolarsExecutor:
 
     def write_silver(self, request: SilverRequest) -> StepOutcome:
         from jobforge_polars.silver import write_silver
-        from jobforge_polars.streaming import streaming
+        from jobforge_polars.streaming import measured, streaming
 
-        with streaming(request.inputs):
+        inputs = measured(request.inputs)
+        with streaming(inputs):
             return write_silver(
-                request.inputs,
+                inputs,
                 _rows_in(request),
                 request.spec,
                 request.targets,

@@ -26,7 +26,7 @@ from jobforge.plugin import (
     run_gold_sql,
 )
 from jobforge_polars.exprs import ts
-from jobforge_polars.streaming import streaming
+from jobforge_polars.streaming import measured, streaming
 
 
 def write_gold(
@@ -40,7 +40,7 @@ def write_gold(
         if spec.sql is not None:
             run_gold_sql(inputs, spec, out_file, ctx)
         else:
-            with streaming([p for paths in inputs.values() for p in paths]):
+            with streaming(measured([p for paths in inputs.values() for p in paths])):
                 _gold_python(inputs, spec, out_file, ctx)
     out = pending.row_count(targets.data)
     return StepOutcome(

@@ -46,17 +46,18 @@ from jobforge_polars.exprs import (
     quarantine_frame,
     set_apart,
 )
+from jobforge_polars.streaming import Inputs, read
 
 
 def write_silver(
-    inputs: list[Path],
+    inputs: Inputs,
     rows_in: int,
     spec: SilverSpec,
     targets: StepTargets,
     ctx: StepContext,
     pending: PendingFiles,
 ) -> StepOutcome:
-    frame = literal.scan_parquet(inputs)
+    frame = read(inputs)
     names = list(frame.collect_schema().names())
     data = data_columns(names)
     failures: list[tuple[pl.Expr, Rule]] = []
