@@ -25,6 +25,7 @@ from jobforge.engine import lineage_memo
 from jobforge.engine.column_lineage import sql_lineage
 from jobforge.engine.lineage_memo import lineage_json, lineage_key, read_lineage, remembered
 from jobforge.pipeline.models import LINEAGE_KINDS
+from jobforge.storage.stamps import code_stamp
 
 from .cli_helpers import jobforge as run_jobforge
 
@@ -189,23 +190,31 @@ def test_lineage_not_read_from_the_sql_is_kept_with_its_reason(tmp_path: Path) -
 def test_the_analysis_code_and_jobforge_version_are_in_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    code = tmp_path / "lineage.py"
+    code = tmp_path / "column_lineage.py"
     code.write_text("# one\n")
-    monkeypatch.setattr(lineage_memo, "_ANALYSIS_FILES", (code,))
-    before = lineage_key(SQL, COLUMNS, LAYERS)
-    assert lineage_key(SQL, COLUMNS, LAYERS) == before
+    package = tmp_path / "sql"
+    package.mkdir()
+    (package / "lineage.py").write_text("# two\n")
+    monkeypatch.setattr(lineage_memo, "_COLUMN_LINEAGE", code)
+    monkeypatch.setattr(lineage_memo, "_SQL_PACKAGE", package)
+    keys = [lineage_key(SQL, COLUMNS, LAYERS)]
+    assert lineage_key(SQL, COLUMNS, LAYERS) == keys[0]
     code.write_text("# one, changed\n")
-    changed = lineage_key(SQL, COLUMNS, LAYERS)
-    assert changed != before
+    keys.append(lineage_key(SQL, COLUMNS, LAYERS))
+    (package / "lineage.py").write_text("# two, changed\n")
+    keys.append(lineage_key(SQL, COLUMNS, LAYERS))
+    (package / "scope.py").write_text("# a module more\n")
+    keys.append(lineage_key(SQL, COLUMNS, LAYERS))
     monkeypatch.setattr(jobforge, "__version__", "0.0.0-other")
-    assert lineage_key(SQL, COLUMNS, LAYERS) not in (before, changed)
+    keys.append(lineage_key(SQL, COLUMNS, LAYERS))
+    assert len(set(keys)) == len(keys)  # each change is another key
 
 
 def test_the_real_analysis_files_are_the_sql_package_and_column_lineage() -> None:
-    names = {(p.parent.name, p.name) for p in lineage_memo._ANALYSIS_FILES}
-    assert ("engine", "column_lineage.py") in names
-    assert ("sql", "lineage.py") in names and ("sql", "parse.py") in names
-    assert all(p.is_file() for p in lineage_memo._ANALYSIS_FILES)
+    assert lineage_memo._COLUMN_LINEAGE.is_file()
+    assert lineage_memo._COLUMN_LINEAGE.name == "column_lineage.py"
+    names = {Path(str(path)).name for path, *_ in code_stamp(lineage_memo._SQL_PACKAGE)}
+    assert {"lineage.py", "parse.py", "scope.py", "__init__.py"} <= names
     origin, stamp, version = lineage_memo._sqlglot_stamp()
     assert Path(origin).name == "__init__.py" and Path(origin).parent.name == "sqlglot"
     assert stamp is not None and version is not None

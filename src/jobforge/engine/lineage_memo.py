@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -31,6 +30,7 @@ from jobforge.catalog.derivation import Derivation, StepLineage
 from jobforge.pipeline.models import LINEAGE_KINDS, LineageKind
 from jobforge.storage.atomic import atomic_write_text
 from jobforge.storage.names import validate_name
+from jobforge.storage.stamps import code_stamp, file_stamp
 
 if TYPE_CHECKING:
     from jobforge.pipeline.config import PipelineConfig
@@ -39,11 +39,9 @@ FORMAT = 1
 MEMO_FOLDER = "lineage"
 
 _ENGINE = Path(__file__).resolve().parent
-_ANALYSIS_FILES = (
-    _ENGINE / "column_lineage.py",
-    *sorted((_ENGINE.parent / "sql").glob("*.py")),
-)
-"""The code whose outcome is remembered (read once, when this module is imported)."""
+_COLUMN_LINEAGE = _ENGINE / "column_lineage.py"
+_SQL_PACKAGE = _ENGINE.parent / "sql"
+"""With :data:`_COLUMN_LINEAGE`, the code whose outcome is remembered."""
 
 
 def memo_folder(config: PipelineConfig) -> Path:
@@ -55,14 +53,6 @@ def memo_file(config: PipelineConfig, table: str) -> Path:
     return memo_folder(config) / f"{validate_name(table)}.json"
 
 
-def _stamp(path: Path | str | None) -> list[int] | None:
-    try:
-        stat = os.stat(path) if path else None
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns] if stat else None
-
-
 def _sqlglot_stamp() -> list[Any]:
     """sqlglot's package and version files, found without importing sqlglot."""
     spec = importlib.util.find_spec("sqlglot")
@@ -70,7 +60,7 @@ def _sqlglot_stamp() -> list[Any]:
     if origin is None:
         return [None]
     folder = Path(origin).parent
-    return [origin, _stamp(origin), _stamp(folder / "_version.py")]
+    return [origin, file_stamp(origin), file_stamp(folder / "_version.py")]
 
 
 def lineage_key(sql: str, columns: Mapping[str, Sequence[str]], layers: Mapping[str, str]) -> str:
@@ -79,7 +69,7 @@ def lineage_key(sql: str, columns: Mapping[str, Sequence[str]], layers: Mapping[
 
     parts = {
         "format": FORMAT,
-        "jobforge": [__version__, [[p.name, _stamp(p)] for p in _ANALYSIS_FILES]],
+        "jobforge": [__version__, file_stamp(_COLUMN_LINEAGE), code_stamp(_SQL_PACKAGE)],
         "sqlglot": _sqlglot_stamp(),
         "sql": sql,
         "columns": {name: list(names) for name, names in columns.items()},

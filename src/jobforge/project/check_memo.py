@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
+from jobforge.storage.stamps import file_stamp
 
 if TYPE_CHECKING:
     from jobforge.engine.executor import Executor
@@ -40,12 +40,7 @@ Headers = dict[str, "list[tuple[Path, SourceHeader]] | None"]
 
 
 def _file_stamp(module: str) -> list[int] | None:
-    path = getattr(sys.modules.get(module), "__file__", None)
-    try:
-        stat = os.stat(path) if path else None
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns] if stat else None
+    return file_stamp(getattr(sys.modules.get(module), "__file__", None))
 
 
 def check_key(

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from jobforge.project.check_memo import MEMO_FILE, load_cache
 from jobforge.storage.atomic import atomic_write_text, remove_stale_temporaries_of
 from jobforge.storage.reads import Reads, file_state, folder_state, glob_state
+from jobforge.storage.stamps import code_stamp
 
 if TYPE_CHECKING:
     from jobforge.pipeline.config import PipelineConfig
@@ -59,18 +60,6 @@ if TYPE_CHECKING:
 
 INDEX_FILE = "up-to-date.json"
 FORMAT = 2
-
-
-def _code_stamp(folder: Path) -> list[list[object]]:
-    """Each ``.py`` file under ``folder`` with its size and time."""
-    found: list[list[object]] = []
-    for base, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                stat = os.stat(os.path.join(base, name))
-                found.append([os.path.join(base, name), stat.st_size, stat.st_mtime_ns])
-    return found
 
 
 def index_key(project: Project, config: PipelineConfig) -> str | None:
@@ -103,13 +92,13 @@ def index_key(project: Project, config: PipelineConfig) -> str | None:
                 info.name,
                 info.describe(),
                 info.status,
-                _code_stamp(Path(where).parent) if where else None,
+                code_stamp(Path(where).parent) if where else None,
             ]
         )
     key = config.signing_key
     parts = {
         "format": FORMAT,
-        "jobforge": [jobforge.__version__, _code_stamp(Path(jobforge.__file__).parent)],
+        "jobforge": [jobforge.__version__, code_stamp(Path(jobforge.__file__).parent)],
         "python": sys.version,
         "project": [str(project.path), hashlib.sha256(project.path.read_bytes()).hexdigest()],
         "plugins": plugins,
