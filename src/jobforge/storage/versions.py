@@ -84,7 +84,10 @@ class CurrentVersion(BaseModel):
 
     def files(self, table_dir: Path) -> list[Path]:
         """The version's files, each once (a compacted file holds several batches)."""
-        return list(dict.fromkeys(table_dir / f for b in self.batches for f in b.data_files()))
+        # names made unique before they are made paths: hashing a path costs
+        # more than joining it, and a version of a thousand batches lists as many
+        names = dict.fromkeys(name for b in self.batches for name in b.data_files())
+        return [table_dir / name for name in names]
 
 
 def table_dir(layer_dir: Path, table: str) -> Path:
