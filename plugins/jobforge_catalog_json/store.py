@@ -17,7 +17,6 @@ validated: one that does not validate is a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -54,6 +53,7 @@ from jobforge_catalog_json.paths import (
     table_file_for,
     term_file_for,
 )
+from jobforge_catalog_json.record_names import RecordNames
 from jobforge_catalog_json.schemas import ensure_schemas
 from jobforge_catalog_json.shared import remove_shared_temporaries, writing
 
@@ -105,6 +105,7 @@ class JsonCatalogStore:
         self.config = config
         root = config.object_root
         self._mirror = CatalogMirror(config, root) if root is not None else None
+        self._record_names = RecordNames()
 
     def __repr__(self) -> str:
         return f"JsonCatalogStore({self.config.catalog_path()})"
@@ -230,25 +231,22 @@ class JsonCatalogStore:
 
     def record(self, table: str, record_id: str) -> LineageRecord | None:
         """Record files end in ``-<id>.json``: only the names of the table's
-        folder are listed, one file is read."""
+        folder are searched (as last listed, :mod:`.record_names`), one file is
+        read."""
         self._ready()
         wanted = validate_name(record_id, "record id")
         folder = self.config.catalog_lineage_path() / validate_name(table)
-        suffix = f"-{wanted}.json"
-        try:
-            names = [e.name for e in os.scandir(folder) if e.name.endswith(suffix)]
-        except FileNotFoundError:
-            return None
-        for name in sorted(names):
-            if not name.startswith("."):
-                record = read_record(folder / name)
-                if id_of_record(record) == wanted:
-                    return record
-        return None
+
+        def read_if_wanted(path: Path) -> LineageRecord | None:
+            record = read_record(path)
+            return record if id_of_record(record) == wanted else None
+
+        return self._record_names.find(folder, f"-{wanted}.json", read_if_wanted)
 
     def save_record(self, record: LineageRecord) -> None:
         path = lineage_file_for(self.config, record)
         self._write(path, _json(record.model_dump_json(indent=2)))
+        self._record_names.saved(path)
 
     def lineage_tables(self) -> list[str]:
         self._ready()
