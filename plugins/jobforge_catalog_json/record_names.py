@@ -25,13 +25,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 KEPT_FOLDERS = 64
-
-T = TypeVar("T")
 
 
 class RecordNames:
@@ -42,26 +39,18 @@ class RecordNames:
         self._size = size
         self._lock = threading.Lock()
 
-    def find(self, folder: Path, ending: str, read: Callable[[Path], T | None]) -> T | None:
-        """The first of ``read(path)`` that is not ``None`` over the files of
-        ``folder`` whose names end with ``ending`` (in name order; a name
-        starting with a dot is never one): among the names kept first, then,
-        if none gave one, in a fresh listing. ``None`` when none does, or the
-        folder is not there."""
+    def paths(self, folder: Path, ending: str) -> Iterator[Path]:
+        """The files of ``folder`` whose names end with ``ending`` (in name
+        order; a name starting with a dot is never one): those among the names
+        kept that are still there, then, if the caller asks for more, those of a
+        fresh listing (none when the folder is not there)."""
         for name in self._kept_matching(folder, ending):
             path = folder / name
             if path.is_file():
-                found = read(path)
-                if found is not None:
-                    return found
+                yield path
         listed = self._list(folder)
-        if listed is None:
-            return None
-        for name in _matching(listed, ending):
-            found = read(folder / name)
-            if found is not None:
-                return found
-        return None
+        for name in _matching(listed or [], ending):
+            yield folder / name
 
     def saved(self, path: Path) -> None:
         """The record file ``path`` was written: its name is one of its folder's

@@ -236,12 +236,11 @@ class JsonCatalogStore:
         self._ready()
         wanted = validate_name(record_id, "record id")
         folder = self.config.catalog_lineage_path() / validate_name(table)
-
-        def read_if_wanted(path: Path) -> LineageRecord | None:
+        for path in self._record_names.paths(folder, f"-{wanted}.json"):
             record = read_record(path)
-            return record if id_of_record(record) == wanted else None
-
-        return self._record_names.find(folder, f"-{wanted}.json", read_if_wanted)
+            if id_of_record(record) == wanted:
+                return record
+        return None
 
     def save_record(self, record: LineageRecord) -> None:
         path = lineage_file_for(self.config, record)
