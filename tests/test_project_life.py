@@ -8,12 +8,14 @@ real files of ``tests/data/real`` (see tests/projects.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from jobforge.catalog.manager import unique_prefix
+from jobforge.engine.ingestion import delivery_record_id
 from jobforge.errors import ConfigError
 
 from .cli_helpers import jobforge
@@ -282,6 +284,14 @@ def test_a_duplicate_delivery_is_counted_and_shown(tmp_path: Path) -> None:
     skipped = [json.loads(p.read_text()) for p in records]
     skipped = [r for r in skipped if r["status"] == "skipped"]
     assert len(skipped) == 1 and skipped[0]["duplicate_of"] == staged[0]["batch_id"]
+    # its id is made of the table, the path and the bytes: found again by that id
+    third = daily / "2024-01-03.csv"
+    digest = hashlib.sha256(third.read_bytes()).hexdigest()
+    assert skipped[0]["source_file"] == third.resolve().as_posix()
+    assert skipped[0]["source_sha256"] == digest
+    assert skipped[0]["ingestion_id"] == delivery_record_id(
+        "daily", skipped[0]["source_file"], digest
+    )
     # a run that changes nothing records the delivery no second time
     folder = project / "data" / "catalog" / "lineage" / "daily"
     before = sorted(p.name for p in folder.glob("*.json"))

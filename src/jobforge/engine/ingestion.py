@@ -14,13 +14,14 @@ import dataclasses
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from jobforge.audit.chain import write_record
 from jobforge.catalog.declarations import TableDeclaration
-from jobforge.catalog.lineage import record_id
+from jobforge.catalog.lineage import find_record, record_id
 from jobforge.engine.column_lineage import input_columns, staged_lineage
 from jobforge.engine.entries import build_layer_entry
 from jobforge.engine.events import TransitionEvent
@@ -150,11 +151,12 @@ def _already_ingested(
     source_name = spec.path.as_posix()
     duplicate = same.source_file != source_name
     record = None
-    if duplicate and not _delivery_recorded(rt, table, source_name, digest):
+    delivery = delivery_record_id(table, source_name, digest)
+    if duplicate and find_record(rt.config, table, delivery) is None:
         rt.must_write()
         now = utc_now()
         record = IngestionRecord(
-            ingestion_id=new_id(),
+            ingestion_id=delivery,
             batch_id=same.batch_id,
             table_name=table,
             domain=domain,
@@ -193,17 +195,18 @@ def _already_ingested(
     )
 
 
-def _delivery_recorded(rt: Runtime, table: str, source_name: str, digest: str) -> bool:
-    """Whether a ``skipped`` record already notes this path with these bytes."""
-    from jobforge.catalog.lineage import read_records
+DELIVERY_NAMESPACE = uuid.UUID("6c1f5b0e-2f4d-5b8e-9a43-0d7c6e2a9f11")
+"""The namespace of :func:`delivery_record_id` (a fixed random UUID)."""
 
-    return any(
-        isinstance(r, IngestionRecord)
-        and r.status == "skipped"
-        and r.source_file == source_name
-        and r.source_sha256 == digest
-        for r in read_records(rt.config, table)
-    )
+
+def delivery_record_id(table: str, source_name: str, digest: str) -> str:
+    """The id of the ``skipped`` record of a duplicate delivery: the same for
+    the same table, path and bytes, so that whether a delivery was recorded is
+    one record looked up by its id (reading every record of the table made the
+    first run to see a delivery cost more the longer the history). jobforge
+    2.0 gave these records random ids: a delivery it recorded is recorded once
+    more, under this id, the first time it is seen again."""
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, json.dumps([table, source_name, digest])))
 
 
 @contextlib.contextmanager
