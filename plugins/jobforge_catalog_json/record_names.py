@@ -84,9 +84,6 @@ class RecordNames:
                 self._kept.popitem(last=False)
         return names
 
-    def __len__(self) -> int:
-        return len(self._kept)
-
 
 def _matching(names: list[str], ending: str) -> list[str]:
     return sorted(n for n in names if n.endswith(ending) and not n.startswith("."))
