@@ -35,7 +35,7 @@ class RecordNames:
     """The record file names of lineage folders (see the module docstring)."""
 
     def __init__(self, size: int = KEPT_FOLDERS) -> None:
-        self._kept: OrderedDict[str, list[str]] = OrderedDict()
+        self._kept: OrderedDict[str, set[str]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
@@ -49,7 +49,7 @@ class RecordNames:
             if path.is_file():
                 yield path
         listed = self._list(folder)
-        for name in _matching(listed or [], ending):
+        for name in _matching(listed or set(), ending):
             yield folder / name
 
     def saved(self, path: Path) -> None:
@@ -58,8 +58,8 @@ class RecordNames:
         key = str(path.parent)
         with self._lock:
             names = self._kept.get(key)
-            if names is not None and path.name not in names:
-                names.append(path.name)
+            if names is not None:
+                names.add(path.name)
 
     def _kept_matching(self, folder: Path, ending: str) -> list[str]:
         key = str(folder)
@@ -70,20 +70,22 @@ class RecordNames:
             self._kept.move_to_end(key)
             return _matching(names, ending)
 
-    def _list(self, folder: Path) -> list[str] | None:
+    def _list(self, folder: Path) -> set[str] | None:
         try:
             with os.scandir(folder) as entries:
-                names = [e.name for e in entries if not e.name.startswith(".")]
+                names = {e.name for e in entries if not e.name.startswith(".")}
         except FileNotFoundError:
             return None
         key = str(folder)
         with self._lock:
-            self._kept[key] = list(names)
+            self._kept[key] = set(names)  # its own: saved() adds to it
             self._kept.move_to_end(key)
             while len(self._kept) > self._size:
                 self._kept.popitem(last=False)
         return names
 
 
-def _matching(names: list[str], ending: str) -> list[str]:
-    return sorted(n for n in names if n.endswith(ending) and not n.startswith("."))
+def _matching(names: set[str], ending: str) -> list[str]:
+    """``names`` that end with ``ending``, in name order (a listing keeps no
+    name starting with a dot, and a saved record's name starts with its time)."""
+    return sorted(n for n in names if n.endswith(ending))

@@ -151,8 +151,8 @@ def _already_ingested(
     source_name = spec.path.as_posix()
     duplicate = same.source_file != source_name
     record = None
-    delivery = delivery_record_id(table, source_name, digest)
-    if duplicate and find_record(rt.config, table, delivery) is None:
+    delivery = delivery_record_id(table, source_name, digest) if duplicate else None
+    if delivery is not None and find_record(rt.config, table, delivery) is None:
         rt.must_write()
         now = utc_now()
         record = IngestionRecord(
