@@ -114,16 +114,17 @@ def test_no_reader_changes_what_another_reads(tmp_path: Path) -> None:
 
 
 def _count_validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A list that learns a 1 each time a pointer is parsed (``model_validate``
-    wrapped: the real parse runs)."""
+    """A list that learns a 1 each time a pointer is parsed (``model_validate_json``,
+    which parses and validates, wrapped: the real parse runs)."""
     validated: list[int] = []
-    real = CurrentVersion.model_validate.__func__  # type: ignore[attr-defined]
+    real = CurrentVersion.model_validate_json.__func__  # type: ignore[attr-defined]
 
-    def counting(cls: type[CurrentVersion], *args: object, **kwargs: object) -> CurrentVersion:
+    def counting(cls: type[CurrentVersion], /, *args: object, **kwargs: object) -> CurrentVersion:
         validated.append(1)
-        return real(cls, *args, **kwargs)
+        parsed: CurrentVersion = real(cls, *args, **kwargs)
+        return parsed
 
-    monkeypatch.setattr(CurrentVersion, "model_validate", classmethod(counting))
+    monkeypatch.setattr(CurrentVersion, "model_validate_json", classmethod(counting))
     return validated
 
 
@@ -169,3 +170,50 @@ def test_at_most_the_bound_of_pointers_is_kept_and_the_oldest_is_parsed_again(
     assert validated == [1]
     assert versions.read_current(folders[2], "tiny") == on_disk[2]
     assert validated == [1, 1]
+
+
+def _by_objects(data: bytes) -> CurrentVersion:
+    """How a pointer was parsed before: ``json.loads``, then validated."""
+    return CurrentVersion.model_validate(json.loads(data.decode("utf-8")))
+
+
+def _outcome(parse: object, data: bytes) -> tuple[str, object]:
+    """What parsing ``data`` gives: the version, or the error as a reader sees it
+    (a JSON error's message; a validation error's types and places)."""
+    try:
+        return "version", parse(data)  # type: ignore[operator]
+    except ValidationError as exc:
+        return "invalid", [(e["type"], e["loc"]) for e in exc.errors()]
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        return type(exc).__name__, str(exc)
+
+
+def _pointer_bytes(tmp_path: Path) -> bytes:
+    previous = None
+    for number in range(1, 4):
+        previous = _publish(tmp_path, number, previous)
+    return (tmp_path / "tiny" / versions.POINTER_NAME).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[: len(d) // 2],  # cut short
+        lambda d: b"",
+        lambda d: b"\xef\xbb\xbf" + d,  # a byte order mark
+        lambda d: d + b"{}",  # something after the object
+        lambda d: d.replace(b'"rows": 3', b'"rows": "three"', 1),
+        lambda d: d.replace(b'"rows": 3', b'"rows": NaN', 1),
+        lambda d: d.replace(b'"version": 3', b'"version": -1.5', 1),
+        lambda d: d.replace(b'"tiny"', b'"\xff"', 1),  # not UTF-8
+        lambda d: d.replace(b'"mode": "append"', b'"mode": "merge"', 1),
+        lambda d: d.replace(b'"batches": [', b'"batches": {', 1),
+        lambda d: d.replace(b"2026-12-04T19:30:05.123456Z", b"2026-12-04T19:30:05", 1),
+        lambda d: d,  # undamaged
+    ],
+)
+def test_a_damaged_pointer_fails_as_it_did_when_parsed_by_json_loads(
+    tmp_path: Path, damage: object
+) -> None:
+    data = damage(_pointer_bytes(tmp_path))  # type: ignore[operator]
+    assert _outcome(versions._parse, data) == _outcome(_by_objects, data)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobforge.storage.atomic import atomic_write_bytes
 from jobforge.storage.names import validate_name
@@ -158,6 +158,21 @@ def read_current(layer_dir: Path, table: str) -> CurrentVersion | None:
     return _PARSED.version(pointer, data)
 
 
+def _parse(data: bytes) -> CurrentVersion:
+    """The version ``data`` holds, parsed and validated in one pass (pydantic's
+    JSON parser: about a third less time than ``json.loads`` and then
+    validating the objects, and far fewer objects made, which the collector
+    would walk). Bytes that are not JSON raise what ``json.loads`` raises on
+    them (:class:`json.JSONDecodeError`, or :class:`UnicodeDecodeError`), so the
+    error a reader shows does not depend on the parser."""
+    try:
+        return CurrentVersion.model_validate_json(data)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            json.loads(data.decode("utf-8"))  # raises the error it finds
+        raise
+
+
 class _Parsed:
     """The version last parsed from (or written to) each pointer, with its bytes.
 
@@ -188,7 +203,7 @@ class _Parsed:
                 self._kept.move_to_end(key)
         if kept is not None and kept[0] == data:
             return _copy(kept[1])
-        version = CurrentVersion.model_validate(json.loads(data.decode("utf-8")))
+        version = _parse(data)
         self.keep(pointer, data, version, {})
         return _copy(version)
 
