@@ -209,15 +209,16 @@ def check_project_run(project: Project, config: PipelineConfig, tables: Sequence
     places = SourcePlaces(project.root, source_patterns(project))
     for path in folders:
         places.check_apart(path, f"layout folder {str(path)!r}")
-    written = WrittenFolders(folders)
+    files: list[Path] = []
     for name in tables:
         if project.is_gold(name):
             continue
         try:
-            files = source_files(project, name)
+            files += source_files(project, name)
         except ConfigError:
             continue  # matches no file: the run says so when it reaches the table
-        written.check_all_outside(files)
+    # at once: a folder many sources share is resolved once, not once per table
+    WrittenFolders(folders).check_all_outside(files)
 
 
 def plugin_settings(project: Project) -> dict[str, dict[str, object]]:
