@@ -125,6 +125,9 @@ def check_folder(path: Path, where: str) -> None:
 def _pattern_parts(pattern: str, base: Path) -> tuple[Path, list[str], bool]:
     """``(fixed, rest, literal)``: the absolute path up to the first component
     with a wildcard, the components after it, and whether there is none."""
+    whole = os.path.normpath(os.path.join(base, pattern))
+    if not _MAGIC.search(whole):  # a path, not a glob (most sources): one Path made
+        return Path(whole), [], True
     path = Path(pattern)
     if not path.is_absolute():
         path = base / path
