@@ -344,11 +344,12 @@ def promote(
     def entry(outcome: StepOutcome) -> TableMetadata:
         files = written[-1].parts_of(targets.data)
         if mode == "append" and previous is not None:
-            kept = [b for b in previous.batches if b.batch_id != batch.batch_id]
-            files = [
-                *(f for b in kept for f in batch_files(rt.store, target.value, table, b)),
-                *files,
-            ]
+            # the files of the batches kept, as the store lists a version's files
+            # (one call, as the staged entry's are: not one per batch)
+            kept = previous.model_copy(
+                update={"batches": [b for b in previous.batches if b.batch_id != batch.batch_id]}
+            )
+            files = [*rt.store.files(target.value, table, kept), *files]
         return build_layer_entry(
             rt.config,
             layer=target,
