@@ -445,6 +445,15 @@ def main(argv: list[str] | None = None) -> int:
             report = CHILDREN[args.child](args.csv, args.out)
         args.result.write_text(json.dumps(report))
         return 0
+    if sys.flags.dont_write_bytecode:
+        # every child is a new interpreter: with no up-to-date .pyc a module is compiled
+        # again in each (an installed jobforge has them; an editable one writes them)
+        print(
+            "note: PYTHONDONTWRITEBYTECODE is set: each measured process compiles the "
+            "modules that have no up-to-date .pyc (about 0.1 s of CPU for jobforge's own "
+            "here); unset it to measure what an installed jobforge costs",
+            flush=True,
+        )
     if args.project:
         import project_run
 
