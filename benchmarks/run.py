@@ -452,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             "note: PYTHONDONTWRITEBYTECODE is set: each measured process compiles the "
             "modules that have no up-to-date .pyc (about 0.1 s of CPU for jobforge's own "
             "here); unset it to measure what an installed jobforge costs",
+            file=sys.stderr,
             flush=True,
         )
     if args.project:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -466,3 +467,23 @@ def test_step_parts_groups_steps_in_run_order_and_takes_each_groups_median() -> 
     assert step_parts._groups(values[:2], 3) == ["1.0/2.0", "3.0/4.0"]
     assert step_parts._groups(values[:1], 3) == ["1.0/2.0"]
     assert step_parts._groups(values[:2], 1) == ["2.0/3.0"]
+
+
+@pytest.mark.parametrize("unwritten", [True, False])
+def test_the_runner_says_when_modules_are_compiled_in_every_process(unwritten: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if unwritten:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # no --rows: the runner refuses to run, after the note (which is on stderr)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+    )
+    assert done.returncode == 2 and "--rows N (N >= 1) is required" in done.stderr
+    noted = "note: PYTHONDONTWRITEBYTECODE is set: each measured process compiles" in done.stderr
+    assert noted is unwritten
+    assert "PYTHONDONTWRITEBYTECODE" not in done.stdout
