@@ -402,6 +402,21 @@ def test_a_corrupt_pointer_gives_the_same_error(built: Path) -> None:
     assert not (built / INDEX).exists()  # a run with a failure keeps none
 
 
+def test_a_pointer_that_is_not_utf8_is_an_error_naming_it(built: Path) -> None:
+    pointer = built / "data" / "bronze" / "structure" / "_current.json"
+    data = pointer.read_bytes()
+    at = data.index(b'"structure"') + 1
+    pointer.write_bytes(data[:at] + b"\xff" + data[at + 1 :])
+    code, steps, err = _run(built)
+    assert code == 1 and "Traceback" not in err, err
+    failed = [s for s in steps if s["status"] == "failed"]
+    assert [(s["table"], s["layer"]) for s in failed] == [("structure", "bronze")]
+    assert failed[0]["error"] == f"{pointer}: not valid JSON (byte {at} is not UTF-8)"
+    status = jobforge("status", cwd=built)
+    assert status.code == 1 and "Traceback" not in status.err, status.err
+    assert status.err.strip() == f"error: {pointer}: not valid JSON (byte {at} is not UTF-8)"
+
+
 def test_no_index_for_a_project_with_python_functions(built: Path) -> None:
     from jobforge.project.loader import load_project
     from jobforge.project.runner import project_config

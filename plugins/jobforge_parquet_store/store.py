@@ -54,6 +54,10 @@ class ParquetStore(LocalTableFolders):
             return versions.read_current(self._layer_dir(layer), table)
         except json.JSONDecodeError as exc:
             raise CatalogError(f"{pointer}: not valid JSON ({exc.msg})") from None
+        except UnicodeDecodeError as exc:  # JSON is UTF-8 (RFC 8259)
+            raise CatalogError(
+                f"{pointer}: not valid JSON (byte {exc.start} is not UTF-8)"
+            ) from None
         except ValidationError as exc:
             raise CatalogError(
                 f"{pointer}: not a valid version pointer: {summarise(exc)}"
