@@ -1,6 +1,7 @@
-"""Where a source pattern's fixed folder ends (``roots._pattern_parts``): a
-literal path takes a shorter road (string joins, one ``Path``) than a glob,
-and gives what splitting the path into components gives, for any pattern."""
+"""Where a source pattern's fixed folder ends (``roots._pattern_parts``, which
+joins and normalises the pattern as strings): for any pattern, what the
+component-wise working it replaced (``Path`` joins, then each component
+searched for a wildcard) gives."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ BASES = st.sampled_from([Path("/project"), Path("/projects/[2026]"), Path("/a b/
 
 
 def _by_components(pattern: str, base: Path) -> tuple[Path, list[str], bool]:
-    """The pattern's parts worked out from its components alone."""
+    """The pattern's parts as ``_pattern_parts`` worked them out before: from
+    ``Path`` objects, component by component (the reference it is held to)."""
     path = Path(pattern)
     if not path.is_absolute():
         path = base / path

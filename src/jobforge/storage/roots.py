@@ -126,16 +126,11 @@ def _pattern_parts(pattern: str, base: Path) -> tuple[Path, list[str], bool]:
     """``(fixed, rest, literal)``: the absolute path up to the first component
     with a wildcard, the components after it, and whether there is none."""
     whole = os.path.normpath(os.path.join(base, pattern))
-    if not _MAGIC.search(whole):  # a path, not a glob (most sources): one Path made
+    if not _MAGIC.search(whole):  # a path, not a glob (most sources)
         return Path(whole), [], True
-    path = Path(pattern)
-    if not path.is_absolute():
-        path = base / path
-    parts = Path(os.path.normpath(path)).parts
-    for index, part in enumerate(parts):
-        if _MAGIC.search(part):
-            return Path(*parts[:index]), list(parts[index:]), False
-    return Path(*parts), [], True
+    parts = Path(whole).parts
+    first = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
+    return Path(*parts[:first]), list(parts[first:]), False
 
 
 def _can_reach(rest: Sequence[str], below: Sequence[str]) -> bool:
